@@ -1,0 +1,112 @@
+/**
+ * Every failure the workflow can end with. Each class's `name` is the exact error name a Step Functions
+ * `ErrorEquals` matches, so the Lambdas throw these and the state machine retries and catches by the same
+ * constants (`WebrunErrors`). Messages are one plain sentence and never contain the API key.
+ */
+
+export const WebrunErrors = {
+  InvalidInput: 'Webrun.InvalidInput',
+  Unauthorized: 'Webrun.Unauthorized',
+  InsufficientBalance: 'Webrun.InsufficientBalance',
+  RateLimited: 'Webrun.RateLimited',
+  ServiceUnavailable: 'Webrun.ServiceUnavailable',
+  ApiError: 'Webrun.ApiError',
+  UnexpectedResponse: 'Webrun.UnexpectedResponse',
+  SessionExpired: 'Webrun.SessionExpired',
+  SessionLimitReached: 'Webrun.SessionLimitReached',
+  TaskFailed: 'Webrun.TaskFailed',
+  GuardrailTriggered: 'Webrun.GuardrailTriggered',
+  PollTimeout: 'Webrun.PollTimeout',
+  ConfigError: 'Webrun.ConfigError',
+} as const;
+
+export type WebrunErrorName = (typeof WebrunErrors)[keyof typeof WebrunErrors];
+
+/**
+ * Errors that are safe to retry on any call: the API refused the request before doing anything
+ * (429, 503 / INSTANCE_UNAVAILABLE, connection refused).
+ */
+export const RETRY_SAFE_ERRORS: readonly WebrunErrorName[] = [WebrunErrors.RateLimited, WebrunErrors.ServiceUnavailable];
+
+/**
+ * Errors that are transient but ambiguous: the request may have taken effect (500, a timeout or reset after the
+ * request was sent). Retried only on idempotent calls (poll, terminate), never on start-session or send-message.
+ */
+export const RETRY_IDEMPOTENT_ONLY_ERRORS: readonly WebrunErrorName[] = [WebrunErrors.ApiError];
+
+export abstract class WebrunError extends Error {
+  abstract override readonly name: WebrunErrorName;
+  /** HTTP status, when the error came from an HTTP answer. */
+  readonly status?: number;
+  /** The API's error code (`RATE_LIMIT_EXCEEDED`, ...), when it sent one. */
+  readonly code?: string;
+
+  constructor(message: string, details: { status?: number; code?: string; cause?: unknown } = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.status = details.status;
+    this.code = details.code;
+  }
+}
+
+export class InvalidInput extends WebrunError {
+  readonly name = WebrunErrors.InvalidInput;
+  /** The JSONPath-like location of the offending field, e.g. `tasks[1].maxDuration`. */
+  readonly field: string;
+  constructor(field: string, problem: string, details: { status?: number; code?: string } = {}) {
+    super(`${field}: ${problem}`, details);
+    this.field = field;
+  }
+}
+
+export class Unauthorized extends WebrunError {
+  readonly name = WebrunErrors.Unauthorized;
+}
+export class InsufficientBalance extends WebrunError {
+  readonly name = WebrunErrors.InsufficientBalance;
+}
+export class RateLimited extends WebrunError {
+  readonly name = WebrunErrors.RateLimited;
+  /** Seconds the API asked us to wait (Retry-After), if it said. */
+  readonly retryAfterSeconds?: number;
+  constructor(message: string, details: { status?: number; code?: string; retryAfterSeconds?: number } = {}) {
+    super(message, details);
+    this.retryAfterSeconds = details.retryAfterSeconds;
+  }
+}
+export class ServiceUnavailable extends WebrunError {
+  readonly name = WebrunErrors.ServiceUnavailable;
+}
+export class ApiError extends WebrunError {
+  readonly name = WebrunErrors.ApiError;
+}
+export class UnexpectedResponse extends WebrunError {
+  readonly name = WebrunErrors.UnexpectedResponse;
+}
+export class SessionExpired extends WebrunError {
+  readonly name = WebrunErrors.SessionExpired;
+}
+export class SessionLimitReached extends WebrunError {
+  readonly name = WebrunErrors.SessionLimitReached;
+}
+export class TaskFailed extends WebrunError {
+  readonly name = WebrunErrors.TaskFailed;
+}
+export class GuardrailTriggered extends WebrunError {
+  readonly name = WebrunErrors.GuardrailTriggered;
+  /** What the agent asked for, e.g. "I need login credentials". */
+  readonly question: string;
+  constructor(question: string) {
+    super(`The agent stopped at a guardrail and needs a human: ${question}`);
+    this.question = question;
+  }
+}
+export class PollTimeout extends WebrunError {
+  readonly name = WebrunErrors.PollTimeout;
+}
+export class ConfigError extends WebrunError {
+  readonly name = WebrunErrors.ConfigError;
+}
+
+export function isWebrunError(err: unknown): err is WebrunError {
+  return err instanceof WebrunError;
+}
