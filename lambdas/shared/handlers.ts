@@ -1,0 +1,258 @@
+/**
+ * The four workflow steps as pure functions of their dependencies. The Lambda entry points (lambdas/*.ts) bind
+ * them to Secrets Manager and the Powertools logger; the local runner binds the very same functions to
+ * WEBRUN_API_KEY and a progress display. Nothing here knows which of the two it runs in.
+ */
+import { GuardrailTriggered, InvalidInput, PollTimeout, TaskFailed } from './errors';
+import { validateWorkflowInput } from './input';
+import type { TaskOutcome, TaskResult, WorkflowTask } from './types';
+import type { WebrunClient } from './webrun-client';
+
+export interface Log {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** How pending tasks are polled. Unscaled seconds: they size the attempt cap the same way everywhere. */
+export interface PollPlan {
+  /** The Wait state between poll invocations. */
+  intervalSeconds: number;
+  /** How long one poll invocation keeps polling before it answers "pending" (0 = one GET per invocation). */
+  holdSeconds: number;
+  /** Pause between GETs inside one poll invocation (the API asks for 2-3 s). */
+  everySeconds: number;
+  /** Extra time beyond a task's maxDuration before the workflow gives up on it with Webrun.PollTimeout. */
+  graceSeconds: number;
+}
+
+export const DEFAULT_POLL_PLAN: PollPlan = { intervalSeconds: 5, holdSeconds: 20, everySeconds: 3, graceSeconds: 60 };
+
+export interface HandlerDeps {
+  client: () => Promise<WebrunClient>;
+  pollPlan: PollPlan;
+  sleep: (ms: number) => Promise<void>;
+  log: Log;
+}
+
+/** The loop state the state machine carries between tasks. */
+export interface WorkflowState {
+  sessionId: string;
+  tasks: WorkflowTask[];
+  taskCount: number;
+  index: number;
+  results: TaskResult[];
+}
+
+/** What send and poll hand back to the state machine for the current task. */
+export interface TaskProgress {
+  status: 'pending' | 'completed';
+  taskId: string | null;
+  attempt: number;
+  maxAttempts: number;
+  results: TaskResult[];
+}
+
+export interface SendTaskEvent {
+  sessionId: string;
+  index: number;
+  task: WorkflowTask;
+  results: TaskResult[];
+}
+
+export interface PollTaskEvent {
+  sessionId: string;
+  index: number;
+  taskId: string;
+  attempt: number;
+  maxAttempts: number;
+  results: TaskResult[];
+}
+
+export interface TerminateEvent {
+  sessionId?: string;
+  /** Present on the failure path: the error the Catch caught (`{ Error, Cause }`). */
+  failure?: { Error?: string; Cause?: string };
+  index?: number;
+  results?: TaskResult[];
+}
+
+export interface TerminateOutcome {
+  sessionId: string | null;
+  terminated: boolean;
+  /** The session had already ended (expired or terminated before): nothing was open. */
+  alreadyEnded: boolean;
+  /** On the failure path: the error name and the cause the execution fails with. */
+  error?: string;
+  cause?: string;
+}
+
+/** Step Functions caps an execution's failure cause at 32,768 characters. */
+export const MAX_CAUSE_CHARS = 32_000;
+
+type Json = Record<string, unknown>;
+
+function record(event: unknown, handler: string): Json {
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) {
+    throw new InvalidInput(`${handler} event`, 'must be an object');
+  }
+  return event as Json;
+}
+
+function str(event: Json, field: string, handler: string): string {
+  const v = event[field];
+  if (typeof v !== 'string' || v === '') throw new InvalidInput(`${handler} event.${field}`, 'must be a non-empty string');
+  return v;
+}
+
+function int(event: Json, field: string, handler: string): number {
+  const v = event[field];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidInput(`${handler} event.${field}`, 'must be a non-negative integer');
+  return v;
+}
+
+function results(event: Json, handler: string): TaskResult[] {
+  const v = event.results ?? [];
+  if (!Array.isArray(v)) throw new InvalidInput(`${handler} event.results`, 'must be an array');
+  return v as TaskResult[];
+}
+
+/** Poll invocations allowed for a task: enough to cover its maxDuration plus grace, at one per poll cycle. */
+export function maxPollAttempts(maxDurationMs: number, plan: PollPlan): number {
+  const cycleMs = Math.max(1, plan.intervalSeconds + plan.holdSeconds) * 1000;
+  return Math.max(1, Math.ceil((maxDurationMs + plan.graceSeconds * 1000) / cycleMs));
+}
+
+/** GETs one poll invocation makes: one now, then one every `everySeconds` within `holdSeconds`. */
+export function getsPerPoll(plan: PollPlan): number {
+  if (plan.holdSeconds <= 0 || plan.everySeconds <= 0) return 1;
+  return Math.floor(plan.holdSeconds / plan.everySeconds) + 1;
+}
+
+/** Raises the final outcomes; returns the results with a completed task appended. */
+function settle(outcome: TaskOutcome, index: number, prior: TaskResult[], log: Log, sessionId: string): TaskResult[] | undefined {
+  switch (outcome.kind) {
+    case 'pending':
+      return undefined;
+    case 'completed': {
+      const result: TaskResult = { index, taskId: outcome.taskId ?? null, status: 'completed', result: outcome.data };
+      if (outcome.usage) result.usage = outcome.usage;
+      log.info('task completed', { sessionId, taskIndex: index, taskId: outcome.taskId, usage: outcome.usage });
+      return [...prior.filter((r) => r.index !== index), result];
+    }
+    case 'guardrail':
+      log.warn('task stopped at a guardrail', { sessionId, taskIndex: index, taskId: outcome.taskId, guardrailType: outcome.guardrailType });
+      throw new GuardrailTriggered(outcome.question);
+    case 'failed':
+      log.warn('task failed', { sessionId, taskIndex: index, taskId: outcome.taskId });
+      throw new TaskFailed(`Task ${index} failed: ${outcome.reason}`);
+  }
+}
+
+export function makeHandlers(deps: HandlerDeps) {
+  const { log, pollPlan } = deps;
+
+  /** Validates the execution input (`{ input }`, as the state machine passes it), then starts the session. */
+  async function startSession(raw: unknown): Promise<WorkflowState> {
+    const input = validateWorkflowInput(record(raw, 'startSession').input);
+    const client = await deps.client();
+    const session = await client.startSession(input.session);
+    log.info('session started', { sessionId: session.sessionId, taskCount: input.tasks.length, balance: session.balance });
+    return { sessionId: session.sessionId, tasks: input.tasks, taskCount: input.tasks.length, index: 0, results: [] };
+  }
+
+  /** Sends the current task; a task that finished within the call is recorded at once. */
+  async function sendTask(raw: unknown): Promise<TaskProgress> {
+    const event = record(raw, 'sendTask');
+    const sessionId = str(event, 'sessionId', 'sendTask');
+    const index = int(event, 'index', 'sendTask');
+    const prior = results(event, 'sendTask');
+    const task = record(event.task, 'sendTask') as unknown as WorkflowTask;
+    const client = await deps.client();
+    const outcome = await client.sendTask(sessionId, task);
+    const maxAttempts = maxPollAttempts(task.maxDuration, pollPlan);
+    const done = settle(outcome, index, prior, log, sessionId);
+    if (done) return { status: 'completed', taskId: outcome.taskId ?? null, attempt: 0, maxAttempts, results: done };
+    log.info('task pending', { sessionId, taskIndex: index, taskId: outcome.taskId });
+    return { status: 'pending', taskId: outcome.taskId ?? null, attempt: 0, maxAttempts, results: prior };
+  }
+
+  /** Polls a pending task, holding for up to `holdSeconds`; gives up with PollTimeout after `maxAttempts`. */
+  async function pollTask(raw: unknown): Promise<TaskProgress> {
+    const event = record(raw, 'pollTask');
+    const sessionId = str(event, 'sessionId', 'pollTask');
+    const taskId = str(event, 'taskId', 'pollTask');
+    const index = int(event, 'index', 'pollTask');
+    const maxAttempts = int(event, 'maxAttempts', 'pollTask');
+    const attempt = int(event, 'attempt', 'pollTask') + 1;
+    const prior = results(event, 'pollTask');
+    const client = await deps.client();
+    const gets = getsPerPoll(pollPlan);
+    for (let i = 0; i < gets; i++) {
+      if (i > 0) await deps.sleep(pollPlan.everySeconds * 1000);
+      const outcome = await client.getTask(sessionId, taskId);
+      const done = settle(outcome, index, prior, log, sessionId);
+      if (done) return { status: 'completed', taskId, attempt, maxAttempts, results: done };
+    }
+    if (attempt >= maxAttempts) {
+      log.warn('task poll cap reached', { sessionId, taskIndex: index, taskId, attempt });
+      throw new PollTimeout(`Task ${index} was still pending after ${attempt} polls; the workflow gave up on it.`);
+    }
+    log.info('task pending', { sessionId, taskIndex: index, taskId, attempt });
+    return { status: 'pending', taskId, attempt, maxAttempts, results: prior };
+  }
+
+  /**
+   * Ends the session (idempotently) and, on the failure path, writes the failure's report: the original
+   * error name and a JSON cause with one sentence, the sessionId, the failing task and the completed results.
+   */
+  async function terminateSession(raw: unknown): Promise<TerminateOutcome> {
+    const event = record(raw, 'terminateSession') as TerminateEvent;
+    const sessionId = typeof event.sessionId === 'string' && event.sessionId !== '' ? event.sessionId : null;
+    let terminated = false;
+    let alreadyEnded = false;
+    if (sessionId) {
+      const client = await deps.client();
+      ({ terminated } = await client.terminateSession(sessionId));
+      alreadyEnded = !terminated;
+      log.info(terminated ? 'session terminated' : 'session was already ended', { sessionId });
+    }
+    const outcome: TerminateOutcome = { sessionId, terminated, alreadyEnded };
+    if (event.failure) Object.assign(outcome, failureReport(event, sessionId));
+    return outcome;
+  }
+
+  return { startSession, sendTask, pollTask, terminateSession };
+}
+
+export type WorkflowHandlers = ReturnType<typeof makeHandlers>;
+
+/** The one-sentence message of a caught error: Lambda wraps it as `{ errorType, errorMessage, trace }`. */
+export function causeMessage(cause: string | undefined): string {
+  if (!cause) return 'No cause was given.';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (typeof parsed?.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // not JSON: the cause is the message itself
+  }
+  return cause;
+}
+
+export function failureReport(event: TerminateEvent, sessionId: string | null): { error: string; cause: string } {
+  const error = event.failure?.Error || 'Webrun.ApiError';
+  const completed = Array.isArray(event.results) ? event.results : [];
+  const body = {
+    message: causeMessage(event.failure?.Cause),
+    sessionId,
+    taskIndex: typeof event.index === 'number' ? event.index : null,
+    completed,
+  };
+  let cause = JSON.stringify(body);
+  // Keep under the cause limit: drop the largest results' payloads last-first, and say so.
+  for (let i = completed.length - 1; cause.length > MAX_CAUSE_CHARS && i >= 0; i--) {
+    body.completed = body.completed.map((r, j) => (j === i ? { ...r, result: { omitted: `result too large for the failure cause (${JSON.stringify(r.result).length} characters)` } } : r));
+    cause = JSON.stringify({ ...body, truncated: true });
+  }
+  return { error, cause };
+}

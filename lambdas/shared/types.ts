@@ -1,0 +1,63 @@
+/** Types shared by the validator, the webrun client, the Lambda handlers and the local runner. */
+
+export type OutputType = 'text' | 'structured_json' | 'structured_csv';
+
+/** Session options accepted in the execution input (`session`). */
+export interface SessionOptions {
+  startingPoint?: string;
+  profileId?: string;
+  avoidDomains?: string[];
+  maxInputTokens?: number;
+  maxOutputTokens?: number;
+}
+
+/** One task of the execution input, after validation and defaults. */
+export interface WorkflowTask {
+  taskDetails: string;
+  /** Milliseconds the agent may spend on the task: 1,000 to 300,000 (the API's default and maximum). */
+  maxDuration: number;
+  startingPoint?: string;
+  avoidDomains?: string[];
+  maxInputTokens?: number;
+  maxOutputTokens?: number;
+  outputType?: OutputType;
+  outputSchema?: Record<string, unknown>;
+  files?: string[];
+}
+
+/** The execution input, validated (`validateWorkflowInput`). */
+export interface WorkflowInput {
+  session: SessionOptions;
+  tasks: WorkflowTask[];
+}
+
+export interface Usage {
+  inputTokens?: number;
+  outputTokens?: number;
+  cost?: number;
+}
+
+/** A finished task's answer, as the API's `data` object (`message`, `files`, ...). */
+export type TaskData = Record<string, unknown>;
+
+/** What a task is doing, normalized from every response shape the API is documented to send. */
+export type TaskOutcome =
+  | { kind: 'pending'; taskId: string; usage?: Usage }
+  | { kind: 'completed'; taskId?: string; data: TaskData; usage?: Usage }
+  | { kind: 'guardrail'; taskId?: string; question: string; guardrailType?: string }
+  | { kind: 'failed'; taskId?: string; reason: string };
+
+/** One completed task in the workflow's output. */
+export interface TaskResult {
+  index: number;
+  taskId: string | null;
+  status: 'completed';
+  result: TaskData;
+  usage?: Usage;
+}
+
+/** Success output of an execution. */
+export interface WorkflowOutput {
+  sessionId: string;
+  tasks: TaskResult[];
+}

@@ -1,0 +1,310 @@
+/**
+ * The one typed client for the webrun HTTP API, used by every Lambda handler and by the local runner.
+ *
+ * It normalizes every response shape the vendor documents (see shared/webrun-api/API-NOTES.md: the docs
+ * contradict themselves) into a `TaskOutcome`, and maps every HTTP or API failure onto a `WebrunError` whose
+ * name is the Step Functions error name. It never puts the API key into an error, a log line or a result.
+ */
+import {
+  ApiError,
+  InsufficientBalance,
+  InvalidInput,
+  RateLimited,
+  ServiceUnavailable,
+  SessionExpired,
+  SessionLimitReached,
+  TaskFailed,
+  Unauthorized,
+  UnexpectedResponse,
+  WebrunError,
+} from './errors';
+import type { SessionOptions, TaskData, TaskOutcome, Usage, WorkflowTask } from './types';
+
+export const DEFAULT_BASE_URL = 'https://connect.webrun.ai';
+
+export interface WebrunClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Timeout of calls that may hold the connection while the agent works (send-message, run-task). @default 65000 */
+  longCallTimeoutMs?: number;
+  /** Timeout of every other call. @default 15000 */
+  callTimeoutMs?: number;
+  /**
+   * A 429 whose Retry-After is at most this many seconds is waited out and retried in place (a 429 means the
+   * request was refused, so repeating it is safe); a longer one is thrown as `Webrun.RateLimited`. @default 10
+   */
+  maxInlineRetryAfterSeconds?: number;
+  /** How many 429s one call waits out before giving up. @default 2 */
+  maxInlineRetries?: number;
+  /** Injected for tests and for `--wait-scale`. @default setTimeout */
+  sleep?: (ms: number) => Promise<void>;
+  fetch?: typeof fetch;
+}
+
+export interface StartedSession {
+  sessionId: string;
+  expiresIn?: number;
+  balance?: number;
+}
+
+export interface TerminateResult {
+  /** False when the API said the session was already gone (expired, not found, terminated before). */
+  terminated: boolean;
+}
+
+type Json = Record<string, unknown>;
+type Endpoint = 'start-session' | 'send-message' | 'get-task' | 'terminate';
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class WebrunClient {
+  private readonly baseUrl: string;
+  private readonly apiKey: string;
+  private readonly longCallTimeoutMs: number;
+  private readonly callTimeoutMs: number;
+  private readonly maxInlineRetryAfterSeconds: number;
+  private readonly maxInlineRetries: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(options: WebrunClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.baseUrl);
+    } catch {
+      throw new InvalidInput('baseUrl', `is not a URL: ${JSON.stringify(options.baseUrl)}`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new InvalidInput('baseUrl', `must be http(s), got ${url.protocol}`);
+    }
+    if (!options.apiKey) throw new Unauthorized('No webrun API key was configured.');
+    this.baseUrl = url.toString().replace(/\/+$/, '');
+    this.apiKey = options.apiKey;
+    this.longCallTimeoutMs = options.longCallTimeoutMs ?? 65_000;
+    this.callTimeoutMs = options.callTimeoutMs ?? 15_000;
+    this.maxInlineRetryAfterSeconds = options.maxInlineRetryAfterSeconds ?? 10;
+    this.maxInlineRetries = options.maxInlineRetries ?? 2;
+    this.sleep = options.sleep ?? defaultSleep;
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  /** Starts a browser session with no initial task (every task is sent with `sendTask`, so each has an id). */
+  async startSession(options: SessionOptions): Promise<StartedSession> {
+    const initialTask: Json = { taskDetails: '' };
+    for (const key of ['startingPoint', 'avoidDomains', 'maxInputTokens', 'maxOutputTokens'] as const) {
+      if (options[key] !== undefined) initialTask[key] = options[key];
+    }
+    const body: Json = { mode: 'default', initialTask };
+    if (options.profileId !== undefined) body.profileId = options.profileId;
+    const answer = await this.call('start-session', 'POST', '/start/start-session', body, this.longCallTimeoutMs);
+    const sessionId = answer.sessionId;
+    if (typeof sessionId !== 'string' || sessionId === '') {
+      throw new UnexpectedResponse('start-session answered without a sessionId.');
+    }
+    return {
+      sessionId,
+      expiresIn: typeof answer.expiresIn === 'number' ? answer.expiresIn : undefined,
+      balance: typeof answer.balance === 'number' ? answer.balance : undefined,
+    };
+  }
+
+  /** Sends one task to a session. The API may hold the call ~50 s and answer with the finished task. */
+  async sendTask(sessionId: string, task: WorkflowTask): Promise<TaskOutcome> {
+    const message: Json = { actionType: 'newTask', newState: 'start', ...task };
+    const answer = await this.call('send-message', 'POST', '/start/send-message', { sessionId, message }, this.longCallTimeoutMs);
+    const outcome = normalizeTaskAnswer(answer);
+    if (outcome.kind === 'pending' && !outcome.taskId) {
+      throw new UnexpectedResponse('send-message answered "pending" without a taskId, so the task cannot be polled.');
+    }
+    return outcome;
+  }
+
+  /** Reads a task's state (GET /task/{sessionId}/{taskId}). */
+  async getTask(sessionId: string, taskId: string): Promise<TaskOutcome> {
+    const path = `/task/${encodeURIComponent(sessionId)}/${encodeURIComponent(taskId)}`;
+    const answer = await this.call('get-task', 'GET', path, undefined, this.callTimeoutMs);
+    return normalizeTaskAnswer(answer, taskId);
+  }
+
+  /** Ends a session. Idempotent: a session that is already gone is reported, not thrown. */
+  async terminateSession(sessionId: string): Promise<TerminateResult> {
+    try {
+      await this.call('terminate', 'POST', '/start/send-message', { sessionId, message: { actionType: 'state', newState: 'terminate' } }, this.callTimeoutMs);
+      return { terminated: true };
+    } catch (err) {
+      if (err instanceof SessionExpired) return { terminated: false };
+      throw err;
+    }
+  }
+
+  private async call(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number): Promise<Json> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.callOnce(endpoint, method, path, body, timeoutMs);
+      } catch (err) {
+        const waitSeconds = err instanceof RateLimited ? (err.retryAfterSeconds ?? 1) : undefined;
+        if (waitSeconds === undefined || attempt >= this.maxInlineRetries || waitSeconds > this.maxInlineRetryAfterSeconds) throw err;
+        await this.sleep(waitSeconds * 1000);
+      }
+    }
+  }
+
+  private async callOnce(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number): Promise<Json> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.fetchImpl(this.baseUrl + path, {
+        method,
+        headers: {
+          Authorization: `Bearer ${this.apiKey}`,
+          Accept: 'application/json',
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      text = await response.text();
+    } catch (err) {
+      throw networkError(endpoint, err, timeoutMs);
+    }
+    let parsed: unknown;
+    let isJson = true;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      isJson = false;
+    }
+    const json = isJson && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Json) : undefined;
+    if (!response.ok || json?.success === false) {
+      throw httpError(endpoint, response.status, json, response.headers.get('retry-after'));
+    }
+    if (!json) {
+      throw new UnexpectedResponse(`${endpoint} answered HTTP ${response.status} with ${isJson ? 'JSON that is not an object' : 'a body that is not JSON'} (${describeBody(text)}).`, { status: response.status });
+    }
+    return json;
+  }
+}
+
+function describeBody(text: string): string {
+  if (text === '') return 'empty';
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return `starts ${JSON.stringify(oneLine.slice(0, 60))}`;
+}
+
+function networkError(endpoint: Endpoint, err: unknown, timeoutMs: number): WebrunError {
+  const e = err as { name?: string; cause?: { code?: string }; code?: string };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
+    return new ApiError(`${endpoint} got no answer within ${Math.round(timeoutMs / 1000)} s.`);
+  }
+  const code = e?.cause?.code ?? e?.code;
+  // Refused or unresolvable: the request never reached the API, so repeating it cannot duplicate anything.
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new ServiceUnavailable(`${endpoint} could not reach the webrun API (${code}).`, { code });
+  }
+  return new ApiError(`${endpoint} failed on the network${code ? ` (${code})` : ''}.`, { code });
+}
+
+/** Retry-After is either delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value.trim());
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+const CODE_ERRORS: Record<string, (msg: string, d: { status: number; code: string }) => WebrunError> = {
+  INVALID_API_KEY: (m, d) => new Unauthorized(m, d),
+  API_KEY_EXPIRED: (m, d) => new Unauthorized(m, d),
+  UNAUTHORIZED: (m, d) => new Unauthorized(m, d),
+  ACCOUNT_DEACTIVATED: (m, d) => new Unauthorized(m, d),
+  INSUFFICIENT_BALANCE: (m, d) => new InsufficientBalance(m, d),
+  RATE_LIMIT_EXCEEDED: (m, d) => new RateLimited(m, d),
+  INSTANCE_UNAVAILABLE: (m, d) => new ServiceUnavailable(m, d),
+  SESSION_NOT_FOUND: (m, d) => new SessionExpired(m, d),
+  SESSION_EXPIRED: (m, d) => new SessionExpired(m, d),
+  SESSION_LIMIT_REACHED: (m, d) => new SessionLimitReached(m, d),
+  TASK_TIMEOUT: (m, d) => new TaskFailed(m, d),
+  TASK_NOT_FOUND: (m, d) => new TaskFailed(m, d),
+  TASK_ALREADY_RUNNING: (m, d) => new TaskFailed(m, d),
+  ELEMENT_NOT_FOUND: (m, d) => new TaskFailed(m, d),
+  NAVIGATION_TIMEOUT: (m, d) => new ApiError(m, d),
+};
+
+function httpError(endpoint: Endpoint, status: number, body: Json | undefined, retryAfterHeader: string | null): WebrunError {
+  const code = typeof body?.code === 'string' ? body.code : undefined;
+  const apiText = typeof body?.error === 'string' ? body.error : typeof body?.message === 'string' ? body.message : undefined;
+  const message = `${endpoint} was refused with HTTP ${status}${code ? ` ${code}` : ''}${apiText ? `: ${apiText.slice(0, 300)}` : ''}.`;
+  const details = { status, code };
+  if (status === 429 || code === 'RATE_LIMIT_EXCEEDED') {
+    const retryAfterSeconds = parseRetryAfter(retryAfterHeader);
+    return new RateLimited(retryAfterSeconds === undefined ? message : `${message.slice(0, -1)} (retry after ${retryAfterSeconds} s).`, { ...details, retryAfterSeconds });
+  }
+  if (code && CODE_ERRORS[code]) return CODE_ERRORS[code](message, { status, code });
+  if (status === 400 || status === 422) return new InvalidInput('request', `the API refused it: ${apiText ?? `HTTP ${status}`}`, details);
+  if (status === 401 || status === 403) return new Unauthorized(message, details);
+  if (status === 402) return new InsufficientBalance(message, details);
+  if (status === 404 || status === 410) return new SessionExpired(message, details);
+  if (status === 409) return new TaskFailed(message, details);
+  if (status === 503) return new ServiceUnavailable(message, details);
+  if (status >= 500 || status === 408) return new ApiError(message, details);
+  return new UnexpectedResponse(message, details);
+}
+
+const PENDING_STATES = new Set(['pending', 'active', 'running', 'started', 'queued']);
+const COMPLETED_STATES = new Set(['complete', 'completed', 'task_completed', 'success', 'succeeded']);
+const FAILED_STATES = new Set(['failed', 'error', 'task_failed']);
+
+function asObject(value: unknown): Json | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+function num(...values: unknown[]): number | undefined {
+  for (const v of values) if (typeof v === 'number' && Number.isFinite(v)) return v;
+  return undefined;
+}
+
+/** Token counts and cost, from `usage` or from `data`, under either naming the docs use. */
+export function readUsage(...sources: Array<Json | undefined>): Usage | undefined {
+  const usage: Usage = {};
+  for (const s of sources) {
+    if (!s) continue;
+    usage.inputTokens ??= num(s.inputTokens, s.prompt_tokens, s.input_tokens);
+    usage.outputTokens ??= num(s.outputTokens, s.completion_tokens, s.output_tokens);
+    usage.cost ??= num(s.cost);
+  }
+  return Object.values(usage).some((v) => v !== undefined) ? usage : undefined;
+}
+
+/**
+ * Turns any documented task answer into a `TaskOutcome`:
+ * top-level `{ type, data }` (poll), wrapped `{ result: { type, data } }` (send-message), `status: "complete"`,
+ * `pending: true` or `status: "pending"/"active"`, guardrail triggers and `status: "failed"` with `error`.
+ */
+export function normalizeTaskAnswer(answer: Json, knownTaskId?: string): TaskOutcome {
+  const result = asObject(answer.result);
+  const inner = result ?? answer;
+  const type = typeof inner.type === 'string' ? inner.type : typeof answer.type === 'string' ? answer.type : undefined;
+  const status = [answer.status, result?.status].find((s): s is string => typeof s === 'string')?.toLowerCase();
+  const data = asObject(inner.data) ?? asObject(answer.data);
+  const taskId = [answer.taskId, result?.taskId, knownTaskId].find((t): t is string => typeof t === 'string' && t !== '');
+  const usage = readUsage(asObject(answer.usage), asObject(result?.usage), data);
+
+  if (type === 'guardrail_trigger') {
+    const question = [data?.value, data?.message, data?.question].find((q): q is string => typeof q === 'string' && q !== '');
+    return { kind: 'guardrail', taskId, question: question ?? 'The agent needs human input.', guardrailType: typeof data?.type === 'string' ? data.type : undefined };
+  }
+  if (type === 'task_failed' || (status !== undefined && FAILED_STATES.has(status))) {
+    const reason = [answer.error, result?.error, data?.message, data?.error].find((r): r is string => typeof r === 'string' && r !== '');
+    return { kind: 'failed', taskId, reason: reason ?? 'The task failed without a reason.' };
+  }
+  if (type === 'task_completed' || (status !== undefined && COMPLETED_STATES.has(status) && (data !== undefined || result !== undefined))) {
+    return { kind: 'completed', taskId, data: (data ?? {}) as TaskData, usage };
+  }
+  if (answer.pending === true || (status !== undefined && PENDING_STATES.has(status)) || type === 'started' || type === 'running') {
+    if (!taskId) throw new UnexpectedResponse('A pending task answer carried no taskId.');
+    return { kind: 'pending', taskId, usage };
+  }
+  const keys = Object.keys(answer).slice(0, 8).join(', ');
+  throw new UnexpectedResponse(`The task answer had none of the known shapes (keys: ${keys || 'none'}).`);
+}
