@@ -88,7 +88,11 @@ const IDEMPOTENT_RETRY: sfn.RetryProps = {
 
 const ALL = [sfn.Errors.ALL];
 
-function invoke(scope: Construct, name: string, fn: lambda.IFunction, payload: Record<string, unknown>, resultPath: string, timeout: Duration, idempotent = true) {
+/**
+ * `resultPath: undefined` is the ASL default ("$": the result replaces the input). It is left out rather than
+ * written as "$" because aws-local-stepfunctions 3.0.0 mishandles an explicit "$" (it sets a key named "$").
+ */
+function invoke(scope: Construct, name: string, fn: lambda.IFunction, payload: Record<string, unknown>, resultPath: string | undefined, timeout: Duration, idempotent = true) {
   return tasks.LambdaInvoke.jsonPath(scope, name, {
     lambdaFunction: fn,
     payload: sfn.TaskInput.fromObject(payload),
@@ -120,9 +124,9 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
   const onFailure = { errors: ALL, resultPath: '$.failure' };
 
   // Start: validates the input first; its Catch replaces the state with the error (the input may not be an object).
-  const start = invoke(scope, StateNames.start, fns.startSession, { 'input.$': '$' }, '$', t.start, false)
+  const start = invoke(scope, StateNames.start, fns.startSession, { 'input.$': '$' }, undefined, t.start, false)
     .addRetry(NON_IDEMPOTENT_RETRY)
-    .addCatch(reportStartFailure, { errors: ALL, resultPath: '$' });
+    .addCatch(reportStartFailure, { errors: ALL });
 
   const send = invoke(scope, StateNames.send, fns.sendTask, { ...loopState, 'task.$': 'States.ArrayGetItem($.tasks, $.index)' }, '$.progress', t.send, false)
     .addRetry(NON_IDEMPOTENT_RETRY)

@@ -1,0 +1,98 @@
+/**
+ * Gets the state machine definition that `cdk deploy` ships, as plain ASL, straight from the construct
+ * in-process (no cdk.out, no bundling), and tells which Lambda handler each Task state invokes.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { pollPlanFromEnv } from '../lambdas/shared/lambda-runtime';
+import type { PollPlan, WorkflowHandlers } from '../lambdas/shared/handlers';
+import { WebrunWorkflow, type WebrunWorkflowProps } from '../lib/webrun-workflow';
+
+export const PLACEHOLDER = { account: '123456789012', region: 'us-east-1', partition: 'aws' } as const;
+
+export type HandlerName = keyof WorkflowHandlers;
+
+export interface LocalWorkflow {
+  /** The synthesized definition, tokens resolved to placeholders. */
+  definition: Record<string, unknown> & { States: Record<string, AslState> };
+  /** Task state name → the handler its Lambda runs. */
+  taskHandlers: Record<string, HandlerName>;
+  /** The poll plan the deployed Lambdas get through their environment. */
+  pollPlan: PollPlan;
+}
+
+export interface AslState {
+  Type: string;
+  Resource?: string;
+  Seconds?: number;
+  Retry?: Array<{ ErrorEquals: string[]; IntervalSeconds?: number }>;
+  [key: string]: unknown;
+}
+
+type Cfn = unknown;
+
+/** Resolves the CloudFormation intrinsics a definition string contains (Join, Ref, GetAtt ...Arn). */
+export function resolveIntrinsics(value: Cfn): Cfn {
+  if (Array.isArray(value)) return value.map(resolveIntrinsics);
+  if (value === null || typeof value !== 'object') return value;
+  const obj = value as Record<string, Cfn>;
+  const keys = Object.keys(obj);
+  if (keys.length === 1) {
+    const [key] = keys;
+    const arg = obj[key];
+    if (key === 'Fn::Join') {
+      const [sep, parts] = arg as [string, Cfn[]];
+      return parts.map((p) => String(resolveIntrinsics(p))).join(sep);
+    }
+    if (key === 'Ref') {
+      const pseudo: Record<string, string> = {
+        'AWS::Partition': PLACEHOLDER.partition,
+        'AWS::Region': PLACEHOLDER.region,
+        'AWS::AccountId': PLACEHOLDER.account,
+        'AWS::URLSuffix': 'amazonaws.com',
+      };
+      const ref = arg as string;
+      return pseudo[ref] ?? `ref-${ref}`;
+    }
+    if (key === 'Fn::GetAtt') {
+      const [logicalId, attr] = arg as [string, string];
+      if (attr !== 'Arn') throw new Error(`Cannot resolve Fn::GetAtt ${logicalId}.${attr} locally`);
+      return functionArn(logicalId);
+    }
+    if (key.startsWith('Fn::')) throw new Error(`Cannot resolve ${key} locally`);
+  }
+  return Object.fromEntries(keys.map((k) => [k, resolveIntrinsics(obj[k])]));
+}
+
+export function functionArn(logicalId: string): string {
+  return `arn:${PLACEHOLDER.partition}:lambda:${PLACEHOLDER.region}:${PLACEHOLDER.account}:function:${logicalId}`;
+}
+
+/** Builds the workflow construct in a throwaway app and returns its definition as runnable ASL. */
+export function synthesizeLocalWorkflow(props: WebrunWorkflowProps = {}): LocalWorkflow {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'WebrunLocal', { env: { account: PLACEHOLDER.account, region: PLACEHOLDER.region } });
+  const workflow = new WebrunWorkflow(stack, 'Workflow', props);
+  const cfnStateMachine = workflow.stateMachine.node.defaultChild as CfnStateMachine;
+  const text = resolveIntrinsics(stack.resolve(cfnStateMachine.definitionString));
+  if (typeof text !== 'string') throw new Error('The state machine definition did not resolve to a string');
+  const definition = JSON.parse(text) as LocalWorkflow['definition'];
+
+  const byArn = new Map<string, HandlerName>();
+  let env: Record<string, string> = {};
+  for (const [name, fn] of Object.entries(workflow.functions) as Array<[HandlerName, WebrunWorkflow['functions'][HandlerName]]>) {
+    const cfnFunction = fn.node.defaultChild as CfnFunction;
+    byArn.set(functionArn(stack.getLogicalId(cfnFunction)), name);
+    const resolvedEnv = stack.resolve(cfnFunction.environment) as { variables?: Record<string, unknown> } | undefined;
+    env = Object.fromEntries(Object.entries(resolvedEnv?.variables ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  }
+  const taskHandlers: Record<string, HandlerName> = {};
+  for (const [stateName, state] of Object.entries(definition.States)) {
+    if (state.Type !== 'Task') continue;
+    const handler = state.Resource ? byArn.get(state.Resource) : undefined;
+    if (!handler) throw new Error(`Task state "${stateName}" invokes ${state.Resource}, which is not one of the workflow's Lambdas`);
+    taskHandlers[stateName] = handler;
+  }
+  return { definition, taskHandlers, pollPlan: pollPlanFromEnv(env) };
+}

@@ -1,0 +1,186 @@
+/**
+ * The local command: `npm start -- <input.json> [--json] [--base-url URL] [--wait-scale F]`.
+ * Contract (shared/DESIGN.md): base URL from --base-url, else WEBRUN_BASE_URL, else the real API when
+ * WEBRUN_API_KEY is set, else the built-in emulator on a free loopback port. Exit 0 succeeded, 1 the workflow
+ * failed, 2 bad usage or invalid input. `--json` prints one summary object on stdout; progress goes to stderr.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { WebrunErrors } from '../lambdas/shared/errors';
+import { DEFAULT_BASE_URL } from '../lambdas/shared/webrun-client';
+import { startEmulator, type Emulator } from './emulator';
+import { runLocalWorkflow, type LocalRunSummary } from './runner';
+
+export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F]
+
+Runs the webrun-sfn state machine locally, in-process, against the built-in webrun emulator
+(default), WEBRUN_BASE_URL / --base-url, or the real API when WEBRUN_API_KEY is set.
+
+  --json          print one JSON summary on stdout (progress stays on stderr)
+  --base-url URL  webrun API base URL (overrides WEBRUN_BASE_URL)
+  --wait-scale F  multiply every Wait state and Retry interval by F (0 = do not wait)
+  -h, --help      show this help
+
+Exit codes: 0 succeeded, 1 the workflow failed, 2 bad usage or invalid input.`;
+
+/** The key the built-in emulator is started with when no WEBRUN_API_KEY is set: it is no secret. */
+const EMULATOR_KEY = 'local-emulator-key';
+
+export interface CliIo {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  readStdin: () => Promise<string>;
+  /** Aborted on Ctrl-C. */
+  signal?: AbortSignal;
+}
+
+class UsageError extends Error {
+  constructor(message: string, readonly showUsage = true) {
+    super(message);
+  }
+}
+
+interface Target {
+  baseUrl: string;
+  apiKey: string;
+  label: string;
+  emulator?: Emulator;
+}
+
+function isLoopback(url: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
+}
+
+async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): Promise<Target> {
+  const key = env.WEBRUN_API_KEY || undefined;
+  const explicit = flagUrl ?? (env.WEBRUN_BASE_URL || undefined);
+  if (explicit !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(explicit);
+    } catch {
+      throw new UsageError(`${flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL'} is not a URL: ${JSON.stringify(explicit)}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL'} must be http(s), got ${url.protocol}`);
+    if (!key && !isLoopback(url)) throw new UsageError('WEBRUN_API_KEY is not set: it is needed for a non-local base URL');
+    return { baseUrl: explicit, apiKey: key ?? EMULATOR_KEY, label: explicit };
+  }
+  if (key) return { baseUrl: DEFAULT_BASE_URL, apiKey: key, label: `${DEFAULT_BASE_URL} (the real webrun API)` };
+  const emulator = await startEmulator({ port: 0, apiKey: EMULATOR_KEY });
+  return { baseUrl: emulator.url, apiKey: EMULATOR_KEY, label: `${emulator.url} (built-in emulator)`, emulator };
+}
+
+function parseCli(argv: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        'base-url': { type: 'string' },
+        'wait-scale': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { help: true as const, json: values.json };
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <input.json>' : `expected one input file, got ${positionals.length}: ${positionals.join(' ')}`);
+  let waitScale = 1;
+  if (values['wait-scale'] !== undefined) {
+    waitScale = Number(values['wait-scale']);
+    if (values['wait-scale'].trim() === '' || !Number.isFinite(waitScale) || waitScale < 0) throw new UsageError(`--wait-scale must be a number >= 0, got ${JSON.stringify(values['wait-scale'])}`);
+  }
+  return { help: false as const, json: values.json, inputPath: positionals[0], baseUrl: values['base-url'], waitScale };
+}
+
+async function readInput(path: string, io: CliIo): Promise<unknown> {
+  let text: string;
+  try {
+    text = path === '-' ? await io.readStdin() : await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, false);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${path} is not valid JSON: ${(err as Error).message}`, false);
+  }
+}
+
+function emptyStats() {
+  return { stateTransitions: 0, lambdaInvocations: 0, wallMs: 0 };
+}
+
+function printOutcome(summary: LocalRunSummary, io: CliIo): void {
+  const { stats } = summary;
+  const totals = `${stats.stateTransitions} state transitions, ${stats.lambdaInvocations} Lambda invocations, ${(stats.wallMs / 1000).toFixed(1)} s`;
+  if (summary.status === 'SUCCEEDED' && summary.output) {
+    io.stderr(`✔ succeeded: ${summary.output.tasks.length} task(s) completed (${totals})\n`);
+    return;
+  }
+  io.stderr(`✘ failed: ${summary.error?.name}\n  ${readableCause(summary.error?.cause ?? '')}\n  (${totals})\n`);
+}
+
+/** The one-sentence message inside the JSON cause, and how many results it kept. */
+function readableCause(cause: string): string {
+  try {
+    const parsed = JSON.parse(cause) as { message?: string; completed?: unknown[]; taskIndex?: number | null };
+    if (typeof parsed.message === 'string') {
+      const done = Array.isArray(parsed.completed) ? parsed.completed.length : 0;
+      const where = typeof parsed.taskIndex === 'number' ? ` (task ${parsed.taskIndex + 1})` : '';
+      return `${parsed.message}${where}; ${done} completed result(s) kept in the cause.`;
+    }
+  } catch {
+    // a plain-text cause
+  }
+  return cause;
+}
+
+/** Runs the local command; returns the exit code. */
+export async function main(io: CliIo): Promise<number> {
+  const wantsJson = io.argv.includes('--json');
+  const fail = (name: string, cause: string, code: number, showUsage: boolean) => {
+    io.stderr(`webrun-sfn: ${cause}\n${showUsage ? `\n${USAGE}\n` : ''}`);
+    if (wantsJson) io.stdout(`${JSON.stringify({ status: 'FAILED', error: { name, cause }, stats: emptyStats() })}\n`);
+    return code;
+  };
+  let cli;
+  let input: unknown;
+  let target: Target;
+  try {
+    cli = parseCli(io.argv);
+    if (cli.help) {
+      io.stderr(`${USAGE}\n`);
+      return 0;
+    }
+    input = await readInput(cli.inputPath, io);
+    target = await resolveTarget(cli.baseUrl, io.env);
+  } catch (err) {
+    if (err instanceof UsageError) return fail(WebrunErrors.InvalidInput, err.message, 2, err.showUsage);
+    throw err;
+  }
+  try {
+    io.stderr(`webrun-sfn: running ${cli.inputPath} locally against ${target.label}\n`);
+    const summary = await runLocalWorkflow({
+      input,
+      baseUrl: target.baseUrl,
+      apiKey: target.apiKey,
+      waitScale: cli.waitScale,
+      onProgress: (line) => io.stderr(`${line}\n`),
+      signal: io.signal,
+    });
+    printOutcome(summary, io);
+    if (cli.json) io.stdout(`${JSON.stringify(summary)}\n`);
+    else if (summary.output) io.stdout(`${JSON.stringify(summary.output, null, 2)}\n`);
+    if (summary.status === 'SUCCEEDED') return 0;
+    return summary.error?.name === WebrunErrors.InvalidInput ? 2 : 1;
+  } finally {
+    await target.emulator?.close();
+  }
+}
