@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { startEmulator, type Emulator } from '../../local/emulator';
+
+/**
+ * The vendor's own example client (test/fixtures/vendor-example.js, copied from multi-task-workflows.txt with only
+ * API_KEY/BASE read from the environment) must run to completion against the emulator's documented shapes: it
+ * only polls when the send answer has `pending: true`, and it stops polling on a top-level `type: "task_completed"`.
+ */
+const ROOT = path.resolve(__dirname, '../..');
+const KEY = 'vendor-example-key-41c2';
+
+let emu: Emulator | undefined;
+afterEach(async () => {
+  await emu?.close();
+  emu = undefined;
+});
+
+function runExample(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['test/fixtures/vendor-example.js'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+it('the vendor example client runs to completion: 2 polled tasks, session terminated once', async () => {
+  // One pending answer per task exercises the example's poll loop (its interval is a fixed 2 s).
+  emu = await startEmulator({ apiKey: KEY, pendingPolls: 1 });
+  const r = await runExample({ WEBRUN_API_KEY: KEY, WEBRUN_BASE_URL: emu.url });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+
+  const l = emu.ledger();
+  const sid = l.sessions[0]?.sessionId;
+  expect(r.stdout).toContain(`Session created: ${sid}`);
+  // The poll loop returned on the top-level `type: "task_completed"` (not on a shape it merely fell through).
+  expect(r.stdout).toMatch(/Task 1 result: \{\s+type: 'task_completed'/);
+  expect(r.stdout).toMatch(/Task 2 result: \{\s+type: 'task_completed'/);
+  expect(r.stdout.trim().split('\n').pop()).toBe('Session terminated');
+
+  expect(l).toMatchObject({ created: 1, terminated: 1, open: 0, expired: 0 });
+  expect(l.sessions[0]).toMatchObject({ terminateCalls: 1, terminateRequests: 1, terminatedBy: 'request' });
+  expect(l.sessions[0].tasks.map((t) => [t.taskDetails, t.status, t.polls])).toEqual([
+    ["Search for 'wireless keyboard'", 'completed', 2],
+    ['Add the first result to cart', 'completed', 2],
+  ]);
+  expect(l.requests.every((q) => q.authorization === 'valid' && q.status === 200)).toBe(true);
+}, 25_000);
+
+it('the vendor example surfaces a guardrail at the poll URL (exit 1 from its thrown error)', async () => {
+  emu = await startEmulator({ apiKey: KEY, pendingPolls: 0 });
+  emu.enqueueTasks({ outcome: 'guardrail' });
+  const r = await runExample({ WEBRUN_API_KEY: KEY, WEBRUN_BASE_URL: emu.url });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('Guardrail: I need login credentials');
+  // The example has no cleanup path: the session it created stays open (what our workflow must never do).
+  expect(emu.ledger()).toMatchObject({ created: 1, terminated: 0, open: 1 });
+});
