@@ -1,0 +1,128 @@
+/** The local command's contract (shared/DESIGN.md): flags, variables, exit codes and the --json summary. */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { main } from '../../local/cli';
+import { startEmulator, type Emulator } from '../../local/emulator';
+
+const dir = mkdtempSync(join(tmpdir(), 'webrun-cli-'));
+const file = (name: string, body: unknown) => {
+  const path = join(dir, name);
+  writeFileSync(path, typeof body === 'string' ? body : JSON.stringify(body));
+  return path;
+};
+const good = file('good.json', { session: { startingPoint: 'https://example.com' }, tasks: [{ taskDetails: 'Open the first link' }, { taskDetails: 'Read the page title' }] });
+const empty = file('empty.json', { tasks: [] });
+
+async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main({ argv, env, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), readStdin: async () => '' });
+  return { code, stdout, stderr };
+}
+
+let external: Emulator;
+beforeAll(async () => {
+  external = await startEmulator({ apiKey: 'ext-key-123456' });
+});
+afterAll(() => external.close());
+beforeEach(() => external.reset());
+
+describe('npm start (local command)', () => {
+  it('succeeds against the built-in emulator with exactly one JSON summary on stdout', async () => {
+    const { code, stdout, stderr } = await cli([good, '--json', '--wait-scale', '0']);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const summary = JSON.parse(lines[0]);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED', sessionId: expect.any(String), stats: { stateTransitions: expect.any(Number), lambdaInvocations: expect.any(Number), wallMs: expect.any(Number) } });
+    expect(summary.output.tasks).toHaveLength(2);
+    expect(summary.output.sessionId).toBe(summary.sessionId);
+    expect(stderr).toContain('built-in emulator');
+    expect(stderr).toMatch(/task 2\/2 completed/);
+    expect(stderr).toMatch(/session \S+ terminated/);
+  });
+
+  it('exits 2 with InvalidInput naming the field for an empty task list', async () => {
+    const { code, stdout, stderr } = await cli([empty, '--json', '--wait-scale', '0']);
+    expect(code).toBe(2);
+    const summary = JSON.parse(stdout);
+    expect(summary.status).toBe('FAILED');
+    expect(summary.error.name).toBe('Webrun.InvalidInput');
+    expect(summary.error.cause).toContain('tasks: must contain at least one task');
+    expect(summary.sessionId).toBeUndefined();
+    expect(stderr).toContain('tasks: must contain at least one task');
+  });
+
+  it('exits 1 when the workflow fails, printing the error name and cause plainly', async () => {
+    external.enqueueTasks({ outcome: 'failed', reason: 'Navigation failed: page did not load' });
+    const { code, stdout, stderr } = await cli([good, '--json', '--wait-scale', '0', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456' });
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout).error.name).toBe('Webrun.TaskFailed');
+    expect(stderr).toContain('failed: Webrun.TaskFailed');
+    expect(stderr).toContain('Navigation failed');
+    expect(stdout + stderr).not.toContain('ext-key-123456');
+    expect(external.ledger().open).toBe(0);
+  });
+
+  it('prefers --base-url over WEBRUN_BASE_URL, and uses WEBRUN_BASE_URL when no flag is given', async () => {
+    const viaEnv = await cli([good, '--json', '--wait-scale', '0'], { WEBRUN_BASE_URL: external.url, WEBRUN_API_KEY: 'ext-key-123456' });
+    expect(viaEnv.code).toBe(0);
+    expect(external.ledger().created).toBe(1);
+    const viaFlag = await cli([good, '--json', '--wait-scale', '0', '--base-url', external.url], { WEBRUN_BASE_URL: 'http://127.0.0.1:9', WEBRUN_API_KEY: 'ext-key-123456' });
+    expect(viaFlag.code).toBe(0);
+    expect(external.ledger().created).toBe(2);
+  });
+
+  it.each([
+    [['--json'], 'missing <input.json>'],
+    [[good, '--wait-scale=-1'], '--wait-scale must be a number >= 0'],
+    [[good, '--wait-scale', 'abc'], '--wait-scale must be a number >= 0'],
+    [[good, '--bogus'], "Unknown option '--bogus'"],
+    [[join(dir, 'missing.json')], 'cannot read'],
+    [[file('broken.json', '{"tasks": [')], 'is not valid JSON'],
+    [[good, '--base-url', 'not a url'], '--base-url is not a URL'],
+    [[good, '--base-url', 'https://api.example.com'], 'WEBRUN_API_KEY is not set'],
+  ])('exits 2 for bad usage %j', async (argv, message) => {
+    const { code, stderr } = await cli(argv);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+  });
+
+  it('runs as `npm start` in a child process with the contract exit code and stdout', () => {
+    const env = { ...process.env, WEBRUN_API_KEY: '', WEBRUN_BASE_URL: '' };
+    const ok = spawnSync('npm', ['start', '--silent', '--', good, '--json', '--wait-scale', '0'], { env, encoding: 'utf8', timeout: 60_000 });
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout.trim()).status).toBe('SUCCEEDED');
+    const bad = spawnSync('npm', ['start', '--silent', '--', empty, '--json'], { env, encoding: 'utf8', timeout: 60_000 });
+    expect(bad.status).toBe(2);
+  });
+
+  it('terminates the session on Ctrl-C before exiting', async () => {
+    external.enqueueTasks({ outcome: 'stuck' });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts', good, '--base-url', external.url], {
+      env: { ...process.env, WEBRUN_API_KEY: 'ext-key-123456' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`never saw the task pending: ${stderr}`)), 30_000);
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (stderr.includes('task 1/2 pending')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    expect(external.ledger().open).toBe(1);
+    child.kill('SIGINT');
+    expect(await exited).toBe(1);
+    expect(stderr).toMatch(/interrupted/);
+    expect(external.ledger().open).toBe(0);
+    expect(external.ledger().sessions[0].terminateCalls).toBe(1);
+  });
+});

@@ -1,0 +1,222 @@
+/**
+ * End to end: the ASL the stack synthesizes, run by the local runner against the emulator, for every path a
+ * workflow can take. Each case asserts the outcome and that every session created was terminated exactly once.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { getsPerPoll, maxPollAttempts } from '../../lambdas/shared/handlers';
+import { startEmulator, type Emulator, type Ledger } from '../../local/emulator';
+import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
+import { runLocalWorkflow, type LocalRunSummary } from '../../local/runner';
+
+const API_KEY = 'wr-test-KEY-5f1c9a2e7d';
+let emulator: Emulator;
+let workflow: LocalWorkflow;
+let progress: string[];
+
+const twoTasks = {
+  session: { startingPoint: 'https://shop.example.com' },
+  tasks: [{ taskDetails: "Search for 'wireless keyboard'" }, { taskDetails: 'Add the first result to cart' }],
+};
+
+function threeTasks() {
+  return { session: {}, tasks: [{ taskDetails: 'Log in' }, { taskDetails: 'Search' }, { taskDetails: 'Add to cart' }] };
+}
+
+async function run(input: unknown, extra: { apiKey?: string; signal?: AbortSignal } = {}): Promise<LocalRunSummary> {
+  return runLocalWorkflow({ input, baseUrl: emulator.url, apiKey: extra.apiKey ?? API_KEY, waitScale: 0, workflow, onProgress: (l) => progress.push(l), signal: extra.signal });
+}
+
+function cause(summary: LocalRunSummary): { message: string; sessionId: string | null; taskIndex: number | null; completed: Array<{ index: number; taskId: string }> } {
+  return JSON.parse(summary.error!.cause);
+}
+
+/** Every session the emulator created was terminated by exactly one successful terminate request. */
+function expectNoLeak(ledger: Ledger, created: number) {
+  expect(ledger.created).toBe(created);
+  for (const s of ledger.sessions) {
+    expect(s.terminateCalls, `session ${s.sessionId}`).toBe(1);
+    expect(s.expiredAt).toBeUndefined();
+  }
+  expect(ledger.open).toBe(0);
+}
+
+beforeAll(async () => {
+  workflow = synthesizeLocalWorkflow();
+  emulator = await startEmulator({ apiKey: API_KEY });
+});
+afterAll(() => emulator.close());
+beforeEach(() => {
+  emulator.reset();
+  progress = [];
+});
+
+describe('local workflow against the emulator', () => {
+  it('runs a multi-task flow in order and terminates the session', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', pendingPolls: 3 }, { outcome: 'completed', pendingPolls: 0 }, { outcome: 'completed', pendingPolls: 1 });
+    const summary = await run(threeTasks());
+    expect(summary.status).toBe('SUCCEEDED');
+    const ledger = emulator.ledger();
+    const session = ledger.sessions[0];
+    expect(summary.output!.sessionId).toBe(session.sessionId);
+    expect(summary.output!.tasks.map((t) => [t.index, t.taskId, t.status])).toEqual(session.tasks.map((t, i) => [i, t.taskId, 'completed']));
+    expect(session.tasks.map((t) => t.taskDetails)).toEqual(['Log in', 'Search', 'Add to cart']);
+    expect(summary.output!.tasks[0].result.message).toEqual(expect.stringContaining('Log in'));
+    expectNoLeak(ledger, 1);
+    expect(summary.stats.lambdaInvocations).toBeGreaterThanOrEqual(1 + 3 + 1);
+    expect(summary.stats.stateTransitions).toBeGreaterThan(10);
+    expect(progress.join('\n')).toMatch(/session \S+ started \(3 tasks\)[\s\S]*task 3\/3 completed[\s\S]*session \S+ terminated/);
+  });
+
+  it('passes session options to start-session and task options to send-message', async () => {
+    const input = {
+      session: { startingPoint: 'https://shop.example.com', profileId: 'prof-1', avoidDomains: ['facebook.com'], maxInputTokens: 5000 },
+      tasks: [{ taskDetails: 'Find keyboards', outputType: 'structured_json', outputSchema: { type: 'object', properties: { name: { type: 'string' } } }, maxDuration: 120000 }],
+    };
+    const summary = await run(input);
+    expect(summary.status).toBe('SUCCEEDED');
+    const session = emulator.ledger().sessions[0];
+    expect(session.startBody).toMatchObject({ mode: 'default', profileId: 'prof-1', initialTask: { startingPoint: 'https://shop.example.com', avoidDomains: ['facebook.com'], maxInputTokens: 5000 } });
+    expect(session.tasks[0].body).toMatchObject({ actionType: 'newTask', newState: 'start', taskDetails: 'Find keyboards', outputType: 'structured_json', maxDuration: 120000 });
+    expect(summary.output!.tasks[0].result.output).toHaveProperty('name');
+  });
+
+  it('records a task that finishes inside send-message without polling it', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', inline: true }, { outcome: 'completed', inline: true });
+    const summary = await run(twoTasks);
+    expect(summary.status).toBe('SUCCEEDED');
+    expect(summary.output!.tasks).toHaveLength(2);
+    expect(emulator.ledger().requests.filter((r) => r.endpoint === 'poll')).toHaveLength(0);
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
+  it('accepts the alternative "status" response shapes', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', shape: 'status', pendingPolls: 2 }, { outcome: 'completed', shape: 'status', inline: true });
+    const summary = await run(twoTasks);
+    expect(summary.status).toBe('SUCCEEDED');
+    expect(summary.output!.tasks[0].usage).toMatchObject({ inputTokens: expect.any(Number), outputTokens: expect.any(Number) });
+  });
+
+  it('fails with GuardrailTriggered, keeps the completed results and terminates', async () => {
+    emulator.enqueueTasks({ outcome: 'completed' }, { outcome: 'guardrail', question: 'I need login credentials', pendingPolls: 1 });
+    const summary = await run(threeTasks());
+    expect(summary.status).toBe('FAILED');
+    expect(summary.error!.name).toBe('Webrun.GuardrailTriggered');
+    const c = cause(summary);
+    expect(c.message).toContain('I need login credentials');
+    expect(c.taskIndex).toBe(1);
+    expect(c.sessionId).toBe(emulator.ledger().sessions[0].sessionId);
+    expect(c.completed.map((r) => r.index)).toEqual([0]);
+    expect(c.completed[0].taskId).toBe(emulator.ledger().sessions[0].tasks[0].taskId);
+    expect(emulator.ledger().sessions[0].tasks).toHaveLength(2); // the third task was never sent
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
+  it('fails with TaskFailed and terminates', async () => {
+    emulator.enqueueTasks({ outcome: 'failed', reason: 'Navigation failed: page did not load' });
+    const summary = await run(twoTasks);
+    expect(summary.error!.name).toBe('Webrun.TaskFailed');
+    expect(cause(summary).message).toContain('Navigation failed');
+    expect(cause(summary).completed).toEqual([]);
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
+  it('gives up on a stuck task with PollTimeout after the attempt cap derived from maxDuration', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', inline: true }, { outcome: 'stuck' });
+    const input = { tasks: [{ taskDetails: 'Quick' }, { taskDetails: 'Never ends', maxDuration: 60000 }] };
+    const summary = await run(input);
+    expect(summary.error!.name).toBe('Webrun.PollTimeout');
+    const polls = emulator.ledger().sessions[0].tasks[1].polls;
+    expect(polls).toBe(maxPollAttempts(60000, workflow.pollPlan) * getsPerPoll(workflow.pollPlan));
+    expect(cause(summary).completed).toHaveLength(1);
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
+  it('creates no session when start-session fails, and names the error', async () => {
+    emulator.injectFault({ endpoint: 'start', status: 402, code: 'INSUFFICIENT_BALANCE' });
+    const summary = await run(twoTasks);
+    expect(summary.error!.name).toBe('Webrun.InsufficientBalance');
+    expect(cause(summary).sessionId).toBeNull();
+    expect(emulator.ledger().created).toBe(0);
+    expect(emulator.ledger().requests.filter((r) => r.endpoint === 'terminate')).toHaveLength(0);
+  });
+
+  it('refuses a wrong API key with Unauthorized and creates no session', async () => {
+    const summary = await run(twoTasks, { apiKey: 'not-the-key' });
+    expect(summary.error!.name).toBe('Webrun.Unauthorized');
+    expect(emulator.ledger().created).toBe(0);
+  });
+
+  it.each([
+    ['empty task list', { tasks: [] }, 'tasks'],
+    ['not an object', [1, 2], 'input'],
+    ['empty taskDetails', { tasks: [{ taskDetails: '  ' }] }, 'tasks[0].taskDetails'],
+    ['maxDuration too large', { tasks: [{ taskDetails: 'x', maxDuration: 300001 }] }, 'tasks[0].maxDuration'],
+    ['unknown field', { tasks: [{ taskDetails: 'x', colour: 'red' }] }, 'tasks[0].colour'],
+    ['bad starting point', { session: { startingPoint: 'ftp://x' }, tasks: [{ taskDetails: 'x' }] }, 'session.startingPoint'],
+  ])('refuses invalid input (%s) with InvalidInput naming the field, before any session', async (_label, input, field) => {
+    const summary = await run(input);
+    expect(summary.error!.name).toBe('Webrun.InvalidInput');
+    expect(cause(summary).message.startsWith(`${field}:`)).toBe(true);
+    expect(emulator.ledger().requests).toHaveLength(0);
+  });
+
+  it('retries a burst of 429s on send and 503s on poll, then succeeds without sending a task twice', async () => {
+    emulator.injectFault({ endpoint: 'send', status: 429, code: 'RATE_LIMIT_EXCEEDED', retryAfterSeconds: 30, times: 3 });
+    emulator.injectFault({ endpoint: 'poll', status: 503, code: 'INSTANCE_UNAVAILABLE', times: 3 });
+    const summary = await run(twoTasks);
+    expect(summary.status).toBe('SUCCEEDED');
+    expect(emulator.ledger().sessions[0].tasks).toHaveLength(2);
+    expect(progress.some((l) => l.includes('retrying "Send task"'))).toBe(true);
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
+  it('does not retry a 500 on send-message (the task may have started) and terminates the session', async () => {
+    emulator.injectFault({ endpoint: 'send', status: 500, code: 'INTERNAL_ERROR' });
+    const summary = await run(twoTasks);
+    expect(summary.error!.name).toBe('Webrun.ApiError');
+    expect(emulator.ledger().requests.filter((r) => r.endpoint === 'send')).toHaveLength(1);
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
+  it('retries 5xx on poll and terminate, which are idempotent', async () => {
+    emulator.injectFault({ endpoint: 'poll', status: 500, times: 2 });
+    emulator.injectFault({ endpoint: 'terminate', status: 503, times: 2 });
+    const summary = await run(twoTasks);
+    expect(summary.status).toBe('SUCCEEDED');
+    const terminates = emulator.ledger().requests.filter((r) => r.endpoint === 'terminate');
+    expect(terminates.map((r) => r.status)).toEqual([503, 503, 200]);
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
+  it('fails with the API error when the outage outlasts the retries, and still terminates', async () => {
+    emulator.injectFault({ endpoint: 'poll', status: 503, times: Infinity });
+    const summary = await run(twoTasks);
+    expect(summary.error!.name).toBe('Webrun.ServiceUnavailable');
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
+  it('terminates the session when the run is stopped midway (the path that skips Catch)', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', inline: true }, { outcome: 'stuck' });
+    const controller = new AbortController();
+    const pending = runLocalWorkflow({
+      input: twoTasks, baseUrl: emulator.url, apiKey: API_KEY, waitScale: 0.01, workflow,
+      onProgress: (line) => {
+        if (line.includes('task 2/2 pending')) controller.abort();
+      },
+      signal: controller.signal,
+    });
+    const summary = await pending;
+    expect(summary.status).toBe('FAILED');
+    expect(summary.error!.name).toBe('Webrun.Aborted');
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
+  it('never lets the API key into the output, the error, the progress or the emulator-visible bodies', async () => {
+    emulator.enqueueTasks({ outcome: 'completed' }, { outcome: 'guardrail' });
+    const failed = await run(twoTasks);
+    const ok = await run(twoTasks);
+    const everything = JSON.stringify([failed, ok, progress, emulator.ledger()]);
+    expect(everything).not.toContain(API_KEY);
+    expect(emulator.ledger().requests.every((r) => r.authorization === 'valid')).toBe(true);
+  });
+});
