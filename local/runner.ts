@@ -5,6 +5,8 @@
  */
 import './polyfill';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { WebrunErrors } from '../lambdas/shared/errors';
+import { validateWorkflowInput } from '../lambdas/shared/input';
 import { makeHandlers, type HandlerDeps, type Log, type WorkflowHandlers } from '../lambdas/shared/handlers';
 import type { WorkflowOutput } from '../lambdas/shared/types';
 import { WebrunClient } from '../lambdas/shared/webrun-client';
@@ -81,6 +83,11 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   const started = Date.now();
   const scale = options.waitScale ?? 1;
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`waitScale must be a finite number >= 0, got ${scale}`);
+  if (options.input === null) {
+    // aws-local-stepfunctions cannot apply `"input.$": "$"` to a null input (States.Runtime), so refuse it here
+    // with the error the start state would raise.
+    return { status: 'FAILED', error: { name: WebrunErrors.InvalidInput, cause: JSON.stringify({ message: invalidInputMessage(null), sessionId: null, taskIndex: null, completed: [] }) }, stats: { stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started } };
+  }
   const workflow = options.workflow ?? synthesizeLocalWorkflow(options.workflowProps);
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms * scale));
   const deps: HandlerDeps = {
@@ -151,6 +158,15 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     sessionId: summary.output?.sessionId ?? tracker.sessionId,
     stats: { stateTransitions: tracker.stateTransitions, lambdaInvocations, wallMs: Date.now() - started },
   };
+}
+
+function invalidInputMessage(input: unknown): string {
+  try {
+    validateWorkflowInput(input);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return 'input: is not valid';
 }
 
 function executionError(err: unknown): { name: string; cause: string } {
