@@ -29,6 +29,10 @@ export interface LocalRunOptions {
   workflowProps?: WebrunWorkflowProps;
   /** Reuse an already synthesized workflow (tests run many executions). */
   workflow?: LocalWorkflow;
+  /** Where the handlers' structured log lines go (the Lambda logger's stand-in). @default discarded */
+  log?: Log;
+  /** Every state event of the execution, as the progress display sees it (the stand-in for execution history). */
+  onStateEvent?: (event: StateEvent) => void;
 }
 
 export interface LocalRunSummary {
@@ -94,7 +98,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     client: async () => new WebrunClient({ baseUrl: options.baseUrl, apiKey: options.apiKey, sleep }),
     pollPlan: workflow.pollPlan,
     sleep,
-    log: silentLog,
+    log: options.log ?? silentLog,
   };
   const handlers = makeHandlers(deps);
   let lambdaInvocations = 0;
@@ -126,7 +130,9 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   const following = (async () => {
     for await (const event of execution.eventLogs as AsyncIterable<ExecutorEvent>) {
       const stateEvent = toStateEvent(event);
-      if (stateEvent) tracker.handle(stateEvent);
+      if (!stateEvent) continue;
+      options.onStateEvent?.(stateEvent);
+      tracker.handle(stateEvent);
     }
   })();
 

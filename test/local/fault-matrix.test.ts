@@ -71,9 +71,20 @@ beforeAll(async () => {
   emulator = await startEmulator({ apiKey: API_KEY, pendingPolls: 1 });
 });
 afterAll(() => emulator.close());
-beforeEach(() => emulator.reset());
+beforeEach(() => {
+  emulator.reset();
+  seen = [];
+});
 
-const run = (input: unknown): Promise<LocalRunSummary> => runLocalWorkflow({ input, baseUrl: emulator.url, apiKey: API_KEY, waitScale: 0, workflow });
+/** Everything a person or a log pipeline could see of a run: log lines, state events (history), progress. */
+let seen: unknown[] = [];
+const record = (kind: string) => (...args: unknown[]) => seen.push([kind, ...args]);
+const run = (input: unknown): Promise<LocalRunSummary> => runLocalWorkflow({
+  input, baseUrl: emulator.url, apiKey: API_KEY, waitScale: 0, workflow,
+  log: { info: record('info'), warn: record('warn'), error: record('error') },
+  onStateEvent: record('event'),
+  onProgress: record('progress'),
+});
 
 describe(`fault matrix (${CASES.length} cases)`, () => {
   it.each(CASES.map((c) => [`${c.fault.label} x${c.times} at ${c.step.label}`, c] as const))('%s', async (_name, c) => {
@@ -104,7 +115,10 @@ describe(`fault matrix (${CASES.length} cases)`, () => {
         expect(ledger.requests.filter((r) => r.endpoint === c.step.endpoint)).toHaveLength(c.step.skip + 1);
       }
     }
-    expect(JSON.stringify(summary)).not.toContain(API_KEY);
+    // Secret hygiene: the key is in no output, error, log line, execution event or progress line.
+    expect(seen.some((s) => (s as unknown[])[0] === 'event')).toBe(true);
+    expect(seen.some((s) => (s as unknown[])[0] === 'info')).toBe(want !== 'SUCCEEDED' && c.step.endpoint === 'start' ? false : true);
+    expect(JSON.stringify([summary, seen])).not.toContain(API_KEY);
   });
 });
 
