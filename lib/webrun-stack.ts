@@ -15,5 +15,11 @@ export class WebrunStack extends Stack {
     this.workflow = new WebrunWorkflow(this, 'Workflow', props.workflow);
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn, description: 'Start executions of this state machine' });
     new CfnOutput(this, 'ApiKeySecretArn', { value: this.workflow.apiKeySecret.secretArn, description: 'Put the webrun API key into this secret' });
+    if (this.workflow.cleanup) {
+      new CfnOutput(this, 'SessionCleanupDeadLetterQueueUrl', {
+        value: this.workflow.cleanup.deadLetterQueue.queueUrl,
+        description: 'Executions whose webrun session cleanup gave up (the session may still be open)',
+      });
+    }
   }
 }

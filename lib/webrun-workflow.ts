@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -8,6 +8,8 @@ import { API_KEY_FIELD } from '../lambdas/shared/secret';
 import { DEFAULT_POLL_PLAN } from '../lambdas/shared/handlers';
 import { ENV } from '../lambdas/shared/lambda-runtime';
 import { DEFAULT_BASE_URL } from '../lambdas/shared/webrun-client';
+import { iam5ResourceFinding } from './nag';
+import { SessionCleanup } from './session-cleanup';
 import { WebrunFunction } from './webrun-function';
 import { buildWorkflowDefinition, type WorkflowFunctions } from './workflow-definition';
 
@@ -55,6 +57,12 @@ export interface WebrunWorkflowProps {
    * @default sfn.LogLevel.ERROR
    */
   readonly logLevel?: sfn.LogLevel;
+  /**
+   * Terminate the session of executions that end without passing a terminate state (execution timeout,
+   * StopExecution, uncatchable failures): an EventBridge rule, a cleanup Lambda and its dead-letter queue.
+   * @default true
+   */
+  readonly sessionCleanup?: boolean;
 }
 
 /**
@@ -67,6 +75,8 @@ export class WebrunWorkflow extends Construct {
   public readonly apiKeySecret: secretsmanager.ISecret;
   public readonly functions: WorkflowFunctions;
   public readonly logGroup: logs.LogGroup;
+  /** The session cleanup for executions that skip Catch; undefined when `sessionCleanup` is false. */
+  public readonly cleanup?: SessionCleanup;
 
   constructor(scope: Construct, id: string, props: WebrunWorkflowProps = {}) {
     super(scope, id);
@@ -80,6 +90,15 @@ export class WebrunWorkflow extends Construct {
       description: `webrun API key for the webrun-sfn workflow. Set it as {"${API_KEY_FIELD}":"<key>"}.`,
       generateSecretString: { secretStringTemplate: JSON.stringify({ [API_KEY_FIELD]: '' }), generateStringKey: 'placeholder' },
     });
+    if (!props.apiKeySecret) {
+      Validations.of(this.apiKeySecret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'The secret holds a webrun API key, which is issued and rotated in the webrun dashboard: AWS has no API to rotate ' +
+          'it with, so a rotation Lambda could only break it. Rotate by putting the new key with put-secret-value; the ' +
+          'Lambdas re-read the secret within 5 minutes.',
+      });
+    }
 
     const environment = {
       [ENV.secretArn]: this.apiKeySecret.secretArn,
@@ -119,6 +138,46 @@ export class WebrunWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: props.logLevel ?? sfn.LogLevel.ERROR, includeExecutionData: false },
     });
+    this.acknowledgeStateMachineFindings(props.logLevel ?? sfn.LogLevel.ERROR);
+
+    if (props.sessionCleanup ?? true) {
+      this.cleanup = new SessionCleanup(this, 'SessionCleanup', {
+        stateMachine: this.stateMachine,
+        apiKeySecret: this.apiKeySecret,
+        environment,
+        logRetention: props.logRetention,
+      });
+    }
+  }
+
+  /** cdk-nag findings on the state machine that are by design, each with its reason. */
+  private acknowledgeStateMachineFindings(logLevel: sfn.LogLevel): void {
+    const stateMachine = Validations.of(this.stateMachine);
+    if (logLevel !== sfn.LogLevel.ALL) {
+      stateMachine.acknowledge({
+        id: 'AwsSolutions-SF1',
+        reason:
+          'Step Functions keeps every event of every execution in its history (90 days after it closes); the log group ' +
+          'gets the errors, without execution data, for alarms and Logs Insights. ALL would copy each poll cycle\'s events ' +
+          'into CloudWatch Logs a second time. Set logLevel: LogLevel.ALL to log every event.',
+      });
+    }
+    stateMachine.acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Only the statements CDK adds for X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, ' +
+        'GetSamplingTargets) and for vended log delivery (logs:CreateLogDelivery, GetLogDelivery, ...) use "*": neither ' +
+        'service supports resource-level permissions for these actions (test/lib/webrun-workflow.test.ts checks that no ' +
+        'other action gets "*").',
+    });
+    for (const fn of Object.values(this.functions)) {
+      stateMachine.acknowledge({
+        id: iam5ResourceFinding(this, `${fn.functionArn}:*`),
+        reason:
+          'LambdaInvoke grants lambda:InvokeFunction on the function and on its qualified ARNs ("<function ARN>:*", its ' +
+          'versions and aliases). The wildcard spans qualifiers of this one workflow function only.',
+      });
+    }
   }
 
   /** Lets `grantee` start executions (EventBridge, a Lambda, API Gateway, Pipes...). */
@@ -131,7 +190,7 @@ export class WebrunWorkflow extends Construct {
     return this.stateMachine.grantRead(grantee);
   }
 
-  /** Lets `grantee` stop executions (sessions are then cleaned up by the abort path). */
+  /** Lets `grantee` stop executions (their sessions are then terminated by the session cleanup). */
   grantStopExecution(grantee: iam.IGrantable): iam.Grant {
     return this.stateMachine.grantExecution(grantee, 'states:StopExecution');
   }

@@ -1,0 +1,19 @@
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { makeCleanup, type CleanupHandler, type ExecutionStatusChangeEvent } from './shared/cleanup';
+import { lambdaDeps } from './shared/lambda-runtime';
+
+const sfn = new SFNClient({});
+let cleanup: CleanupHandler | undefined;
+
+/**
+ * Lambda entry point, invoked by EventBridge when an execution ends ABORTED, TIMED_OUT or FAILED: see
+ * `makeCleanup` in ./shared/cleanup.ts. The webrun client comes from the same factory as the workflow Lambdas
+ * (API key from Secrets Manager, cached per warm container).
+ */
+export const handler = (event: ExecutionStatusChangeEvent) => {
+  if (!cleanup) {
+    const { client, log } = lambdaDeps();
+    cleanup = makeCleanup({ sfn, client, log });
+  }
+  return cleanup(event);
+};

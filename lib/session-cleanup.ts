@@ -1,0 +1,96 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE } from '../lambdas/shared/cleanup';
+import { iam5ResourceFinding } from './nag';
+import { WebrunFunction } from './webrun-function';
+
+export interface SessionCleanupProps {
+  /** The workflow whose executions are cleaned up. */
+  readonly stateMachine: sfn.IStateMachine;
+  /** The secret holding the webrun API key (the cleanup Lambda gets its ARN through `environment`). */
+  readonly apiKeySecret: secretsmanager.ISecret;
+  /** The Lambda environment the workflow functions share (secret ARN, base URL). */
+  readonly environment: Record<string, string>;
+  /**
+   * Retention of the cleanup Lambda's log group.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * Terminates the webrun session of every execution that ends ABORTED, TIMED_OUT or FAILED without having run a
+ * terminate state: an execution timeout and StopExecution skip every Catch, and States.Runtime or
+ * States.DataLimitExceeded cannot be caught. An EventBridge rule on the execution status change invokes a Lambda
+ * that reads the execution history (lambdas/shared/cleanup.ts). Events it cannot handle after its retries land in
+ * an encrypted dead-letter queue with an alarm: each one names an execution whose session may still be open.
+ */
+export class SessionCleanup extends Construct {
+  public readonly function: WebrunFunction;
+  public readonly rule: events.Rule;
+  public readonly deadLetterQueue: sqs.Queue;
+  /** In alarm while the dead-letter queue holds events: a session may still be open and billed. */
+  public readonly deadLetterAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: SessionCleanupProps) {
+    super(scope, id);
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+
+    this.function = new WebrunFunction(this, 'CleanupSession', {
+      entryName: 'cleanup-session',
+      description: 'webrun-sfn: terminate the session of a stopped, timed-out or failed execution',
+      // Up to 25 pages of history (25,000 events) and one terminate call of at most 15 s.
+      timeout: Duration.minutes(1),
+      environment: props.environment,
+      logRetention: props.logRetention,
+      // A webrun outage is retried twice (after ~1 and ~2 minutes), then the event waits in the queue.
+      async: { retryAttempts: 2, maxEventAge: Duration.hours(6), deadLetterQueue: this.deadLetterQueue },
+    });
+    props.apiKeySecret.grantRead(this.function);
+    // Executions of this one state machine only: arn:<partition>:states:<region>:<account>:execution:<name>:*
+    const historyGrant = props.stateMachine.grantExecution(this.function, 'states:GetExecutionHistory');
+    for (const resource of historyGrant.principalStatements.flatMap((statement) => statement.resources)) {
+      // The role is a sibling of the function (WebrunFunction creates it in the same scope).
+      Validations.of(this.function.role!).acknowledge({
+        id: iam5ResourceFinding(this, resource),
+        reason:
+          'states:GetExecutionHistory on the executions of this one state machine: execution names are chosen per run, ' +
+          'so their ARNs can only be granted as "execution:<state machine name>:*".',
+      });
+    }
+
+    this.rule = new events.Rule(this, 'ExecutionEnded', {
+      description: 'webrun-sfn: an execution ended without terminating its webrun session (aborted, timed out or failed)',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: [EXECUTION_STATUS_CHANGE],
+        detail: { stateMachineArn: [props.stateMachine.stateMachineArn], status: [...CLEANUP_STATUSES] },
+      },
+      targets: [
+        // Delivery to Lambda's async queue rarely fails; when it does, retry for 2 hours, then dead-letter.
+        new targets.LambdaFunction(this.function, { retryAttempts: 8, maxEventAge: Duration.hours(2), deadLetterQueue: this.deadLetterQueue }),
+      ],
+    });
+
+    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLettersAlarm', {
+      alarmDescription: `webrun-sfn: session cleanup gave up on an execution; its webrun session may still be open. Read the messages in ${this.deadLetterQueue.queueName}.`,
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+}

@@ -1,0 +1,321 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { WebrunErrors } from '../../lambdas/shared/errors';
+import { ENV } from '../../lambdas/shared/lambda-runtime';
+import { WebrunStack } from '../../lib/webrun-stack';
+import { WebrunWorkflow, type WebrunWorkflowProps } from '../../lib/webrun-workflow';
+import { StateNames } from '../../lib/workflow-definition';
+import { definitionOf, placeholderFunctionArn, reachable, type AslDefinition, type AslState } from '../helpers/asl';
+
+/** Skip esbuild: the assertions are about the template, not the bundles. */
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] as string[] };
+const ENVIRONMENT = { account: '123456789012', region: 'us-east-1' };
+
+type Resource = { Type: string; Properties: Record<string, any>; Metadata?: Record<string, unknown> };
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+function build(props?: WebrunWorkflowProps): { stack: Stack; workflow: WebrunWorkflow; template: Template } {
+  const app = new App({ context: NO_BUNDLING });
+  const stack = new Stack(app, 'Test', { env: ENVIRONMENT });
+  const workflow = new WebrunWorkflow(stack, 'Workflow', props);
+  return { stack, workflow, template: Template.fromStack(stack) };
+}
+
+function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
+  return stack.getLogicalId(construct.node.defaultChild as Parameters<Stack['getLogicalId']>[0]);
+}
+
+function statements(template: Template): Statement[] {
+  return Object.values(template.findResources('AWS::IAM::Policy') as Record<string, Resource>).flatMap(
+    (policy) => policy.Properties.PolicyDocument.Statement as Statement[],
+  );
+}
+
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
+const webrunErrors = (state: AslState) => new Set((state.Retry ?? []).flatMap((r) => r.ErrorEquals).filter((e) => e.startsWith('Webrun.')));
+
+const FINAL_ERRORS = [WebrunErrors.InvalidInput, WebrunErrors.Unauthorized, WebrunErrors.TaskFailed, WebrunErrors.GuardrailTriggered, WebrunErrors.InsufficientBalance];
+const FAILURE_REPORTERS: ReadonlySet<string> = new Set([StateNames.reportStartFailure, StateNames.terminateAfterFailure]);
+
+describe('WebrunWorkflow (default props)', () => {
+  let stack: Stack;
+  let workflow: WebrunWorkflow;
+  let template: Template;
+  let definition: AslDefinition;
+  let functions: Record<string, Resource>;
+
+  beforeAll(() => {
+    ({ stack, workflow, template } = build());
+    definition = definitionOf(template);
+    functions = template.findResources('AWS::Lambda::Function') as Record<string, Resource>;
+  });
+
+  describe('state machine', () => {
+    it('is a Standard state machine with tracing', () => {
+      template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+      template.hasResourceProperties('AWS::StepFunctions::StateMachine', Match.objectLike({ StateMachineType: 'STANDARD', TracingConfiguration: { Enabled: true } }));
+    });
+
+    it('has an execution timeout (2 hours by default)', () => {
+      expect(definition.TimeoutSeconds).toBe(7200);
+    });
+
+    it('logs errors to its own log group without execution data', () => {
+      template.hasResourceProperties(
+        'AWS::StepFunctions::StateMachine',
+        Match.objectLike({
+          LoggingConfiguration: {
+            IncludeExecutionData: false,
+            Level: 'ERROR',
+            Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logicalId(stack, workflow.logGroup), 'Arn'] } } }],
+          },
+        }),
+      );
+    });
+  });
+
+  describe('Lambdas', () => {
+    it('builds the four workflow functions and the cleanup function', () => {
+      expect(Object.keys(functions)).toHaveLength(5);
+      expect(Object.keys(functions)).toEqual(
+        expect.arrayContaining([...Object.values(workflow.functions), workflow.cleanup!.function].map((fn) => logicalId(stack, fn))),
+      );
+    });
+
+    it('runs every function on Node.js 22, arm64, with active tracing', () => {
+      for (const fn of Object.values(functions)) {
+        expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
+      }
+    });
+
+    it('gives every function the secret ARN, never the API key', () => {
+      const secretRef = { Ref: logicalId(stack, workflow.apiKeySecret) };
+      for (const fn of Object.values(functions)) {
+        const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
+        expect(variables[ENV.secretArn]).toEqual(secretRef);
+        expect(Object.keys(variables).filter((name) => /API_?KEY/i.test(name))).toEqual([]);
+        // No dynamic reference or attribute that would put the secret's value into the configuration.
+        expect(JSON.stringify(variables)).not.toMatch(/resolve:secretsmanager|SecretString/);
+      }
+    });
+
+    it('lets each function write to its own log group only (no AWSLambdaBasicExecutionRole)', () => {
+      for (const role of Object.values(template.findResources('AWS::IAM::Role') as Record<string, Resource>)) {
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      }
+      for (const fn of Object.values(functions)) {
+        expect(fn.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON', LogGroup: { Ref: expect.any(String) } });
+      }
+      const logStatements = statements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:') && a !== 'logs:CreateLogDelivery'));
+      const logWrites = logStatements.filter((s) => actionsOf(s).includes('logs:PutLogEvents'));
+      expect(logWrites).toHaveLength(5);
+      for (const s of logWrites) expect(s.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/Logs/), 'Arn'] });
+    });
+  });
+
+  describe('grants', () => {
+    it('scopes secret reads to the API key secret, for the five functions only', () => {
+      const secretRef = { Ref: logicalId(stack, workflow.apiKeySecret) };
+      const secretStatements = statements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')));
+      expect(secretStatements).toHaveLength(5);
+      for (const s of secretStatements) {
+        expect(resourcesOf(s)).toEqual([secretRef]);
+        expect(actionsOf(s).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+      }
+    });
+
+    it('uses "*" only for X-Ray and CloudWatch Logs delivery, which have no resource-level permissions', () => {
+      const wildcard = statements(template).filter((s) => resourcesOf(s).includes('*'));
+      expect(wildcard.length).toBeGreaterThan(0);
+      for (const s of wildcard) for (const action of actionsOf(s)) expect(action).toMatch(/^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)$)/);
+    });
+
+    it('lets the cleanup function read the history of this state machine\'s executions only', () => {
+      const history = statements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
+      expect(history).toHaveLength(1);
+      expect(actionsOf(history[0])).toEqual(['states:GetExecutionHistory']);
+      const arn = JSON.stringify(history[0].Resource);
+      expect(arn).toContain(':execution:');
+      expect(arn).toContain(`{"Ref":"${logicalId(stack, workflow.stateMachine)}"}`);
+      expect(arn.endsWith(':*"]]}')).toBe(true);
+    });
+  });
+
+  describe('definition', () => {
+    it('invokes the workflow functions from its Task states', () => {
+      const fnArn = (fn: keyof WebrunWorkflow['functions']) => placeholderFunctionArn(logicalId(stack, workflow.functions[fn]));
+      expect(definition.States[StateNames.start].Resource).toBe(fnArn('startSession'));
+      expect(definition.States[StateNames.send].Resource).toBe(fnArn('sendTask'));
+      expect(definition.States[StateNames.poll].Resource).toBe(fnArn('pollTask'));
+      expect(definition.States[StateNames.terminate].Resource).toBe(fnArn('terminateSession'));
+    });
+
+    it.each([StateNames.start, StateNames.send])('retries "%s" (not idempotent) only on refused requests', (name) => {
+      const state = definition.States[name];
+      expect([...webrunErrors(state)].sort()).toEqual([WebrunErrors.RateLimited, WebrunErrors.ServiceUnavailable]);
+      const all = (state.Retry ?? []).flatMap((r) => r.ErrorEquals);
+      expect(all).not.toContain(WebrunErrors.ApiError);
+      expect(all).not.toContain('States.ALL');
+      expect(all).not.toContain('States.Timeout');
+      for (const final of FINAL_ERRORS) expect(all).not.toContain(final);
+    });
+
+    it.each([StateNames.poll, StateNames.terminate, StateNames.terminateAfterFailure])('retries "%s" (idempotent) also on ApiError, never on final errors', (name) => {
+      const retried = webrunErrors(definition.States[name]);
+      for (const transient of [WebrunErrors.RateLimited, WebrunErrors.ServiceUnavailable, WebrunErrors.ApiError]) expect(retried).toContain(transient);
+      for (const final of FINAL_ERRORS) expect(retried).not.toContain(final);
+      expect((definition.States[name].Retry ?? []).flatMap((r) => r.ErrorEquals)).not.toContain('States.ALL');
+    });
+
+    it('catches every error of every Task state into the session-ending failure path', () => {
+      const tasks = Object.entries(definition.States).filter(([name, s]) => s.Type === 'Task' && !FAILURE_REPORTERS.has(name));
+      expect(tasks.map(([name]) => name).sort()).toEqual([StateNames.poll, StateNames.send, StateNames.start, StateNames.terminate].sort());
+      for (const [name, state] of tasks) {
+        const expected = name === StateNames.start ? StateNames.reportStartFailure : StateNames.terminateAfterFailure;
+        expect(state.Catch, name).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: expected })]);
+      }
+      expect(definition.States[StateNames.terminateAfterFailure].Next).toBe(StateNames.failed);
+      expect(definition.States[StateNames.reportStartFailure].Next).toBe(StateNames.failed);
+    });
+
+    it('reaches Succeed only through "Terminate session"', () => {
+      const succeeds = Object.entries(definition.States).filter(([, s]) => s.Type === 'Succeed').map(([name]) => name);
+      expect(succeeds).toEqual([StateNames.succeeded]);
+      expect(reachable(definition).has(StateNames.succeeded)).toBe(true);
+      const withoutTerminate = reachable(definition, new Set([StateNames.terminate]));
+      for (const name of succeeds) expect(withoutTerminate.has(name), `${name} is reachable without terminating the session`).toBe(false);
+    });
+  });
+
+  describe('session cleanup', () => {
+    it('routes aborted, timed-out and failed executions of this state machine to the cleanup function', () => {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.states'],
+          'detail-type': ['Step Functions Execution Status Change'],
+          detail: { stateMachineArn: [{ Ref: logicalId(stack, workflow.stateMachine) }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+        },
+        Targets: [
+          Match.objectLike({
+            Arn: { 'Fn::GetAtt': [logicalId(stack, workflow.cleanup!.function), 'Arn'] },
+            RetryPolicy: { MaximumRetryAttempts: Match.anyValue(), MaximumEventAgeInSeconds: Match.anyValue() },
+            DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(stack, workflow.cleanup!.deadLetterQueue), 'Arn'] } },
+          }),
+        ],
+      });
+      template.hasResourceProperties('AWS::Lambda::Permission', { Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': [logicalId(stack, workflow.cleanup!.function), 'Arn'] } });
+    });
+
+    it('retries failed cleanups twice, then dead-letters them into an encrypted, SSL-only queue with an alarm', () => {
+      const queueArn = { 'Fn::GetAtt': [logicalId(stack, workflow.cleanup!.deadLetterQueue), 'Arn'] };
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: logicalId(stack, workflow.cleanup!.function) }, MaximumRetryAttempts: 2 });
+      template.hasResourceProperties('AWS::Lambda::Function', Match.objectLike({ DeadLetterConfig: { TargetArn: queueArn } }));
+      template.hasResourceProperties('AWS::SQS::Queue', Match.objectLike({ SqsManagedSseEnabled: true }));
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        PolicyDocument: Match.objectLike({
+          Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+        }),
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', Match.objectLike({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 }));
+    });
+  });
+});
+
+describe('WebrunWorkflow props', () => {
+  // Validation runs before any resource is created, so these builds are cheap.
+  const construct = (props: WebrunWorkflowProps) => () => new WebrunWorkflow(new Stack(new App({ context: NO_BUNDLING }), 'Props'), 'Workflow', props);
+
+  it('rejects a baseUrl that is not https, naming the prop', () => {
+    expect(construct({ baseUrl: 'http://connect.webrun.ai' })).toThrow(/baseUrl must be https/);
+    expect(construct({ baseUrl: 'not a url' })).toThrow(/baseUrl is not a URL/);
+  });
+
+  it('rejects a pollInterval of 0, naming the prop', () => {
+    expect(construct({ pollInterval: Duration.seconds(0) })).toThrow(/pollInterval must be/);
+  });
+
+  it('rejects a timeout under 5 minutes, naming the prop', () => {
+    expect(construct({ timeout: Duration.minutes(1) })).toThrow(/timeout must be/);
+  });
+
+  describe('with an existing secret and no session cleanup', () => {
+    const secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-key-AbCdEf';
+    let template: Template;
+
+    beforeAll(() => {
+      const app = new App({ context: NO_BUNDLING });
+      const stack = new Stack(app, 'Existing', { env: ENVIRONMENT });
+      const apiKeySecret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'Key', secretArn);
+      new WebrunWorkflow(stack, 'Workflow', { apiKeySecret, sessionCleanup: false });
+      template = Template.fromStack(stack);
+    });
+
+    it('creates no secret and hands the given ARN to the functions', () => {
+      template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      template.allResourcesProperties('AWS::Lambda::Function', Match.objectLike({ Environment: { Variables: Match.objectLike({ [ENV.secretArn]: secretArn }) } }));
+    });
+
+    it('creates no cleanup rule, function or queue', () => {
+      template.resourceCountIs('AWS::Events::Rule', 0);
+      template.resourceCountIs('AWS::SQS::Queue', 0);
+      template.resourceCountIs('AWS::Lambda::Function', 4);
+    });
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  type ValidationReport = { pluginReports: Array<{ pluginName: string; violations: Array<{ ruleName: string; severity: string; violatingConstructs: Array<{ constructPath: string }> }> }> };
+
+  /** Synthesizes `stack` with the AwsSolutions plugin, as `cdk synth` does, and returns the validation report. */
+  function synthWithNag(addStack: (app: App) => void): { report: ValidationReport; error?: Error } {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'webrun-nag-'));
+    const app = new App({ context: NO_BUNDLING, outdir });
+    addStack(app);
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    let error: Error | undefined;
+    try {
+      app.synth();
+    } catch (err) {
+      error = err as Error;
+    }
+    const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
+    fs.rmSync(outdir, { recursive: true, force: true });
+    return { report, error };
+  }
+
+  const findings = (report: ValidationReport) =>
+    report.pluginReports.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.severity} ${v.ruleName} at ${c.constructPath}`)));
+
+  it('reports no unacknowledged error or warning on the deployable stack', () => {
+    let stack: WebrunStack | undefined;
+    const { report, error } = synthWithNag((app) => {
+      stack = new WebrunStack(app, 'WebrunSfn', { env: ENVIRONMENT });
+    });
+    expect(findings(report)).toEqual([]);
+    expect(error).toBeUndefined();
+    // Each acknowledgement carries a real reason (at least a sentence), not a placeholder.
+    const reasons = stack!.node
+      .findAll()
+      .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY))
+      .flatMap((m) => Object.values(m.data as Record<string, string>));
+    expect(reasons.length).toBeGreaterThan(0);
+    for (const reason of reasons) expect(reason.length).toBeGreaterThan(60);
+  });
+
+  it('does report a finding that nobody acknowledged (the check above can fail)', () => {
+    const { report, error } = synthWithNag((app) => {
+      const stack = new Stack(app, 'Control', { env: ENVIRONMENT });
+      new sqs.Queue(stack, 'PlainQueue');
+    });
+    expect(findings(report)).toContain('error AwsSolutions-SQS4 at Control/PlainQueue/Resource');
+    expect(error?.message).toContain('AwsSolutions-SQS4');
+  });
+});
