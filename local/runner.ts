@@ -87,10 +87,11 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   const started = Date.now();
   const scale = options.waitScale ?? 1;
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`waitScale must be a finite number >= 0, got ${scale}`);
-  if (options.input === null) {
-    // aws-local-stepfunctions cannot apply `"input.$": "$"` to a null input (States.Runtime), so refuse it here
-    // with the error the start state would raise.
-    return { status: 'FAILED', error: { name: WebrunErrors.InvalidInput, cause: JSON.stringify({ message: invalidInputMessage(null), sessionId: null, taskIndex: null, completed: [] }) }, stats: { stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started } };
+  if (!options.input) {
+    // aws-local-stepfunctions treats a falsy input (null, false, 0, "") as "no value" when it applies
+    // `"input.$": "$"` and fails with States.Runtime; refuse it here with the error the start state would raise.
+    const cause = { message: invalidInputMessage(options.input), sessionId: null, taskIndex: null, completed: [] };
+    return { status: 'FAILED', error: { name: WebrunErrors.InvalidInput, cause: JSON.stringify(cause) }, stats: { stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started } };
   }
   const workflow = options.workflow ?? synthesizeLocalWorkflow(options.workflowProps);
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms * scale));

@@ -149,6 +149,10 @@ describe('local workflow against the emulator', () => {
   it.each([
     ['empty task list', { tasks: [] }, 'tasks'],
     ['not an object', [1, 2], 'input'],
+    ['null', null, 'input'],
+    ['false', false, 'input'],
+    ['zero', 0, 'input'],
+    ['empty string', '', 'input'],
     ['empty taskDetails', { tasks: [{ taskDetails: '  ' }] }, 'tasks[0].taskDetails'],
     ['maxDuration too large', { tasks: [{ taskDetails: 'x', maxDuration: 300001 }] }, 'tasks[0].maxDuration'],
     ['unknown field', { tasks: [{ taskDetails: 'x', colour: 'red' }] }, 'tasks[0].colour'],
