@@ -249,9 +249,16 @@ export function failureReport(event: TerminateEvent, sessionId: string | null): 
     completed,
   };
   let cause = JSON.stringify(body);
-  // Keep under the cause limit: drop the largest results' payloads last-first, and say so.
-  for (let i = completed.length - 1; cause.length > MAX_CAUSE_CHARS && i >= 0; i--) {
-    body.completed = body.completed.map((r, j) => (j === i ? { ...r, result: { omitted: `result too large for the failure cause (${JSON.stringify(r.result).length} characters)` } } : r));
+  // Keep under the cause limit: drop the largest results' payloads first (every task keeps its index and taskId),
+  // then shorten an oversized message, and say so.
+  const bySize = completed.map((r, i) => ({ i, size: (JSON.stringify(r?.result) ?? '').length })).sort((x, y) => y.size - x.size);
+  for (const { i, size } of bySize) {
+    if (cause.length <= MAX_CAUSE_CHARS) break;
+    body.completed = body.completed.map((r, j) => (j === i ? { ...r, result: { omitted: `result too large for the failure cause (${size} characters)` } } : r));
+    cause = JSON.stringify({ ...body, truncated: true });
+  }
+  if (cause.length > MAX_CAUSE_CHARS) {
+    body.message = `${body.message.slice(0, 2_000)}…`;
     cause = JSON.stringify({ ...body, truncated: true });
   }
   return { error, cause };

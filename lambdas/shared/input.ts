@@ -39,7 +39,9 @@ function describe(value: unknown): string {
 function rejectUnknown(obj: Json, allowed: readonly string[], path: string): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) {
-      throw new InvalidInput(path ? `${path}.${key}` : key, `is not a known field (allowed: ${allowed.join(', ')})`);
+      // A key that is empty or not a plain name ("", "a.b", "x y") is quoted, so the field is never blank or ambiguous.
+      const name = /^[A-Za-z_$][\w$]*$/.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key.slice(0, 100))}]`;
+      throw new InvalidInput(name, `is not a known field (allowed: ${allowed.join(', ')})`);
     }
   }
 }

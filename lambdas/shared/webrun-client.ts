@@ -133,6 +133,8 @@ export class WebrunClient {
       return { terminated: true };
     } catch (err) {
       if (err instanceof SessionExpired) return { terminated: false };
+      // A 2xx without a JSON object (204, an empty or plain-text "ok") still means the API accepted the terminate.
+      if (err instanceof UnexpectedResponse && err.status !== undefined && err.status >= 200 && err.status < 300) return { terminated: true };
       throw err;
     }
   }
@@ -175,11 +177,13 @@ export class WebrunClient {
       isJson = false;
     }
     const json = isJson && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Json) : undefined;
+    // Error messages quote the API's own text; an API (or proxy) that echoes the key must not put it into an error.
+    const redact = (s: string) => s.split(this.apiKey).join('[redacted]');
     if (!response.ok || json?.success === false) {
-      throw httpError(endpoint, response.status, json, response.headers.get('retry-after'));
+      throw httpError(endpoint, response.status, json, response.headers.get('retry-after'), redact);
     }
     if (!json) {
-      throw new UnexpectedResponse(`${endpoint} answered HTTP ${response.status} with ${isJson ? 'JSON that is not an object' : 'a body that is not JSON'} (${describeBody(text)}).`, { status: response.status });
+      throw new UnexpectedResponse(`${endpoint} answered HTTP ${response.status} with ${isJson ? 'JSON that is not an object' : 'a body that is not JSON'} (${describeBody(redact(text))}).`, { status: response.status });
     }
     return json;
   }
@@ -231,9 +235,10 @@ const CODE_ERRORS: Record<string, (msg: string, d: { status: number; code: strin
   NAVIGATION_TIMEOUT: (m, d) => new ApiError(m, d),
 };
 
-function httpError(endpoint: Endpoint, status: number, body: Json | undefined, retryAfterHeader: string | null): WebrunError {
-  const code = typeof body?.code === 'string' ? body.code : undefined;
-  const apiText = typeof body?.error === 'string' ? body.error : typeof body?.message === 'string' ? body.message : undefined;
+function httpError(endpoint: Endpoint, status: number, body: Json | undefined, retryAfterHeader: string | null, redact: (s: string) => string): WebrunError {
+  const code = typeof body?.code === 'string' ? redact(body.code) : undefined;
+  const rawText = typeof body?.error === 'string' ? body.error : typeof body?.message === 'string' ? body.message : undefined;
+  const apiText = rawText === undefined ? undefined : redact(rawText);
   const message = `${endpoint} was refused with HTTP ${status}${code ? ` ${code}` : ''}${apiText ? `: ${apiText.slice(0, 300)}` : ''}.`;
   const details = { status, code };
   if (status === 429 || code === 'RATE_LIMIT_EXCEEDED') {
@@ -294,7 +299,7 @@ export function normalizeTaskAnswer(answer: Json, knownTaskId?: string): TaskOut
     const question = [data?.value, data?.message, data?.question].find((q): q is string => typeof q === 'string' && q !== '');
     return { kind: 'guardrail', taskId, question: question ?? 'The agent needs human input.', guardrailType: typeof data?.type === 'string' ? data.type : undefined };
   }
-  if (type === 'task_failed' || (status !== undefined && FAILED_STATES.has(status))) {
+  if (type === 'task_failed' || type === 'failed' || (status !== undefined && FAILED_STATES.has(status))) {
     const reason = [answer.error, result?.error, data?.message, data?.error].find((r): r is string => typeof r === 'string' && r !== '');
     return { kind: 'failed', taskId, reason: reason ?? 'The task failed without a reason.' };
   }

@@ -1,0 +1,315 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { InvalidInput } from '../../../lambdas/shared/errors';
+import { checkJsonSchema, LIMITS, validateWorkflowInput } from '../../../lambdas/shared/input';
+
+/** The sample execution input of DESIGN.md. */
+const SAMPLE = {
+  session: { startingPoint: 'https://example.com', profileId: 'optional', avoidDomains: ['x.com'], maxInputTokens: 100000, maxOutputTokens: 100000 },
+  tasks: [
+    { taskDetails: "Search for 'wireless keyboard'", maxDuration: 180000, outputType: 'structured_json', outputSchema: { type: 'object' } },
+    { taskDetails: 'Add the first result to cart' },
+  ],
+};
+
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+function refusal(input: unknown): InvalidInput {
+  try {
+    validateWorkflowInput(input);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidInput);
+    expect((err as InvalidInput).name).toBe('Webrun.InvalidInput');
+    return err as InvalidInput;
+  }
+  throw new Error(`expected ${JSON.stringify(input).slice(0, 200)} to be refused`);
+}
+
+/** A valid one-task input with `patch` applied to the task (a key set to undefined is deleted). */
+function withTask(patch: Record<string, unknown>) {
+  const input = clone(SAMPLE) as { session: Record<string, unknown>; tasks: Array<Record<string, unknown>> };
+  Object.assign(input.tasks[0], patch);
+  for (const [k, v] of Object.entries(patch)) if (v === undefined) delete input.tasks[0][k];
+  return input;
+}
+function withSession(patch: Record<string, unknown>) {
+  const input = clone(SAMPLE) as { session: Record<string, unknown>; tasks: unknown[] };
+  Object.assign(input.session, patch);
+  return input;
+}
+
+describe('validateWorkflowInput accepts', () => {
+  it('the DESIGN.md sample, applying the maxDuration default of 300000 to the second task', () => {
+    const result = validateWorkflowInput(clone(SAMPLE));
+    expect(result).toStrictEqual({
+      session: { startingPoint: 'https://example.com', profileId: 'optional', avoidDomains: ['x.com'], maxInputTokens: 100000, maxOutputTokens: 100000 },
+      tasks: [
+        { taskDetails: "Search for 'wireless keyboard'", maxDuration: 180000, outputType: 'structured_json', outputSchema: { type: 'object' } },
+        { taskDetails: 'Add the first result to cart', maxDuration: 300000 },
+      ],
+    });
+  });
+
+  it('an input with no session (session defaults to {})', () => {
+    expect(validateWorkflowInput({ tasks: [{ taskDetails: 'x' }] })).toStrictEqual({ session: {}, tasks: [{ taskDetails: 'x', maxDuration: LIMITS.maxDurationMs }] });
+  });
+
+  it('every task field at its limits, wildcard avoidDomains, csv output, files', () => {
+    const task = {
+      taskDetails: 'd'.repeat(LIMITS.maxTaskDetailsChars),
+      maxDuration: LIMITS.minDurationMs,
+      startingPoint: 'http://localhost:8080/path?q=1',
+      avoidDomains: ['*.ads.example.co.uk'],
+      maxInputTokens: LIMITS.maxTokens,
+      maxOutputTokens: 1,
+      outputType: 'structured_csv',
+      outputSchema: { type: ['object', 'null'], properties: { a: { type: 'string' }, b: { type: 'array', items: { type: 'integer' } } }, required: ['a'], enum: [1] },
+      files: ['file-1'],
+    };
+    expect(validateWorkflowInput({ tasks: [task] }).tasks[0]).toStrictEqual(task);
+  });
+
+  it(`exactly ${LIMITS.maxTasks} tasks`, () => {
+    expect(validateWorkflowInput({ tasks: Array.from({ length: LIMITS.maxTasks }, (_, i) => ({ taskDetails: `t${i}` })) }).tasks).toHaveLength(LIMITS.maxTasks);
+  });
+});
+
+describe('validateWorkflowInput refuses, naming the field', () => {
+  const cases: Array<[string, unknown, string]> = [
+    // the input itself
+    ['null input', null, 'input'],
+    ['an array input', [SAMPLE], 'input'],
+    ['a string input', JSON.stringify(SAMPLE), 'input'],
+    ['an unknown top-level field', { ...clone(SAMPLE), task: [] }, 'task'],
+    ['an unknown top-level field named ""', { ...clone(SAMPLE), '': 1 }, '[""]'],
+    ['an unknown task field with a dot in its name', withTask({ 'output.type': 'text' }), 'tasks[0]["output.type"]'],
+    ['an unknown session field named " "', withSession({ ' ': 1 }), 'session[" "]'],
+    ['an oversized input', { tasks: Array.from({ length: 4 }, () => ({ taskDetails: 'x'.repeat(LIMITS.maxTaskDetailsChars) })) }, 'input'],
+    // tasks
+    ['missing tasks', { session: {} }, 'tasks'],
+    ['tasks not an array', { tasks: { taskDetails: 'x' } }, 'tasks'],
+    ['empty tasks', { tasks: [] }, 'tasks'],
+    ['too many tasks', { tasks: Array.from({ length: LIMITS.maxTasks + 1 }, () => ({ taskDetails: 'x' })) }, 'tasks'],
+    ['a task that is a string', { tasks: [{ taskDetails: 'ok' }, 'click it'] }, 'tasks[1]'],
+    ['a task that is null', { tasks: [null] }, 'tasks[0]'],
+    ['missing taskDetails', withTask({ taskDetails: undefined }), 'tasks[0].taskDetails'],
+    ['empty taskDetails', withTask({ taskDetails: '' }), 'tasks[0].taskDetails'],
+    ['whitespace taskDetails', withTask({ taskDetails: ' \n\t ' }), 'tasks[0].taskDetails'],
+    ['numeric taskDetails', withTask({ taskDetails: 42 }), 'tasks[0].taskDetails'],
+    ['too long taskDetails', { tasks: [{ taskDetails: 'x'.repeat(LIMITS.maxTaskDetailsChars + 1) }] }, 'tasks[0].taskDetails'],
+    ['an unknown task field', withTask({ timeout: 5 }), 'tasks[0].timeout'],
+    ['an unknown field on the second task', { tasks: [{ taskDetails: 'a' }, { taskDetails: 'b', newState: 'start' }] }, 'tasks[1].newState'],
+    // maxDuration
+    ['maxDuration above 300000', withTask({ maxDuration: 300001 }), 'tasks[0].maxDuration'],
+    ['maxDuration below 1000', withTask({ maxDuration: 999 }), 'tasks[0].maxDuration'],
+    ['maxDuration 0', withTask({ maxDuration: 0 }), 'tasks[0].maxDuration'],
+    ['negative maxDuration', withTask({ maxDuration: -1000 }), 'tasks[0].maxDuration'],
+    ['non-integer maxDuration', withTask({ maxDuration: 1500.5 }), 'tasks[0].maxDuration'],
+    ['string maxDuration', withTask({ maxDuration: '180000' }), 'tasks[0].maxDuration'],
+    ['null maxDuration', withTask({ maxDuration: null }), 'tasks[0].maxDuration'],
+    // tokens
+    ['task maxInputTokens 0', withTask({ maxInputTokens: 0 }), 'tasks[0].maxInputTokens'],
+    ['task maxOutputTokens too big', withTask({ maxOutputTokens: LIMITS.maxTokens + 1 }), 'tasks[0].maxOutputTokens'],
+    ['session maxInputTokens as string', withSession({ maxInputTokens: '100' }), 'session.maxInputTokens'],
+    ['session maxOutputTokens fractional', withSession({ maxOutputTokens: 10.5 }), 'session.maxOutputTokens'],
+    // session
+    ['session not an object', { ...clone(SAMPLE), session: 'https://example.com' }, 'session'],
+    ['session an array', { ...clone(SAMPLE), session: [] }, 'session'],
+    ['session null', { ...clone(SAMPLE), session: null }, 'session'],
+    ['an unknown session field', withSession({ apiKey: 'sk-1' }), 'session.apiKey'],
+    ['empty profileId', withSession({ profileId: '' }), 'session.profileId'],
+    // URLs
+    ['a startingPoint that is not a URL', withSession({ startingPoint: 'example.com' }), 'session.startingPoint'],
+    ['a javascript: startingPoint', withSession({ startingPoint: 'javascript:alert(1)' }), 'session.startingPoint'],
+    ['a file: startingPoint', withSession({ startingPoint: 'file:///etc/passwd' }), 'session.startingPoint'],
+    ['a numeric startingPoint', withSession({ startingPoint: 8080 }), 'session.startingPoint'],
+    ['an ftp task startingPoint', withTask({ startingPoint: 'ftp://example.com/' }), 'tasks[0].startingPoint'],
+    ['a garbage task startingPoint', withTask({ startingPoint: 'http://' }), 'tasks[0].startingPoint'],
+    // avoidDomains
+    ['avoidDomains a string', withSession({ avoidDomains: 'x.com' }), 'session.avoidDomains'],
+    ['avoidDomains with a URL', withSession({ avoidDomains: ['x.com', 'https://y.com'] }), 'session.avoidDomains[1]'],
+    ['avoidDomains with an empty item', withSession({ avoidDomains: [''] }), 'session.avoidDomains[0]'],
+    ['avoidDomains with a number', withSession({ avoidDomains: [1] }), 'session.avoidDomains[0]'],
+    ['avoidDomains without a TLD', withTask({ avoidDomains: ['localhost'] }), 'tasks[0].avoidDomains[0]'],
+    ['too many avoidDomains', withTask({ avoidDomains: Array.from({ length: LIMITS.maxAvoidDomains + 1 }, (_, i) => `d${i}.com`) }), 'tasks[0].avoidDomains'],
+    // outputType / outputSchema
+    ['an unknown outputType', withTask({ outputType: 'json' }), 'tasks[0].outputType'],
+    ['outputSchema without outputType', withTask({ outputType: undefined }), 'tasks[0].outputSchema'],
+    ['outputSchema with outputType text', withTask({ outputType: 'text' }), 'tasks[0].outputSchema'],
+    ['outputSchema not an object', withTask({ outputSchema: 'object' }), 'tasks[0].outputSchema'],
+    ['outputSchema an array', withTask({ outputSchema: [{ type: 'object' }] }), 'tasks[0].outputSchema'],
+    ['outputSchema with a bad type', withTask({ outputSchema: { type: 'dict' } }), 'tasks[0].outputSchema.type'],
+    ['outputSchema with an empty type list', withTask({ outputSchema: { type: [] } }), 'tasks[0].outputSchema.type'],
+    ['outputSchema with properties not an object', withTask({ outputSchema: { type: 'object', properties: ['a'] } }), 'tasks[0].outputSchema.properties'],
+    ['outputSchema with a nested bad type', withTask({ outputSchema: { type: 'object', properties: { price: { type: 'float' } } } }), 'tasks[0].outputSchema.properties.price.type'],
+    ['outputSchema with required not a string array', withTask({ outputSchema: { type: 'object', required: [1] } }), 'tasks[0].outputSchema.required'],
+    ['outputSchema with required a string', withTask({ outputSchema: { type: 'object', required: 'a' } }), 'tasks[0].outputSchema.required'],
+    ['outputSchema with bad items', withTask({ outputSchema: { type: 'array', items: 'string' } }), 'tasks[0].outputSchema.items'],
+    ['outputSchema with enum not an array', withTask({ outputSchema: { enum: 'a' } }), 'tasks[0].outputSchema.enum'],
+    // files
+    ['files not an array', withTask({ files: 'f1' }), 'tasks[0].files'],
+    ['too many files', withTask({ files: Array.from({ length: LIMITS.maxFiles + 1 }, (_, i) => `f${i}`) }), 'tasks[0].files'],
+  ];
+
+  it.each(cases.map(([name, input, field]) => ({ name, input, field })))('$name → $field', ({ input, field }) => {
+    const err = refusal(input);
+    expect(err.field).toBe(field);
+    expect(err.message.startsWith(`${field}: `)).toBe(true);
+  });
+
+  it('an input of exactly maxInputBytes is accepted and one byte more is refused', () => {
+    const base = { tasks: [{ taskDetails: '' }] as Array<{ taskDetails: string }> };
+    const overhead = Buffer.byteLength(JSON.stringify(base));
+    // Spread the padding over several tasks so no single taskDetails exceeds its own limit.
+    const budget = LIMITS.maxInputBytes - overhead;
+    const per = LIMITS.maxTaskDetailsChars;
+    const make = (total: number) => {
+      const tasks: Array<{ taskDetails: string }> = [];
+      let left = total;
+      let first = true;
+      while (left > 0 || first) {
+        const extra = first ? 0 : Buffer.byteLength(',{"taskDetails":""}');
+        const n = Math.min(per, left - extra);
+        tasks.push({ taskDetails: 'x'.repeat(Math.max(1, n)) });
+        left -= Math.max(1, n) + extra;
+        first = false;
+      }
+      return { tasks };
+    };
+    const exact = make(budget);
+    expect(Buffer.byteLength(JSON.stringify(exact))).toBe(LIMITS.maxInputBytes);
+    expect(() => validateWorkflowInput(exact)).not.toThrow();
+    const over = clone(exact);
+    over.tasks[0].taskDetails = over.tasks[0].taskDetails.slice(0, -1) + 'é'; // one more byte in UTF-8
+    expect(Buffer.byteLength(JSON.stringify(over))).toBe(LIMITS.maxInputBytes + 1);
+    expect(refusal(over).field).toBe('input');
+  });
+
+  it('a deeply nested outputSchema is refused instead of recursing without end', () => {
+    let schema: Record<string, unknown> = { type: 'string' };
+    for (let i = 0; i < 30; i++) schema = { type: 'object', properties: { a: schema } };
+    const err = refusal(withTask({ outputSchema: schema }));
+    expect(err.field.startsWith('tasks[0].outputSchema')).toBe(true);
+    expect(err.message).toMatch(/nested too deeply/);
+  });
+
+  it('checkJsonSchema accepts boolean items and rejects a non-object root', () => {
+    expect(() => checkJsonSchema({ type: 'array', items: true }, 's')).not.toThrow();
+    expect(() => checkJsonSchema(true, 's')).toThrow(InvalidInput);
+  });
+});
+
+describe('property: arbitrary JSON either validates (idempotently) or throws InvalidInput', () => {
+  const seen = { accepted: 0, refused: 0 };
+  function check(value: unknown): void {
+    let result: unknown;
+    try {
+      result = validateWorkflowInput(value);
+    } catch (err) {
+      if (!(err instanceof InvalidInput)) throw new Error(`threw ${String((err as Error)?.name)}: ${String((err as Error)?.message)}`);
+      expect(typeof err.field).toBe('string');
+      expect(err.field.length).toBeGreaterThan(0);
+      seen.refused++;
+      return;
+    }
+    seen.accepted++;
+    expect(validateWorkflowInput(clone(result))).toStrictEqual(result);
+    // the result survives the JSON round trip Step Functions puts it through
+    expect(clone(result)).toStrictEqual(result);
+  }
+
+  it('fc.jsonValue()', () => {
+    fc.assert(fc.property(fc.jsonValue(), check), { numRuns: 500 });
+  });
+
+  it('objects shaped like an input, with arbitrary JSON in the fields', () => {
+    const anyTask = fc.dictionary(fc.constantFrom('taskDetails', 'maxDuration', 'startingPoint', 'avoidDomains', 'outputType', 'outputSchema', 'files', 'maxInputTokens', 'extra'), fc.jsonValue({ maxDepth: 3 }));
+    fc.assert(fc.property(fc.record({ session: fc.jsonValue({ maxDepth: 2 }), tasks: fc.array(anyTask, { maxLength: 3 }) }, { requiredKeys: [] }), check), { numRuns: 500 });
+  });
+
+  /** Every location in a JSON value, as a key path. */
+  function paths(value: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
+    const out: Array<Array<string | number>> = [prefix];
+    if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...prefix, i])));
+    else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, k]));
+    return out;
+  }
+
+  type Mutation = { at: number; op: 'replace' | 'delete' | 'add'; key: string; value: unknown };
+  function mutate(input: unknown, mutations: Mutation[]): unknown {
+    let root = clone(input) as unknown;
+    for (const original of mutations) {
+      const m = { ...original, value: original.value === undefined ? null : clone(original.value) };
+      const all = paths(root);
+      const path = all[m.at % all.length];
+      if (path.length === 0) {
+        if (m.op === 'replace') root = m.value;
+        else if (m.op === 'add' && root !== null && typeof root === 'object' && !Array.isArray(root)) (root as Record<string, unknown>)[m.key] = m.value;
+        continue;
+      }
+      const parent = path.slice(0, -1).reduce<any>((o, k) => o[k], root);
+      const last = path[path.length - 1];
+      if (m.op === 'replace') parent[last] = m.value;
+      else if (m.op === 'delete') {
+        if (Array.isArray(parent)) parent.splice(last as number, 1);
+        else delete parent[last];
+      } else {
+        const target = parent[last];
+        if (Array.isArray(target)) target.push(m.value);
+        else if (target !== null && typeof target === 'object') target[m.key] = m.value;
+        else parent[last] = m.value;
+      }
+    }
+    return root;
+  }
+
+  it('mutations of the valid sample input', () => {
+    const mutation = fc.record({
+      at: fc.nat(),
+      op: fc.constantFrom<Mutation['op']>('replace', 'delete', 'add'),
+      key: fc.oneof(fc.constantFrom('taskDetails', 'maxDuration', 'startingPoint', 'outputSchema', 'type', 'properties', 'required', 'items', 'avoidDomains'), fc.string()),
+      value: fc.oneof(
+        fc.jsonValue({ maxDepth: 2 }),
+        fc.constantFrom('', ' ', 'https://ok.example', 'ftp://x', 'x.com', 300000, 300001, 999, 1.5, -1, [], {}, null, 'structured_json', 'text', { type: 'object' }, { type: 'bogus' }),
+      ),
+    });
+    seen.accepted = seen.refused = 0;
+    fc.assert(
+      fc.property(fc.array(mutation, { minLength: 1, maxLength: 4 }), (ms) => check(mutate(SAMPLE, ms))),
+      { numRuns: 1000 },
+    );
+    // both branches of the property were exercised
+    expect(seen.accepted).toBeGreaterThan(20);
+    expect(seen.refused).toBeGreaterThan(20);
+  });
+
+  it('valid inputs built from the allowed fields always validate', () => {
+    const domain = fc.constantFrom('x.com', '*.ads.example.org', 'shop.co.uk');
+    const url = fc.constantFrom('https://example.com', 'http://127.0.0.1:8080/a?b=c');
+    const task = fc.record(
+      {
+        taskDetails: fc.string({ minLength: 1, maxLength: 50 }).filter((s) => s.trim() !== ''),
+        maxDuration: fc.integer({ min: LIMITS.minDurationMs, max: LIMITS.maxDurationMs }),
+        startingPoint: url,
+        avoidDomains: fc.array(domain, { maxLength: 3 }),
+        maxInputTokens: fc.integer({ min: 1, max: LIMITS.maxTokens }),
+        outputType: fc.constantFrom('text', 'structured_json', 'structured_csv'),
+        files: fc.array(fc.string({ minLength: 1, maxLength: 10 }).filter((s) => s.trim() !== ''), { maxLength: 3 }),
+      },
+      { requiredKeys: ['taskDetails'] },
+    );
+    const input = fc.record({
+      session: fc.record({ startingPoint: url, avoidDomains: fc.array(domain, { maxLength: 3 }), maxOutputTokens: fc.integer({ min: 1, max: LIMITS.maxTokens }) }, { requiredKeys: [] }),
+      tasks: fc.array(task, { minLength: 1, maxLength: LIMITS.maxTasks }),
+    });
+    fc.assert(
+      fc.property(input, (value) => {
+        const result = validateWorkflowInput(value);
+        expect(result.tasks).toHaveLength(value.tasks.length);
+        result.tasks.forEach((t, i) => expect(t.maxDuration).toBe(value.tasks[i].maxDuration ?? LIMITS.maxDurationMs));
+        expect(validateWorkflowInput(clone(result))).toStrictEqual(result);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

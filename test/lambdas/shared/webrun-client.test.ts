@@ -1,0 +1,529 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ApiError,
+  InsufficientBalance,
+  InvalidInput,
+  RateLimited,
+  ServiceUnavailable,
+  SessionExpired,
+  SessionLimitReached,
+  TaskFailed,
+  Unauthorized,
+  UnexpectedResponse,
+  WebrunError,
+} from '../../../lambdas/shared/errors';
+import type { WorkflowTask } from '../../../lambdas/shared/types';
+import { parseRetryAfter, readUsage, WebrunClient, type WebrunClientOptions } from '../../../lambdas/shared/webrun-client';
+import { closedPort, startScriptedServer, type ScriptedReply, type ScriptedServer } from '../../helpers/http-server';
+
+const KEY = 'wr-live-9c1f7e2d4b6a8035';
+const TASK: WorkflowTask = { taskDetails: 'Search for "wireless keyboard"', maxDuration: 180_000 };
+
+let server: ScriptedServer;
+let sleeps: number[];
+
+beforeEach(async () => {
+  server = await startScriptedServer();
+  sleeps = [];
+});
+afterEach(async () => {
+  await server.close();
+});
+
+function client(opts: Partial<WebrunClientOptions> = {}): WebrunClient {
+  return new WebrunClient({
+    baseUrl: server.url,
+    apiKey: KEY,
+    callTimeoutMs: 2_000,
+    longCallTimeoutMs: 2_000,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    ...opts,
+  });
+}
+
+async function caught(p: Promise<unknown>): Promise<WebrunError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as WebrunError;
+  }
+  throw new Error('expected the call to throw');
+}
+
+function expectNoKey(err: unknown): void {
+  const e = err as Error;
+  expect(e.message).not.toContain(KEY);
+  expect(String(e.stack)).not.toContain(KEY);
+  expect(JSON.stringify(e)).not.toContain(KEY);
+  expect(String(e)).not.toContain(KEY);
+}
+
+describe('constructor', () => {
+  it('rejects a baseUrl that is not a URL, naming the field', () => {
+    expect(() => new WebrunClient({ baseUrl: 'not a url', apiKey: KEY })).toThrow(InvalidInput);
+    try {
+      new WebrunClient({ baseUrl: 'not a url', apiKey: KEY });
+    } catch (err) {
+      expect((err as InvalidInput).field).toBe('baseUrl');
+      expect((err as InvalidInput).name).toBe('Webrun.InvalidInput');
+    }
+  });
+
+  it('rejects a non-http(s) baseUrl', () => {
+    expect(() => new WebrunClient({ baseUrl: 'ftp://connect.webrun.ai', apiKey: KEY })).toThrow(/http/);
+    expect(() => new WebrunClient({ baseUrl: 'file:///etc/passwd', apiKey: KEY })).toThrow(InvalidInput);
+  });
+
+  it('rejects an empty API key with Webrun.Unauthorized', () => {
+    expect(() => new WebrunClient({ baseUrl: 'https://connect.webrun.ai', apiKey: '' })).toThrow(Unauthorized);
+  });
+
+  it('keeps a path prefix of the baseUrl and drops its trailing slash', async () => {
+    server.reply({ body: { success: true, sessionId: 's-1' } });
+    await client({ baseUrl: `${server.url}/v1/` }).startSession({});
+    expect(server.requests[0].path).toBe('/v1/start/start-session');
+  });
+});
+
+describe('requests sent', () => {
+  it('startSession: POST /start/start-session with Bearer auth, mode "default" and an empty initialTask carrying the session options', async () => {
+    server.reply({ body: { success: true, sessionId: 'sess-1', expiresIn: 300, balance: 12.5, socketURL: 'wss://x' } });
+    const started = await client().startSession({
+      startingPoint: 'https://example.com',
+      profileId: 'prof-1',
+      avoidDomains: ['x.com'],
+      maxInputTokens: 1000,
+      maxOutputTokens: 2000,
+    });
+    expect(started).toEqual({ sessionId: 'sess-1', expiresIn: 300, balance: 12.5 });
+    const req = server.requests[0];
+    expect(req.method).toBe('POST');
+    expect(req.path).toBe('/start/start-session');
+    expect(req.headers.authorization).toBe(`Bearer ${KEY}`);
+    expect(req.headers['content-type']).toBe('application/json');
+    expect(req.json).toStrictEqual({
+      mode: 'default',
+      profileId: 'prof-1',
+      initialTask: { taskDetails: '', startingPoint: 'https://example.com', avoidDomains: ['x.com'], maxInputTokens: 1000, maxOutputTokens: 2000 },
+    });
+  });
+
+  it('startSession with no options sends only mode and an empty initial task', async () => {
+    server.reply({ body: { success: true, sessionId: 'sess-2' } });
+    const started = await client().startSession({});
+    expect(started.sessionId).toBe('sess-2');
+    expect(started.balance).toBeUndefined();
+    expect(server.requests[0].json).toStrictEqual({ mode: 'default', initialTask: { taskDetails: '' } });
+  });
+
+  it('startSession answered without a sessionId is an UnexpectedResponse', async () => {
+    server.reply({ body: { success: true, message: 'ok' } });
+    await expect(client().startSession({})).rejects.toBeInstanceOf(UnexpectedResponse);
+    server.reply({ body: { success: true, sessionId: '' } });
+    await expect(client().startSession({})).rejects.toBeInstanceOf(UnexpectedResponse);
+  });
+
+  it('sendTask: POST /start/send-message with actionType "newTask", newState "start" and the task fields', async () => {
+    server.reply({ body: { success: true, sessionId: 's1', taskId: 't1', pending: true } });
+    const task: WorkflowTask = { ...TASK, outputType: 'structured_json', outputSchema: { type: 'object' }, avoidDomains: ['x.com'] };
+    await client().sendTask('s1', task);
+    const req = server.requests[0];
+    expect(req.method).toBe('POST');
+    expect(req.path).toBe('/start/send-message');
+    expect(req.headers.authorization).toBe(`Bearer ${KEY}`);
+    expect(req.json).toStrictEqual({
+      sessionId: 's1',
+      message: {
+        actionType: 'newTask',
+        newState: 'start',
+        taskDetails: TASK.taskDetails,
+        maxDuration: 180_000,
+        outputType: 'structured_json',
+        outputSchema: { type: 'object' },
+        avoidDomains: ['x.com'],
+      },
+    });
+  });
+
+  it('getTask: GET /task/{sessionId}/{taskId}, ids URL-encoded, no body', async () => {
+    server.reply({ body: { status: 'pending', taskId: 't 1' } });
+    await client().getTask('s/1', 't 1');
+    const req = server.requests[0];
+    expect(req.method).toBe('GET');
+    expect(req.path).toBe('/task/s%2F1/t%201');
+    expect(req.headers.authorization).toBe(`Bearer ${KEY}`);
+    expect(req.body).toBe('');
+  });
+
+  it('terminateSession: POST /start/send-message with actionType "state", newState "terminate"', async () => {
+    server.reply({ body: { success: true, message: 'Session terminated' } });
+    await expect(client().terminateSession('s1')).resolves.toEqual({ terminated: true });
+    const req = server.requests[0];
+    expect(req.method).toBe('POST');
+    expect(req.path).toBe('/start/send-message');
+    expect(req.headers.authorization).toBe(`Bearer ${KEY}`);
+    expect(req.json).toStrictEqual({ sessionId: 's1', message: { actionType: 'state', newState: 'terminate' } });
+  });
+
+  it('terminateSession on 404 SESSION_NOT_FOUND / SESSION_EXPIRED reports terminated:false instead of throwing', async () => {
+    server.reply({ status: 404, body: { success: false, error: 'Session not found', code: 'SESSION_NOT_FOUND' } });
+    await expect(client().terminateSession('gone')).resolves.toEqual({ terminated: false });
+    server.reply({ status: 404, body: { success: false, error: 'Session expired', code: 'SESSION_EXPIRED' } });
+    await expect(client().terminateSession('gone')).resolves.toEqual({ terminated: false });
+    server.reply({ status: 404, raw: 'Not Found' });
+    await expect(client().terminateSession('gone')).resolves.toEqual({ terminated: false });
+  });
+
+  it('terminateSession accepted with an empty 2xx body (e.g. 204) counts as terminated', async () => {
+    server.reply({ status: 204, raw: '' });
+    await expect(client().terminateSession('s1')).resolves.toEqual({ terminated: true });
+    server.reply({ status: 200, raw: 'OK' });
+    await expect(client().terminateSession('s1')).resolves.toEqual({ terminated: true });
+  });
+
+  it('terminateSession still throws on errors other than "session gone"', async () => {
+    server.reply({ status: 401, body: { success: false, code: 'INVALID_API_KEY' } });
+    await expect(client().terminateSession('s1')).rejects.toBeInstanceOf(Unauthorized);
+    server.reply({ status: 500, body: { success: false, error: 'boom' } });
+    await expect(client().terminateSession('s1')).rejects.toBeInstanceOf(ApiError);
+  });
+});
+
+describe('task answers are normalized', () => {
+  const cases: Array<{ name: string; answer: unknown; expected: unknown }> = [
+    {
+      name: 'top-level { type: "task_completed", data, usage } with prompt/completion tokens and cost',
+      answer: { type: 'task_completed', data: { message: 'Found 3 keyboards', files: [] }, usage: { prompt_tokens: 120, completion_tokens: 30, cost: 0.0123 } },
+      expected: { kind: 'completed', taskId: 'known-t', data: { message: 'Found 3 keyboards', files: [] }, usage: { inputTokens: 120, outputTokens: 30, cost: 0.0123 } },
+    },
+    {
+      name: 'wrapped { success, sessionId, taskId, result: { type, data } } with inputTokens/outputTokens in data',
+      answer: { success: true, sessionId: 's1', taskId: 't-wrapped', result: { type: 'task_completed', data: { message: 'ok', inputTokens: 5, outputTokens: 6 } } },
+      expected: { kind: 'completed', taskId: 't-wrapped', data: { message: 'ok', inputTokens: 5, outputTokens: 6 }, usage: { inputTokens: 5, outputTokens: 6 } },
+    },
+    {
+      name: 'status "complete" beside a wrapped result without a type',
+      answer: { success: true, taskId: 't-c', status: 'complete', result: { data: { message: 'done' } }, usage: { inputTokens: 1, outputTokens: 2, cost: 0.5 } },
+      expected: { kind: 'completed', taskId: 't-c', data: { message: 'done' }, usage: { inputTokens: 1, outputTokens: 2, cost: 0.5 } },
+    },
+    {
+      name: 'status "complete" beside a typed wrapped result',
+      answer: { success: true, status: 'complete', result: { type: 'task_completed', data: { message: 'done' } } },
+      expected: { kind: 'completed', taskId: 'known-t', data: { message: 'done' } },
+    },
+    {
+      name: 'prompt_tokens/completion_tokens inside data',
+      answer: { type: 'task_completed', data: { message: 'x', prompt_tokens: 7, completion_tokens: 8 } },
+      expected: { kind: 'completed', taskId: 'known-t', data: { message: 'x', prompt_tokens: 7, completion_tokens: 8 }, usage: { inputTokens: 7, outputTokens: 8 } },
+    },
+    {
+      name: 'usage.cost alone',
+      answer: { type: 'task_completed', data: { message: 'x' }, usage: { cost: 0.25 } },
+      expected: { kind: 'completed', taskId: 'known-t', data: { message: 'x' }, usage: { cost: 0.25 } },
+    },
+    {
+      name: 'pending: true',
+      answer: { success: true, sessionId: 's1', taskId: 't-p', pending: true, pollUrl: '/task/s1/t-p' },
+      expected: { kind: 'pending', taskId: 't-p' },
+    },
+    {
+      name: 'status "pending" with a running usage',
+      answer: { success: true, taskId: 't-p', status: 'pending', usage: { prompt_tokens: 900, completion_tokens: 40 } },
+      expected: { kind: 'pending', taskId: 't-p', usage: { inputTokens: 900, outputTokens: 40 } },
+    },
+    {
+      name: 'status "active" with a running usage in inputTokens/outputTokens',
+      answer: { status: 'active', usage: { inputTokens: 10, outputTokens: 1, cost: 0.001 } },
+      expected: { kind: 'pending', taskId: 'known-t', usage: { inputTokens: 10, outputTokens: 1, cost: 0.001 } },
+    },
+    {
+      name: 'top-level guardrail { type: "guardrail_trigger", data: { type, value } }',
+      answer: { type: 'guardrail_trigger', data: { type: 'human_input_needed', value: 'I need login credentials' } },
+      expected: { kind: 'guardrail', taskId: 'known-t', question: 'I need login credentials', guardrailType: 'human_input_needed' },
+    },
+    {
+      name: 'wrapped guardrail',
+      answer: { success: true, taskId: 't-g', result: { type: 'guardrail_trigger', data: { type: 'human_input_needed', value: 'Confirm the purchase?' } } },
+      expected: { kind: 'guardrail', taskId: 't-g', question: 'Confirm the purchase?', guardrailType: 'human_input_needed' },
+    },
+    {
+      name: 'status "failed" with error',
+      answer: { success: true, taskId: 't-f', status: 'failed', error: 'Navigation blocked by the site' },
+      expected: { kind: 'failed', taskId: 't-f', reason: 'Navigation blocked by the site' },
+    },
+    {
+      name: 'type "failed" (a task state the docs name)',
+      answer: { type: 'failed', data: { message: 'Could not load the page' } },
+      expected: { kind: 'failed', taskId: 'known-t', reason: 'Could not load the page' },
+    },
+  ];
+
+  it.each(cases)('getTask: $name', async ({ answer, expected }) => {
+    server.reply({ body: answer });
+    const outcome = await client().getTask('s1', 'known-t');
+    expect(outcome).toEqual(expected);
+    // toEqual ignores undefined members; make sure no usage is invented when none was sent.
+    if (!(expected as { usage?: unknown }).usage && 'usage' in outcome) expect(outcome.usage).toBeUndefined();
+  });
+
+  it('sendTask returns a task finished within the call (wrapped shape) as completed with its taskId', async () => {
+    server.reply({ body: { success: true, sessionId: 's1', taskId: 't9', status: 'complete', result: { type: 'task_completed', data: { message: 'added to cart' } } } });
+    await expect(client().sendTask('s1', TASK)).resolves.toEqual({ kind: 'completed', taskId: 't9', data: { message: 'added to cart' } });
+  });
+
+  it('sendTask answered "pending" without a taskId is an UnexpectedResponse (the task could not be polled)', async () => {
+    server.reply({ body: { success: true, sessionId: 's1', pending: true } });
+    const err = await caught(client().sendTask('s1', TASK));
+    expect(err).toBeInstanceOf(UnexpectedResponse);
+    expect(err.name).toBe('Webrun.UnexpectedResponse');
+  });
+
+  it('getTask answered "pending" without a taskId falls back to the polled taskId', async () => {
+    server.reply({ body: { status: 'running' } });
+    await expect(client().getTask('s1', 'tk')).resolves.toEqual({ kind: 'pending', taskId: 'tk' });
+  });
+
+  it('an answer of no known shape is an UnexpectedResponse naming its keys', async () => {
+    server.reply({ body: { success: true, hello: 'world' } });
+    const err = await caught(client().getTask('s1', 't1'));
+    expect(err).toBeInstanceOf(UnexpectedResponse);
+    expect(err.message).toContain('hello');
+  });
+
+  it('readUsage prefers the first source and reads both namings', () => {
+    expect(readUsage({ inputTokens: 1 }, { prompt_tokens: 9, completion_tokens: 2 })).toEqual({ inputTokens: 1, outputTokens: 2 });
+    expect(readUsage({ inputTokens: 'x' }, undefined)).toBeUndefined();
+  });
+});
+
+describe('HTTP and API errors', () => {
+  const cases: Array<{ name: string; reply: ScriptedReply; cls: new (...a: any[]) => WebrunError; errorName: string; status: number; code?: string }> = [
+    { name: '400', reply: { status: 400, body: { success: false, error: 'taskDetails is required', code: 'VALIDATION_ERROR' } }, cls: InvalidInput, errorName: 'Webrun.InvalidInput', status: 400, code: 'VALIDATION_ERROR' },
+    { name: '401 INVALID_API_KEY', reply: { status: 401, body: { success: false, error: 'Invalid API key', code: 'INVALID_API_KEY' } }, cls: Unauthorized, errorName: 'Webrun.Unauthorized', status: 401, code: 'INVALID_API_KEY' },
+    { name: '401 without a body', reply: { status: 401, raw: '' }, cls: Unauthorized, errorName: 'Webrun.Unauthorized', status: 401 },
+    { name: '402 INSUFFICIENT_BALANCE', reply: { status: 402, body: { success: false, error: 'Insufficient balance', code: 'INSUFFICIENT_BALANCE' } }, cls: InsufficientBalance, errorName: 'Webrun.InsufficientBalance', status: 402, code: 'INSUFFICIENT_BALANCE' },
+    { name: '402 without a code', reply: { status: 402, body: { success: false, error: 'Top up' } }, cls: InsufficientBalance, errorName: 'Webrun.InsufficientBalance', status: 402 },
+    { name: '403 (account deactivated)', reply: { status: 403, body: { success: false, error: 'Account deactivated' } }, cls: Unauthorized, errorName: 'Webrun.Unauthorized', status: 403 },
+    { name: '404 SESSION_NOT_FOUND', reply: { status: 404, body: { success: false, error: 'Session not found', code: 'SESSION_NOT_FOUND' } }, cls: SessionExpired, errorName: 'Webrun.SessionExpired', status: 404, code: 'SESSION_NOT_FOUND' },
+    { name: '404 SESSION_EXPIRED', reply: { status: 404, body: { success: false, error: 'Session expired', code: 'SESSION_EXPIRED' } }, cls: SessionExpired, errorName: 'Webrun.SessionExpired', status: 404, code: 'SESSION_EXPIRED' },
+    { name: '409 TASK_ALREADY_RUNNING', reply: { status: 409, body: { success: false, error: 'A task is already running', code: 'TASK_ALREADY_RUNNING' } }, cls: TaskFailed, errorName: 'Webrun.TaskFailed', status: 409, code: 'TASK_ALREADY_RUNNING' },
+    { name: '500', reply: { status: 500, body: { success: false, error: 'Internal error' } }, cls: ApiError, errorName: 'Webrun.ApiError', status: 500 },
+    { name: '503', reply: { status: 503, body: { success: false, error: 'No instance available' } }, cls: ServiceUnavailable, errorName: 'Webrun.ServiceUnavailable', status: 503 },
+    { name: '500 with code INSTANCE_UNAVAILABLE', reply: { status: 500, body: { success: false, error: 'busy', code: 'INSTANCE_UNAVAILABLE' } }, cls: ServiceUnavailable, errorName: 'Webrun.ServiceUnavailable', status: 500, code: 'INSTANCE_UNAVAILABLE' },
+    { name: 'HTTP 200 { success: false, code: SESSION_LIMIT_REACHED }', reply: { status: 200, body: { success: false, error: 'Too many sessions', code: 'SESSION_LIMIT_REACHED' } }, cls: SessionLimitReached, errorName: 'Webrun.SessionLimitReached', status: 200, code: 'SESSION_LIMIT_REACHED' },
+    { name: 'HTTP 200 { success: false, code: INSUFFICIENT_BALANCE }', reply: { status: 200, body: { success: false, error: 'No balance', code: 'INSUFFICIENT_BALANCE' } }, cls: InsufficientBalance, errorName: 'Webrun.InsufficientBalance', status: 200, code: 'INSUFFICIENT_BALANCE' },
+    { name: 'HTTP 200 { success: false, code: INVALID_API_KEY }', reply: { status: 200, body: { success: false, code: 'INVALID_API_KEY' } }, cls: Unauthorized, errorName: 'Webrun.Unauthorized', status: 200, code: 'INVALID_API_KEY' },
+  ];
+
+  it.each(cases)('$name → $errorName, no inline retry', async ({ reply, cls, errorName, status, code }) => {
+    server.reply(reply);
+    const err = await caught(client().sendTask('s1', TASK));
+    expect(err).toBeInstanceOf(cls);
+    expect(err.name).toBe(errorName);
+    expect(err.status).toBe(status);
+    expect(err.code).toBe(code);
+    const apiText = (reply.body as { error?: string } | undefined)?.error;
+    if (apiText) expect(err.message).toContain(apiText);
+    expect(server.requests).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+    expectNoKey(err);
+  });
+
+  it('400 is an InvalidInput on the field "request"', async () => {
+    server.reply({ status: 400, body: { success: false, error: 'bad outputSchema' } });
+    const err = (await caught(client().sendTask('s1', TASK))) as InvalidInput;
+    expect(err.field).toBe('request');
+    expect(err.message).toContain('bad outputSchema');
+  });
+});
+
+describe('429 rate limiting', () => {
+  const ok = { body: { success: true, sessionId: 's1', taskId: 't1', pending: true } };
+
+  it('Retry-After in seconds within the inline limit: waits it out with the injected sleep and retries', async () => {
+    server.reply({ status: 429, headers: { 'Retry-After': '2' }, body: { success: false, code: 'RATE_LIMIT_EXCEEDED' } }, ok);
+    await expect(client().sendTask('s1', TASK)).resolves.toEqual({ kind: 'pending', taskId: 't1' });
+    expect(sleeps).toEqual([2000]);
+    expect(server.requests).toHaveLength(2);
+    expect(server.requests[1].json).toEqual(server.requests[0].json);
+  });
+
+  it('Retry-After as an HTTP date a few seconds ahead is waited out too', async () => {
+    const date = new Date(Date.now() + 3_000).toUTCString();
+    server.reply({ status: 429, headers: { 'Retry-After': date } }, { body: { status: 'pending', taskId: 't1' } });
+    await expect(client().getTask('s1', 't1')).resolves.toMatchObject({ kind: 'pending' });
+    expect(sleeps).toHaveLength(1);
+    expect(sleeps[0]).toBeGreaterThanOrEqual(1000);
+    expect(sleeps[0]).toBeLessThanOrEqual(3000);
+    expect(sleeps[0] % 1000).toBe(0);
+  });
+
+  it('Retry-After longer than maxInlineRetryAfterSeconds is thrown as RateLimited with retryAfterSeconds, without waiting', async () => {
+    server.reply({ status: 429, headers: { 'Retry-After': '60' }, body: { success: false, error: 'Slow down', code: 'RATE_LIMIT_EXCEEDED' } });
+    const err = (await caught(client().sendTask('s1', TASK))) as RateLimited;
+    expect(err).toBeInstanceOf(RateLimited);
+    expect(err.name).toBe('Webrun.RateLimited');
+    expect(err.retryAfterSeconds).toBe(60);
+    expect(err.status).toBe(429);
+    expect(err.message).toContain('60');
+    expect(sleeps).toEqual([]);
+    expect(server.requests).toHaveLength(1);
+    expectNoKey(err);
+  });
+
+  it('a long HTTP-date Retry-After is thrown with the seconds until that date', async () => {
+    server.reply({ status: 429, headers: { 'Retry-After': new Date(Date.now() + 120_000).toUTCString() } });
+    const err = (await caught(client().getTask('s1', 't1'))) as RateLimited;
+    expect(err).toBeInstanceOf(RateLimited);
+    expect(err.retryAfterSeconds).toBeGreaterThanOrEqual(115);
+    expect(err.retryAfterSeconds).toBeLessThanOrEqual(120);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('maxInlineRetryAfterSeconds is honoured exactly (equal waits, one more throws)', async () => {
+    server.reply({ status: 429, headers: { 'Retry-After': '3' } }, ok);
+    await client({ maxInlineRetryAfterSeconds: 3 }).sendTask('s1', TASK);
+    expect(sleeps).toEqual([3000]);
+    server.reply({ status: 429, headers: { 'Retry-After': '4' } });
+    const err = (await caught(client({ maxInlineRetryAfterSeconds: 3 }).sendTask('s1', TASK))) as RateLimited;
+    expect(err.retryAfterSeconds).toBe(4);
+    expect(sleeps).toEqual([3000]);
+  });
+
+  it('gives up with RateLimited after maxInlineRetries waits', async () => {
+    server.respond(() => ({ status: 429, headers: { 'Retry-After': '1' }, body: { success: false, code: 'RATE_LIMIT_EXCEEDED' } }));
+    const err = (await caught(client({ maxInlineRetries: 2 }).sendTask('s1', TASK))) as RateLimited;
+    expect(err).toBeInstanceOf(RateLimited);
+    expect(err.retryAfterSeconds).toBe(1);
+    expect(sleeps).toEqual([1000, 1000]);
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it('maxInlineRetries 0 never waits', async () => {
+    server.reply({ status: 429, headers: { 'Retry-After': '1' } });
+    await expect(client({ maxInlineRetries: 0 }).sendTask('s1', TASK)).rejects.toBeInstanceOf(RateLimited);
+    expect(sleeps).toEqual([]);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('RATE_LIMIT_EXCEEDED in a 200 { success: false } body is a RateLimited too', async () => {
+    server.reply({ status: 200, headers: { 'Retry-After': '30' }, body: { success: false, code: 'RATE_LIMIT_EXCEEDED' } });
+    const err = (await caught(client().startSession({}))) as RateLimited;
+    expect(err).toBeInstanceOf(RateLimited);
+    expect(err.retryAfterSeconds).toBe(30);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('2025-01-01T00:00:00Z');
+  it('reads delta-seconds', () => {
+    expect(parseRetryAfter('5', now)).toBe(5);
+    expect(parseRetryAfter(' 12 ', now)).toBe(12);
+    expect(parseRetryAfter('1.5', now)).toBe(1.5);
+  });
+  it('reads an HTTP date relative to now, never negative', () => {
+    expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:07 GMT', now)).toBe(7);
+    expect(parseRetryAfter('Tue, 31 Dec 2024 23:59:00 GMT', now)).toBe(0);
+  });
+  it('returns undefined for absent or unreadable values', () => {
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+    expect(parseRetryAfter('', now)).toBeUndefined();
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+  });
+  it('never returns a negative wait', () => {
+    for (const v of ['-5', 'Thu, 01 Jan 1970 00:00:00 GMT', '0']) expect(parseRetryAfter(v, now) ?? 0).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('network failures and bad bodies', () => {
+  it('connection refused → ServiceUnavailable (the request never reached the API)', async () => {
+    const port = await closedPort();
+    const err = await caught(client({ baseUrl: `http://127.0.0.1:${port}` }).sendTask('s1', TASK));
+    expect(err).toBeInstanceOf(ServiceUnavailable);
+    expect(err.name).toBe('Webrun.ServiceUnavailable');
+    expect(err.code).toBe('ECONNREFUSED');
+    expect(sleeps).toEqual([]);
+    expectNoKey(err);
+  });
+
+  it('a server that never answers → ApiError after callTimeoutMs (getTask)', async () => {
+    server.reply({ hang: true });
+    const t0 = Date.now();
+    const err = await caught(client({ callTimeoutMs: 150 }).getTask('s1', 't1'));
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.message).toMatch(/no answer/);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expectNoKey(err);
+  });
+
+  it('a server that never answers → ApiError after longCallTimeoutMs (sendTask)', async () => {
+    server.reply({ hang: true });
+    const t0 = Date.now();
+    const err = await caught(client({ longCallTimeoutMs: 150, callTimeoutMs: 10_000 }).sendTask('s1', TASK));
+    expect(err).toBeInstanceOf(ApiError);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+  });
+
+  it('a connection cut after the request was sent → ApiError (ambiguous), not ServiceUnavailable', async () => {
+    server.reply({ destroy: true });
+    const err = await caught(client().sendTask('s1', TASK));
+    expect(err).toBeInstanceOf(ApiError);
+    expect(sleeps).toEqual([]);
+  });
+
+  const bodies: Array<{ name: string; raw: string }> = [
+    { name: 'a non-JSON body', raw: '<html><body>Bad Gateway?</body></html>' },
+    { name: 'an empty body', raw: '' },
+    { name: 'a JSON array', raw: '[{"type":"task_completed"}]' },
+    { name: 'JSON null', raw: 'null' },
+    { name: 'a JSON string', raw: '"ok"' },
+    { name: 'a JSON number', raw: '42' },
+  ];
+  for (const call of ['startSession', 'sendTask', 'getTask'] as const) {
+    it.each(bodies)(`${call}: HTTP 200 with $name → UnexpectedResponse, never a TypeError`, async ({ raw }) => {
+      server.reply({ status: 200, raw, headers: { 'content-type': 'application/json' } });
+      const c = client();
+      const p = call === 'startSession' ? c.startSession({}) : call === 'sendTask' ? c.sendTask('s1', TASK) : c.getTask('s1', 't1');
+      const err = await caught(p);
+      expect(err).toBeInstanceOf(UnexpectedResponse);
+      expect(err.name).toBe('Webrun.UnexpectedResponse');
+      expect(err.status).toBe(200);
+    });
+  }
+
+  it('an error status with a non-JSON body still maps by status', async () => {
+    server.reply({ status: 502, raw: '<html>Bad Gateway</html>' });
+    await expect(client().getTask('s1', 't1')).rejects.toBeInstanceOf(ApiError);
+    server.reply({ status: 503, raw: 'Service Unavailable' });
+    await expect(client().getTask('s1', 't1')).rejects.toBeInstanceOf(ServiceUnavailable);
+  });
+});
+
+describe('the API key never appears in an error', () => {
+  const echo = `Invalid API key "${KEY}"`;
+  const replies: Array<{ name: string; reply: ScriptedReply }> = [
+    { name: '401 echoing the key in error', reply: { status: 401, body: { success: false, error: echo, code: 'INVALID_API_KEY' } } },
+    { name: '400 echoing the key in error', reply: { status: 400, body: { success: false, error: echo } } },
+    { name: '500 echoing the key in message', reply: { status: 500, body: { success: false, message: echo } } },
+    { name: '429 echoing the key', reply: { status: 429, headers: { 'Retry-After': '999' }, body: { success: false, error: echo } } },
+    { name: '200 success:false echoing the key in code', reply: { status: 200, body: { success: false, code: KEY } } },
+    { name: 'a non-JSON body echoing the Authorization header', reply: { status: 200, raw: `Bearer ${KEY}` } },
+    { name: 'a JSON array echoing the key', reply: { status: 200, raw: JSON.stringify([KEY]) } },
+    { name: 'no known shape', reply: { status: 200, body: { weird: KEY } } },
+  ];
+  it.each(replies)('$name', async ({ reply }) => {
+    server.reply(reply);
+    const err = await caught(client().sendTask('s1', TASK));
+    expect(err).toBeInstanceOf(WebrunError);
+    expectNoKey(err);
+  });
+
+  it('a refused connection and a timeout do not mention it either', async () => {
+    server.reply({ hang: true });
+    expectNoKey(await caught(client({ callTimeoutMs: 100 }).getTask('s1', 't1')));
+    const port = await closedPort();
+    expectNoKey(await caught(client({ baseUrl: `http://127.0.0.1:${port}` }).terminateSession('s1')));
+  });
+});
