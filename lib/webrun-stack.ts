@@ -1,18 +1,71 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import type { ScheduleConfig, TriggerConfig, WebrunConfig } from './config';
+import { WebrunObservability } from './observability';
+import { WebrunTriggers } from './triggers';
 import { WebrunWorkflow, type WebrunWorkflowProps } from './webrun-workflow';
 
 export interface WebrunStackProps extends StackProps {
   readonly workflow?: WebrunWorkflowProps;
+  /**
+   * Name of an existing Secrets Manager secret with the webrun API key (ignored when `workflow.apiKeySecret` is set).
+   * @default the workflow creates a secret
+   */
+  readonly apiKeySecretName?: string;
+  /** EventBridge Scheduler schedules that start the workflow (validated by lib/config.ts). @default none */
+  readonly schedules?: readonly ScheduleConfig[];
+  /** EventBridge rules on the default bus that start the workflow (validated by lib/config.ts). @default none */
+  readonly triggers?: readonly TriggerConfig[];
+  /** E-mail subscribed to the alarm topic. @default no subscription (the topic is still created) */
+  readonly alarmEmail?: string;
+}
+
+/** The stack's props from a validated `webrun.config.json` (bin/app.ts adds the environment). */
+export function stackPropsFromConfig(config: WebrunConfig): WebrunStackProps {
+  return {
+    workflow: {
+      baseUrl: config.baseUrl,
+      logLevel: config.logLevel as sfn.LogLevel,
+      includeExecutionData: config.includeExecutionData,
+      lambdaLogLevel: config.lambdaLogLevel,
+      logRetention: config.logRetentionDays as logs.RetentionDays,
+    },
+    apiKeySecretName: config.apiKeySecretName,
+    schedules: config.schedules,
+    triggers: config.triggers,
+    alarmEmail: config.alarmEmail,
+  };
 }
 
 /** The deployable unit: composes the workflow construct and publishes what operators need. */
 export class WebrunStack extends Stack {
   public readonly workflow: WebrunWorkflow;
+  /** Schedules and event rules; undefined when the config has none. */
+  public readonly triggers?: WebrunTriggers;
+  public readonly observability: WebrunObservability;
 
   constructor(scope: Construct, id: string, props: WebrunStackProps = {}) {
     super(scope, id, props);
-    this.workflow = new WebrunWorkflow(this, 'Workflow', props.workflow);
+    const apiKeySecret = props.workflow?.apiKeySecret
+      ?? (props.apiKeySecretName ? secretsmanager.Secret.fromSecretNameV2(this, 'ApiKeySecret', props.apiKeySecretName) : undefined);
+    this.workflow = new WebrunWorkflow(this, 'Workflow', { ...props.workflow, apiKeySecret });
+    const { stateMachine, functions, cleanup } = this.workflow;
+    if ((props.schedules?.length ?? 0) + (props.triggers?.length ?? 0) > 0) {
+      this.triggers = new WebrunTriggers(this, 'Triggers', { stateMachine, schedules: props.schedules, triggers: props.triggers });
+      new CfnOutput(this, 'StartFailuresQueueUrl', { value: this.triggers.deadLetterQueue.queueUrl, description: 'Scheduled or triggered starts that failed after their retries' });
+    }
+    this.observability = new WebrunObservability(this, 'Observability', {
+      stateMachine,
+      functions: { ...functions, ...(cleanup ? { sessionCleanup: cleanup.function } : {}) },
+      cleanupFunctions: [functions.terminateSession, ...(cleanup ? [cleanup.function] : [])],
+      deadLetterQueue: this.triggers?.deadLetterQueue,
+      alarmEmail: props.alarmEmail,
+      extraAlarms: cleanup ? [cleanup.deadLetterAlarm] : [],
+    });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.alarmTopic.topicArn, description: 'Every alarm notifies this SNS topic' });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn, description: 'Start executions of this state machine' });
     new CfnOutput(this, 'ApiKeySecretArn', { value: this.workflow.apiKeySecret.secretArn, description: 'Put the webrun API key into this secret' });
     if (this.workflow.cleanup) {

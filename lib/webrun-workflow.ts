@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -58,6 +58,16 @@ export interface WebrunWorkflowProps {
    */
   readonly logLevel?: sfn.LogLevel;
   /**
+   * Whether the state machine logs carry execution input and output. Off by default: task results may be private.
+   * @default false
+   */
+  readonly includeExecutionData?: boolean;
+  /**
+   * Log level of the Lambdas' structured (Powertools) logs.
+   * @default 'INFO'
+   */
+  readonly lambdaLogLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /**
    * Terminate the session of executions that end without passing a terminate state (execution timeout,
    * StopExecution, uncatchable failures): an EventBridge rule, a cleanup Lambda and its dead-letter queue.
    * @default true
@@ -105,6 +115,8 @@ export class WebrunWorkflow extends Construct {
       [ENV.baseUrl]: baseUrl,
       [ENV.pollInterval]: String(pollInterval.toSeconds()),
       [ENV.pollHold]: String(pollHold.toSeconds()),
+      [ENV.stackName]: Stack.of(this).stackName,
+      POWERTOOLS_LOG_LEVEL: props.lambdaLogLevel ?? 'INFO',
     };
     const common = { environment, logRetention: props.logRetention };
     // send-message may hold the connection ~50 s before it answers; the client waits up to 65 s.
@@ -136,7 +148,7 @@ export class WebrunWorkflow extends Construct {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       timeout,
       tracingEnabled: true,
-      logs: { destination: this.logGroup, level: props.logLevel ?? sfn.LogLevel.ERROR, includeExecutionData: false },
+      logs: { destination: this.logGroup, level: props.logLevel ?? sfn.LogLevel.ERROR, includeExecutionData: props.includeExecutionData ?? false },
     });
     this.acknowledgeStateMachineFindings(props.logLevel ?? sfn.LogLevel.ERROR);
 

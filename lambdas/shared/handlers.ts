@@ -5,6 +5,7 @@
  */
 import { GuardrailTriggered, InvalidInput, PollTimeout, TaskFailed } from './errors';
 import { validateWorkflowInput } from './input';
+import { noMetrics, WorkflowMetricNames as M, type WorkflowMetrics } from './metrics';
 import type { TaskOutcome, TaskResult, WorkflowTask } from './types';
 import type { WebrunClient } from './webrun-client';
 
@@ -30,6 +31,8 @@ export const DEFAULT_POLL_PLAN: PollPlan = { intervalSeconds: 5, holdSeconds: 20
 
 export interface HandlerDeps {
   client: () => Promise<WebrunClient>;
+  /** Custom metrics (Powertools in Lambda). @default none (the local runner) */
+  metrics?: WorkflowMetrics;
   pollPlan: PollPlan;
   sleep: (ms: number) => Promise<void>;
   log: Log;
@@ -129,8 +132,17 @@ export function getsPerPoll(plan: PollPlan): number {
   return Math.floor(plan.holdSeconds / plan.everySeconds) + 1;
 }
 
+/**
+ * Milliseconds since the task was sent, seen by the poll that finds it completed: exact when the poll event
+ * carries `sentAt` (epoch ms), else estimated from the poll cycles so far (the send-message hold not counted).
+ */
+export function taskElapsedMs(event: Record<string, unknown>, attempt: number, plan: PollPlan, thisPollMs: number): number {
+  if (typeof event.sentAt === 'number' && Number.isFinite(event.sentAt)) return Math.max(0, Date.now() - event.sentAt);
+  return Math.round(((attempt - 1) * (plan.intervalSeconds + plan.holdSeconds) + plan.intervalSeconds) * 1000 + thisPollMs);
+}
+
 /** Raises the final outcomes; returns the results with a completed task appended. */
-function settle(outcome: TaskOutcome, index: number, prior: TaskResult[], log: Log, sessionId: string): TaskResult[] | undefined {
+function settle(outcome: TaskOutcome, index: number, prior: TaskResult[], log: Log, sessionId: string, metrics: WorkflowMetrics = noMetrics, elapsedMs?: number): TaskResult[] | undefined {
   switch (outcome.kind) {
     case 'pending':
       return undefined;
@@ -138,19 +150,24 @@ function settle(outcome: TaskOutcome, index: number, prior: TaskResult[], log: L
       const result: TaskResult = { index, taskId: outcome.taskId ?? null, status: 'completed', result: outcome.data };
       if (outcome.usage) result.usage = outcome.usage;
       log.info('task completed', { sessionId, taskIndex: index, taskId: outcome.taskId, usage: outcome.usage });
+      metrics.add(M.tasksCompleted, 1);
+      if (elapsedMs !== undefined) metrics.add(M.taskDuration, elapsedMs);
       return [...prior.filter((r) => r.index !== index), result];
     }
     case 'guardrail':
       log.warn('task stopped at a guardrail', { sessionId, taskIndex: index, taskId: outcome.taskId, guardrailType: outcome.guardrailType });
+      metrics.add(M.guardrailsTriggered, 1);
       throw new GuardrailTriggered(outcome.question);
     case 'failed':
       log.warn('task failed', { sessionId, taskIndex: index, taskId: outcome.taskId });
+      metrics.add(M.tasksFailed, 1);
       throw new TaskFailed(`Task ${index} failed: ${outcome.reason}`);
   }
 }
 
 export function makeHandlers(deps: HandlerDeps) {
   const { log, pollPlan } = deps;
+  const metrics = deps.metrics ?? noMetrics;
 
   /** Validates the execution input (`{ input }`, as the state machine passes it), then starts the session. */
   async function startSession(raw: unknown): Promise<WorkflowState> {
@@ -158,6 +175,7 @@ export function makeHandlers(deps: HandlerDeps) {
     const client = await deps.client();
     const session = await client.startSession(input.session);
     log.info('session started', { sessionId: session.sessionId, taskCount: input.tasks.length, balance: session.balance });
+    metrics.add(M.sessionsStarted, 1);
     return { sessionId: session.sessionId, tasks: input.tasks, taskCount: input.tasks.length, index: 0, results: [] };
   }
 
@@ -169,9 +187,10 @@ export function makeHandlers(deps: HandlerDeps) {
     const prior = results(event, 'sendTask');
     const task = record(event.task, 'sendTask') as unknown as WorkflowTask;
     const client = await deps.client();
+    const sentAt = Date.now();
     const outcome = await client.sendTask(sessionId, task);
     const maxAttempts = maxPollAttempts(task.maxDuration, pollPlan);
-    const done = settle(outcome, index, prior, log, sessionId);
+    const done = settle(outcome, index, prior, log, sessionId, metrics, Date.now() - sentAt);
     if (done) return { status: 'completed', taskId: outcome.taskId ?? null, attempt: 0, maxAttempts, results: done };
     log.info('task pending', { sessionId, taskIndex: index, taskId: outcome.taskId });
     return { status: 'pending', taskId: outcome.taskId ?? null, attempt: 0, maxAttempts, results: prior };
@@ -188,14 +207,17 @@ export function makeHandlers(deps: HandlerDeps) {
     const prior = results(event, 'pollTask');
     const client = await deps.client();
     const gets = getsPerPoll(pollPlan);
+    const pollStartedAt = Date.now();
+    metrics.add(M.pollAttempts, 1);
     for (let i = 0; i < gets; i++) {
       if (i > 0) await deps.sleep(pollPlan.everySeconds * 1000);
       const outcome = await client.getTask(sessionId, taskId);
-      const done = settle(outcome, index, prior, log, sessionId);
+      const done = settle(outcome, index, prior, log, sessionId, metrics, taskElapsedMs(event, attempt, pollPlan, Date.now() - pollStartedAt));
       if (done) return { status: 'completed', taskId, attempt, maxAttempts, results: done };
     }
     if (attempt >= maxAttempts) {
       log.warn('task poll cap reached', { sessionId, taskIndex: index, taskId, attempt });
+      metrics.add(M.tasksFailed, 1);
       throw new PollTimeout(`Task ${index} was still pending after ${attempt} polls; the workflow gave up on it.`);
     }
     log.info('task pending', { sessionId, taskIndex: index, taskId, attempt });
@@ -214,6 +236,7 @@ export function makeHandlers(deps: HandlerDeps) {
     if (sessionId) {
       const client = await deps.client();
       ({ terminated } = await client.terminateSession(sessionId));
+      if (terminated) metrics.add(M.sessionsTerminated, 1);
       alreadyEnded = !terminated;
       log.info(terminated ? 'session terminated' : 'session was already ended', { sessionId });
     }

@@ -1,10 +1,14 @@
 /**
  * Binds the workflow handlers to the Lambda environment: the API key from Secrets Manager (the function gets
- * the secret's ARN, never its value), configuration from environment variables read once, Powertools logs.
+ * the secret's ARN, never its value), configuration from environment variables read once, Powertools logs (JSON,
+ * with correlation keys per invocation: executionArn when the state passes it, sessionId, taskIndex, taskId) and
+ * Powertools metrics (EMF), flushed at the end of every invocation.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ConfigError } from './errors';
 import { DEFAULT_POLL_PLAN, makeHandlers, type HandlerDeps, type PollPlan, type WorkflowHandlers } from './handlers';
+import { METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type WorkflowMetrics } from './metrics';
 import { secretApiKeyReader } from './secret';
 import { DEFAULT_BASE_URL, WebrunClient } from './webrun-client';
 
@@ -14,9 +18,21 @@ export const ENV = {
   pollInterval: 'WEBRUN_POLL_INTERVAL_SECONDS',
   pollHold: 'WEBRUN_POLL_HOLD_SECONDS',
   pollEvery: 'WEBRUN_POLL_EVERY_SECONDS',
+  /** The stack name: a dimension of the custom metrics, so two stacks in one account stay apart. */
+  stackName: 'WEBRUN_STACK_NAME',
 } as const;
 
 export const logger = new Logger({ serviceName: 'webrun-sfn' });
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
+
+/** Powertools metrics behind the handlers' `WorkflowMetrics` dependency. */
+export function powertoolsMetrics(target: Metrics, env: NodeJS.ProcessEnv = process.env): WorkflowMetrics {
+  const stack = env[ENV.stackName];
+  if (stack) target.setDefaultDimensions({ [METRICS_STACK_DIMENSION]: stack });
+  return {
+    add: (name, value) => target.addMetric(name, name === WorkflowMetricNames.taskDuration ? MetricUnit.Milliseconds : MetricUnit.Count, value),
+  };
+}
 
 function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -46,6 +62,7 @@ export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): HandlerDeps {
       return new WebrunClient({ baseUrl, apiKey: await readKey() });
     },
     pollPlan: pollPlanFromEnv(env),
+    metrics: powertoolsMetrics(metrics, env),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     log: {
       info: (message, fields) => logger.info(message, fields ?? {}),
@@ -55,9 +72,48 @@ export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): HandlerDeps {
   };
 }
 
+/**
+ * The correlation keys of one invocation, from the state's payload: never the payload itself (task details and
+ * results may be private). `executionArn` appears when the state machine passes `$$.Execution.Id` as it.
+ */
+export function correlationKeys(event: unknown): Record<string, string | number> {
+  const keys: Record<string, string | number> = {};
+  if (event === null || typeof event !== 'object') return keys;
+  const e = event as Record<string, unknown>;
+  if (typeof e.executionArn === 'string' && e.executionArn.startsWith('arn:')) keys.executionArn = e.executionArn;
+  if (typeof e.sessionId === 'string' && e.sessionId !== '') keys.sessionId = e.sessionId;
+  if (typeof e.index === 'number') keys.taskIndex = e.index;
+  if (typeof e.taskId === 'string' && e.taskId !== '') keys.taskId = e.taskId;
+  return keys;
+}
+
+/** Wraps each handler: correlation keys on every log line of the invocation, metrics flushed at its end. */
+export function instrumentHandlers(inner: WorkflowHandlers, log: Logger = logger, target: Metrics = metrics): WorkflowHandlers {
+  const wrap = <R>(step: string, fn: (event: unknown) => Promise<R>) => async (event: unknown): Promise<R> => {
+    const keys = { step, ...correlationKeys(event) };
+    log.appendKeys(keys);
+    try {
+      return await fn(event);
+    } catch (err) {
+      // Error names and messages are written to be safe to log: they never carry the API key.
+      log.warn('step failed', { errorName: (err as Error)?.name, errorMessage: (err as Error)?.message });
+      throw err;
+    } finally {
+      if (target.hasStoredMetrics()) target.publishStoredMetrics();
+      log.removeKeys(Object.keys(keys));
+    }
+  };
+  return {
+    startSession: wrap('startSession', inner.startSession),
+    sendTask: wrap('sendTask', inner.sendTask),
+    pollTask: wrap('pollTask', inner.pollTask),
+    terminateSession: wrap('terminateSession', inner.terminateSession),
+  };
+}
+
 let handlers: WorkflowHandlers | undefined;
 /** One set of handlers per warm container, so the API key cache survives between invocations. */
 export function lambdaHandlers(): WorkflowHandlers {
-  handlers ??= makeHandlers(lambdaDeps());
+  handlers ??= instrumentHandlers(makeHandlers(lambdaDeps()));
   return handlers;
 }

@@ -1,0 +1,151 @@
+/**
+ * The Lambdas' observability: which custom metrics each step emits, the Powertools binding (units, dimensions,
+ * EMF), and the correlation keys on every log line of an invocation (never the payload).
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_POLL_PLAN, makeHandlers, type HandlerDeps, type WorkflowHandlers } from '../../lambdas/shared/handlers';
+import { correlationKeys, instrumentHandlers, powertoolsMetrics } from '../../lambdas/shared/lambda-runtime';
+import { METRICS_NAMESPACE, WorkflowMetricNames as M, type WorkflowMetricName } from '../../lambdas/shared/metrics';
+import type { TaskOutcome } from '../../lambdas/shared/types';
+import type { WebrunClient } from '../../lambdas/shared/webrun-client';
+
+const silent = { info: () => {}, warn: () => {}, error: () => {} };
+const task = { taskDetails: 'Open the page', maxDuration: 60_000 };
+
+/** Handlers over a scripted client, recording every metric data point. */
+function setup(outcomes: { send?: TaskOutcome; get?: TaskOutcome[] } = {}, withMetrics = true) {
+  const points: Array<[WorkflowMetricName, number]> = [];
+  const gets = [...(outcomes.get ?? [])];
+  const client = {
+    startSession: async () => ({ sessionId: 's-1' }),
+    sendTask: async () => outcomes.send ?? { kind: 'pending', taskId: 't-1' },
+    getTask: async () => gets.shift() ?? { kind: 'pending', taskId: 't-1' },
+    terminateSession: async () => ({ terminated: true }),
+  } as unknown as WebrunClient;
+  const deps: HandlerDeps = {
+    client: async () => client,
+    pollPlan: { ...DEFAULT_POLL_PLAN, holdSeconds: 0 },
+    sleep: async () => {},
+    log: silent,
+    ...(withMetrics ? { metrics: { add: (name: WorkflowMetricName, value: number) => points.push([name, value]) } } : {}),
+  };
+  return { handlers: makeHandlers(deps), points, names: () => points.map(([n]) => n) };
+}
+
+const poll = (extra: Record<string, unknown> = {}) => ({ sessionId: 's-1', index: 0, taskId: 't-1', attempt: 0, maxAttempts: 3, results: [], ...extra });
+
+describe('workflow metrics', () => {
+  it('a started session and a task completed within send-message: its duration is the call', async () => {
+    const { handlers, points, names } = setup({ send: { kind: 'completed', taskId: 't-1', data: { message: 'ok' } } });
+    await handlers.startSession({ input: { tasks: [task] } });
+    await handlers.sendTask({ sessionId: 's-1', index: 0, task, results: [] });
+    expect(names()).toEqual([M.sessionsStarted, M.tasksCompleted, M.taskDuration]);
+    expect(points[2][1]).toBeGreaterThanOrEqual(0);
+    expect(points[2][1]).toBeLessThan(1_000);
+  });
+
+  it('a pending send emits nothing; each poll counts an attempt; the completing poll reports the duration', async () => {
+    const { handlers, points, names } = setup({ get: [{ kind: 'pending', taskId: 't-1' }, { kind: 'completed', taskId: 't-1', data: {} }] });
+    await handlers.sendTask({ sessionId: 's-1', index: 0, task, results: [] });
+    expect(names()).toEqual([]);
+    await handlers.pollTask(poll());
+    await handlers.pollTask(poll({ attempt: 1 }));
+    expect(names()).toEqual([M.pollAttempts, M.pollAttempts, M.tasksCompleted, M.taskDuration]);
+    // No sentAt in the event: estimated from the poll cycles (attempt 2 of interval 5 s + hold 0 s = 10 s).
+    expect(points[3][1]).toBeGreaterThanOrEqual(10_000);
+    expect(points[3][1]).toBeLessThan(11_000);
+  });
+
+  it('a poll event that carries sentAt gets the exact duration', async () => {
+    const { handlers, points } = setup({ get: [{ kind: 'completed', taskId: 't-1', data: {} }] });
+    await handlers.pollTask(poll({ sentAt: Date.now() - 42_000 }));
+    const duration = points.find(([n]) => n === M.taskDuration)![1];
+    expect(duration).toBeGreaterThanOrEqual(42_000);
+    expect(duration).toBeLessThan(43_000);
+  });
+
+  it.each([
+    ['guardrail', { kind: 'guardrail', question: 'Need a password' } as TaskOutcome, M.guardrailsTriggered],
+    ['failed task', { kind: 'failed', reason: 'broken page' } as TaskOutcome, M.tasksFailed],
+  ])('a %s is counted', async (_, outcome, metric) => {
+    const { handlers, names } = setup({ send: outcome });
+    await expect(handlers.sendTask({ sessionId: 's-1', index: 0, task, results: [] })).rejects.toThrow();
+    expect(names()).toEqual([metric]);
+  });
+
+  it('a poll timeout counts as a failed task', async () => {
+    const { handlers, names } = setup();
+    await expect(handlers.pollTask(poll({ attempt: 2 }))).rejects.toThrow(/still pending after 3 polls/);
+    expect(names()).toEqual([M.pollAttempts, M.tasksFailed]);
+  });
+
+  it('a terminated session is counted', async () => {
+    const { handlers, names } = setup();
+    await handlers.terminateSession({ sessionId: 's-1' });
+    expect(names()).toEqual([M.sessionsTerminated]);
+  });
+
+  it('without a metrics dependency (the local runner) the handlers work the same', async () => {
+    const { handlers } = setup({ send: { kind: 'completed', taskId: 't-1', data: {} } }, false);
+    await expect(handlers.sendTask({ sessionId: 's-1', index: 0, task, results: [] })).resolves.toMatchObject({ status: 'completed' });
+  });
+});
+
+describe('Powertools binding', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('emits EMF in the WebrunSfn namespace, with the stack as a dimension and milliseconds for durations', () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
+    vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(' ')));
+    const target = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'webrun-sfn' });
+    const metrics = powertoolsMetrics(target, { WEBRUN_STACK_NAME: 'WebrunSfnProd' });
+    metrics.add(M.taskDuration, 1234);
+    metrics.add(M.tasksCompleted, 1);
+    target.publishStoredMetrics();
+    const emf = lines.map((l) => JSON.parse(l)).find((o) => o._aws);
+    expect(emf).toMatchObject({ service: 'webrun-sfn', stack: 'WebrunSfnProd', TaskDuration: 1234, TasksCompleted: 1 });
+    const [directive] = emf._aws.CloudWatchMetrics;
+    expect(directive.Namespace).toBe(METRICS_NAMESPACE);
+    expect(directive.Dimensions[0]).toEqual(expect.arrayContaining(['service', 'stack']));
+    expect(directive.Metrics).toEqual(expect.arrayContaining([{ Name: 'TaskDuration', Unit: 'Milliseconds' }, { Name: 'TasksCompleted', Unit: 'Count' }]));
+  });
+});
+
+describe('correlation keys', () => {
+  it('takes the execution, session, task index and task id from the payload, nothing else', () => {
+    expect(correlationKeys({ executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', sessionId: 's-1', index: 2, taskId: 't-9', task, results: [{ secret: 'x' }] }))
+      .toEqual({ executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', sessionId: 's-1', taskIndex: 2, taskId: 't-9' });
+    expect(correlationKeys({ input: { tasks: [task] } })).toEqual({});
+    expect(correlationKeys('text')).toEqual({});
+  });
+
+  it('are on the log lines of the invocation only, and metrics are flushed after each one', async () => {
+    const logger = new Logger({ serviceName: 'webrun-sfn' });
+    const appended: Array<Record<string, unknown>> = [];
+    const removed: string[][] = [];
+    vi.spyOn(logger, 'appendKeys').mockImplementation((k) => void appended.push(k as Record<string, unknown>));
+    vi.spyOn(logger, 'removeKeys').mockImplementation((k) => void removed.push(k));
+    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => {});
+    const target = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'webrun-sfn' });
+    const publish = vi.spyOn(target, 'publishStoredMetrics').mockImplementation(() => target);
+    vi.spyOn(target, 'hasStoredMetrics').mockReturnValue(true);
+    const inner = {
+      startSession: async () => ({}),
+      sendTask: async () => ({}),
+      pollTask: async () => {
+        throw Object.assign(new Error('Task 0 was still pending after 3 polls'), { name: 'Webrun.PollTimeout' });
+      },
+      terminateSession: async () => ({}),
+    } as unknown as WorkflowHandlers;
+    const wrapped = instrumentHandlers(inner, logger, target);
+    await wrapped.sendTask({ sessionId: 's-1', index: 0, task });
+    await expect(wrapped.pollTask({ sessionId: 's-1', index: 1, taskId: 't-2' })).rejects.toThrow('still pending');
+    expect(appended).toEqual([{ step: 'sendTask', sessionId: 's-1', taskIndex: 0 }, { step: 'pollTask', sessionId: 's-1', taskIndex: 1, taskId: 't-2' }]);
+    expect(removed).toEqual([['step', 'sessionId', 'taskIndex'], ['step', 'sessionId', 'taskIndex', 'taskId']]);
+    expect(publish).toHaveBeenCalledTimes(2);
+    expect(warn).toHaveBeenCalledWith('step failed', { errorName: 'Webrun.PollTimeout', errorMessage: 'Task 0 was still pending after 3 polls' });
+  });
+});

@@ -1,0 +1,169 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigFileError, DEFAULT_STACK_NAME, loadConfig, parseConfig, scheduleExpressionProblem } from '../../lib/config';
+
+const root = path.join(__dirname, '..', '..');
+const task = { tasks: [{ taskDetails: 'Open the page' }] };
+const schedule = (extra: Record<string, unknown> = {}) => ({ name: 'daily', expression: 'rate(1 day)', input: task, ...extra });
+const trigger = (extra: Record<string, unknown> = {}) => ({ name: 'app', eventPattern: { source: ['com.example'] }, ...extra });
+
+/** The message parseConfig throws for `raw`. */
+function problem(raw: unknown, baseDir = root): string {
+  try {
+    parseConfig(raw, 'webrun.config.json', baseDir);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigFileError);
+    return (err as Error).message;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('config defaults and samples', () => {
+  it('an empty config gets the documented defaults', () => {
+    expect(parseConfig({})).toEqual({
+      stackName: DEFAULT_STACK_NAME,
+      apiKeySecretName: undefined,
+      baseUrl: undefined,
+      alarmEmail: undefined,
+      logLevel: 'ERROR',
+      includeExecutionData: false,
+      lambdaLogLevel: 'INFO',
+      logRetentionDays: 30,
+      schedules: [],
+      triggers: [],
+    });
+  });
+
+  it('a missing default file means all defaults, a missing explicit file is an error', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'webrun-config-'));
+    expect(loadConfig({ defaultDir: dir }).stackName).toBe(DEFAULT_STACK_NAME);
+    expect(() => loadConfig({ path: 'nope.json', cwd: dir })).toThrow(/^nope\.json: file not found/);
+  });
+
+  it('a file that is not JSON is named', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'webrun-config-'));
+    writeFileSync(path.join(dir, 'bad.json'), '{ "stackName": ');
+    expect(() => loadConfig({ path: 'bad.json', cwd: dir })).toThrow(/^bad\.json: is not valid JSON/);
+  });
+
+  it('the repo sample deploys no enabled schedule: its one schedule is a disabled, labelled example', () => {
+    const config = loadConfig({ defaultDir: root });
+    expect(config.schedules).toHaveLength(1);
+    expect(config.schedules[0]).toMatchObject({ enabled: false, description: expect.stringMatching(/^EXAMPLE/) });
+    expect(config.triggers).toEqual([]);
+  });
+
+  it('the full example sets every field and reads a schedule input from a file next to it', () => {
+    const config = loadConfig({ path: 'examples/config/full.json', cwd: root });
+    expect(config).toMatchObject({ stackName: 'WebrunSfnProd', apiKeySecretName: 'webrun/api-key', alarmEmail: 'ops@example.com', logLevel: 'ALL', logRetentionDays: 90 });
+    const monday = config.schedules.find((s) => s.name === 'monday-report');
+    expect(monday?.inputFile).toBe(path.join(root, 'examples/config/monday-report.input.json'));
+    expect(monday?.input).toMatchObject({ tasks: [{ taskDetails: "Open last week's traffic report" }, expect.anything()] });
+    expect(config.triggers.map((t) => [t.name, t.inputPath])).toEqual([['new-upload', undefined], ['app-request', '$.detail']]);
+  });
+
+  it('a trigger without input passes the event detail by default', () => {
+    expect(parseConfig({ triggers: [trigger()] }).triggers[0]).toMatchObject({ inputPath: '$.detail', enabled: true });
+  });
+});
+
+describe('config errors name the file and the field', () => {
+  it.each([
+    [{ stackNme: 'x' }, /^webrun\.config\.json: stackNme: is not a known field/],
+    [{ stackName: '1abc' }, /^webrun\.config\.json: stackName: must start with a letter/],
+    [{ baseUrl: 'http://connect.webrun.ai' }, /^webrun\.config\.json: baseUrl: must be https/],
+    [{ baseUrl: 'not a url' }, /^webrun\.config\.json: baseUrl: is not a URL/],
+    [{ alarmEmail: 'ops' }, /^webrun\.config\.json: alarmEmail: is not an e-mail address/],
+    [{ logLevel: 'DEBUG' }, /^webrun\.config\.json: logLevel: must be one of OFF, ERROR, FATAL, ALL/],
+    [{ lambdaLogLevel: 'TRACE' }, /^webrun\.config\.json: lambdaLogLevel: must be one of DEBUG, INFO, WARN, ERROR/],
+    [{ logRetentionDays: 31 }, /^webrun\.config\.json: logRetentionDays: must be one of 1, 3, 5/],
+    [{ includeExecutionData: 'no' }, /^webrun\.config\.json: includeExecutionData: must be true or false/],
+    [{ apiKeySecretName: 'bad name!' }, /^webrun\.config\.json: apiKeySecretName: is not a valid secret name/],
+    [{ schedules: {} }, /^webrun\.config\.json: schedules: must be an array/],
+  ])('%j', (raw, message) => {
+    expect(problem(raw)).toMatch(message);
+  });
+
+  it.each([
+    [schedule({ expression: 'every day' }), 'schedules[0].expression: must be rate(<n> minutes|hours|days), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss), got "every day"'],
+    [schedule({ expression: 'cron(0 9 * * *)' }), 'schedules[0].expression: a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), this one has 5, got "cron(0 9 * * *)"'],
+    [schedule({ timezone: 'Mars/Olympus' }), 'schedules[0].timezone: is not an IANA time zone (like "Europe/Paris"), got "Mars/Olympus"'],
+    [schedule({ name: 'has space' }), 'schedules[0].name: must be 1-48 letters, digits, "-" or "_", starting with a letter or digit, got "has space"'],
+    [schedule({ inputFile: 'x.json' }), 'schedules[0]: needs exactly one of "input" and "inputFile"'],
+    [{ name: 'x', expression: 'rate(1 hour)' }, 'schedules[0]: needs exactly one of "input" and "inputFile"'],
+    [schedule({ input: { tasks: [{ taskDetails: '' }] } }), 'schedules[0].input.tasks[0].taskDetails: must not be empty'],
+    [schedule({ input: { tasks: [] } }), 'schedules[0].input.tasks: must contain at least one task'],
+    [schedule({ input: { tasks: [{ taskDetails: 'x', maxDuration: 999_999 }] } }), 'schedules[0].input.tasks[0].maxDuration: must be between 1000 and 300000, got 999999'],
+    [schedule({ input: [] }), 'schedules[0].input: must be a workflow input object with "tasks", got an array'],
+    [schedule({ enabled: 'yes' }), 'schedules[0].enabled: must be true or false, got string "yes"'],
+    [schedule({ every: 1 }), 'schedules[0].every: is not a known field (allowed: name, expression, timezone, input, inputFile, description, enabled)'],
+  ])('schedule %j', (s, message) => {
+    expect(problem({ schedules: [s] })).toBe(`webrun.config.json: ${message}`);
+  });
+
+  it('a second schedule with the same name is named by its index', () => {
+    expect(problem({ schedules: [schedule(), schedule()] })).toBe('webrun.config.json: schedules[1].name: "daily" is used twice');
+  });
+
+  it('an input file that is missing or not a valid input is named with its path', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'webrun-config-'));
+    expect(problem({ schedules: [{ name: 'a', expression: 'rate(5 minutes)', inputFile: 'missing.json' }] }, dir)).toBe('webrun.config.json: schedules[0].inputFile: cannot read missing.json: ENOENT');
+    writeFileSync(path.join(dir, 'in.json'), JSON.stringify({ tasks: [{ taskDetails: 'x', outputType: 'xml' }] }));
+    expect(problem({ schedules: [{ name: 'a', expression: 'rate(5 minutes)', inputFile: 'in.json' }] }, dir))
+      .toBe('webrun.config.json: schedules[0].inputFile (in.json).tasks[0].outputType: must be one of text, structured_json, structured_csv, got "xml"');
+  });
+
+  it.each([
+    [trigger({ eventPattern: {} }), 'triggers[0].eventPattern: must be a non-empty EventBridge event pattern object, got an object'],
+    [trigger({ eventPattern: { detailType: ['x'] } }), 'triggers[0].eventPattern.detailType: is not a known field (allowed: version, id, detail-type, source, account, time, region, resources, detail)'],
+    [trigger({ eventPattern: { source: 'aws.s3' } }), 'triggers[0].eventPattern.source: must be an array of values to match (e.g. ["aws.s3"]) or an object of such arrays, got string "aws.s3"'],
+    [trigger({ eventPattern: { source: ['a'], detail: { bucket: { name: [] } } } }), 'triggers[0].eventPattern.detail.bucket.name: must not be an empty array (it would match nothing)'],
+    [trigger({ input: task, inputPath: '$.detail' }), 'triggers[0]: give either "input" or "inputPath", not both'],
+    [trigger({ inputPath: 'detail' }), 'triggers[0].inputPath: must be a JSONPath into the event like "$.detail", got "detail"'],
+    [trigger({ input: { tasks: [{ taskDetails: 'x' }], session: { startingPoint: 'ftp://x' } } }), 'triggers[0].input.session.startingPoint: must be an http(s) URL, got ftp:'],
+  ])('trigger %j', (t, message) => {
+    expect(problem({ triggers: [t] })).toBe(`webrun.config.json: ${message}`);
+  });
+
+  it('event references in a trigger input are validated with a sample value', () => {
+    const ok = parseConfig({ triggers: [trigger({ input: { tasks: [{ taskDetails: 'Process <$.detail.object.key>' }], session: { startingPoint: 'https://example.com/<$.detail.id>' } } })] });
+    expect(ok.triggers[0].input).toMatchObject({ tasks: [{ taskDetails: 'Process <$.detail.object.key>' }] });
+  });
+});
+
+describe('schedule expressions', () => {
+  it.each(['rate(1 minute)', 'rate(5 minutes)', 'rate(2 hours)', 'rate(1 day)', 'cron(0 9 ? * MON-FRI *)', 'cron(15 10 1 * ? 2030)', 'cron(0/5 * * * ? *)', 'at(2030-01-01T09:00:00)'])('accepts %s', (e) => {
+    expect(scheduleExpressionProblem(e)).toBeUndefined();
+  });
+
+  it.each([
+    ['rate(0 minutes)', /at least 1/],
+    ['rate(5 weeks)', /must be rate/],
+    ['cron(0 9 * * * *)', /exactly one of day-of-month and day-of-week/],
+    ['cron(0 9 ? * ? *)', /exactly one of day-of-month and day-of-week/],
+    ['cron(0 9 ? * MON-FRI * *)', /6 fields/],
+    ['at(2030-13-01T09:00:00)', /not a valid date/],
+    ['at(tomorrow)', /must be rate/],
+  ])('rejects %s', (e, message) => {
+    expect(scheduleExpressionProblem(e)).toMatch(message);
+  });
+});
+
+describe('cdk synth with a wrong config', () => {
+  it('fails before synthesis with the message naming the field', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'webrun-config-'));
+    const file = path.join(dir, 'bad.config.json');
+    writeFileSync(file, JSON.stringify({ schedules: [schedule({ expression: 'rate(soon)' })] }));
+    const run = spawnSync(process.execPath, ['--require', 'tsx/cjs', path.join(root, 'bin', 'app.ts')], {
+      cwd: root,
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ 'webrun:config': file, 'aws:cdk:bundling-stacks': [] }), CDK_OUTDIR: path.join(dir, 'out') },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`webrun-sfn: ${file}: schedules[0].expression: must be rate(<n> minutes|hours|days)`);
+  });
+});

@@ -1,0 +1,243 @@
+/**
+ * Operating the deployed workflow, from a sample config (examples/config/full.json plus a disabled schedule):
+ * schedules and triggers that start it with a retry policy and a dead-letter queue, logs and tracing, alarms to
+ * an SNS topic, the dashboard, the existing secret. One synthesis for the file, with the cdk-nag checks on.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENV } from '../../lambdas/shared/lambda-runtime';
+import { METRICS_NAMESPACE, WorkflowMetricNames } from '../../lambdas/shared/metrics';
+import { loadConfig, type WebrunConfig } from '../../lib/config';
+import { stackPropsFromConfig, WebrunStack } from '../../lib/webrun-stack';
+
+const root = path.join(__dirname, '..', '..');
+const ENVIRONMENT = { account: '123456789012', region: 'eu-west-1' };
+type Resource = { Type: string; Properties: Record<string, any> };
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Principal?: unknown; Condition?: unknown };
+
+let outdir: string;
+let stack: WebrunStack;
+let template: Template;
+let config: WebrunConfig;
+let nagError: Error | undefined;
+let nagFindings: string[];
+
+const ref = (construct: { node: { defaultChild?: unknown } }) => ({ Ref: stack.getLogicalId(construct.node.defaultChild as never) });
+const arnOf = (construct: { node: { defaultChild?: unknown } }) => ({ 'Fn::GetAtt': [stack.getLogicalId(construct.node.defaultChild as never), 'Arn'] });
+const resources = (type: string) => Object.values(template.findResources(type) as Record<string, Resource>);
+const statements = () => resources('AWS::IAM::Policy').flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+
+beforeAll(() => {
+  const full = loadConfig({ path: 'examples/config/full.json', cwd: root });
+  const disabled = loadConfig({ defaultDir: root }).schedules[0];
+  config = { ...full, schedules: [...full.schedules, disabled] };
+  outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'webrun-ops-'));
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, outdir });
+  stack = new WebrunStack(app, config.stackName, { ...stackPropsFromConfig(config), env: ENVIRONMENT });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  try {
+    app.synth();
+  } catch (err) {
+    nagError = err as Error;
+  }
+  template = Template.fromJSON(JSON.parse(fs.readFileSync(path.join(outdir, `${config.stackName}.template.json`), 'utf8')));
+  const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+    pluginReports: Array<{ violations: Array<{ ruleName: string; severity: string; violatingConstructs: Array<{ constructPath: string }> }> }>;
+  };
+  nagFindings = report.pluginReports.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.severity} ${v.ruleName} at ${c.constructPath}`)));
+});
+
+afterAll(() => {
+  if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
+});
+
+describe('schedules', () => {
+  it('each config schedule is an EventBridge Scheduler schedule that starts the state machine with its validated input', () => {
+    const sm = ref(stack.workflow.stateMachine);
+    const hourly = config.schedules.find((s) => s.name === 'hourly-price-check')!;
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(1 hour)',
+      State: 'ENABLED',
+      Target: Match.objectLike({ Arn: sm, Input: JSON.stringify(hourly.input) }),
+    });
+    const monday = config.schedules.find((s) => s.name === 'monday-report')!;
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(30 7 ? * MON *)',
+      ScheduleExpressionTimezone: 'America/New_York',
+      Target: Match.objectLike({ Arn: sm, Input: JSON.stringify(monday.input) }),
+    });
+    expect(resources('AWS::Scheduler::Schedule')).toHaveLength(3);
+  });
+
+  it('a schedule with enabled: false is deployed disabled', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 9 ? * MON-FRI *)', ScheduleExpressionTimezone: 'Europe/Paris', State: 'DISABLED' });
+  });
+
+  it('every schedule retries a failed start, then sends it to the dead-letter queue', () => {
+    const dlq = arnOf(stack.triggers!.deadLetterQueue);
+    for (const schedule of resources('AWS::Scheduler::Schedule')) {
+      expect(schedule.Properties.Target.RetryPolicy).toEqual({ MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 });
+      expect(schedule.Properties.Target.DeadLetterConfig).toEqual({ Arn: dlq });
+    }
+  });
+
+  it("the schedules' role may start this state machine and write to the dead-letter queue, nothing more", () => {
+    const roleArn = resources('AWS::Scheduler::Schedule')[0].Properties.Target.RoleArn as { 'Fn::GetAtt': [string, string] };
+    const roleId = roleArn['Fn::GetAtt'][0];
+    const role = template.toJSON().Resources[roleId] as Resource;
+    expect(JSON.stringify(role.Properties.AssumeRolePolicyDocument)).toContain('scheduler.amazonaws.com');
+    const policies = resources('AWS::IAM::Policy').filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId));
+    const granted = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]).map((s) => [actionsOf(s).join(','), s.Resource]);
+    expect(granted).toEqual(expect.arrayContaining([
+      ['states:StartExecution', ref(stack.workflow.stateMachine)],
+      ['sqs:SendMessage', arnOf(stack.triggers!.deadLetterQueue)],
+    ]));
+    for (const [actions] of granted) expect(['states:StartExecution', 'sqs:SendMessage']).toContain(actions);
+  });
+});
+
+describe('event triggers', () => {
+  it('an event pattern becomes a rule on the default bus, with event fields filled into the input', () => {
+    const [upload] = resources('AWS::Events::Rule').filter((r) => JSON.stringify(r.Properties.EventPattern).includes('aws.s3'));
+    expect(upload.Properties.EventBusName).toBeUndefined();
+    expect(upload.Properties.EventPattern).toEqual({
+      source: ['aws.s3'],
+      'detail-type': ['Object Created'],
+      detail: { bucket: { name: ['my-upload-bucket'] }, object: { key: [{ prefix: 'incoming/' }] } },
+    });
+    const [target] = upload.Properties.Targets;
+    expect(target.Arn).toEqual(ref(stack.workflow.stateMachine));
+    expect(target.InputTransformer.InputPathsMap).toEqual({ 'detail-object-key': '$.detail.object.key', 'detail-bucket-name': '$.detail.bucket.name' });
+    expect(JSON.parse(target.InputTransformer.InputTemplate.replace(/<([a-z-]+)>/g, 'X'))).toEqual({
+      tasks: [{ taskDetails: 'Fill the order form with the data of the file X from bucket X' }],
+    });
+  });
+
+  it('without an input, the event detail is the execution input', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['com.example.orders'], 'detail-type': ['webrun workflow requested'] },
+      Targets: [Match.objectLike({ Arn: ref(stack.workflow.stateMachine), InputPath: '$.detail' })],
+    });
+  });
+
+  it('every trigger retries, then dead-letters to the same queue as the schedules', () => {
+    const dlq = arnOf(stack.triggers!.deadLetterQueue);
+    const triggerRules = resources('AWS::Events::Rule').filter((r) => String(r.Properties.Description).startsWith('webrun-sfn trigger'));
+    expect(triggerRules).toHaveLength(2);
+    for (const rule of triggerRules) {
+      expect(rule.Properties.Targets[0]).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 }, DeadLetterConfig: { Arn: dlq } });
+    }
+  });
+
+  it('the dead-letter queue is encrypted, TLS-only, keeps messages 14 days and lets EventBridge write to it', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+    const queuePolicy = resources('AWS::SQS::QueuePolicy').find((p) => JSON.stringify(p.Properties.Queues).includes(stack.getLogicalId(stack.triggers!.deadLetterQueue.node.defaultChild as never)))!;
+    const policy = queuePolicy.Properties.PolicyDocument.Statement as Statement[];
+    expect(policy).toEqual(expect.arrayContaining([
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      expect.objectContaining({ Effect: 'Allow', Action: 'sqs:SendMessage', Principal: { Service: 'events.amazonaws.com' } }),
+    ]));
+  });
+});
+
+describe('logging and tracing', () => {
+  it('the state machine logs at the configured level, without execution data, and is traced', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: false }),
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  it('every log group keeps the configured retention', () => {
+    const groups = resources('AWS::Logs::LogGroup');
+    expect(groups.length).toBeGreaterThanOrEqual(5);
+    for (const group of groups) expect(group.Properties.RetentionInDays).toBe(90);
+  });
+
+  it('the Lambdas are traced, log JSON at the configured level and name their stack for the metrics', () => {
+    const functions = resources('AWS::Lambda::Function').filter((f) => f.Properties.Environment?.Variables?.[ENV.secretArn]);
+    expect(functions.length).toBeGreaterThanOrEqual(4);
+    for (const fn of functions) {
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON' });
+      expect(fn.Properties.Environment.Variables).toMatchObject({ POWERTOOLS_LOG_LEVEL: 'INFO', [ENV.stackName]: 'WebrunSfnProd' });
+    }
+  });
+});
+
+describe('alarms and dashboard', () => {
+  const topic = () => ref(stack.observability.alarmTopic);
+
+  it('failed and timed-out executions raise alarms to the SNS topic', () => {
+    for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/States',
+        MetricName: metric,
+        Dimensions: [{ Name: 'StateMachineArn', Value: ref(stack.workflow.stateMachine) }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [topic()],
+      });
+    }
+  });
+
+  it('errors of the terminate step and of the session cleanup raise the cleanup alarm', () => {
+    const alarm = resources('AWS::CloudWatch::Alarm').find((a) => a.Properties.Metrics?.some((m: { Label?: string }) => m.Label === 'Cleanup errors'))!;
+    expect(alarm.Properties.AlarmActions).toEqual([topic()]);
+    const watched = (alarm.Properties.Metrics as Array<{ MetricStat?: { Metric: { MetricName: string; Dimensions: Array<{ Value: unknown }> } } }>)
+      .filter((m) => m.MetricStat)
+      .map((m) => [m.MetricStat!.Metric.MetricName, m.MetricStat!.Metric.Dimensions[0].Value]);
+    expect(watched).toEqual([['Errors', ref(stack.workflow.functions.terminateSession)], ['Errors', ref(stack.workflow.cleanup!.function)]]);
+  });
+
+  it('a start in the dead-letter queue raises an alarm, and so does the cleanup dead-letter queue', () => {
+    const queueAlarms = resources('AWS::CloudWatch::Alarm').filter((a) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible');
+    expect(queueAlarms.map((a) => a.Properties.Dimensions[0].Value)).toEqual(expect.arrayContaining([
+      { 'Fn::GetAtt': [stack.getLogicalId(stack.triggers!.deadLetterQueue.node.defaultChild as never), 'QueueName'] },
+      { 'Fn::GetAtt': [stack.getLogicalId(stack.workflow.cleanup!.deadLetterQueue.node.defaultChild as never), 'QueueName'] },
+    ]));
+    for (const alarm of queueAlarms) expect(alarm.Properties.AlarmActions).toEqual([topic()]);
+  });
+
+  it('every alarm notifies the topic, which mails the configured address and takes TLS only', () => {
+    for (const alarm of resources('AWS::CloudWatch::Alarm')) expect(alarm.Properties.AlarmActions).toEqual([topic()]);
+    expect(resources('AWS::CloudWatch::Alarm')).toHaveLength(5);
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: topic() });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  it('the dashboard graphs executions, the custom task metrics and the alarms', () => {
+    const [dashboard] = resources('AWS::CloudWatch::Dashboard');
+    expect(dashboard.Properties.DashboardName).toBe('WebrunSfnProd-webrun');
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    for (const name of ['ExecutionsStarted', 'ExecutionsFailed', METRICS_NAMESPACE, ...Object.values(WorkflowMetricNames), 'Errors', 'Throttles']) expect(body).toContain(name);
+    expect(body).toContain('alarm');
+  });
+});
+
+describe('the rest of the stack', () => {
+  it('an existing secret name is used instead of creating a secret', () => {
+    expect(resources('AWS::SecretsManager::Secret')).toEqual([]);
+    const readsSecret = statements().filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue'));
+    expect(readsSecret.length).toBeGreaterThan(0);
+    for (const s of readsSecret) expect(JSON.stringify(s.Resource)).toContain(':secret:webrun/api-key-??????');
+  });
+
+  it('publishes the state machine, the alarm topic and the start-failure queue', () => {
+    const outputs = template.toJSON().Outputs as Record<string, unknown>;
+    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['StateMachineArn', 'AlarmTopicArn', 'StartFailuresQueueUrl']));
+  });
+
+  it('passes the cdk-nag AwsSolutions checks with every finding acknowledged', () => {
+    expect(nagFindings).toEqual([]);
+    expect(nagError).toBeUndefined();
+  });
+});
