@@ -1,0 +1,370 @@
+/**
+ * The commands for deployed workflows, on @aws-sdk/client-sfn: start, follow, result, stop, list. Each returns
+ * its exit code (0 ok, 1 the execution failed / aborted / timed out, 2 the command could not do its job); progress
+ * and messages go to stderr, results to stdout (one JSON object with `--json`).
+ */
+import { readFile } from 'node:fs/promises';
+import {
+  DescribeExecutionCommand,
+  ListExecutionsCommand,
+  StartExecutionCommand,
+  StopExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  type ExecutionListItem,
+  type ExecutionStatus,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
+import { isWebrunError } from '../lambdas/shared/errors';
+import { validateWorkflowInput } from '../lambdas/shared/input';
+import { ConfigFileError, DEFAULT_STACK_NAME, loadConfig } from '../lib/config';
+import { ProgressTracker } from '../local/progress';
+import {
+  CliError,
+  configuredRegion,
+  defaultClients,
+  describeAwsError,
+  EXIT,
+  parseStatesArn,
+  regionForArn,
+  stateMachineFromStack,
+  type AwsClients,
+} from './aws';
+import { HistoryTranslator, newHistoryEvents, TERMINAL_EVENTS } from './history';
+
+export interface CommandIo {
+  env: NodeJS.ProcessEnv;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  readStdin: () => Promise<string>;
+  /** Aborted on Ctrl-C: `follow` stops following (the execution goes on). */
+  signal?: AbortSignal;
+  clients?: AwsClients;
+  /** Waits between history polls; resolves early when `signal` aborts. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  cwd?: string;
+}
+
+export interface CommonOptions {
+  json: boolean;
+  region?: string;
+}
+
+/** What `result`, `follow` and `start --follow` report about an execution. */
+export interface ExecutionSummary {
+  executionArn: string;
+  name?: string;
+  status: ExecutionStatus | string;
+  startDate?: string;
+  stopDate?: string;
+  /** The workflow output (`{ sessionId, tasks }`) when it succeeded and its data is readable. */
+  output?: unknown;
+  /** False when the execution's output is not included (restricted execution data). */
+  outputIncluded?: boolean;
+  error?: { name: string; cause: string };
+  sessionId?: string;
+}
+
+const FAILED_STATUSES = new Set(['FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']);
+export const LIST_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'] as const;
+/** Step Functions execution names: 1-80 characters, none of whitespace, brackets, wildcards or the listed specials. */
+const EXECUTION_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
+
+const clientsOf = (io: CommandIo) => io.clients ?? defaultClients;
+
+export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+async function call<T>(fn: () => Promise<T>, ctx: Parameters<typeof describeAwsError>[1]): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw describeAwsError(err, ctx);
+  }
+}
+
+function iso(d: Date | undefined): string | undefined {
+  return d ? new Date(d).toISOString() : undefined;
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The JSON cause of a workflow failure (lambdas/shared/handlers.ts `failureReport`), when it is one. */
+function causeReport(cause: string | undefined): { message?: string; sessionId?: string | null; taskIndex?: number | null; completed?: unknown[] } | undefined {
+  if (!cause) return undefined;
+  try {
+    const parsed = JSON.parse(cause) as unknown;
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, never>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function summaryOf(d: DescribeExecutionCommandOutput, executionArn: string): ExecutionSummary {
+  const summary: ExecutionSummary = { executionArn: d.executionArn ?? executionArn, name: d.name, status: d.status ?? 'UNKNOWN', startDate: iso(d.startDate), stopDate: iso(d.stopDate) };
+  if (d.status === 'SUCCEEDED') {
+    summary.outputIncluded = d.outputDetails?.included !== false && d.output !== undefined;
+    if (d.output !== undefined) summary.output = parseJson(d.output);
+  }
+  if (d.error !== undefined || d.cause !== undefined) summary.error = { name: d.error ?? '', cause: d.cause ?? '' };
+  if (d.status === 'TIMED_OUT' && !summary.error) summary.error = { name: 'States.Timeout', cause: 'The execution reached its timeout.' };
+  if (d.status === 'ABORTED' && !summary.error) summary.error = { name: 'States.Aborted', cause: 'The execution was stopped before it finished.' };
+  const fromOutput = (summary.output as { sessionId?: unknown } | undefined)?.sessionId;
+  const fromCause = causeReport(d.cause)?.sessionId;
+  const sessionId = typeof fromOutput === 'string' ? fromOutput : typeof fromCause === 'string' ? fromCause : undefined;
+  if (sessionId) summary.sessionId = sessionId;
+  return summary;
+}
+
+export function exitCodeOf(summary: ExecutionSummary): number {
+  return FAILED_STATUSES.has(summary.status) ? EXIT.executionFailed : EXIT.ok;
+}
+
+/** The one-line story of a failure cause: its message, where, and how many results it kept. */
+export function readableCause(cause: string): string {
+  const report = causeReport(cause);
+  if (report && typeof report.message === 'string') {
+    const where = typeof report.taskIndex === 'number' ? ` (task ${report.taskIndex + 1})` : '';
+    const kept = Array.isArray(report.completed) ? `; ${report.completed.length} completed result(s) kept in the cause` : '';
+    return `${report.message}${where}${kept}.`;
+  }
+  return cause;
+}
+
+/** Prints an execution's outcome: the output (or the summary with --json) on stdout, the story on stderr. */
+function printOutcome(summary: ExecutionSummary, io: CommandIo, opts: CommonOptions): number {
+  if (opts.json) io.stdout(`${JSON.stringify(summary)}\n`);
+  switch (summary.status) {
+    case 'SUCCEEDED': {
+      const tasks = (summary.output as { tasks?: unknown[] } | undefined)?.tasks;
+      io.stderr(`✔ succeeded${Array.isArray(tasks) ? `: ${tasks.length} task(s) completed` : ''}${summary.stopDate ? ` at ${summary.stopDate}` : ''}\n`);
+      if (!summary.outputIncluded) io.stderr('  (the output is not readable here: the execution data is restricted)\n');
+      else if (!opts.json) io.stdout(`${JSON.stringify(summary.output, null, 2)}\n`);
+      break;
+    }
+    case 'RUNNING':
+    case 'PENDING_REDRIVE':
+      io.stderr(`… ${summary.status.toLowerCase().replace('_', ' ')} since ${summary.startDate ?? '?'}: \`webrun-sfn follow ${summary.executionArn}\` waits for it\n`);
+      break;
+    default: {
+      const what = summary.status === 'TIMED_OUT' ? 'timed out' : summary.status === 'ABORTED' ? 'aborted' : 'failed';
+      io.stderr(`✘ ${what}: ${summary.error?.name || summary.status}\n  ${readableCause(summary.error?.cause ?? '')}\n`);
+    }
+  }
+  return exitCodeOf(summary);
+}
+
+async function describe(client: SFNClient, executionArn: string, region: string): Promise<ExecutionSummary> {
+  const d = await call(() => client.send(new DescribeExecutionCommand({ executionArn })), { arn: executionArn, region });
+  return summaryOf(d, executionArn);
+}
+
+/** `result <executionArn>`: the execution's status and output (or error). */
+export async function resultCommand(io: CommandIo, opts: CommonOptions, executionArn: string): Promise<number> {
+  const region = regionForArn(parseStatesArn(executionArn, 'execution'), opts.region, 'execution');
+  const summary = await describe(clientsOf(io).sfn(region), executionArn, region);
+  return printOutcome(summary, io, opts);
+}
+
+export interface FollowOptions extends CommonOptions {
+  /** Seconds between history polls. @default 2 */
+  intervalSeconds?: number;
+}
+
+/**
+ * `follow <executionArn>`: the local runner's progress lines, built from the execution history, until the
+ * execution ends; then its outcome as `result` prints it.
+ */
+export async function followCommand(io: CommandIo, opts: FollowOptions, executionArn: string): Promise<number> {
+  const region = regionForArn(parseStatesArn(executionArn, 'execution'), opts.region, 'execution');
+  const client = clientsOf(io).sfn(region);
+  const sleep = io.sleep ?? defaultSleep;
+  const intervalMs = Math.round((opts.intervalSeconds ?? 2) * 1000);
+  const write = (line: string) => io.stderr(`${line}\n`);
+  const tracker = new ProgressTracker(write);
+  const translator = new HistoryTranslator();
+  let lastId = 0;
+  let toldRestricted = false;
+  write(`webrun-sfn: following ${executionArn}`);
+  for (;;) {
+    const events = await call(() => newHistoryEvents(client, executionArn, lastId, lastId === 0 ? 1000 : 200), { arn: executionArn, region });
+    let ended = false;
+    for (const e of events) {
+      lastId = Math.max(lastId, e.id ?? lastId);
+      if (TERMINAL_EVENTS.has(e.type ?? '')) ended = true;
+      for (const t of translator.translate(e)) {
+        if (!t.dataMissing) {
+          tracker.handle(t.event);
+          continue;
+        }
+        // Restricted execution data: no input/output to tell the story with, so name the steps.
+        if (!toldRestricted) {
+          write('  (the history holds no execution data: showing the steps only)');
+          toldRestricted = true;
+        }
+        if (t.event.type === 'entered' && t.stateType === 'Task') write(`  → ${t.event.state}`);
+      }
+    }
+    if (ended) break;
+    if (io.signal?.aborted) {
+      io.stderr(`webrun-sfn: stopped following; the execution goes on (\`webrun-sfn stop ${executionArn}\` stops it)\n`);
+      return EXIT.interrupted;
+    }
+    await sleep(intervalMs, io.signal);
+    if (io.signal?.aborted) {
+      io.stderr(`webrun-sfn: stopped following; the execution goes on (\`webrun-sfn stop ${executionArn}\` stops it)\n`);
+      return EXIT.interrupted;
+    }
+  }
+  const summary = await describe(client, executionArn, region);
+  if (!summary.sessionId && tracker.sessionId) summary.sessionId = tracker.sessionId;
+  return printOutcome(summary, io, opts);
+}
+
+export interface TargetOptions extends CommonOptions {
+  stateMachineArn?: string;
+  stack?: string;
+  config?: string;
+}
+
+/** The state machine: --state-machine-arn, WEBRUN_STATE_MACHINE_ARN, else the stack's StateMachineArn output. */
+export async function resolveStateMachine(io: CommandIo, opts: TargetOptions): Promise<{ arn: string; region: string | undefined }> {
+  const explicit = opts.stateMachineArn ?? (io.env.WEBRUN_STATE_MACHINE_ARN || undefined);
+  if (explicit) {
+    const label = opts.stateMachineArn ? 'state machine (--state-machine-arn)' : 'state machine (WEBRUN_STATE_MACHINE_ARN)';
+    return { arn: explicit, region: regionForArn(parseStatesArn(explicit, 'stateMachine'), opts.region, label) };
+  }
+  let stackName = opts.stack;
+  if (!stackName) {
+    try {
+      stackName = loadConfig({ path: opts.config, defaultDir: io.cwd ?? process.cwd(), cwd: io.cwd }).stackName;
+    } catch (err) {
+      if (err instanceof ConfigFileError) throw new CliError(`${err.message} (it names the stack; or pass --stack / --state-machine-arn)`, false, 'ConfigError');
+      throw err;
+    }
+  }
+  const region = configuredRegion(opts.region, io.env);
+  const arn = await stateMachineFromStack(clientsOf(io).cloudFormation(region), stackName ?? DEFAULT_STACK_NAME, region);
+  return { arn, region: parseStatesArn(arn, 'stateMachine').region };
+}
+
+async function readInputFile(file: string, io: CommandIo): Promise<unknown> {
+  let text: string;
+  try {
+    text = file === '-' ? await io.readStdin() : await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, false, 'InvalidInput');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`${file} is not valid JSON: ${(err as Error).message}`, false, 'InvalidInput');
+  }
+}
+
+export interface StartOptions extends TargetOptions, FollowOptions {
+  follow: boolean;
+  /** Execution name: starting twice with the same name and input while it runs returns the same execution. */
+  name?: string;
+}
+
+/** `start <input.json> [--follow]`: validates the input like the state machine does, then starts an execution. */
+export async function startCommand(io: CommandIo, opts: StartOptions, inputFile: string): Promise<number> {
+  const input = await readInputFile(inputFile, io);
+  try {
+    validateWorkflowInput(input);
+  } catch (err) {
+    if (isWebrunError(err)) throw new CliError(`${inputFile === '-' ? 'stdin' : inputFile}: ${err.message}`, false, 'Webrun.InvalidInput');
+    throw err;
+  }
+  if (opts.name !== undefined && !EXECUTION_NAME.test(opts.name)) {
+    throw new CliError(`--name ${JSON.stringify(opts.name)} is not a valid execution name: 1-80 characters without spaces, brackets, wildcards or " # % \\ ^ | ~ \` $ & , ; : /`, true);
+  }
+  const target = await resolveStateMachine(io, opts);
+  const client = clientsOf(io).sfn(target.region);
+  const started = await call(
+    () => client.send(new StartExecutionCommand({ stateMachineArn: target.arn, input: JSON.stringify(input), name: opts.name })),
+    { arn: target.arn, region: target.region, executionName: opts.name },
+  );
+  const executionArn = started.executionArn ?? '';
+  if (!opts.follow) {
+    if (opts.json) io.stdout(`${JSON.stringify({ executionArn, startDate: iso(started.startDate) })}\n`);
+    else io.stdout(`${executionArn}\n`);
+    io.stderr(`webrun-sfn: started ${executionArn}\n  follow it with: npx webrun-sfn follow ${executionArn}\n`);
+    return EXIT.ok;
+  }
+  io.stderr(`webrun-sfn: started ${executionArn}\n`);
+  return followCommand(io, { ...opts, region: undefined }, executionArn);
+}
+
+export interface StopOptions extends CommonOptions {
+  cause?: string;
+}
+
+/** `stop <executionArn>`: StopExecution; the session cleanup then terminates its webrun session. */
+export async function stopCommand(io: CommandIo, opts: StopOptions, executionArn: string): Promise<number> {
+  const region = regionForArn(parseStatesArn(executionArn, 'execution'), opts.region, 'execution');
+  const cause = opts.cause ?? 'Stopped with `webrun-sfn stop`.';
+  if (cause.length > 32_768) throw new CliError('--cause must be at most 32768 characters', true);
+  const stopped = await call(() => clientsOf(io).sfn(region).send(new StopExecutionCommand({ executionArn, cause })), { arn: executionArn, region });
+  const stopDate = iso(stopped.stopDate);
+  if (opts.json) io.stdout(`${JSON.stringify({ executionArn, status: 'ABORTED', stopDate })}\n`);
+  io.stderr(`webrun-sfn: stopped ${executionArn}${stopDate ? ` at ${stopDate}` : ''}; the session cleanup terminates its webrun session\n`);
+  return EXIT.ok;
+}
+
+export interface ListOptions extends TargetOptions {
+  status?: string;
+  max?: number;
+}
+
+/** `list [--status S] [--max N]`: the latest executions, newest first. */
+export async function listCommand(io: CommandIo, opts: ListOptions): Promise<number> {
+  let statusFilter: ExecutionStatus | undefined;
+  if (opts.status !== undefined) {
+    const upper = opts.status.toUpperCase().replace(/-/g, '_');
+    if (!(LIST_STATUSES as readonly string[]).includes(upper)) throw new CliError(`--status must be one of ${LIST_STATUSES.join(', ')}, got ${JSON.stringify(opts.status)}`, true);
+    statusFilter = upper as ExecutionStatus;
+  }
+  const max = opts.max ?? 20;
+  if (!Number.isInteger(max) || max < 1 || max > 1000) throw new CliError(`--max must be a whole number from 1 to 1000, got ${opts.max}`, true);
+  const target = await resolveStateMachine(io, opts);
+  const client = clientsOf(io).sfn(target.region);
+  const items: ExecutionListItem[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await call(
+      () => client.send(new ListExecutionsCommand({ stateMachineArn: target.arn, statusFilter, maxResults: Math.min(100, max - items.length), nextToken })),
+      { arn: target.arn, region: target.region },
+    );
+    items.push(...(page.executions ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken && items.length < max);
+  const rows = items.slice(0, max).map((e) => ({ executionArn: e.executionArn, name: e.name, status: e.status, startDate: iso(e.startDate), stopDate: iso(e.stopDate) }));
+  if (opts.json) {
+    io.stdout(`${JSON.stringify({ stateMachineArn: target.arn, executions: rows })}\n`);
+    return EXIT.ok;
+  }
+  if (rows.length === 0) {
+    io.stderr(`webrun-sfn: no ${statusFilter ? `${statusFilter} ` : ''}executions of ${target.arn}\n`);
+    return EXIT.ok;
+  }
+  for (const r of rows) io.stdout(`${(r.status ?? '').padEnd(15)} ${r.startDate ?? ''}  ${(r.stopDate ?? '-').padEnd(24)}  ${r.executionArn}\n`);
+  return EXIT.ok;
+}

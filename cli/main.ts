@@ -1,0 +1,143 @@
+/**
+ * `npx webrun-sfn <command>`: deployed workflows (start, follow, result, stop, list) and the local runner
+ * (`local`, which is local/cli.ts's `main`, unchanged). Returns the exit code: 0 ok, 1 the execution failed,
+ * was aborted or timed out, 2 the command could not do its job (usage, input, credentials, region, unknown ARN).
+ */
+import { parseArgs } from 'node:util';
+import type { CliIo as LocalCliIo } from '../local/cli';
+import { CliError, EXIT } from './aws';
+import { followCommand, listCommand, resultCommand, startCommand, stopCommand, type CommandIo } from './commands';
+
+export const USAGE = `Usage: npx webrun-sfn <command> [options]
+
+Deployed workflows (AWS credentials and region as for the AWS CLI: AWS_PROFILE, AWS_REGION, ...):
+  start <input.json | ->   validate the input locally, then start an execution; prints its ARN
+      --follow               then follow it to the end (exit code as for follow)
+      --name <name>          execution name: the same name and input while it runs start it only once
+  follow <executionArn>    live progress from the execution history until it ends, then its result
+      --interval <s>         seconds between history polls (default 2)
+  result <executionArn>    status and output (or error) of an execution
+  stop <executionArn>      stop an execution; its webrun session is then terminated
+      --cause <text>         the reason recorded with the stop
+  list                     latest executions, newest first
+      --status <S>           RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE
+      --max <n>              at most n executions (default 20)
+
+The state machine (start, list): --state-machine-arn <arn>, else WEBRUN_STATE_MACHINE_ARN, else the
+StateMachineArn output of the stack (--stack <name>, else stackName in webrun.config.json or --config <path>,
+else WebrunSfn).
+
+Local runner, no AWS account needed:
+  local <input.json> [--json] [--base-url URL] [--wait-scale F]   (see \`webrun-sfn local --help\`)
+
+Everywhere:
+  --json                   one JSON object on stdout (progress and messages stay on stderr)
+  --region <region>        AWS region (commands on an ARN use the ARN's region)
+  -h, --help               this help
+
+Exit codes: 0 ok, 1 the execution failed, was aborted or timed out, 2 usage, input or AWS access errors.`;
+
+export interface CliIo extends CommandIo {
+  argv: string[];
+  /** The local runner's entry point (local/cli.ts `main`), loaded on first use. */
+  localMain?: (io: LocalCliIo) => Promise<number>;
+}
+
+const COMMON = ['json', 'region', 'help'];
+const ALLOWED: Record<string, string[]> = {
+  start: [...COMMON, 'follow', 'name', 'state-machine-arn', 'stack', 'config', 'interval'],
+  follow: [...COMMON, 'interval'],
+  result: COMMON,
+  stop: [...COMMON, 'cause'],
+  list: [...COMMON, 'status', 'max', 'state-machine-arn', 'stack', 'config'],
+};
+const POSITIONAL: Record<string, string | undefined> = { start: '<input.json>', follow: '<executionArn>', result: '<executionArn>', stop: '<executionArn>', list: undefined };
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        region: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+        follow: { type: 'boolean', default: false },
+        name: { type: 'string' },
+        'state-machine-arn': { type: 'string' },
+        stack: { type: 'string' },
+        config: { type: 'string' },
+        interval: { type: 'string' },
+        cause: { type: 'string' },
+        status: { type: 'string' },
+        max: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    throw new CliError((err as Error).message, true);
+  }
+}
+
+function number(flag: string, raw: string | undefined, min: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < min) throw new CliError(`--${flag} must be a number >= ${min}, got ${JSON.stringify(raw)}`, true);
+  return value;
+}
+
+async function run(io: CliIo, command: string, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (values.help) {
+    io.stderr(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  const allowed = ALLOWED[command];
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined || value === false || allowed.includes(key)) continue;
+    throw new CliError(`--${key} does not apply to \`${command}\``, true);
+  }
+  const expected = POSITIONAL[command];
+  if (expected && positionals.length !== 1) throw new CliError(positionals.length === 0 ? `\`${command}\` needs ${expected}` : `\`${command}\` takes one ${expected}, got ${positionals.length}: ${positionals.join(' ')}`, true);
+  if (!expected && positionals.length > 0) throw new CliError(`\`${command}\` takes no argument, got ${positionals.join(' ')}`, true);
+  const common = { json: values.json ?? false, region: values.region };
+  const target = { stateMachineArn: values['state-machine-arn'], stack: values.stack, config: values.config };
+  const intervalSeconds = number('interval', values.interval, 0.1);
+  switch (command) {
+    case 'start':
+      return startCommand(io, { ...common, ...target, follow: values.follow ?? false, name: values.name, intervalSeconds }, positionals[0]);
+    case 'follow':
+      return followCommand(io, { ...common, intervalSeconds }, positionals[0]);
+    case 'result':
+      return resultCommand(io, common, positionals[0]);
+    case 'stop':
+      return stopCommand(io, { ...common, cause: values.cause }, positionals[0]);
+    default:
+      return listCommand(io, { ...common, ...target, status: values.status, max: number('max', values.max, 1) });
+  }
+}
+
+/** Runs `webrun-sfn <argv>`; returns the exit code. */
+export async function main(io: CliIo): Promise<number> {
+  const [command, ...rest] = io.argv;
+  if (command === 'local') {
+    // Loaded on first use: it brings the CDK synthesis and the local executor.
+    const localMain = io.localMain ?? (await import('../local/cli')).main;
+    return localMain({ argv: rest, env: io.env, stdout: io.stdout, stderr: io.stderr, readStdin: io.readStdin, signal: io.signal });
+  }
+  const wantsJson = io.argv.includes('--json');
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    io.stderr(`${USAGE}\n`);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  try {
+    if (!(command in ALLOWED)) throw new CliError(`unknown command ${JSON.stringify(command)}`, true);
+    return await run(io, command, rest);
+  } catch (err) {
+    // AWS calls are wrapped where they are made; anything else is a bug, left to the caller to report.
+    if (!(err instanceof CliError)) throw err;
+    const e = err;
+    io.stderr(`webrun-sfn: ${e.message}\n${e.showUsage ? `\n${USAGE}\n` : ''}`);
+    if (wantsJson) io.stdout(`${JSON.stringify({ error: { name: e.name, message: e.message } })}\n`);
+    return EXIT.usage;
+  }
+}

@@ -1,0 +1,381 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  InvalidArn,
+  ListExecutionsCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StateMachineDoesNotExist,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { main, type CliIo } from '../../cli/main';
+import { EXECUTION_ARN, FAILURE_CAUSE, failedHistory, INPUT, OUTPUT, REGION, STATE_MACHINE_ARN, succeededHistory } from './fixtures';
+
+const sfn = mockClient(SFNClient);
+const cfn = mockClient(CloudFormationClient);
+
+const dir = mkdtempSync(path.join(tmpdir(), 'webrun-cli-'));
+const inputFile = path.join(dir, 'input.json');
+writeFileSync(inputFile, JSON.stringify(INPUT));
+const badInputFile = path.join(dir, 'bad.json');
+writeFileSync(badInputFile, JSON.stringify({ tasks: [{ taskDetails: '   ' }] }));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Regions the SFN and CloudFormation clients were made for. */
+  regions: { sfn: Array<string | undefined>; cfn: Array<string | undefined> };
+}
+
+async function run(argv: string[], extra: Partial<CliIo> = {}): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const regions: Run['regions'] = { sfn: [], cfn: [] };
+  const code = await main({
+    argv,
+    env: {},
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    readStdin: async () => JSON.stringify(INPUT),
+    sleep: async () => {},
+    cwd: dir,
+    clients: {
+      sfn: (region) => (regions.sfn.push(region), new SFNClient({ region: region ?? 'us-east-1' })),
+      cloudFormation: (region) => (regions.cfn.push(region), new CloudFormationClient({ region: region ?? 'us-east-1' })),
+    },
+    ...extra,
+  });
+  return { code, stdout, stderr, regions };
+}
+
+const sdkError = <T>(Ctor: new (o: { message: string; $metadata: object }) => T, message: string) => new Ctor({ message, $metadata: {} });
+const stackWithOutput = { Stacks: [{ StackName: 'WebrunSfn', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [{ OutputKey: 'StateMachineArn', OutputValue: STATE_MACHINE_ARN }] }] } as never;
+const started = { executionArn: EXECUTION_ARN, startDate: new Date('2030-01-01T09:00:00Z') };
+const describeSucceeded = { executionArn: EXECUTION_ARN, stateMachineArn: STATE_MACHINE_ARN, name: 'run-1', status: 'SUCCEEDED', startDate: new Date('2030-01-01T09:00:00Z'), stopDate: new Date('2030-01-01T09:00:30Z'), output: JSON.stringify(OUTPUT), outputDetails: { included: true } } as never;
+const describeFailed = { executionArn: EXECUTION_ARN, stateMachineArn: STATE_MACHINE_ARN, name: 'run-1', status: 'FAILED', startDate: new Date('2030-01-01T09:00:00Z'), stopDate: new Date('2030-01-01T09:00:20Z'), error: 'Webrun.TaskFailed', cause: FAILURE_CAUSE } as never;
+
+beforeEach(() => {
+  sfn.reset();
+  cfn.reset();
+});
+
+describe('start', () => {
+  it('validates the input, finds the state machine in the stack outputs and starts an execution with a name', async () => {
+    cfn.on(DescribeStacksCommand, { StackName: 'WebrunSfn' }).resolves(stackWithOutput);
+    sfn.on(StartExecutionCommand).resolves(started);
+    const r = await run(['start', inputFile, '--name', 'nightly-2030-01-01', '--region', REGION]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${EXECUTION_ARN}\n`);
+    expect(r.stderr).toContain(`npx webrun-sfn follow ${EXECUTION_ARN}`);
+    expect(sfn.commandCalls(StartExecutionCommand)[0].args[0].input).toEqual({ stateMachineArn: STATE_MACHINE_ARN, input: JSON.stringify(INPUT), name: 'nightly-2030-01-01' });
+    expect(r.regions).toEqual({ cfn: [REGION], sfn: [REGION] });
+  });
+
+  it('reads the stack name from the config file given with --config', async () => {
+    const config = path.join(dir, 'prod.config.json');
+    writeFileSync(config, JSON.stringify({ stackName: 'WebrunSfnProd' }));
+    cfn.on(DescribeStacksCommand, { StackName: 'WebrunSfnProd' }).resolves(stackWithOutput);
+    sfn.on(StartExecutionCommand).resolves(started);
+    expect((await run(['start', inputFile, '--config', config])).code).toBe(0);
+    expect(cfn.commandCalls(DescribeStacksCommand)[0].args[0].input).toEqual({ StackName: 'WebrunSfnProd' });
+  });
+
+  it('with --state-machine-arn (or WEBRUN_STATE_MACHINE_ARN) it skips the stack and uses the ARN region', async () => {
+    sfn.on(StartExecutionCommand).resolves(started);
+    const r = await run(['start', '-', '--state-machine-arn', STATE_MACHINE_ARN, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ executionArn: EXECUTION_ARN, startDate: '2030-01-01T09:00:00.000Z' });
+    expect(cfn.commandCalls(DescribeStacksCommand)).toHaveLength(0);
+    expect(r.regions.sfn).toEqual([REGION]);
+    const viaEnv = await run(['start', inputFile], { env: { WEBRUN_STATE_MACHINE_ARN: STATE_MACHINE_ARN } });
+    expect(viaEnv.code).toBe(0);
+    expect(cfn.commandCalls(DescribeStacksCommand)).toHaveLength(0);
+  });
+
+  it('rejects an invalid input before calling AWS, naming the file and the field', async () => {
+    const r = await run(['start', badInputFile, '--state-machine-arn', STATE_MACHINE_ARN, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`webrun-sfn: ${badInputFile}: tasks[0].taskDetails: must not be empty`);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { name: 'Webrun.InvalidInput', message: `${badInputFile}: tasks[0].taskDetails: must not be empty` } });
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('rejects a missing file, bad JSON and a bad execution name', async () => {
+    expect((await run(['start', path.join(dir, 'nope.json')])).stderr).toContain('cannot read');
+    const notJson = path.join(dir, 'not.json');
+    writeFileSync(notJson, '{');
+    expect((await run(['start', notJson])).stderr).toContain('is not valid JSON');
+    const badName = await run(['start', inputFile, '--name', 'has space', '--state-machine-arn', STATE_MACHINE_ARN]);
+    expect(badName.code).toBe(2);
+    expect(badName.stderr).toContain('--name "has space" is not a valid execution name');
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('says when the name was used for another input or a finished execution', async () => {
+    sfn.on(StartExecutionCommand).rejects(sdkError(ExecutionAlreadyExists, 'Execution Already Exists'));
+    const r = await run(['start', inputFile, '--name', 'nightly', '--state-machine-arn', STATE_MACHINE_ARN]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('an execution named "nightly" already exists with another input or has already finished');
+  });
+
+  it('says when the stack is not deployed in the region', async () => {
+    cfn.on(DescribeStacksCommand).rejects(Object.assign(new Error('Stack with id WebrunSfn does not exist'), { name: 'ValidationError' }));
+    const r = await run(['start', inputFile, '--region', 'us-west-2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('stack WebrunSfn was not found in region us-west-2: deploy it (npx cdk deploy), or pass --stack <name>, --region <region> or --state-machine-arn <arn>');
+  });
+
+  it('names the state machine that does not exist', async () => {
+    sfn.on(StartExecutionCommand).rejects(sdkError(StateMachineDoesNotExist, 'State Machine Does Not Exist'));
+    const r = await run(['start', inputFile, '--state-machine-arn', STATE_MACHINE_ARN]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`state machine ${STATE_MACHINE_ARN} does not exist in region ${REGION}`);
+  });
+
+  it('tells how to configure credentials when there are none', async () => {
+    cfn.on(DescribeStacksCommand).rejects(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }));
+    const r = await run(['start', inputFile, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no AWS credentials were found: run `aws configure` or `aws sso login');
+    expect(JSON.parse(r.stdout).error.name).toBe('CredentialsProviderError');
+  });
+
+  it('tells to set a region when none is configured', async () => {
+    cfn.on(DescribeStacksCommand).rejects(new Error('Region is missing'));
+    expect((await run(['start', inputFile])).stderr).toContain('no AWS region is set: pass --region <region> or set AWS_REGION');
+  });
+
+  it('--follow follows the new execution to its end and exits with its outcome', async () => {
+    sfn.on(StartExecutionCommand).resolves(started);
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: failedHistory().reverse() });
+    sfn.on(DescribeExecutionCommand).resolves(describeFailed);
+    const r = await run(['start', inputFile, '--follow', '--state-machine-arn', STATE_MACHINE_ARN, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ executionArn: EXECUTION_ARN, status: 'FAILED', error: { name: 'Webrun.TaskFailed' }, sessionId: 's-1' });
+  });
+});
+
+describe('follow', () => {
+  it('prints the local runner progress lines from the history, polling until the execution ends', async () => {
+    const all = succeededHistory();
+    // First poll: the first 13 events; second poll: the rest (newest first, as the API pages them).
+    sfn.on(GetExecutionHistoryCommand).resolvesOnce({ events: all.slice(0, 13).reverse() }).resolves({ events: [...all].reverse() });
+    sfn.on(DescribeExecutionCommand).resolves(describeSucceeded);
+    const sleep = vi.fn(async () => {});
+    const r = await run(['follow', EXECUTION_ARN, '--interval', '5'], { sleep });
+    expect(r.code).toBe(0);
+    expect(r.stderr.split('\n')).toEqual([
+      `webrun-sfn: following ${EXECUTION_ARN}`,
+      '  session s-1 started (1 task)',
+      '  task 1/1 sent: "Open the page"',
+      '  task 1/1 pending, polling (at most 15 polls)',
+      '  task 1/1 completed in 13.0 s',
+      '  session s-1 terminated',
+      '✔ succeeded: 1 task(s) completed at 2030-01-01T09:00:30.000Z',
+      '',
+    ]);
+    expect(JSON.parse(r.stdout)).toEqual(OUTPUT);
+    expect(sleep).toHaveBeenCalledTimes(1);
+    expect(sleep).toHaveBeenCalledWith(5000, undefined);
+    expect(r.regions.sfn).toEqual([REGION]);
+  });
+
+  it('shows retries and the caught failure, then exits 1 with the readable cause', async () => {
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: failedHistory().reverse() });
+    sfn.on(DescribeExecutionCommand).resolves(describeFailed);
+    const r = await run(['follow', EXECUTION_ARN]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('  retrying "Send task" after Webrun.RateLimited');
+    expect(r.stderr).toContain('  "Send task" failed: Webrun.TaskFailed');
+    expect(r.stderr).toContain('  session s-1 terminated');
+    expect(r.stderr).toContain('✘ failed: Webrun.TaskFailed\n  Task 0 failed: the page did not load (task 1); 0 completed result(s) kept in the cause.');
+    expect(r.stdout).toBe('');
+  });
+
+  it('names the steps when the history holds no execution data', async () => {
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: succeededHistory(false).reverse() });
+    sfn.on(DescribeExecutionCommand).resolves({ ...(describeSucceeded as object), output: undefined, outputDetails: { included: false } } as never);
+    const r = await run(['follow', EXECUTION_ARN, '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('(the history holds no execution data: showing the steps only)');
+    expect(r.stderr).toContain('  → Send task\n  → Poll task\n  → Terminate session\n');
+    expect(r.stderr).toContain('the output is not readable here');
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'SUCCEEDED', outputIncluded: false });
+  });
+
+  it('a timed-out execution exits 1', async () => {
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [{ id: 2, type: 'ExecutionTimedOut', timestamp: new Date() }, { id: 1, type: 'ExecutionStarted', timestamp: new Date() }] });
+    sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), status: 'TIMED_OUT', error: undefined, cause: undefined } as never);
+    const r = await run(['follow', EXECUTION_ARN]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('✘ timed out: States.Timeout');
+  });
+
+  it('Ctrl-C stops following, not the execution', async () => {
+    const controller = new AbortController();
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: succeededHistory().slice(0, 5).reverse() });
+    const r = await run(['follow', EXECUTION_ARN], { signal: controller.signal, sleep: async () => controller.abort() });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('stopped following; the execution goes on');
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+  });
+
+  it('names an execution that does not exist', async () => {
+    sfn.on(GetExecutionHistoryCommand).rejects(sdkError(ExecutionDoesNotExist, 'Execution Does Not Exist'));
+    const r = await run(['follow', EXECUTION_ARN, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`execution ${EXECUTION_ARN} does not exist in region ${REGION}`);
+    expect(JSON.parse(r.stdout).error).toEqual({ name: 'ExecutionDoesNotExist', message: expect.stringContaining(EXECUTION_ARN) });
+  });
+
+  it('stops at a region that contradicts the ARN, and at a string that is no execution ARN, before calling AWS', async () => {
+    const mismatch = await run(['follow', EXECUTION_ARN, '--region', 'us-east-1']);
+    expect(mismatch.code).toBe(2);
+    expect(mismatch.stderr).toContain(`the execution is in region ${REGION} but --region says us-east-1`);
+    const notArn = await run(['follow', STATE_MACHINE_ARN]);
+    expect(notArn.code).toBe(2);
+    expect(notArn.stderr).toContain('is not a Step Functions execution ARN');
+    expect(sfn.calls()).toHaveLength(0);
+  });
+});
+
+describe('result', () => {
+  it('prints the output of a succeeded execution', async () => {
+    sfn.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves(describeSucceeded);
+    const r = await run(['result', EXECUTION_ARN]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(OUTPUT);
+  });
+
+  it('--json prints the summary; a failed execution exits 1 with its error and session', async () => {
+    sfn.on(DescribeExecutionCommand).resolves(describeFailed);
+    const r = await run(['result', EXECUTION_ARN, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({
+      executionArn: EXECUTION_ARN,
+      name: 'run-1',
+      status: 'FAILED',
+      startDate: '2030-01-01T09:00:00.000Z',
+      stopDate: '2030-01-01T09:00:20.000Z',
+      error: { name: 'Webrun.TaskFailed', cause: FAILURE_CAUSE },
+      sessionId: 's-1',
+    });
+  });
+
+  it('a running execution is no failure: it says how to wait for it', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ ...(describeSucceeded as object), status: 'RUNNING', output: undefined, stopDate: undefined } as never);
+    const r = await run(['result', EXECUTION_ARN]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`running since 2030-01-01T09:00:00.000Z: \`webrun-sfn follow ${EXECUTION_ARN}\` waits for it`);
+  });
+
+  it('an aborted execution exits 1', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), status: 'ABORTED', error: undefined, cause: undefined } as never);
+    expect((await run(['result', EXECUTION_ARN])).code).toBe(1);
+  });
+
+  it('names an unknown ARN', async () => {
+    sfn.on(DescribeExecutionCommand).rejects(sdkError(InvalidArn, 'Invalid Arn'));
+    const r = await run(['result', EXECUTION_ARN]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`"${EXECUTION_ARN}" is not a valid Step Functions ARN: Invalid Arn`);
+  });
+
+  it('says when AWS refuses access', async () => {
+    sfn.on(DescribeExecutionCommand).rejects(Object.assign(new Error('User is not authorized to perform: states:DescribeExecution'), { name: 'AccessDeniedException' }));
+    const r = await run(['result', EXECUTION_ARN]);
+    expect(r.stderr).toContain(`access denied to ${EXECUTION_ARN}`);
+  });
+});
+
+describe('stop', () => {
+  it('stops the execution with a cause', async () => {
+    sfn.on(StopExecutionCommand).resolves({ stopDate: new Date('2030-01-01T09:01:00Z') });
+    const r = await run(['stop', EXECUTION_ARN, '--cause', 'wrong input', '--json']);
+    expect(r.code).toBe(0);
+    expect(sfn.commandCalls(StopExecutionCommand)[0].args[0].input).toEqual({ executionArn: EXECUTION_ARN, cause: 'wrong input' });
+    expect(JSON.parse(r.stdout)).toEqual({ executionArn: EXECUTION_ARN, status: 'ABORTED', stopDate: '2030-01-01T09:01:00.000Z' });
+    expect(r.stderr).toContain('the session cleanup terminates its webrun session');
+  });
+
+  it('names an execution that does not exist', async () => {
+    sfn.on(StopExecutionCommand).rejects(sdkError(ExecutionDoesNotExist, 'Execution Does Not Exist'));
+    const r = await run(['stop', EXECUTION_ARN]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`execution ${EXECUTION_ARN} does not exist`);
+  });
+});
+
+describe('list', () => {
+  const item = (n: number, status = 'FAILED') => ({ executionArn: `${EXECUTION_ARN}-${n}`, stateMachineArn: STATE_MACHINE_ARN, name: `run-${n}`, status, startDate: new Date(Date.UTC(2030, 0, 1, 9, n)) });
+
+  it('lists the newest executions with a status filter, across pages, up to --max', async () => {
+    cfn.on(DescribeStacksCommand).resolves(stackWithOutput);
+    sfn.on(ListExecutionsCommand, { nextToken: undefined }).resolves({ executions: [item(1), item(2)], nextToken: 'n' } as never);
+    sfn.on(ListExecutionsCommand, { nextToken: 'n' }).resolves({ executions: [item(3)], nextToken: 'm' } as never);
+    const r = await run(['list', '--status', 'failed', '--max', '3', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).executions.map((e: { name: string }) => e.name)).toEqual(['run-1', 'run-2', 'run-3']);
+    const calls = sfn.commandCalls(ListExecutionsCommand).map((c) => c.args[0].input);
+    expect(calls).toEqual([
+      { stateMachineArn: STATE_MACHINE_ARN, statusFilter: 'FAILED', maxResults: 3, nextToken: undefined },
+      { stateMachineArn: STATE_MACHINE_ARN, statusFilter: 'FAILED', maxResults: 1, nextToken: 'n' },
+    ]);
+  });
+
+  it('prints one line per execution', async () => {
+    sfn.on(ListExecutionsCommand).resolves({ executions: [item(1, 'SUCCEEDED')] } as never);
+    const r = await run(['list', '--state-machine-arn', STATE_MACHINE_ARN]);
+    expect(r.stdout).toBe(`SUCCEEDED       2030-01-01T09:01:00.000Z  -                         ${EXECUTION_ARN}-1\n`);
+  });
+
+  it('rejects an unknown status', async () => {
+    const r = await run(['list', '--status', 'DONE', '--state-machine-arn', STATE_MACHINE_ARN]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--status must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE, got "DONE"');
+  });
+});
+
+describe('usage', () => {
+  it.each([
+    [[], 2, 'Usage: npx webrun-sfn <command>'],
+    [['--help'], 0, 'Usage: npx webrun-sfn <command>'],
+    [['deploy'], 2, 'unknown command "deploy"'],
+    [['result'], 2, '`result` needs <executionArn>'],
+    [['list', 'extra'], 2, '`list` takes no argument'],
+    [['result', EXECUTION_ARN, '--follow'], 2, '--follow does not apply to `result`'],
+    [['follow', EXECUTION_ARN, '--interval', 'soon'], 2, '--interval must be a number >= 0.1'],
+    [['start', inputFile, '--bogus'], 2, "Unknown option '--bogus'"],
+  ])('%j exits %i', async (argv, code, message) => {
+    const r = await run(argv as string[]);
+    expect(r.code).toBe(code);
+    expect(r.stderr).toContain(message);
+    expect(sfn.calls()).toHaveLength(0);
+  });
+});
+
+describe('local', () => {
+  it('hands everything after `local` to the local runner', async () => {
+    const localMain = vi.fn(async () => 0);
+    const r = await run(['local', 'input.json', '--json', '--wait-scale', '0'], { localMain });
+    expect(r.code).toBe(0);
+    expect(localMain).toHaveBeenCalledWith(expect.objectContaining({ argv: ['input.json', '--json', '--wait-scale', '0'], env: {} }));
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('is local/cli.ts itself (its usage and exit codes)', async () => {
+    const r = await run(['local', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('Usage: npm start -- <input.json | ->');
+    expect((await run(['local'])).code).toBe(2);
+  });
+});

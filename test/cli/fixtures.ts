@@ -1,0 +1,73 @@
+/**
+ * Execution histories shaped like GetExecutionHistory's, for the workflow's own states: a run that polls once and
+ * succeeds, and one whose task is retried, then fails and is caught.
+ */
+import type { HistoryEvent } from '@aws-sdk/client-sfn';
+import { StateNames } from '../../lib/workflow-definition';
+
+export const REGION = 'eu-west-1';
+export const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:123456789012:stateMachine:WebrunWorkflow`;
+export const EXECUTION_ARN = `arn:aws:states:${REGION}:123456789012:execution:WebrunWorkflow:run-1`;
+export const INPUT = { session: { startingPoint: 'https://example.com' }, tasks: [{ taskDetails: 'Open the page' }] };
+
+type Step = Omit<HistoryEvent, 'id' | 'timestamp'>;
+
+/** Numbers the steps and stamps them one second apart from `start`. */
+export function history(steps: Step[], start = Date.parse('2030-01-01T09:00:00Z')): HistoryEvent[] {
+  return steps.map((s, i) => ({ ...s, id: i + 1, previousEventId: i, timestamp: new Date(start + i * 1000) }) as HistoryEvent);
+}
+
+const entered = (type: string, name: string, input: unknown, withData = true): Step =>
+  ({ type: `${type}StateEntered`, stateEnteredEventDetails: { name, ...(withData ? { input: JSON.stringify(input) } : { inputDetails: { truncated: false } }) } }) as Step;
+const exited = (type: string, name: string, output: unknown, withData = true): Step =>
+  ({ type: `${type}StateExited`, stateExitedEventDetails: { name, ...(withData ? { output: JSON.stringify(output) } : {}) } }) as Step;
+const task = (name: string, input: unknown, output: unknown, withData = true): Step[] => [
+  entered('Task', name, input, withData),
+  { type: 'TaskScheduled', taskScheduledEventDetails: { resourceType: 'lambda', resource: 'invoke', region: REGION, parameters: '{}' } } as Step,
+  { type: 'TaskStarted' } as Step,
+  { type: 'TaskSucceeded' } as Step,
+  exited('Task', name, output, withData),
+];
+
+const loop = { sessionId: 's-1', tasks: [{ taskDetails: 'Open the page', maxDuration: 300000 }], taskCount: 1, index: 0, results: [] as unknown[] };
+const result = { index: 0, taskId: 't-1', status: 'completed', result: { message: 'done' } };
+export const OUTPUT = { sessionId: 's-1', tasks: [result] };
+
+export function succeededHistory(withData = true): HistoryEvent[] {
+  return history([
+    { type: 'ExecutionStarted' },
+    ...task(StateNames.start, { input: INPUT }, loop, withData),
+    entered('Choice', StateNames.moreTasks, loop, withData),
+    exited('Choice', StateNames.moreTasks, loop, withData),
+    ...task(StateNames.send, loop, { ...loop, progress: { status: 'pending', taskId: 't-1', attempt: 0, maxAttempts: 15, results: [] } }, withData),
+    entered('Choice', StateNames.finished, loop, withData),
+    exited('Choice', StateNames.finished, loop, withData),
+    entered('Wait', StateNames.wait, loop, withData),
+    exited('Wait', StateNames.wait, loop, withData),
+    ...task(StateNames.poll, loop, { ...loop, progress: { status: 'completed', taskId: 't-1', attempt: 1, maxAttempts: 15, results: [result] } }, withData),
+    ...task(StateNames.terminate, loop, loop, withData),
+    entered('Pass', StateNames.collect, loop, withData),
+    exited('Pass', StateNames.collect, OUTPUT, withData),
+    entered('Succeed', StateNames.succeeded, OUTPUT, withData),
+    { type: 'ExecutionSucceeded', executionSucceededEventDetails: withData ? { output: JSON.stringify(OUTPUT) } : {} } as Step,
+  ]);
+}
+
+export const FAILURE_CAUSE = JSON.stringify({ message: 'Task 0 failed: the page did not load', sessionId: 's-1', taskIndex: 0, completed: [] });
+
+export function failedHistory(): HistoryEvent[] {
+  const failure = { Error: 'Webrun.TaskFailed', Cause: 'Task 0 failed: the page did not load' };
+  return history([
+    { type: 'ExecutionStarted' },
+    ...task(StateNames.start, { input: INPUT }, loop),
+    entered('Task', StateNames.send, loop),
+    { type: 'TaskScheduled' } as Step,
+    { type: 'TaskFailed', taskFailedEventDetails: { error: 'Webrun.RateLimited', cause: 'slow down' } } as Step,
+    { type: 'TaskScheduled' } as Step,
+    { type: 'TaskFailed', taskFailedEventDetails: { error: 'Webrun.TaskFailed', cause: failure.Cause } } as Step,
+    exited('Task', StateNames.send, { ...loop, failure }),
+    ...task(StateNames.terminateAfterFailure, { ...loop, failure }, { ...loop, failure, report: { sessionId: 's-1', terminated: true, alreadyEnded: false, error: 'Webrun.TaskFailed', cause: FAILURE_CAUSE } }),
+    entered('Fail', StateNames.failed, {}),
+    { type: 'ExecutionFailed', executionFailedEventDetails: { error: 'Webrun.TaskFailed', cause: FAILURE_CAUSE } } as Step,
+  ]);
+}
