@@ -36,16 +36,6 @@ export const StateNames = {
   failedCleanupUnconfirmed: 'Workflow failed, cleanup not confirmed',
 } as const;
 
-/** Which Lambda each Task state invokes. */
-export const TaskStateFunctions = {
-  [StateNames.start]: 'startSession',
-  [StateNames.reportStartFailure]: 'terminateSession',
-  [StateNames.send]: 'sendTask',
-  [StateNames.poll]: 'pollTask',
-  [StateNames.terminate]: 'terminateSession',
-  [StateNames.terminateAfterFailure]: 'terminateSession',
-} as const;
-
 export interface WorkflowFunctions {
   readonly startSession: lambda.IFunction;
   readonly sendTask: lambda.IFunction;
@@ -105,7 +95,9 @@ function invoke(scope: Construct, name: string, fn: lambda.IFunction, payload: R
 
 export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions, timings: WorkflowTimings): sfn.IChainable {
   const t = timings.taskTimeouts;
+  // executionArn is a log correlation key only: the handlers never act on it.
   const loopState = {
+    'executionArn.$': '$$.Execution.Id',
     'sessionId.$': '$.sessionId',
     'index.$': '$.index',
     'results.$': '$.results',
@@ -117,14 +109,14 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
     .addRetry(IDEMPOTENT_RETRY)
     .addCatch(sfn.Fail.jsonPath(scope, StateNames.failedCleanupUnconfirmed, { errorPath: '$.failure.Error', causePath: '$.failure.Cause' }), { errors: ALL, resultPath: '$.cleanupFailure' })
     .next(failed);
-  const reportStartFailure = invoke(scope, StateNames.reportStartFailure, fns.terminateSession, { 'failure.$': '$' }, '$.report', t.terminate)
+  const reportStartFailure = invoke(scope, StateNames.reportStartFailure, fns.terminateSession, { 'executionArn.$': '$$.Execution.Id', 'failure.$': '$' }, '$.report', t.terminate)
     .addRetry(IDEMPOTENT_RETRY)
     .addCatch(sfn.Fail.jsonPath(scope, StateNames.failedUnreported, { errorPath: '$.Error', causePath: '$.Cause' }), { errors: ALL, resultPath: '$.reportFailure' })
     .next(failed);
   const onFailure = { errors: ALL, resultPath: '$.failure' };
 
   // Start: validates the input first; its Catch replaces the state with the error (the input may not be an object).
-  const start = invoke(scope, StateNames.start, fns.startSession, { 'input.$': '$' }, undefined, t.start, false)
+  const start = invoke(scope, StateNames.start, fns.startSession, { 'executionArn.$': '$$.Execution.Id', 'input.$': '$' }, undefined, t.start, false)
     .addRetry(NON_IDEMPOTENT_RETRY)
     .addCatch(reportStartFailure, { errors: ALL });
 
@@ -137,11 +129,12 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
     'taskId.$': '$.progress.taskId',
     'attempt.$': '$.progress.attempt',
     'maxAttempts.$': '$.progress.maxAttempts',
+    'sentAt.$': '$.progress.sentAt',
   }, '$.progress', t.poll)
     .addRetry(IDEMPOTENT_RETRY)
     .addCatch(terminateAfterFailure, onFailure);
 
-  const terminate = invoke(scope, StateNames.terminate, fns.terminateSession, { 'sessionId.$': '$.sessionId' }, sfn.JsonPath.DISCARD, t.terminate)
+  const terminate = invoke(scope, StateNames.terminate, fns.terminateSession, { 'executionArn.$': '$$.Execution.Id', 'sessionId.$': '$.sessionId' }, sfn.JsonPath.DISCARD, t.terminate)
     .addRetry(IDEMPOTENT_RETRY)
     .addCatch(terminateAfterFailure, onFailure);
 

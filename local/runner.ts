@@ -4,6 +4,7 @@
  * serialization is mimicked so the Catch branches see what they see in AWS.
  */
 import './polyfill';
+import { randomUUID } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { WebrunErrors } from '../lambdas/shared/errors';
 import { validateWorkflowInput } from '../lambdas/shared/input';
@@ -121,8 +122,12 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   const write = options.onProgress ?? (() => {});
   const tracker = new ProgressTracker(write);
   const machine = new StateMachine(workflow.definition as never, { validationOptions: { checkArn: false } });
+  // The Context Object fields the definition reads ($$.Execution.Id, a log correlation key), shaped as in AWS.
+  const executionName = `local-${randomUUID()}`;
+  const context = { Execution: { Id: `arn:aws:states:local:000000000000:execution:webrun-sfn-local:${executionName}`, Name: executionName } };
   const execution = machine.run(options.input as never, {
     overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
+    context,
   });
   const onAbort = () => execution.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -53,6 +53,8 @@ export interface TaskProgress {
   taskId: string | null;
   attempt: number;
   maxAttempts: number;
+  /** When send-message was called (epoch ms), passed back to each poll for the task-duration metric. */
+  sentAt: number;
   results: TaskResult[];
 }
 
@@ -133,12 +135,12 @@ export function getsPerPoll(plan: PollPlan): number {
 }
 
 /**
- * Milliseconds since the task was sent, seen by the poll that finds it completed: exact when the poll event
- * carries `sentAt` (epoch ms), else estimated from the poll cycles so far (the send-message hold not counted).
+ * When the task was sent (epoch ms): the poll event's `sentAt`, else (an execution started by a definition that
+ * did not pass it) estimated from the poll cycles before this one, the send-message hold not counted.
  */
-export function taskElapsedMs(event: Record<string, unknown>, attempt: number, plan: PollPlan, thisPollMs: number): number {
-  if (typeof event.sentAt === 'number' && Number.isFinite(event.sentAt)) return Math.max(0, Date.now() - event.sentAt);
-  return Math.round(((attempt - 1) * (plan.intervalSeconds + plan.holdSeconds) + plan.intervalSeconds) * 1000 + thisPollMs);
+export function taskSentAt(event: Record<string, unknown>, attempt: number, plan: PollPlan, pollStartedAt: number): number {
+  if (typeof event.sentAt === 'number' && Number.isFinite(event.sentAt)) return event.sentAt;
+  return pollStartedAt - ((attempt - 1) * (plan.intervalSeconds + plan.holdSeconds) + plan.intervalSeconds) * 1000;
 }
 
 /** Raises the final outcomes; returns the results with a completed task appended. */
@@ -191,9 +193,10 @@ export function makeHandlers(deps: HandlerDeps) {
     const outcome = await client.sendTask(sessionId, task);
     const maxAttempts = maxPollAttempts(task.maxDuration, pollPlan);
     const done = settle(outcome, index, prior, log, sessionId, metrics, Date.now() - sentAt);
-    if (done) return { status: 'completed', taskId: outcome.taskId ?? null, attempt: 0, maxAttempts, results: done };
-    log.info('task pending', { sessionId, taskIndex: index, taskId: outcome.taskId });
-    return { status: 'pending', taskId: outcome.taskId ?? null, attempt: 0, maxAttempts, results: prior };
+    const taskId = outcome.taskId ?? null;
+    if (done) return { status: 'completed', taskId, attempt: 0, maxAttempts, sentAt, results: done };
+    log.info('task pending', { sessionId, taskIndex: index, taskId });
+    return { status: 'pending', taskId, attempt: 0, maxAttempts, sentAt, results: prior };
   }
 
   /** Polls a pending task, holding for up to `holdSeconds`; gives up with PollTimeout after `maxAttempts`. */
@@ -207,13 +210,13 @@ export function makeHandlers(deps: HandlerDeps) {
     const prior = results(event, 'pollTask');
     const client = await deps.client();
     const gets = getsPerPoll(pollPlan);
-    const pollStartedAt = Date.now();
+    const sentAt = taskSentAt(event, attempt, pollPlan, Date.now());
     metrics.add(M.pollAttempts, 1);
     for (let i = 0; i < gets; i++) {
       if (i > 0) await deps.sleep(pollPlan.everySeconds * 1000);
       const outcome = await client.getTask(sessionId, taskId);
-      const done = settle(outcome, index, prior, log, sessionId, metrics, taskElapsedMs(event, attempt, pollPlan, Date.now() - pollStartedAt));
-      if (done) return { status: 'completed', taskId, attempt, maxAttempts, results: done };
+      const done = settle(outcome, index, prior, log, sessionId, metrics, Math.max(0, Date.now() - sentAt));
+      if (done) return { status: 'completed', taskId, attempt, maxAttempts, sentAt, results: done };
     }
     if (attempt >= maxAttempts) {
       log.warn('task poll cap reached', { sessionId, taskIndex: index, taskId, attempt });
@@ -221,7 +224,7 @@ export function makeHandlers(deps: HandlerDeps) {
       throw new PollTimeout(`Task ${index} was still pending after ${attempt} polls; the workflow gave up on it.`);
     }
     log.info('task pending', { sessionId, taskIndex: index, taskId, attempt });
-    return { status: 'pending', taskId, attempt, maxAttempts, results: prior };
+    return { status: 'pending', taskId, attempt, maxAttempts, sentAt, results: prior };
   }
 
   /**

@@ -175,6 +175,13 @@ describe('WebrunWorkflow (default props)', () => {
       expect((definition.States[name].Retry ?? []).flatMap((r) => r.ErrorEquals)).not.toContain('States.ALL');
     });
 
+    it('hands every function the execution ARN (a log correlation key) and each poll the time its task was sent', () => {
+      const tasks = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task');
+      expect(tasks.length).toBeGreaterThanOrEqual(6);
+      for (const [name, state] of tasks) expect((state.Parameters as Record<string, unknown>)['executionArn.$'], name).toBe('$$.Execution.Id');
+      expect((definition.States[StateNames.poll].Parameters as Record<string, unknown>)['sentAt.$']).toBe('$.progress.sentAt');
+    });
+
     it('catches every error of every Task state into the session-ending failure path', () => {
       const tasks = Object.entries(definition.States).filter(([name, s]) => s.Type === 'Task' && !FAILURE_REPORTERS.has(name));
       expect(tasks.map(([name]) => name).sort()).toEqual([StateNames.poll, StateNames.send, StateNames.start, StateNames.terminate].sort());

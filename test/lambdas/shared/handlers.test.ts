@@ -115,6 +115,7 @@ describe('sendTask', () => {
       taskId: 't-9',
       attempt: 0,
       maxAttempts: maxPollAttempts(TASK.maxDuration, PLAN),
+      sentAt: expect.any(Number),
       results: [completedResult(0, 't-0'), { index: 1, taskId: 't-9', status: 'completed', result: { message: 'in cart' }, usage: { inputTokens: 3, outputTokens: 4, cost: 0.01 } }],
     });
     expect(logs.some((l) => l.message === 'task completed' && l.fields?.taskIndex === 1)).toBe(true);
@@ -141,8 +142,12 @@ describe('sendTask', () => {
   it('pending returns attempt 0, maxAttempts from maxPollAttempts and the prior results untouched', async () => {
     const { handlers } = setup();
     const prior = [completedResult(0, 't-0')];
+    const before = Date.now();
     const progress = await handlers.sendTask(event({ results: prior }));
-    expect(progress).toStrictEqual({ status: 'pending', taskId: 't-1', attempt: 0, maxAttempts: maxPollAttempts(180_000, PLAN), results: prior });
+    expect(progress).toStrictEqual({ status: 'pending', taskId: 't-1', attempt: 0, maxAttempts: maxPollAttempts(180_000, PLAN), sentAt: expect.any(Number), results: prior });
+    // sentAt is when send-message was called: each poll hands it on for the task-duration metric.
+    expect(progress.sentAt).toBeGreaterThanOrEqual(before);
+    expect(progress.sentAt).toBeLessThanOrEqual(Date.now());
     // (180 s + 60 s grace) / (5 s interval + 6 s hold) → 22 polls
     expect(progress.maxAttempts).toBe(22);
   });
@@ -183,7 +188,8 @@ describe('sendTask', () => {
 });
 
 describe('pollTask', () => {
-  const event = (over: Record<string, unknown> = {}) => ({ sessionId: 'sess-1', index: 0, taskId: 't-1', attempt: 0, maxAttempts: 10, results: [], ...over });
+  const SENT_AT = 1_700_000_000_000;
+  const event = (over: Record<string, unknown> = {}) => ({ sessionId: 'sess-1', index: 0, taskId: 't-1', attempt: 0, maxAttempts: 10, sentAt: SENT_AT, results: [], ...over });
 
   it(`makes getsPerPoll GETs, sleeping everySeconds between them, then answers pending with attempt+1`, async () => {
     const { handlers, client, sleeps } = setup();
@@ -192,7 +198,7 @@ describe('pollTask', () => {
     expect(client.getTask).toHaveBeenCalledTimes(3);
     for (const call of client.getTask.mock.calls as unknown[][]) expect(call).toEqual(['sess-1', 't-1']);
     expect(sleeps).toEqual([3000, 3000]);
-    expect(progress).toStrictEqual({ status: 'pending', taskId: 't-1', attempt: 5, maxAttempts: 10, results: [] });
+    expect(progress).toStrictEqual({ status: 'pending', taskId: 't-1', attempt: 5, maxAttempts: 10, sentAt: SENT_AT, results: [] });
   });
 
   it('returns completed as soon as a later GET completes, without further GETs or sleeps', async () => {
@@ -202,7 +208,7 @@ describe('pollTask', () => {
     const progress = await handlers.pollTask(event({ index: 1, results: prior }));
     expect(client.getTask).toHaveBeenCalledTimes(2);
     expect(sleeps).toEqual([3000]);
-    expect(progress).toStrictEqual({ status: 'completed', taskId: 't-1', attempt: 1, maxAttempts: 10, results: [...prior, { index: 1, taskId: 't-1', status: 'completed', result: { message: 'ok' } }] });
+    expect(progress).toStrictEqual({ status: 'completed', taskId: 't-1', attempt: 1, maxAttempts: 10, sentAt: SENT_AT, results: [...prior, { index: 1, taskId: 't-1', status: 'completed', result: { message: 'ok' } }] });
   });
 
   it('completed on the very last allowed attempt wins over the poll cap', async () => {
