@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -39,6 +40,12 @@ export interface WebrunFunctionProps {
  * minified with source maps, the AWS SDK v3 left to the runtime, X-Ray tracing, its own log group, and its own
  * role that may write to that log group only (instead of AWSLambdaBasicExecutionRole's `logs:*` on every group).
  */
+/**
+ * This project's own lock file, so synth works from any working directory; when the construct is installed as a
+ * dependency there is none here and CDK finds the consuming app's lock file as usual.
+ */
+const OWN_LOCK_FILE = path.join(__dirname, '..', 'package-lock.json');
+
 export class WebrunFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: WebrunFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
@@ -52,6 +59,7 @@ export class WebrunFunction extends NodejsFunction {
     logGroup.grantWrite(role);
     super(scope, id, {
       entry: path.join(__dirname, '..', 'lambdas', `${props.entryName}.ts`),
+      depsLockFilePath: fs.existsSync(OWN_LOCK_FILE) ? OWN_LOCK_FILE : undefined,
       handler: 'handler',
       description: props.description,
       runtime: lambda.Runtime.NODEJS_22_X,
