@@ -1,9 +1,11 @@
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { SITE_SECRET_PREFIX } from '../lambdas/shared/input';
 import { API_KEY_FIELD } from '../lambdas/shared/secret';
 import { DEFAULT_POLL_PLAN } from '../lambdas/shared/handlers';
 import { ENV } from '../lambdas/shared/lambda-runtime';
@@ -73,6 +75,13 @@ export interface WebrunWorkflowProps {
    * @default true
    */
   readonly sessionCleanup?: boolean;
+  /**
+   * Let the send and poll Lambdas read the secrets named `webrun-sfn/*`, which tasks may name as site credentials
+   * (`"secrets": [{ "match", "secret" }]`). Off: a task naming credentials fails with Webrun.ConfigError.
+   * Secrets encrypted with a customer-managed KMS key also need `kms:Decrypt` granted on that key.
+   * @default true
+   */
+  readonly siteCredentials?: boolean;
 }
 
 /**
@@ -130,6 +139,10 @@ export class WebrunWorkflow extends Construct {
       terminateSession: new WebrunFunction(this, 'TerminateSession', { ...common, entryName: 'terminate-session', description: 'webrun-sfn: terminate the session and report failures', timeout: shortTimeout }),
     };
     for (const fn of Object.values(this.functions)) this.apiKeySecret.grantRead(fn);
+    if (props.siteCredentials ?? true) {
+      // Send reads them to pass them on; poll reads them again to redact them from the task's final answer.
+      for (const fn of [this.functions.sendTask, this.functions.pollTask]) this.grantSiteCredentialReads(fn);
+    }
 
     const margin = (d: Duration) => Duration.seconds(d.toSeconds() + 10);
     const definition = buildWorkflowDefinition(this, this.functions, {
@@ -160,6 +173,24 @@ export class WebrunWorkflow extends Construct {
         logRetention: props.logRetention,
       });
     }
+  }
+
+  /** Site credentials are read by the send and poll Lambdas only, from secrets under the reserved prefix. */
+  private grantSiteCredentialReads(fn: lambda.IFunction): void {
+    const siteSecrets = Stack.of(this).formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: `${SITE_SECRET_PREFIX}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [siteSecrets] }));
+    Validations.of(fn.role!).acknowledge({
+      id: iam5ResourceFinding(this, siteSecrets),
+      reason:
+        `Tasks name their site-login secrets at run time, so this Lambda may read (GetSecretValue only) the secrets ` +
+        `whose names start with "${SITE_SECRET_PREFIX}", in this account and region: a prefix reserved for them. The input ` +
+        'validator refuses any other name, and the send handler refuses the API key\'s secret even under that prefix.',
+    });
   }
 
   /** cdk-nag findings on the state machine that are by design, each with its reason. */

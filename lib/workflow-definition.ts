@@ -130,6 +130,7 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
     'attempt.$': '$.progress.attempt',
     'maxAttempts.$': '$.progress.maxAttempts',
     'sentAt.$': '$.progress.sentAt',
+    'task.$': 'States.ArrayGetItem($.tasks, $.index)',
   }, '$.progress', t.poll)
     .addRetry(IDEMPOTENT_RETRY)
     .addCatch(terminateAfterFailure, onFailure);

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { WebrunErrors } from '../lambdas/shared/errors';
+import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { DEFAULT_BASE_URL } from '../lambdas/shared/webrun-client';
 import { startEmulator, type Emulator } from './emulator';
 import { runLocalWorkflow, type LocalRunSummary } from './runner';
@@ -20,6 +21,9 @@ Runs the webrun-sfn state machine locally, in-process, against the built-in webr
   --base-url URL  webrun API base URL (overrides WEBRUN_BASE_URL)
   --wait-scale F  multiply every Wait state and Retry interval by F (0 = do not wait)
   -h, --help      show this help
+
+A task's "secrets" references (site logins) are read from the JSON file named by WEBRUN_SITE_SECRETS_FILE,
+{"webrun-sfn/<name>": {"username": "...", "password": "..."}}, the local stand-in for Secrets Manager.
 
 Exit codes: 0 succeeded, 1 the workflow failed, 2 bad usage or invalid input.`;
 
@@ -113,6 +117,31 @@ async function readInput(path: string, io: CliIo): Promise<unknown> {
   }
 }
 
+/**
+ * The local stand-in for the site-credential secrets: WEBRUN_SITE_SECRETS_FILE names a JSON file
+ * `{ "webrun-sfn/<name>": { "username": "...", "password": "..." } }`. Errors never quote the file's text.
+ */
+async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteCredentialResolver | undefined> {
+  const file = env.WEBRUN_SITE_SECRETS_FILE;
+  if (!file) return undefined;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, false);
+  }
+  let contents: unknown;
+  try {
+    contents = JSON.parse(text);
+  } catch {
+    contents = undefined;
+  }
+  if (contents === null || typeof contents !== 'object' || Array.isArray(contents)) {
+    throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: ${file} must hold a JSON object of secrets by name, e.g. {"webrun-sfn/example":{"username":"...","password":"..."}}`, false);
+  }
+  return fileCredentials(contents as Record<string, unknown>, file);
+}
+
 function emptyStats() {
   return { stateTransitions: 0, lambdaInvocations: 0, wallMs: 0 };
 }
@@ -152,6 +181,7 @@ export async function main(io: CliIo): Promise<number> {
   };
   let cli;
   let input: unknown;
+  let siteCredentials: SiteCredentialResolver | undefined;
   let target: Target;
   try {
     cli = parseCli(io.argv);
@@ -160,6 +190,7 @@ export async function main(io: CliIo): Promise<number> {
       return 0;
     }
     input = await readInput(cli.inputPath, io);
+    siteCredentials = await readSiteCredentials(io.env);
     target = await resolveTarget(cli.baseUrl, io.env);
   } catch (err) {
     if (err instanceof UsageError) return fail(WebrunErrors.InvalidInput, err.message, 2, err.showUsage);
@@ -172,6 +203,7 @@ export async function main(io: CliIo): Promise<number> {
       baseUrl: target.baseUrl,
       apiKey: target.apiKey,
       waitScale: cli.waitScale,
+      siteCredentials,
       onProgress: (line) => io.stderr(`${line}\n`),
       signal: io.signal,
     });

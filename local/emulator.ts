@@ -278,6 +278,17 @@ function checkMaxDuration(v: unknown, name: string): string | undefined {
   return undefined;
 }
 
+/** Site credentials as the API documents them: `[{ match, fields: { name: value } }]`. */
+function checkSecrets(value: unknown, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return `${field} must be an array of { match, fields }`;
+  for (const [i, item] of value.entries()) {
+    if (!isObject(item) || typeof item.match !== 'string' || item.match === '') return `${field}[${i}].match must be a non-empty string`;
+    if (!isObject(item.fields) || !Object.values(item.fields).every((v) => typeof v === 'string')) return `${field}[${i}].fields must be an object of strings`;
+  }
+  return undefined;
+}
+
 function checkOutputType(v: unknown, name: string): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string' || !OUTPUT_TYPES.includes(v)) return `${name} must be one of ${OUTPUT_TYPES.join(', ')}`;
@@ -679,7 +690,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   function validateTaskFields(m: Json, prefix: string): string | undefined {
     if (typeof m.taskDetails !== 'string' || m.taskDetails.trim() === '') return `${prefix}taskDetails must be a non-empty string`;
-    return checkMaxDuration(m.maxDuration, `${prefix}maxDuration`) ?? checkOutputType(m.outputType, `${prefix}outputType`);
+    return checkMaxDuration(m.maxDuration, `${prefix}maxDuration`) ?? checkOutputType(m.outputType, `${prefix}outputType`) ?? checkSecrets(m.secrets, `${prefix}secrets`);
   }
 
   async function handleSend(body: unknown): Promise<Reply> {

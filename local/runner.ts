@@ -9,6 +9,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { WebrunErrors } from '../lambdas/shared/errors';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { makeHandlers, type HandlerDeps, type Log, type WorkflowHandlers } from '../lambdas/shared/handlers';
+import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import type { WorkflowOutput } from '../lambdas/shared/types';
 import { WebrunClient } from '../lambdas/shared/webrun-client';
 import type { WebrunWorkflowProps } from '../lib/webrun-workflow';
@@ -20,6 +21,8 @@ export interface LocalRunOptions {
   baseUrl: string;
   /** The local stand-in for the Secrets Manager secret. */
   apiKey: string;
+  /** The local stand-in for the site-credential secrets a task names. @default none: such a task fails */
+  siteCredentials?: SiteCredentialResolver;
   /** Multiplies every Wait state, Retry interval and in-Lambda pause; 0 = do not wait. @default 1 */
   waitScale?: number;
   /** Progress lines for a person (stderr in the CLI). */
@@ -98,6 +101,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms * scale));
   const deps: HandlerDeps = {
     client: async () => new WebrunClient({ baseUrl: options.baseUrl, apiKey: options.apiKey, sleep }),
+    siteCredentials: options.siteCredentials,
     pollPlan: workflow.pollPlan,
     sleep,
     log: options.log ?? silentLog,

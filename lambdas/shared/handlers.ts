@@ -6,6 +6,8 @@
 import { GuardrailTriggered, InvalidInput, PollTimeout, TaskFailed } from './errors';
 import { validateWorkflowInput } from './input';
 import { noMetrics, WorkflowMetricNames as M, type WorkflowMetrics } from './metrics';
+import { redactDeep } from './redact';
+import { noCredentials, resolveSiteCredentials, type SiteCredentialResolver } from './site-credentials';
 import type { TaskOutcome, TaskResult, WorkflowTask } from './types';
 import type { WebrunClient } from './webrun-client';
 
@@ -31,6 +33,8 @@ export const DEFAULT_POLL_PLAN: PollPlan = { intervalSeconds: 5, holdSeconds: 20
 
 export interface HandlerDeps {
   client: () => Promise<WebrunClient>;
+  /** Reads the login fields behind a task's `secrets` references. @default none: such a task fails with ConfigError */
+  siteCredentials?: SiteCredentialResolver;
   /** Custom metrics (Powertools in Lambda). @default none (the local runner) */
   metrics?: WorkflowMetrics;
   pollPlan: PollPlan;
@@ -189,8 +193,10 @@ export function makeHandlers(deps: HandlerDeps) {
     const prior = results(event, 'sendTask');
     const task = record(event.task, 'sendTask') as unknown as WorkflowTask;
     const client = await deps.client();
+    // Resolved here, at send time, so the values exist only in this invocation's memory and the request body.
+    const credentials = task.secrets ? await resolveSiteCredentials(task.secrets, deps.siteCredentials ?? noCredentials) : [];
     const sentAt = Date.now();
-    const outcome = await client.sendTask(sessionId, task);
+    const outcome = await client.sendTask(sessionId, task, credentials);
     const maxAttempts = maxPollAttempts(task.maxDuration, pollPlan);
     const done = settle(outcome, index, prior, log, sessionId, metrics, Date.now() - sentAt);
     const taskId = outcome.taskId ?? null;
@@ -208,13 +214,21 @@ export function makeHandlers(deps: HandlerDeps) {
     const maxAttempts = int(event, 'maxAttempts', 'pollTask');
     const attempt = int(event, 'attempt', 'pollTask') + 1;
     const prior = results(event, 'pollTask');
+    // The task (as the state machine validated it) tells whether its answer may carry credentials to redact.
+    const refs = (event.task as Partial<WorkflowTask> | undefined)?.secrets ?? [];
     const client = await deps.client();
     const gets = getsPerPoll(pollPlan);
     const sentAt = taskSentAt(event, attempt, pollPlan, Date.now());
     metrics.add(M.pollAttempts, 1);
     for (let i = 0; i < gets; i++) {
       if (i > 0) await deps.sleep(pollPlan.everySeconds * 1000);
-      const outcome = await client.getTask(sessionId, taskId);
+      let outcome = await client.getTask(sessionId, taskId);
+      if (outcome.kind !== 'pending' && refs.length > 0) {
+        // The final answer may repeat what the agent typed: read the task's credentials again to redact them.
+        // If they cannot be read, the run fails (ConfigError) rather than put them into the result or cause.
+        const credentials = await resolveSiteCredentials(refs, deps.siteCredentials ?? noCredentials);
+        outcome = redactDeep(outcome, credentials.flatMap((c) => Object.values(c.fields)));
+      }
       const done = settle(outcome, index, prior, log, sessionId, metrics, Math.max(0, Date.now() - sentAt));
       if (done) return { status: 'completed', taskId, attempt, maxAttempts, sentAt, results: done };
     }

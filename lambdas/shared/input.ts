@@ -3,7 +3,7 @@
  * scheduled inputs), so bad input fails fast with `Webrun.InvalidInput` naming the field.
  */
 import { InvalidInput } from './errors';
-import type { OutputType, SessionOptions, WorkflowInput, WorkflowTask } from './types';
+import type { OutputType, SessionOptions, SiteCredentialRef, WorkflowInput, WorkflowTask } from './types';
 
 export const LIMITS = {
   /** Tasks per execution: keeps a worst-case run (every task at its 5-minute maximum) inside the default execution timeout and far below 25,000 history events. */
@@ -15,13 +15,24 @@ export const LIMITS = {
   maxTokens: 1_000_000,
   maxAvoidDomains: 100,
   maxFiles: 20,
+  maxSiteCredentials: 10,
   /** Serialized input size. Step Functions allows 256 KiB per payload; the rest is room for results. */
   maxInputBytes: 64 * 1024,
 } as const;
 
 const OUTPUT_TYPES: readonly OutputType[] = ['text', 'structured_json', 'structured_csv'];
 const SESSION_FIELDS = ['startingPoint', 'profileId', 'avoidDomains', 'maxInputTokens', 'maxOutputTokens'] as const;
-const TASK_FIELDS = ['taskDetails', 'maxDuration', 'startingPoint', 'avoidDomains', 'maxInputTokens', 'maxOutputTokens', 'outputType', 'outputSchema', 'files'] as const;
+const TASK_FIELDS = ['taskDetails', 'maxDuration', 'startingPoint', 'avoidDomains', 'maxInputTokens', 'maxOutputTokens', 'outputType', 'outputSchema', 'files', 'secrets'] as const;
+
+/**
+ * The name prefix of the Secrets Manager secrets a task may name as site credentials. The send Lambda's IAM grant
+ * covers these names only, and the API key's secret must not carry it (a task could otherwise hand the key to
+ * the agent as a "login").
+ */
+export const SITE_SECRET_PREFIX = 'webrun-sfn/';
+/** A secret's name in its ARN (which ends with a 6-character suffix that CDK and the console add). */
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:([A-Za-z0-9/_+=.@-]+)$/;
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const JSON_SCHEMA_TYPES = new Set(['object', 'array', 'string', 'number', 'integer', 'boolean', 'null']);
 
 type Json = Record<string, unknown>;
@@ -147,7 +158,37 @@ function validateTask(value: unknown, i: number): WorkflowTask {
     task.outputSchema = value.outputSchema as Json;
   }
   if (value.files !== undefined) task.files = stringList(value.files, `${path}.files`, LIMITS.maxFiles);
+  if (value.secrets !== undefined) task.secrets = siteCredentialRefs(value.secrets, `${path}.secrets`);
   return task;
+}
+
+/** The name of the secret a reference (name or ARN) points at. */
+export function siteSecretName(reference: string): string {
+  return SECRET_ARN.exec(reference)?.[1] ?? reference;
+}
+
+function siteCredentialRefs(value: unknown, field: string): SiteCredentialRef[] {
+  if (!Array.isArray(value)) throw new InvalidInput(field, `must be an array of { "match", "secret" }, got ${describe(value)}`);
+  if (value.length === 0 || value.length > LIMITS.maxSiteCredentials) throw new InvalidInput(field, `must hold 1 to ${LIMITS.maxSiteCredentials} entries, got ${value.length}`);
+  return value.map((item, i) => {
+    const at = `${field}[${i}]`;
+    if (!isObject(item)) throw new InvalidInput(at, `must be an object { "match", "secret" }, got ${describe(item)}`);
+    if ('fields' in item) {
+      // Never echo the values: they are someone's password.
+      throw new InvalidInput(`${at}.fields`, `inline credentials are refused: execution input is kept in the execution history. Put them in a Secrets Manager secret named "${SITE_SECRET_PREFIX}..." and name it with "secret"`);
+    }
+    rejectUnknown(item, ['match', 'secret'], at);
+    const match = nonEmptyString(item.match, `${at}.match`, 500);
+    const secret = nonEmptyString(item.secret, `${at}.secret`, 2_048);
+    const name = siteSecretName(secret);
+    if (!SECRET_NAME.test(name) || (!SECRET_ARN.test(secret) && secret.startsWith('arn:'))) {
+      throw new InvalidInput(`${at}.secret`, 'must be a Secrets Manager secret name or ARN');
+    }
+    if (!name.startsWith(SITE_SECRET_PREFIX)) {
+      throw new InvalidInput(`${at}.secret`, `must name a secret whose name starts with "${SITE_SECRET_PREFIX}" (the workflow may read only those), got ${JSON.stringify(name)}`);
+    }
+    return { match, secret };
+  });
 }
 
 /** Validates an execution input and applies defaults. Throws `InvalidInput` naming the first bad field. */

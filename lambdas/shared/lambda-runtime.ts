@@ -6,10 +6,12 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError } from './errors';
 import { DEFAULT_POLL_PLAN, makeHandlers, type HandlerDeps, type PollPlan, type WorkflowHandlers } from './handlers';
 import { METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type WorkflowMetrics } from './metrics';
 import { secretApiKeyReader } from './secret';
+import { secretsManagerCredentials } from './site-credentials';
 import { DEFAULT_BASE_URL, WebrunClient } from './webrun-client';
 
 export const ENV = {
@@ -55,12 +57,14 @@ export function pollPlanFromEnv(env: NodeJS.ProcessEnv): PollPlan {
 export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): HandlerDeps {
   const secretArn = env[ENV.secretArn];
   const baseUrl = env[ENV.baseUrl] || DEFAULT_BASE_URL;
-  const readKey = secretArn ? secretApiKeyReader({ secretId: secretArn }) : undefined;
+  const secrets = new SecretsManagerClient({});
+  const readKey = secretArn ? secretApiKeyReader({ secretId: secretArn, client: secrets }) : undefined;
   return {
     client: async () => {
       if (!readKey) throw new ConfigError(`Environment variable ${ENV.secretArn} is not set: the function does not know which secret holds the webrun API key.`);
       return new WebrunClient({ baseUrl, apiKey: await readKey() });
     },
+    siteCredentials: secretsManagerCredentials(secrets, secretArn),
     pollPlan: pollPlanFromEnv(env),
     metrics: powertoolsMetrics(metrics, env),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -11,6 +11,22 @@ export interface SessionOptions {
   maxOutputTokens?: number;
 }
 
+/**
+ * Site credentials by reference: the agent may type the login fields held by this Secrets Manager secret (a name
+ * or ARN under the `webrun-sfn/` prefix) on pages matching `match`. The send step reads the secret, so its
+ * values never enter execution input, state or history.
+ */
+export interface SiteCredentialRef {
+  match: string;
+  secret: string;
+}
+
+/** Resolved site credentials, as the API receives them in a task's `secrets`. Never stored or logged. */
+export interface SiteCredentials {
+  match: string;
+  fields: Record<string, string>;
+}
+
 /** One task of the execution input, after validation and defaults. */
 export interface WorkflowTask {
   taskDetails: string;
@@ -23,6 +39,7 @@ export interface WorkflowTask {
   outputType?: OutputType;
   outputSchema?: Record<string, unknown>;
   files?: string[];
+  secrets?: SiteCredentialRef[];
 }
 
 /** The execution input, validated (`validateWorkflowInput`). */

@@ -18,7 +18,8 @@ import {
   UnexpectedResponse,
   WebrunError,
 } from './errors';
-import type { SessionOptions, TaskData, TaskOutcome, Usage, WorkflowTask } from './types';
+import { redactDeep, redactText } from './redact';
+import type { SessionOptions, SiteCredentials, TaskData, TaskOutcome, Usage, WorkflowTask } from './types';
 
 export const DEFAULT_BASE_URL = 'https://connect.webrun.ai';
 
@@ -108,11 +109,19 @@ export class WebrunClient {
     };
   }
 
-  /** Sends one task to a session. The API may hold the call ~50 s and answer with the finished task. */
-  async sendTask(sessionId: string, task: WorkflowTask): Promise<TaskOutcome> {
-    const message: Json = { actionType: 'newTask', newState: 'start', ...task };
-    const answer = await this.call('send-message', 'POST', '/start/send-message', { sessionId, message }, this.longCallTimeoutMs);
-    const outcome = normalizeTaskAnswer(answer);
+  /**
+   * Sends one task to a session. The API may hold the call ~50 s and answer with the finished task. The task's
+   * credential references stay here; `credentials` (resolved from them) go to the API, and their values are
+   * redacted from the outcome and from any error message, like the API key.
+   */
+  async sendTask(sessionId: string, task: WorkflowTask, credentials: readonly SiteCredentials[] = []): Promise<TaskOutcome> {
+    const { secrets: _references, ...fields } = task;
+    const message: Json = { actionType: 'newTask', newState: 'start', ...fields };
+    if (credentials.length > 0) message.secrets = credentials;
+    const secretValues = credentials.flatMap((c) => Object.values(c.fields));
+    const answer = await this.call('send-message', 'POST', '/start/send-message', { sessionId, message }, this.longCallTimeoutMs, secretValues);
+    // The agent may repeat what it typed in a result, a failure reason or a guardrail question.
+    const outcome = redactDeep(normalizeTaskAnswer(answer), secretValues);
     if (outcome.kind === 'pending' && !outcome.taskId) {
       throw new UnexpectedResponse('send-message answered "pending" without a taskId, so the task cannot be polled.');
     }
@@ -139,10 +148,10 @@ export class WebrunClient {
     }
   }
 
-  private async call(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number): Promise<Json> {
+  private async call(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number, secretValues: readonly string[] = []): Promise<Json> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.callOnce(endpoint, method, path, body, timeoutMs);
+        return await this.callOnce(endpoint, method, path, body, timeoutMs, secretValues);
       } catch (err) {
         const waitSeconds = err instanceof RateLimited ? (err.retryAfterSeconds ?? 1) : undefined;
         if (waitSeconds === undefined || attempt >= this.maxInlineRetries || waitSeconds > this.maxInlineRetryAfterSeconds) throw err;
@@ -151,7 +160,7 @@ export class WebrunClient {
     }
   }
 
-  private async callOnce(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number): Promise<Json> {
+  private async callOnce(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number, secretValues: readonly string[]): Promise<Json> {
     let response: Response;
     let text: string;
     try {
@@ -177,8 +186,9 @@ export class WebrunClient {
       isJson = false;
     }
     const json = isJson && parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Json) : undefined;
-    // Error messages quote the API's own text; an API (or proxy) that echoes the key must not put it into an error.
-    const redact = (s: string) => s.split(this.apiKey).join('[redacted]');
+    // Error messages quote the API's own text; an API (or proxy) that echoes the key or a credential sent with the
+    // request must not put it into an error.
+    const redact = (text: string) => redactText(text, [this.apiKey, ...secretValues]);
     if (!response.ok || json?.success === false) {
       throw httpError(endpoint, response.status, json, response.headers.get('retry-after'), redact);
     }

@@ -8,7 +8,9 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebrunErrors } from '../../lambdas/shared/errors';
+import { SITE_SECRET_PREFIX } from '../../lambdas/shared/input';
 import { ENV } from '../../lambdas/shared/lambda-runtime';
+import { flattenReference } from '../../lib/nag';
 import { WebrunStack } from '../../lib/webrun-stack';
 import { WebrunWorkflow, type WebrunWorkflowProps } from '../../lib/webrun-workflow';
 import { StateNames } from '../../lib/workflow-definition';
@@ -38,6 +40,8 @@ function statements(template: Template): Statement[] {
   );
 }
 
+const flatArn = (value: unknown) => flattenReference(value);
+const isSiteCredentialGrant = (s: Statement) => flatArn(s.Resource).endsWith(`:secret:${SITE_SECRET_PREFIX}*`);
 const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
 const webrunErrors = (state: AslState) => new Set((state.Retry ?? []).flatMap((r) => r.ErrorEquals).filter((e) => e.startsWith('Webrun.')));
@@ -124,11 +128,23 @@ describe('WebrunWorkflow (default props)', () => {
   describe('grants', () => {
     it('scopes secret reads to the API key secret, for the five functions only', () => {
       const secretRef = { Ref: logicalId(stack, workflow.apiKeySecret) };
-      const secretStatements = statements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')));
+      const secretStatements = statements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')) && !isSiteCredentialGrant(s));
       expect(secretStatements).toHaveLength(5);
       for (const s of secretStatements) {
         expect(resourcesOf(s)).toEqual([secretRef]);
         expect(actionsOf(s).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+      }
+    });
+
+    it('lets the send and poll functions alone read site-credential secrets, by GetSecretValue on the webrun-sfn/ prefix only', () => {
+      const grants = Object.values(template.findResources('AWS::IAM::Policy') as Record<string, Resource>).flatMap((policy) =>
+        (policy.Properties.PolicyDocument.Statement as Statement[]).filter(isSiteCredentialGrant).map((s) => ({ roles: policy.Properties.Roles, s })),
+      );
+      expect(grants.map((g) => g.roles)).toEqual(expect.arrayContaining([[stack.resolve(workflow.functions.sendTask.role!.roleName)], [stack.resolve(workflow.functions.pollTask.role!.roleName)]]));
+      expect(grants).toHaveLength(2);
+      for (const { s } of grants) {
+        expect(actionsOf(s)).toEqual(['secretsmanager:GetSecretValue']);
+        expect(flatArn(s.Resource)).toBe('arn:<AWS::Partition>:secretsmanager:us-east-1:123456789012:secret:webrun-sfn/*');
       }
     });
 
@@ -175,11 +191,13 @@ describe('WebrunWorkflow (default props)', () => {
       expect((definition.States[name].Retry ?? []).flatMap((r) => r.ErrorEquals)).not.toContain('States.ALL');
     });
 
-    it('hands every function the execution ARN (a log correlation key) and each poll the time its task was sent', () => {
+    it('hands every function the execution ARN (a log correlation key) and each poll its task and the time it was sent', () => {
       const tasks = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task');
       expect(tasks.length).toBeGreaterThanOrEqual(6);
       for (const [name, state] of tasks) expect((state.Parameters as Record<string, unknown>)['executionArn.$'], name).toBe('$$.Execution.Id');
       expect((definition.States[StateNames.poll].Parameters as Record<string, unknown>)['sentAt.$']).toBe('$.progress.sentAt');
+      // The poll reads the task's credential references (never values) to redact them from its final answer.
+      expect((definition.States[StateNames.poll].Parameters as Record<string, unknown>)['task.$']).toBe('States.ArrayGetItem($.tasks, $.index)');
     });
 
     it('catches every error of every Task state into the session-ending failure path', () => {
@@ -253,7 +271,7 @@ describe('WebrunWorkflow props', () => {
     expect(construct({ timeout: Duration.minutes(1) })).toThrow(/timeout must be/);
   });
 
-  describe('with an existing secret and no session cleanup', () => {
+  describe('with an existing secret, no session cleanup and no site credentials', () => {
     const secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-key-AbCdEf';
     let template: Template;
 
@@ -261,7 +279,7 @@ describe('WebrunWorkflow props', () => {
       const app = new App({ context: NO_BUNDLING });
       const stack = new Stack(app, 'Existing', { env: ENVIRONMENT });
       const apiKeySecret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'Key', secretArn);
-      new WebrunWorkflow(stack, 'Workflow', { apiKeySecret, sessionCleanup: false });
+      new WebrunWorkflow(stack, 'Workflow', { apiKeySecret, sessionCleanup: false, siteCredentials: false });
       template = Template.fromStack(stack);
     });
 
@@ -274,6 +292,10 @@ describe('WebrunWorkflow props', () => {
       template.resourceCountIs('AWS::Events::Rule', 0);
       template.resourceCountIs('AWS::SQS::Queue', 0);
       template.resourceCountIs('AWS::Lambda::Function', 4);
+    });
+
+    it('grants no read on site-credential secrets', () => {
+      expect(statements(template).filter(isSiteCredentialGrant)).toEqual([]);
     });
   });
 });

@@ -91,6 +91,41 @@ describe('npm start (local command)', () => {
     expect(stderr).toContain(message);
   });
 
+  describe('WEBRUN_SITE_SECRETS_FILE (site credentials, the local stand-in for Secrets Manager)', () => {
+    const PASSWORD = 'pw-CLI-77f3b1e9';
+    const login = file('login.json', { tasks: [{ taskDetails: 'Log in', secrets: [{ match: '*.example.com', secret: 'webrun-sfn/example' }] }] });
+
+    it('resolves a task\'s references from the file and prints none of the values', async () => {
+      const secrets = file('secrets.json', { 'webrun-sfn/example': { username: 'ada', password: PASSWORD } });
+      const { code, stdout, stderr } = await cli([login, '--json', '--wait-scale', '0', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456', WEBRUN_SITE_SECRETS_FILE: secrets });
+      expect(code).toBe(0);
+      expect(external.ledger().sessions[0].tasks[0].body).toMatchObject({ secrets: [{ match: '*.example.com', fields: { username: 'ada', password: PASSWORD } }] });
+      expect(stdout + stderr).not.toContain(PASSWORD);
+    });
+
+    it('exits 1 with ConfigError naming the secret when the file lacks it, and terminates the session', async () => {
+      const secrets = file('other-secrets.json', { 'webrun-sfn/other': { password: PASSWORD } });
+      const { code, stdout } = await cli([login, '--json', '--wait-scale', '0', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456', WEBRUN_SITE_SECRETS_FILE: secrets });
+      expect(code).toBe(1);
+      expect(JSON.parse(stdout).error).toMatchObject({ name: 'Webrun.ConfigError', cause: expect.stringContaining('webrun-sfn/example is not in') });
+      expect(stdout).not.toContain(PASSWORD);
+      expect(external.ledger()).toMatchObject({ created: 1, open: 0 });
+    });
+
+    it.each([
+      ['unreadable', join(dir, 'no-such-secrets.json'), 'cannot read'],
+      ['not JSON', file('bad-secrets.json', `{"webrun-sfn/example": {"password": "${PASSWORD}"`), 'must hold a JSON object'],
+      ['an array', file('array-secrets.json', [PASSWORD]), 'must hold a JSON object'],
+    ])('exits 2 before any session when the file is %s, without quoting it', async (_label, path, message) => {
+      const { code, stdout, stderr } = await cli([login, '--json', '--wait-scale', '0', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456', WEBRUN_SITE_SECRETS_FILE: path });
+      expect(code).toBe(2);
+      expect(stderr).toContain(`WEBRUN_SITE_SECRETS_FILE: `);
+      expect(stderr).toContain(message);
+      expect(stdout + stderr).not.toContain(PASSWORD);
+      expect(external.ledger().requests).toHaveLength(0);
+    });
+  });
+
   it('runs as `npm start` in a child process with the contract exit code and stdout', () => {
     const env = { ...process.env, WEBRUN_API_KEY: '', WEBRUN_BASE_URL: '' };
     const ok = spawnSync('npm', ['start', '--silent', '--', good, '--json', '--wait-scale', '0'], { env, encoding: 'utf8', timeout: 60_000 });

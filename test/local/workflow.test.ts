@@ -6,7 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getsPerPoll, maxPollAttempts } from '../../lambdas/shared/handlers';
 import { startEmulator, type Emulator, type Ledger } from '../../local/emulator';
 import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
-import { runLocalWorkflow, type LocalRunSummary } from '../../local/runner';
+import { fileCredentials } from '../../lambdas/shared/site-credentials';
+import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
 
 const API_KEY = 'wr-test-KEY-5f1c9a2e7d';
 let emulator: Emulator;
@@ -22,8 +23,8 @@ function threeTasks() {
   return { session: {}, tasks: [{ taskDetails: 'Log in' }, { taskDetails: 'Search' }, { taskDetails: 'Add to cart' }] };
 }
 
-async function run(input: unknown, extra: { apiKey?: string; signal?: AbortSignal } = {}): Promise<LocalRunSummary> {
-  return runLocalWorkflow({ input, baseUrl: emulator.url, apiKey: extra.apiKey ?? API_KEY, waitScale: 0, workflow, onProgress: (l) => progress.push(l), signal: extra.signal });
+async function run(input: unknown, extra: Partial<Pick<LocalRunOptions, 'apiKey' | 'signal' | 'siteCredentials' | 'log' | 'onStateEvent'>> = {}): Promise<LocalRunSummary> {
+  return runLocalWorkflow({ waitScale: 0, workflow, onProgress: (l) => progress.push(l), ...extra, input, baseUrl: emulator.url, apiKey: extra.apiKey ?? API_KEY });
 }
 
 function cause(summary: LocalRunSummary): { message: string; sessionId: string | null; taskIndex: number | null; completed: Array<{ index: number; taskId: string }> } {
@@ -222,5 +223,48 @@ describe('local workflow against the emulator', () => {
     const everything = JSON.stringify([failed, ok, progress, emulator.ledger()]);
     expect(everything).not.toContain(API_KEY);
     expect(emulator.ledger().requests.every((r) => r.authorization === 'valid')).toBe(true);
+  });
+
+  describe('site credentials by reference', () => {
+    const PASSWORD = 'hunter2-PASSWORD-8d41c0';
+    const credentials = fileCredentials({ 'webrun-sfn/shop': { username: 'ada@example.com', password: PASSWORD } }, 'test secrets');
+    const loginTask = {
+      session: { startingPoint: 'https://shop.example.com' },
+      tasks: [
+        { taskDetails: 'Log in', secrets: [{ match: '*.shop.example.com', secret: 'webrun-sfn/shop' }] },
+        { taskDetails: 'Read the order history' },
+      ],
+    };
+
+    it('sends the resolved fields with that task only; the values reach no output, state, progress or log', async () => {
+      const seen: unknown[] = [];
+      const log = { info: (...a: unknown[]) => seen.push(a), warn: (...a: unknown[]) => seen.push(a), error: (...a: unknown[]) => seen.push(a) };
+      const summary = await run(loginTask, { siteCredentials: credentials, log, onStateEvent: (e) => seen.push(e) });
+      expect(summary.status).toBe('SUCCEEDED');
+      const [login, read] = emulator.ledger().sessions[0].tasks.map((t) => t.body as Record<string, unknown>);
+      expect(login.secrets).toEqual([{ match: '*.shop.example.com', fields: { username: 'ada@example.com', password: PASSWORD } }]);
+      expect(read.secrets).toBeUndefined();
+      expect(JSON.stringify(login)).not.toContain('webrun-sfn/shop');
+      expect(seen.length).toBeGreaterThan(10);
+      expect(JSON.stringify([summary, progress, seen])).not.toContain(PASSWORD);
+      expectNoLeak(emulator.ledger(), 1);
+    });
+
+    it('fails with ConfigError naming the secret when it cannot be resolved, sends nothing and terminates', async () => {
+      const summary = await run(loginTask);
+      expect(summary.error!.name).toBe('Webrun.ConfigError');
+      expect(cause(summary).message).toContain('webrun-sfn/shop');
+      expect(cause(summary).taskIndex).toBe(0);
+      expect(emulator.ledger().sessions[0].tasks).toHaveLength(0);
+      expectNoLeak(emulator.ledger(), 1);
+    });
+
+    it('refuses inline credentials as InvalidInput before any session, without echoing them', async () => {
+      const summary = await run({ tasks: [{ taskDetails: 'Log in', secrets: [{ match: '*.shop.example.com', fields: { password: PASSWORD } }] }] });
+      expect(summary.error!.name).toBe('Webrun.InvalidInput');
+      expect(cause(summary).message.startsWith('tasks[0].secrets[0].fields:')).toBe(true);
+      expect(JSON.stringify([summary, progress])).not.toContain(PASSWORD);
+      expect(emulator.ledger().requests).toHaveLength(0);
+    });
   });
 });

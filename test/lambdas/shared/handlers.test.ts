@@ -14,8 +14,10 @@ import {
   type PollPlan,
 } from '../../../lambdas/shared/handlers';
 import { ENV, lambdaDeps, pollPlanFromEnv } from '../../../lambdas/shared/lambda-runtime';
+import type { SiteCredentialResolver } from '../../../lambdas/shared/site-credentials';
 import type { TaskOutcome, TaskResult, WorkflowTask } from '../../../lambdas/shared/types';
 import { WebrunClient } from '../../../lambdas/shared/webrun-client';
+import { caught } from '../../helpers/caught';
 
 const TASK: WorkflowTask = { taskDetails: 'Search for a keyboard', maxDuration: 180_000 };
 const PLAN: PollPlan = { intervalSeconds: 5, holdSeconds: 6, everySeconds: 3, graceSeconds: 60 };
@@ -35,7 +37,7 @@ function fakeClient() {
   };
 }
 
-function setup(plan: PollPlan = PLAN) {
+function setup(plan: PollPlan = PLAN, siteCredentials?: SiteCredentialResolver) {
   const client = fakeClient();
   const factory = vi.fn(async () => client as unknown as WebrunClient);
   const logs: LogEntry[] = [];
@@ -45,18 +47,10 @@ function setup(plan: PollPlan = PLAN) {
     error: (message, fields) => void logs.push({ level: 'error', message, fields }),
   };
   const sleeps: number[] = [];
-  const handlers = makeHandlers({ client: factory, pollPlan: plan, log, sleep: async (ms) => void sleeps.push(ms) });
+  const handlers = makeHandlers({ client: factory, pollPlan: plan, log, sleep: async (ms) => void sleeps.push(ms), siteCredentials });
   return { client, factory, logs, sleeps, handlers };
 }
 
-async function caught(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const completedResult = (index: number, taskId: string, result: Record<string, unknown> = { message: `done ${index}` }): TaskResult => ({ index, taskId, status: 'completed', result });
 
@@ -109,7 +103,7 @@ describe('sendTask', () => {
     const { handlers, client, logs } = setup();
     client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-9', data: { message: 'in cart' }, usage: { inputTokens: 3, outputTokens: 4, cost: 0.01 } });
     const progress = await handlers.sendTask(event());
-    expect(client.sendTask).toHaveBeenCalledWith('sess-1', TASK);
+    expect(client.sendTask).toHaveBeenCalledWith('sess-1', TASK, []);
     expect(progress).toStrictEqual({
       status: 'completed',
       taskId: 't-9',
@@ -416,5 +410,153 @@ describe('lambda runtime', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toContain(name);
     expect((err as Error).message).toContain(JSON.stringify(value));
+  });
+});
+
+describe('sendTask with site credentials', () => {
+  const PASSWORD = 'hunter2-Tr0ub4dor&3-correct-horse';
+  const SHOP_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-sfn/bank-AbCdEf';
+  const WITH_REFS: WorkflowTask = {
+    ...TASK,
+    secrets: [
+      { match: '*.shop.example.com', secret: 'webrun-sfn/shop' },
+      { match: 'bank.example.com', secret: SHOP_ARN },
+    ],
+  };
+  const STORE: Record<string, Record<string, string>> = {
+    'webrun-sfn/shop': { username: 'ada@example.com', password: PASSWORD },
+    [SHOP_ARN]: { login: 'ada', pin: '90210' },
+  };
+  const event = (task: WorkflowTask, over: Record<string, unknown> = {}) => ({ sessionId: 'sess-1', index: 0, task, results: [], ...over });
+
+  function storeResolver() {
+    return vi.fn(async (reference: string) => {
+      const fields = STORE[reference];
+      if (!fields) throw new ConfigError(`The site credentials secret ${reference} does not exist.`);
+      return fields;
+    });
+  }
+
+  it('resolves each reference in order and passes [{ match, fields }] to client.sendTask as the third argument', async () => {
+    const resolve = storeResolver();
+    const { handlers, client } = setup(PLAN, resolve);
+    await expect(handlers.sendTask(event(WITH_REFS))).resolves.toMatchObject({ status: 'pending', taskId: 't-1' });
+    expect(resolve.mock.calls.map((c) => c[0])).toEqual(['webrun-sfn/shop', SHOP_ARN]);
+    expect(client.sendTask).toHaveBeenCalledTimes(1);
+    expect(client.sendTask).toHaveBeenCalledWith('sess-1', WITH_REFS, [
+      { match: '*.shop.example.com', fields: { username: 'ada@example.com', password: PASSWORD } },
+      { match: 'bank.example.com', fields: { login: 'ada', pin: '90210' } },
+    ]);
+  });
+
+  it('reads the credentials again on every send (a retried send, the next task)', async () => {
+    const resolve = storeResolver();
+    const { handlers, client } = setup(PLAN, resolve);
+    await handlers.sendTask(event(WITH_REFS));
+    await handlers.sendTask(event(WITH_REFS, { index: 1 }));
+    expect(resolve).toHaveBeenCalledTimes(4);
+    expect(client.sendTask).toHaveBeenCalledTimes(2);
+  });
+
+  it('a task without secrets passes [] and never calls the resolver', async () => {
+    const resolve = storeResolver();
+    const { handlers, client } = setup(PLAN, resolve);
+    await handlers.sendTask(event(TASK));
+    expect(client.sendTask).toHaveBeenCalledWith('sess-1', TASK, []);
+    expect(resolve).not.toHaveBeenCalled();
+  });
+
+  it('a resolver failure rejects with that very error and the task is never sent', async () => {
+    const resolve = storeResolver();
+    const { handlers, client } = setup(PLAN, resolve);
+    const task: WorkflowTask = { ...TASK, secrets: [{ match: 'a.com', secret: 'webrun-sfn/shop' }, { match: 'b.com', secret: 'webrun-sfn/missing' }] };
+    const err = await caught(handlers.sendTask(event(task)));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.name).toBe('Webrun.ConfigError');
+    expect(err.message).toContain('webrun-sfn/missing');
+    expect(err.message).not.toContain(PASSWORD);
+    expect(client.sendTask).not.toHaveBeenCalled();
+  });
+
+  it('any resolver error (e.g. throttling) propagates unchanged, before the send', async () => {
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    const { handlers, client } = setup(PLAN, async () => {
+      throw throttled;
+    });
+    await expect(handlers.sendTask(event(WITH_REFS))).rejects.toBe(throttled);
+    expect(client.sendTask).not.toHaveBeenCalled();
+  });
+
+  it('without a configured resolver a task naming credentials fails with Webrun.ConfigError, unsent', async () => {
+    const { handlers, client } = setup();
+    const err = await caught(handlers.sendTask(event(WITH_REFS)));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('webrun-sfn/shop');
+    expect(client.sendTask).not.toHaveBeenCalled();
+  });
+
+  it('no log line, and nothing returned, carries a credential value', async () => {
+    const resolve = storeResolver();
+    const { handlers, client, logs } = setup(PLAN, resolve);
+    const pending = await handlers.sendTask(event(WITH_REFS));
+    client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-2', data: { message: 'logged in' }, usage: { inputTokens: 1 } });
+    const completed = await handlers.sendTask(event(WITH_REFS, { index: 1 }));
+    client.sendTask.mockResolvedValueOnce({ kind: 'guardrail', taskId: 't-3', question: 'Enter the code we texted you', guardrailType: 'human_input_needed' });
+    await caught(handlers.sendTask(event(WITH_REFS, { index: 2 })));
+    client.sendTask.mockResolvedValueOnce({ kind: 'failed', taskId: 't-4', reason: 'login refused' });
+    await caught(handlers.sendTask(event(WITH_REFS, { index: 3 })));
+    expect(logs.length).toBeGreaterThanOrEqual(4);
+    const logged = JSON.stringify(logs);
+    for (const value of [PASSWORD, 'ada@example.com', '90210']) {
+      expect(logged).not.toContain(value);
+      expect(JSON.stringify(pending)).not.toContain(value);
+      expect(JSON.stringify(completed)).not.toContain(value);
+    }
+  });
+});
+
+describe('pollTask with site credentials', () => {
+  const PASSWORD = 'pw-POLL-3e9a1c77';
+  const task: WorkflowTask = { ...TASK, secrets: [{ match: '*.shop.example.com', secret: 'webrun-sfn/shop' }] };
+  const event = (over: Record<string, unknown> = {}) => ({ sessionId: 'sess-1', index: 0, taskId: 't-1', attempt: 0, maxAttempts: 10, sentAt: Date.now(), results: [], task, ...over });
+  const resolver = () => vi.fn(async () => ({ username: 'ada', password: PASSWORD }));
+
+  it('reads the credentials only once the task has a final answer, and redacts them from it', async () => {
+    const resolve = resolver();
+    const { handlers, client } = setup(PLAN, resolve);
+    client.getTask
+      .mockResolvedValueOnce({ kind: 'pending', taskId: 't-1' })
+      .mockResolvedValueOnce({ kind: 'completed', taskId: 't-1', data: { message: `Logged in with ${PASSWORD}` } });
+    const progress = await handlers.pollTask(event());
+    expect(resolve).toHaveBeenCalledTimes(1);
+    expect(progress.results[0].result).toEqual({ message: 'Logged in with [redacted]' });
+  });
+
+  it('redacts a failure reason before it becomes the TaskFailed message', async () => {
+    const { handlers, client } = setup(PLAN, resolver());
+    client.getTask.mockResolvedValueOnce({ kind: 'failed', taskId: 't-1', reason: `Password ${PASSWORD} was refused` });
+    const err = await caught(handlers.pollTask(event()));
+    expect(err.name).toBe('Webrun.TaskFailed');
+    expect(err.message).toContain('[redacted]');
+    expect(err.message).not.toContain(PASSWORD);
+  });
+
+  it('does not read any secret while the task is pending, nor for a task without credentials', async () => {
+    const resolve = resolver();
+    const { handlers, client } = setup(PLAN, resolve);
+    await handlers.pollTask(event());
+    client.getTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-1', data: { message: 'ok' } });
+    await handlers.pollTask(event({ task: TASK }));
+    expect(resolve).not.toHaveBeenCalled();
+  });
+
+  it('fails with the resolver error rather than return an unredacted answer when the secret is gone', async () => {
+    const { handlers, client } = setup(PLAN, async () => {
+      throw new ConfigError('The site credentials secret webrun-sfn/shop does not exist.');
+    });
+    client.getTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-1', data: { message: PASSWORD } });
+    const err = await caught(handlers.pollTask(event()));
+    expect(err.name).toBe('Webrun.ConfigError');
+    expect(err.message).not.toContain(PASSWORD);
   });
 });

@@ -313,3 +313,94 @@ describe('property: arbitrary JSON either validates (idempotently) or throws Inv
     );
   });
 });
+
+describe('task secrets (site credentials by reference)', () => {
+  const SHOP_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-sfn/shop-AbCdEf';
+  const PASSWORD = 'hunter2-Tr0ub4dor&3-correct-horse';
+  const ref = (secret: string, match = '*.shop.example.com') => ({ match, secret });
+
+  it('accepts references by name and by ARN, keeping them as given and in order', () => {
+    const secrets = [ref('webrun-sfn/shop'), ref(SHOP_ARN, 'bank.example.com'), ref('webrun-sfn/team/mail_1+x=y.z@w', 'mail.example.com')];
+    const task = validateWorkflowInput(withTask({ secrets })).tasks[0];
+    expect(task.secrets).toStrictEqual(secrets);
+    // the validated task survives the JSON round trip and validates again unchanged
+    expect(validateWorkflowInput({ tasks: [clone(task)] }).tasks[0]).toStrictEqual(task);
+  });
+
+  it('accepts a GovCloud / China partition ARN and a partial ARN (no suffix)', () => {
+    for (const secret of ['arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:webrun-sfn/shop-AbCdEf', 'arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:webrun-sfn/shop', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:webrun-sfn/shop']) {
+      expect(validateWorkflowInput(withTask({ secrets: [ref(secret)] })).tasks[0].secrets).toStrictEqual([ref(secret)]);
+    }
+  });
+
+  it(`accepts exactly ${LIMITS.maxSiteCredentials} references`, () => {
+    const secrets = Array.from({ length: LIMITS.maxSiteCredentials }, (_, i) => ref(`webrun-sfn/s${i}`, `s${i}.example.com`));
+    expect(validateWorkflowInput(withTask({ secrets })).tasks[0].secrets).toHaveLength(LIMITS.maxSiteCredentials);
+  });
+
+  it('a task without secrets has no secrets key', () => {
+    expect('secrets' in validateWorkflowInput(withTask({})).tasks[0]).toBe(false);
+  });
+
+  const cases: Array<[string, unknown, string]> = [
+    ['secrets not an array', { match: '*.shop.example.com', secret: 'webrun-sfn/shop' }, 'tasks[0].secrets'],
+    ['secrets a string', 'webrun-sfn/shop', 'tasks[0].secrets'],
+    ['secrets null', null, 'tasks[0].secrets'],
+    ['an empty secrets array', [], 'tasks[0].secrets'],
+    [`${LIMITS.maxSiteCredentials + 1} entries`, Array.from({ length: LIMITS.maxSiteCredentials + 1 }, (_, i) => ref(`webrun-sfn/s${i}`)), 'tasks[0].secrets'],
+    ['an item that is a string', ['webrun-sfn/shop'], 'tasks[0].secrets[0]'],
+    ['an item that is null', [null], 'tasks[0].secrets[0]'],
+    ['an item that is an array', [ref('webrun-sfn/a'), [ref('webrun-sfn/b')]], 'tasks[0].secrets[1]'],
+    ['an unknown key in an item', [{ ...ref('webrun-sfn/shop'), note: 'x' }], 'tasks[0].secrets[0].note'],
+    ['an unknown key in the second item', [ref('webrun-sfn/a'), { ...ref('webrun-sfn/b'), username: 'ada' }], 'tasks[0].secrets[1].username'],
+    ['a missing match', [{ secret: 'webrun-sfn/shop' }], 'tasks[0].secrets[0].match'],
+    ['an empty match', [ref('webrun-sfn/shop', '')], 'tasks[0].secrets[0].match'],
+    ['a whitespace match', [ref('webrun-sfn/shop', '  ')], 'tasks[0].secrets[0].match'],
+    ['a numeric match', [{ match: 1, secret: 'webrun-sfn/shop' }], 'tasks[0].secrets[0].match'],
+    ['a missing secret', [{ match: '*.shop.example.com' }], 'tasks[0].secrets[0].secret'],
+    ['an empty secret', [ref('')], 'tasks[0].secrets[0].secret'],
+    ['a secret object', [{ match: 'x.com', secret: { name: 'webrun-sfn/shop' } }], 'tasks[0].secrets[0].secret'],
+    ['a name without the prefix', [ref('other/x')], 'tasks[0].secrets[0].secret'],
+    ['a name that only contains the prefix later', [ref('team/webrun-sfn/x')], 'tasks[0].secrets[0].secret'],
+    ['the prefix without its slash', [ref('webrun-sfnshop')], 'tasks[0].secrets[0].secret'],
+    ['an ARN whose name lacks the prefix', [ref('arn:aws:secretsmanager:us-east-1:123456789012:secret:other/x-AbCdEf')], 'tasks[0].secrets[0].secret'],
+    ['a malformed ARN (short account id)', [ref('arn:aws:secretsmanager:us-east-1:12345:secret:webrun-sfn/shop-AbCdEf')], 'tasks[0].secrets[0].secret'],
+    ['an ARN of another service', [ref('arn:aws:ssm:us-east-1:123456789012:parameter/webrun-sfn/shop')], 'tasks[0].secrets[0].secret'],
+    ['an ARN without a name', [ref('arn:aws:secretsmanager:us-east-1:123456789012:secret:')], 'tasks[0].secrets[0].secret'],
+    ['a name with spaces', [ref('webrun-sfn/my shop')], 'tasks[0].secrets[0].secret'],
+    ['a name with a colon', [ref('webrun-sfn/shop:prod')], 'tasks[0].secrets[0].secret'],
+  ];
+
+  it.each(cases.map(([name, secrets, field]) => ({ name, secrets, field })))('refuses $name → $field', ({ secrets, field }) => {
+    const err = refusal(withTask({ secrets }));
+    expect(err.field).toBe(field);
+    expect(err.message.startsWith(`${field}: `)).toBe(true);
+  });
+
+  it('a name without the prefix is refused with a message naming the prefix', () => {
+    const err = refusal(withTask({ secrets: [ref('other/x')] }));
+    expect(err.message).toContain('webrun-sfn/');
+    expect(err.message).toContain('"other/x"');
+  });
+
+  it.each([
+    ['beside a secret', { ...ref('webrun-sfn/shop'), fields: { username: 'ada@example.com', password: PASSWORD } }],
+    ['instead of a secret', { match: '*.shop.example.com', fields: { username: 'ada@example.com', password: PASSWORD } }],
+    ['with an unknown key too', { match: '*.shop.example.com', fields: { password: PASSWORD }, note: PASSWORD }],
+    ['as a string', { match: '*.shop.example.com', fields: PASSWORD }],
+  ])('inline fields (%s) are refused on .fields without echoing any value', (_name, item) => {
+    const err = refusal(withTask({ secrets: [ref('webrun-sfn/ok'), item] }));
+    expect(err.field).toBe('tasks[0].secrets[1].fields');
+    expect(err.message.startsWith('tasks[0].secrets[1].fields: ')).toBe(true);
+    for (const text of [err.message, String(err.stack), JSON.stringify(err)]) {
+      expect(text).not.toContain(PASSWORD);
+      expect(text).not.toContain('ada@example.com');
+    }
+    expect(err.message).toContain('Secrets Manager');
+  });
+
+  it('a refused secret reference on a later task names that task', () => {
+    const err = refusal({ tasks: [{ taskDetails: 'a', secrets: [ref('webrun-sfn/a')] }, { taskDetails: 'b', secrets: [ref('webrun-sfn/b'), ref('nope')] }] });
+    expect(err.field).toBe('tasks[1].secrets[1].secret');
+  });
+});

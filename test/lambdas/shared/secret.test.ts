@@ -3,6 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../lambdas/shared/errors';
 import { apiKeyFromSecretString, secretApiKeyReader } from '../../../lambdas/shared/secret';
+import { caught } from '../../helpers/caught';
 
 const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun/api-key-AbCdEf';
 const KEY = 'wr-live-5e0c7a19b3d24f68';
@@ -18,14 +19,6 @@ function awsError(name: string, message: string): Error {
   return err;
 }
 
-async function caught(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function reader(now?: () => number, ttlMs?: number) {
   return secretApiKeyReader({ secretId: ARN, client: new SecretsManagerClient({ region: 'us-east-1' }), now, ttlMs });

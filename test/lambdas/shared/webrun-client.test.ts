@@ -12,9 +12,11 @@ import {
   UnexpectedResponse,
   WebrunError,
 } from '../../../lambdas/shared/errors';
-import type { WorkflowTask } from '../../../lambdas/shared/types';
+import type { SiteCredentials, WorkflowTask } from '../../../lambdas/shared/types';
 import { parseRetryAfter, readUsage, WebrunClient, type WebrunClientOptions } from '../../../lambdas/shared/webrun-client';
 import { closedPort, startScriptedServer, type ScriptedReply, type ScriptedServer } from '../../helpers/http-server';
+import { caught as caughtError } from '../../helpers/caught';
+const caught = (p: Promise<unknown>) => caughtError<WebrunError>(p);
 
 const KEY = 'wr-live-9c1f7e2d4b6a8035';
 const TASK: WorkflowTask = { taskDetails: 'Search for "wireless keyboard"', maxDuration: 180_000 };
@@ -43,14 +45,6 @@ function client(opts: Partial<WebrunClientOptions> = {}): WebrunClient {
   });
 }
 
-async function caught(p: Promise<unknown>): Promise<WebrunError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as WebrunError;
-  }
-  throw new Error('expected the call to throw');
-}
 
 function expectNoKey(err: unknown): void {
   const e = err as Error;
@@ -525,5 +519,123 @@ describe('the API key never appears in an error', () => {
     expectNoKey(await caught(client({ callTimeoutMs: 100 }).getTask('s1', 't1')));
     const port = await closedPort();
     expectNoKey(await caught(client({ baseUrl: `http://127.0.0.1:${port}` }).terminateSession('s1')));
+  });
+});
+
+describe('site credentials', () => {
+  const PASSWORD = 'hunter2-Tr0ub4dor&3-correct-horse';
+  const USERNAME = 'ada@example.com';
+  const SHOP_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-sfn/shop-AbCdEf';
+  const WITH_REFS: WorkflowTask = {
+    ...TASK,
+    secrets: [
+      { match: '*.shop.example.com', secret: 'webrun-sfn/shop' },
+      { match: 'bank.example.com', secret: SHOP_ARN },
+    ],
+  };
+  const CREDENTIALS: SiteCredentials[] = [
+    { match: '*.shop.example.com', fields: { username: USERNAME, password: PASSWORD } },
+    { match: 'bank.example.com', fields: { login: 'ada', pin: '90210' } },
+  ];
+  const pending = { body: { success: true, sessionId: 's1', taskId: 't1', pending: true } };
+
+  it('sendTask with credentials sends message.secrets = [{ match, fields }] and no secret reference anywhere', async () => {
+    server.reply(pending);
+    await client().sendTask('s1', WITH_REFS, CREDENTIALS);
+    const req = server.requests[0];
+    expect(req.json).toStrictEqual({
+      sessionId: 's1',
+      message: { actionType: 'newTask', newState: 'start', taskDetails: TASK.taskDetails, maxDuration: 180_000, secrets: CREDENTIALS },
+    });
+    // the references (names and ARNs) stay on our side
+    expect(req.body).not.toContain('"secret"');
+    expect(req.body).not.toContain('webrun-sfn/');
+    expect(req.body).not.toContain(SHOP_ARN);
+  });
+
+  it('does not modify the task it was given', async () => {
+    server.reply(pending);
+    const task = JSON.parse(JSON.stringify(WITH_REFS)) as WorkflowTask;
+    await client().sendTask('s1', task, CREDENTIALS);
+    expect(task).toStrictEqual(WITH_REFS);
+  });
+
+  it('without credentials no secrets key is sent, even when the task has references', async () => {
+    server.reply(pending, pending);
+    await client().sendTask('s1', WITH_REFS);
+    await client().sendTask('s1', WITH_REFS, []);
+    for (const req of server.requests) {
+      expect(req.json).toStrictEqual({ sessionId: 's1', message: { actionType: 'newTask', newState: 'start', taskDetails: TASK.taskDetails, maxDuration: 180_000 } });
+      expect(req.body).not.toContain('secret');
+    }
+  });
+
+  it('a 400 whose body echoes the password → an error with "[redacted]" and never the password', async () => {
+    server.reply({ status: 400, body: { success: false, error: `Invalid secrets: field password "${PASSWORD}" for ${USERNAME} is too long`, code: 'VALIDATION_ERROR' } });
+    const err = await caught(client().sendTask('s1', WITH_REFS, CREDENTIALS));
+    expect(err).toBeInstanceOf(InvalidInput);
+    expect(err.message).toContain('[redacted]');
+    expect(err.message).toContain('is too long');
+    for (const text of [err.message, String(err.stack), JSON.stringify(err), String(err)]) {
+      expect(text).not.toContain(PASSWORD);
+      expect(text).not.toContain(USERNAME);
+    }
+    expectNoKey(err);
+  });
+
+  it.each<{ name: string; reply: ScriptedReply }>([
+    { name: '500 echoing the pin in message', reply: { status: 500, body: { success: false, message: 'cannot type 90210 into the field' } } },
+    { name: '200 success:false echoing the password in code', reply: { status: 200, body: { success: false, code: PASSWORD } } },
+    { name: 'a 429 echoing the password', reply: { status: 429, headers: { 'Retry-After': '999' }, body: { success: false, error: `slow down ${PASSWORD}` } } },
+    { name: 'a non-JSON body echoing the password', reply: { status: 200, raw: `secrets=${PASSWORD}` } },
+    { name: 'a body echoing a value that contains another one', reply: { status: 400, body: { success: false, error: `${PASSWORD}${PASSWORD}` } } },
+  ])('$name → redacted', async ({ reply }) => {
+    server.reply(reply);
+    const err = await caught(client().sendTask('s1', WITH_REFS, CREDENTIALS));
+    expect(err).toBeInstanceOf(WebrunError);
+    expect(err.message).not.toContain(PASSWORD);
+    expect(err.message).not.toContain('90210');
+    expect(JSON.stringify(err)).not.toContain(PASSWORD);
+  });
+
+  it('a value that contains a shorter one is redacted whole (longest first)', async () => {
+    const creds = [{ match: 'x.com', fields: { a: 'abc', b: 'abcdef-long-value' } }];
+    server.reply({ status: 400, body: { success: false, error: 'got abcdef-long-value' } });
+    const err = await caught(client().sendTask('s1', TASK, creds));
+    expect(err.message).toContain('got [redacted]');
+    expect(err.message).not.toContain('def-long-value');
+  });
+
+  it('credentials of one call are not redacted from (nor sent with) another call', async () => {
+    server.reply(pending, { status: 400, body: { success: false, error: 'field is 90210' } });
+    const c = client();
+    await c.sendTask('s1', WITH_REFS, CREDENTIALS);
+    const err = await caught(c.sendTask('s1', TASK));
+    expect(err.message).toContain('90210');
+    expect(server.requests[1].json.message.secrets).toBeUndefined();
+  });
+
+  it('a task answer in the same call is returned normally', async () => {
+    server.reply({ body: { success: true, taskId: 't9', status: 'complete', result: { type: 'task_completed', data: { message: 'logged in' } } } });
+    await expect(client().sendTask('s1', WITH_REFS, CREDENTIALS)).resolves.toEqual({ kind: 'completed', taskId: 't9', data: { message: 'logged in' } });
+  });
+});
+
+// A 2xx task answer whose failure reason or guardrail question echoes a credential would otherwise reach the
+// TaskFailed / GuardrailTriggered message, i.e. the execution's error cause.
+describe('site credentials echoed in a task answer (not an HTTP error)', () => {
+  const PASSWORD = 'hunter2-Tr0ub4dor&3-correct-horse';
+  const creds: SiteCredentials[] = [{ match: '*.shop.example.com', fields: { username: 'ada@example.com', password: PASSWORD } }];
+
+  it('a failed task whose reason echoes the password is redacted', async () => {
+    server.reply({ body: { success: true, taskId: 't1', status: 'failed', error: `Login refused for password ${PASSWORD}` } });
+    const outcome = await client().sendTask('s1', TASK, creds);
+    expect(JSON.stringify(outcome)).not.toContain(PASSWORD);
+  });
+
+  it('a guardrail question that echoes the password is redacted', async () => {
+    server.reply({ body: { success: true, taskId: 't1', type: 'guardrail_trigger', data: { type: 'human_input_needed', value: `Is ${PASSWORD} the right password?` } } });
+    const outcome = await client().sendTask('s1', TASK, creds);
+    expect(JSON.stringify(outcome)).not.toContain(PASSWORD);
   });
 });

@@ -1,0 +1,28 @@
+/**
+ * Redaction of secret values (the API key, site credentials) from text that may leave the Lambda: error messages
+ * built from the API's answers, and task outcomes whose text the agent may have filled with what it typed.
+ */
+
+const MARK = '[redacted]';
+
+/** The values worth hiding, longest first, so a value that contains another is redacted whole. */
+function hideable(values: readonly string[]): string[] {
+  return values.filter((v) => v !== '').sort((a, b) => b.length - a.length);
+}
+
+export function redactText(text: string, values: readonly string[]): string {
+  return hideable(values).reduce((t, value) => t.split(value).join(MARK), text);
+}
+
+/** A copy of a JSON value with every string (keys included) redacted; the value itself when nothing is hidden. */
+export function redactDeep<T>(value: T, values: readonly string[]): T {
+  const hidden = hideable(values);
+  if (hidden.length === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return redactText(v, hidden);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [redactText(k, hidden), walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
+}
