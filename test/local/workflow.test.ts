@@ -2,6 +2,8 @@
  * End to end: the ASL the stack synthesizes, run by the local runner against the emulator, for every path a
  * workflow can take. Each case asserts the outcome and that every session created was terminated exactly once.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getsPerPoll, maxPollAttempts } from '../../lambdas/shared/handlers';
 import { startEmulator, type Emulator, type Ledger } from '../../local/emulator';
@@ -266,5 +268,17 @@ describe('local workflow against the emulator', () => {
       expect(JSON.stringify([summary, progress])).not.toContain(PASSWORD);
       expect(emulator.ledger().requests).toHaveLength(0);
     });
+  });
+
+  const examples = join(__dirname, '..', '..', 'examples');
+  const exampleInputs = readdirSync(examples).filter((f) => f.endsWith('.json') && !f.startsWith('site-secrets'));
+  const exampleSecrets = JSON.parse(readFileSync(join(examples, 'site-secrets.local.json'), 'utf8')) as Record<string, unknown>;
+
+  it.each(exampleInputs)('runs examples/%s to success', async (name) => {
+    const input = JSON.parse(readFileSync(join(examples, name), 'utf8')) as { tasks: unknown[] };
+    const summary = await run(input, { siteCredentials: fileCredentials(exampleSecrets, 'examples/site-secrets.local.json') });
+    expect(summary.status, summary.error?.cause).toBe('SUCCEEDED');
+    expect(summary.output!.tasks).toHaveLength(input.tasks.length);
+    expectNoLeak(emulator.ledger(), 1);
   });
 });
