@@ -17,7 +17,7 @@ import { ENV, lambdaDeps, pollPlanFromEnv } from '../../../lambdas/shared/lambda
 import type { SiteCredentialResolver } from '../../../lambdas/shared/site-credentials';
 import type { TaskOutcome, TaskResult, WorkflowTask } from '../../../lambdas/shared/types';
 import { WebrunClient } from '../../../lambdas/shared/webrun-client';
-import { caught } from '../../helpers/caught';
+import { caught } from '../../helpers/errors';
 
 const TASK: WorkflowTask = { taskDetails: 'Search for a keyboard', maxDuration: 180_000 };
 const PLAN: PollPlan = { intervalSeconds: 5, holdSeconds: 6, everySeconds: 3, graceSeconds: 60 };

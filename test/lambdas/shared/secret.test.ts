@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../lambdas/shared/errors';
 import { apiKeyFromSecretString, secretApiKeyReader } from '../../../lambdas/shared/secret';
-import { caught } from '../../helpers/caught';
+import { awsError, caught } from '../../helpers/errors';
 
 const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun/api-key-AbCdEf';
 const KEY = 'wr-live-5e0c7a19b3d24f68';
@@ -12,12 +12,6 @@ const sm = mockClient(SecretsManagerClient);
 beforeEach(() => {
   sm.reset();
 });
-
-function awsError(name: string, message: string): Error {
-  const err = new Error(message);
-  err.name = name;
-  return err;
-}
 
 
 function reader(now?: () => number, ttlMs?: number) {

@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../../lambdas/shared/errors';
 import { fileCredentials, noCredentials, parseCredentialFields, resolveSiteCredentials, secretsManagerCredentials } from '../../../lambdas/shared/site-credentials';
-import { caught } from '../../helpers/caught';
+import { awsError, caught } from '../../helpers/errors';
 
 const ACCOUNT_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:';
 const SHOP = 'webrun-sfn/shop';
@@ -21,12 +21,6 @@ const sm = mockClient(SecretsManagerClient);
 beforeEach(() => {
   sm.reset();
 });
-
-function awsError(name: string, message: string): Error {
-  const err = new Error(message);
-  err.name = name;
-  return err;
-}
 
 
 /** A ConfigError whose message, stack and serialization never contain `hidden`. */

@@ -15,7 +15,7 @@ import {
 import type { SiteCredentials, WorkflowTask } from '../../../lambdas/shared/types';
 import { parseRetryAfter, readUsage, WebrunClient, type WebrunClientOptions } from '../../../lambdas/shared/webrun-client';
 import { closedPort, startScriptedServer, type ScriptedReply, type ScriptedServer } from '../../helpers/http-server';
-import { caught as caughtError } from '../../helpers/caught';
+import { caught as caughtError } from '../../helpers/errors';
 const caught = (p: Promise<unknown>) => caughtError<WebrunError>(p);
 
 const KEY = 'wr-live-9c1f7e2d4b6a8035';
