@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -377,5 +378,16 @@ describe('local', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('Usage: npm start -- <input.json | ->');
     expect((await run(['local'])).code).toBe(2);
+  });
+
+  it('runs as the package\'s `webrun-sfn` bin in a child process (the tsx loader, the exit code, one JSON line)', () => {
+    const bin = path.join(__dirname, '..', '..', 'bin', 'webrun-sfn.js');
+    const input = path.join(__dirname, '..', '..', 'examples', 'single-task.json');
+    const env = { ...process.env, WEBRUN_API_KEY: '', WEBRUN_BASE_URL: '' };
+    const ok = spawnSync(process.execPath, [bin, 'local', input, '--json', '--wait-scale', '0'], { env, encoding: 'utf8', timeout: 60_000 });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout.trim()).status).toBe('SUCCEEDED');
+    const usage = spawnSync(process.execPath, [bin, 'bogus'], { env, encoding: 'utf8', timeout: 60_000 });
+    expect(usage.status).toBe(2);
   });
 });
