@@ -181,7 +181,8 @@ function siteCredentialRefs(value: unknown, field: string): SiteCredentialRef[] 
     const match = nonEmptyString(item.match, `${at}.match`, 500);
     const secret = nonEmptyString(item.secret, `${at}.secret`, 2_048);
     const name = siteSecretName(secret);
-    if (!SECRET_NAME.test(name) || (!SECRET_ARN.test(secret) && secret.startsWith('arn:'))) {
+    // A malformed ARN keeps its colons in the "name" and fails here too.
+    if (!SECRET_NAME.test(name)) {
       throw new InvalidInput(`${at}.secret`, 'must be a Secrets Manager secret name or ARN');
     }
     if (!name.startsWith(SITE_SECRET_PREFIX)) {
