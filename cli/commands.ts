@@ -3,7 +3,6 @@
  * its exit code (0 ok, 1 the execution failed / aborted / timed out, 2 the command could not do its job); progress
  * and messages go to stderr, results to stdout (one JSON object with `--json`).
  */
-import { readFile } from 'node:fs/promises';
 import {
   DescribeExecutionCommand,
   ListExecutionsCommand,
@@ -17,7 +16,7 @@ import {
 import { isWebrunError } from '../lambdas/shared/errors';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { ConfigFileError, DEFAULT_STACK_NAME, loadConfig } from '../lib/config';
-import { ProgressTracker } from '../local/progress';
+import { parseFailureCause, ProgressTracker, readableCause } from '../local/progress';
 import {
   CliError,
   configuredRegion,
@@ -30,6 +29,7 @@ import {
   type AwsClients,
 } from './aws';
 import { HistoryTranslator, newHistoryEvents, TERMINAL_EVENTS } from './history';
+import { readJsonInput } from './process';
 
 export interface CommandIo {
   env: NodeJS.ProcessEnv;
@@ -105,17 +105,6 @@ function parseJson(text: string | undefined): unknown {
   }
 }
 
-/** The JSON cause of a workflow failure (lambdas/shared/handlers.ts `failureReport`), when it is one. */
-function causeReport(cause: string | undefined): { message?: string; sessionId?: string | null; taskIndex?: number | null; completed?: unknown[] } | undefined {
-  if (!cause) return undefined;
-  try {
-    const parsed = JSON.parse(cause) as unknown;
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, never>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export function summaryOf(d: DescribeExecutionCommandOutput, executionArn: string): ExecutionSummary {
   const summary: ExecutionSummary = { executionArn: d.executionArn ?? executionArn, name: d.name, status: d.status ?? 'UNKNOWN', startDate: iso(d.startDate), stopDate: iso(d.stopDate) };
   if (d.status === 'SUCCEEDED') {
@@ -126,7 +115,7 @@ export function summaryOf(d: DescribeExecutionCommandOutput, executionArn: strin
   if (d.status === 'TIMED_OUT' && !summary.error) summary.error = { name: 'States.Timeout', cause: 'The execution reached its timeout.' };
   if (d.status === 'ABORTED' && !summary.error) summary.error = { name: 'States.Aborted', cause: 'The execution was stopped before it finished.' };
   const fromOutput = (summary.output as { sessionId?: unknown } | undefined)?.sessionId;
-  const fromCause = causeReport(d.cause)?.sessionId;
+  const fromCause = parseFailureCause(d.cause)?.sessionId;
   const sessionId = typeof fromOutput === 'string' ? fromOutput : typeof fromCause === 'string' ? fromCause : undefined;
   if (sessionId) summary.sessionId = sessionId;
   return summary;
@@ -134,17 +123,6 @@ export function summaryOf(d: DescribeExecutionCommandOutput, executionArn: strin
 
 export function exitCodeOf(summary: ExecutionSummary): number {
   return FAILED_STATUSES.has(summary.status) ? EXIT.executionFailed : EXIT.ok;
-}
-
-/** The one-line story of a failure cause: its message, where, and how many results it kept. */
-export function readableCause(cause: string): string {
-  const report = causeReport(cause);
-  if (report && typeof report.message === 'string') {
-    const where = typeof report.taskIndex === 'number' ? ` (task ${report.taskIndex + 1})` : '';
-    const kept = Array.isArray(report.completed) ? `; ${report.completed.length} completed result(s) kept in the cause` : '';
-    return `${report.message}${where}${kept}.`;
-  }
-  return cause;
 }
 
 /** Prints an execution's outcome: the output (or the summary with --json) on stdout, the story on stderr. */
@@ -265,16 +243,10 @@ export async function resolveStateMachine(io: CommandIo, opts: TargetOptions): P
 }
 
 async function readInputFile(file: string, io: CommandIo): Promise<unknown> {
-  let text: string;
   try {
-    text = file === '-' ? await io.readStdin() : await readFile(file, 'utf8');
+    return await readJsonInput(file, io.readStdin);
   } catch (err) {
-    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, false, 'InvalidInput');
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new CliError(`${file} is not valid JSON: ${(err as Error).message}`, false, 'InvalidInput');
+    throw new CliError((err as Error).message, false, 'InvalidInput');
   }
 }
 

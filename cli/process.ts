@@ -1,8 +1,32 @@
 /**
- * Runs a command's `main` as the process: real stdio and environment, Ctrl-C turned into an abort signal (a second
- * Ctrl-C quits at once, exit 130), the exit code set from what `main` returns. Shared by bin/local.ts and bin/cli.ts.
+ * What both commands (bin/local.ts and bin/cli.ts) share with the process: reading the input file, and running
+ * `main` with real stdio.
  */
+import { readFile } from 'node:fs/promises';
 import type { CliIo } from '../local/cli';
+
+/**
+ * Reads an execution input: a JSON file, or stdin for `-`. Throws an Error whose message names the file and the
+ * problem; each command turns it into its own usage error.
+ */
+export async function readJsonInput(file: string, readStdin: () => Promise<string>): Promise<unknown> {
+  let text: string;
+  try {
+    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Runs a command's `main` as the process: real stdio and environment, Ctrl-C turned into an abort signal (a second
+ * Ctrl-C quits at once, exit 130), the exit code set from what `main` returns.
+ */
 
 export function runAsProcess(main: (io: CliIo) => Promise<number>, interruptNote: string): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -5,11 +5,13 @@
  * failed, 2 bad usage or invalid input. `--json` prints one summary object on stdout; progress goes to stderr.
  */
 import { readFile } from 'node:fs/promises';
+import { readJsonInput } from '../cli/process';
 import { parseArgs } from 'node:util';
 import { WebrunErrors } from '../lambdas/shared/errors';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { DEFAULT_BASE_URL } from '../lambdas/shared/webrun-client';
 import { startEmulator, type Emulator } from './emulator';
+import { readableCause } from './progress';
 import { runLocalWorkflow, type LocalRunSummary } from './runner';
 
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F]
@@ -104,16 +106,10 @@ function parseCli(argv: string[]) {
 }
 
 async function readInput(path: string, io: CliIo): Promise<unknown> {
-  let text: string;
   try {
-    text = path === '-' ? await io.readStdin() : await readFile(path, 'utf8');
+    return await readJsonInput(path, io.readStdin);
   } catch (err) {
-    throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, false);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`${path} is not valid JSON: ${(err as Error).message}`, false);
+    throw new UsageError((err as Error).message, false);
   }
 }
 
@@ -154,21 +150,6 @@ function printOutcome(summary: LocalRunSummary, io: CliIo): void {
     return;
   }
   io.stderr(`✘ failed: ${summary.error?.name}\n  ${readableCause(summary.error?.cause ?? '')}\n  (${totals})\n`);
-}
-
-/** The one-sentence message inside the JSON cause, and how many results it kept. */
-function readableCause(cause: string): string {
-  try {
-    const parsed = JSON.parse(cause) as { message?: string; completed?: unknown[]; taskIndex?: number | null };
-    if (typeof parsed.message === 'string') {
-      const done = Array.isArray(parsed.completed) ? parsed.completed.length : 0;
-      const where = typeof parsed.taskIndex === 'number' ? ` (task ${parsed.taskIndex + 1})` : '';
-      return `${parsed.message}${where}; ${done} completed result(s) kept in the cause.`;
-    }
-  } catch {
-    // a plain-text cause
-  }
-  return cause;
 }
 
 /** Runs the local command; returns the exit code. */

@@ -4,6 +4,28 @@
  */
 import { StateNames } from '../lib/workflow-definition';
 
+/** The JSON cause of a workflow failure (lambdas/shared/handlers.ts `failureReport`), when it is one. */
+export function parseFailureCause(cause: string | undefined): { message?: string; sessionId?: string | null; taskIndex?: number | null; completed?: unknown[] } | undefined {
+  if (!cause) return undefined;
+  try {
+    const parsed = JSON.parse(cause) as unknown;
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, never>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The one-line story of a failure cause: its message, where, and how many results it kept (else the cause as is). */
+export function readableCause(cause: string): string {
+  const report = parseFailureCause(cause);
+  if (report && typeof report.message === 'string') {
+    const where = typeof report.taskIndex === 'number' ? ` (task ${report.taskIndex + 1})` : '';
+    const kept = Array.isArray(report.completed) ? `; ${report.completed.length} completed result(s) kept in the cause` : '';
+    return `${report.message}${where}${kept}.`;
+  }
+  return cause;
+}
+
 export interface StateEvent {
   type: 'entered' | 'exited' | 'retried' | 'caught' | 'failed';
   state: string;
