@@ -2,7 +2,7 @@
  * The deployment's one configuration file, `webrun.config.json` at the repo root (another path with
  * `cdk synth -c webrun:config=<path>`): typed, validated and defaulted here, read once by bin/app.ts (and by
  * the CLI for the stack name). A wrong value fails `cdk synth` with a message naming the file and the field,
- * e.g. `webrun.config.json: schedules[0].expression: ...`. Every field is documented in docs/OPERATIONS.md.
+ * e.g. `webrun.config.json: schedules[0].expression: ...`. Every field is documented in the README.
  *
  * Pure Node: no aws-cdk-lib import, so the CLI can read the stack name without loading CDK.
  */
