@@ -174,6 +174,7 @@ function settle(outcome: TaskOutcome, index: number, prior: TaskResult[], log: L
 export function makeHandlers(deps: HandlerDeps) {
   const { log, pollPlan } = deps;
   const metrics = deps.metrics ?? noMetrics;
+  const siteCredentials = deps.siteCredentials ?? noCredentials;
 
   /** Validates the execution input (`{ input }`, as the state machine passes it), then starts the session. */
   async function startSession(raw: unknown): Promise<WorkflowState> {
@@ -194,7 +195,7 @@ export function makeHandlers(deps: HandlerDeps) {
     const task = record(event.task, 'sendTask') as unknown as WorkflowTask;
     const client = await deps.client();
     // Resolved here, at send time, so the values exist only in this invocation's memory and the request body.
-    const credentials = task.secrets ? await resolveSiteCredentials(task.secrets, deps.siteCredentials ?? noCredentials) : [];
+    const credentials = task.secrets ? await resolveSiteCredentials(task.secrets, siteCredentials) : [];
     const sentAt = Date.now();
     const outcome = await client.sendTask(sessionId, task, credentials);
     const maxAttempts = maxPollAttempts(task.maxDuration, pollPlan);
@@ -226,7 +227,7 @@ export function makeHandlers(deps: HandlerDeps) {
       if (outcome.kind !== 'pending' && refs.length > 0) {
         // The final answer may repeat what the agent typed: read the task's credentials again to redact them.
         // If they cannot be read, the run fails (ConfigError) rather than put them into the result or cause.
-        const credentials = await resolveSiteCredentials(refs, deps.siteCredentials ?? noCredentials);
+        const credentials = await resolveSiteCredentials(refs, siteCredentials);
         outcome = redactDeep(outcome, credentials.flatMap((c) => Object.values(c.fields)));
       }
       const done = settle(outcome, index, prior, log, sessionId, metrics, Math.max(0, Date.now() - sentAt));
