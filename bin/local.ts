@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-/** `npm start -- <input.json>`: the local runner (local/cli.ts). */
+/** `npm start -- <input.json>`: the local runner (cli/local.ts). */
 import { runAsProcess } from '../cli/process';
-import { main } from '../local/cli';
+import { main } from '../cli/local';
 
 runAsProcess(main, 'terminating the session');

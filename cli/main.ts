@@ -1,10 +1,10 @@
 /**
  * `npx webrun-sfn <command>`: deployed workflows (start, follow, result, stop, list) and the local runner
- * (`local`, which is local/cli.ts's `main`, unchanged). Returns the exit code: 0 ok, 1 the execution failed,
+ * (`local`, which is cli/local.ts's `main`, unchanged). Returns the exit code: 0 ok, 1 the execution failed,
  * was aborted or timed out, 2 the command could not do its job (usage, input, credentials, region, unknown ARN).
  */
 import { parseArgs } from 'node:util';
-import type { CliIo as LocalCliIo } from '../local/cli';
+import type { CliIo as LocalCliIo } from './process';
 import { CliError, EXIT } from './aws';
 import { followCommand, listCommand, resultCommand, startCommand, stopCommand, type CommandIo } from './commands';
 
@@ -39,7 +39,7 @@ Exit codes: 0 ok, 1 the execution failed, was aborted or timed out, 2 usage, inp
 
 export interface CliIo extends CommandIo {
   argv: string[];
-  /** The local runner's entry point (local/cli.ts `main`), loaded on first use. */
+  /** The local runner's entry point (cli/local.ts `main`), loaded on first use. */
   localMain?: (io: LocalCliIo) => Promise<number>;
 }
 
@@ -121,7 +121,7 @@ export async function main(io: CliIo): Promise<number> {
   const [command, ...rest] = io.argv;
   if (command === 'local') {
     // Loaded on first use: it brings the CDK synthesis and the local executor.
-    const localMain = io.localMain ?? (await import('../local/cli')).main;
+    const localMain = io.localMain ?? (await import('./local')).main;
     return localMain({ argv: rest, env: io.env, stdout: io.stdout, stderr: io.stderr, readStdin: io.readStdin, signal: io.signal });
   }
   const wantsJson = io.argv.includes('--json');

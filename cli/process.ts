@@ -3,7 +3,17 @@
  * `main` with real stdio.
  */
 import { readFile } from 'node:fs/promises';
-import type { CliIo } from '../local/cli';
+
+/** What a command's `main` gets of the process: arguments, environment, output streams, stdin and an abort signal. */
+export interface CliIo {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  readStdin: () => Promise<string>;
+  /** Aborted on Ctrl-C. */
+  signal?: AbortSignal;
+}
 
 /**
  * Reads an execution input: a JSON file, or stdin for `-`. Throws an Error whose message names the file and the

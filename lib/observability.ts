@@ -12,7 +12,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type WorkflowMetricName } from '../lambdas/shared/metrics';
+import { METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type WorkflowMetricName } from '../lambdas/shared/contract';
 
 export interface WebrunObservabilityProps {
   readonly stateMachine: sfn.IStateMachine;

@@ -7,7 +7,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE } from '../lambdas/shared/cleanup';
+import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE } from '../lambdas/shared/contract';
 import { iam5ResourceFinding } from './nag';
 import { WebrunFunction } from './webrun-function';
 

@@ -15,26 +15,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import { RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS } from '../lambdas/shared/errors';
-
-/** State names: the local runner keys its overrides by them, and operators read them in the console. */
-export const StateNames = {
-  start: 'Start session',
-  reportStartFailure: 'Report start failure',
-  moreTasks: 'More tasks?',
-  send: 'Send task',
-  finished: 'Task finished?',
-  wait: 'Wait before polling',
-  poll: 'Poll task',
-  record: 'Record result',
-  terminate: 'Terminate session',
-  collect: 'Collect results',
-  succeeded: 'Workflow succeeded',
-  terminateAfterFailure: 'Terminate session after failure',
-  failed: 'Workflow failed',
-  failedUnreported: 'Workflow failed before a report',
-  failedCleanupUnconfirmed: 'Workflow failed, cleanup not confirmed',
-} as const;
+import { RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, StateNames } from '../lambdas/shared/contract';
 
 export interface WorkflowFunctions {
   readonly startSession: lambda.IFunction;

@@ -6,7 +6,8 @@ import { App, Stack } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { pollPlanFromEnv } from '../lambdas/shared/lambda-runtime';
-import type { PollPlan, WorkflowHandlers } from '../lambdas/shared/handlers';
+import type { PollPlan } from '../lambdas/shared/contract';
+import type { WorkflowHandlers } from '../lambdas/shared/handlers';
 import { WebrunWorkflow, type WebrunWorkflowProps } from '../lib/webrun-workflow';
 
 export const PLACEHOLDER = { account: '123456789012', region: 'us-east-1', partition: 'aws' } as const;

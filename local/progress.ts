@@ -2,7 +2,7 @@
  * Turns state-level events of an execution into lines a person can follow. The events come from the local
  * executor's event log or from a deployed execution's history, so both show the same progress.
  */
-import { StateNames } from '../lib/workflow-definition';
+import { StateNames } from '../lambdas/shared/contract';
 
 /** The JSON cause of a workflow failure (lambdas/shared/handlers.ts `failureReport`), when it is one. */
 export function parseFailureCause(cause: string | undefined): { message?: string; sessionId?: string | null; taskIndex?: number | null; completed?: unknown[] } | undefined {

@@ -6,7 +6,7 @@
 import './polyfill';
 import { randomUUID } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { WebrunErrors } from '../lambdas/shared/errors';
+import { WebrunErrors } from '../lambdas/shared/contract';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { makeHandlers, type HandlerDeps, type Log, type WorkflowHandlers } from '../lambdas/shared/handlers';
 import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';

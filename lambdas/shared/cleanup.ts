@@ -9,15 +9,10 @@
  */
 import { GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
 import type { EventBridgeEvent } from 'aws-lambda';
-import type { StateNames as WorkflowStateNames } from '../../lib/workflow-definition';
-import { InvalidInput, isWebrunError, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS } from './errors';
+import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, StateNames, TERMINATE_STATES } from './contract';
+import { InvalidInput, isWebrunError } from './errors';
 import type { Log } from './handlers';
 import type { WebrunClient } from './webrun-client';
-
-export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
-
-/** The statuses whose executions may have left a session open: they end without running a terminate state. */
-export const CLEANUP_STATUSES = ['ABORTED', 'TIMED_OUT', 'FAILED'] as const;
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
 
@@ -71,13 +66,6 @@ export interface SessionTrail {
   endedByWorkflow: boolean;
 }
 
-/**
- * The state names of lib/workflow-definition.ts, as literals whose types are checked against `StateNames` (so a
- * renamed state fails to compile here). A value import would bundle aws-cdk-lib into the Lambda.
- */
-type StateNames = typeof WorkflowStateNames;
-const START_STATE: StateNames['start'] = 'Start session';
-const TERMINATE_STATES: ReadonlySet<string> = new Set<StateNames['terminate'] | StateNames['terminateAfterFailure']>(['Terminate session', 'Terminate session after failure']);
 const TASK_SUCCEEDED: ReadonlySet<string> = new Set(['LambdaFunctionSucceeded', 'TaskSucceeded']);
 /** Step Functions' largest page; a Standard execution holds at most 25,000 events. */
 const PAGE_SIZE = 1000;
@@ -107,8 +95,8 @@ export function sessionTrail(events: Iterable<HistoryEvent>): SessionTrail {
     else if (TASK_SUCCEEDED.has(type)) succeeded = true;
     else if (type === 'TaskStateExited' && succeeded) {
       const exited = event.stateExitedEventDetails;
-      if (exited?.name === START_STATE) trail.sessionId = sessionIdFrom(exited.output) ?? trail.sessionId;
-      else if (exited?.name !== undefined && TERMINATE_STATES.has(exited.name)) trail.endedByWorkflow = true;
+      if (exited?.name === StateNames.start) trail.sessionId = sessionIdFrom(exited.output) ?? trail.sessionId;
+      else if (exited?.name !== undefined && TERMINATE_STATES.includes(exited.name)) trail.endedByWorkflow = true;
     }
   }
   return trail;

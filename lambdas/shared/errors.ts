@@ -3,36 +3,7 @@
  * `ErrorEquals` matches, so the Lambdas throw these and the state machine retries and catches by the same
  * constants (`WebrunErrors`). Messages are one plain sentence and never contain the API key.
  */
-
-export const WebrunErrors = {
-  InvalidInput: 'Webrun.InvalidInput',
-  Unauthorized: 'Webrun.Unauthorized',
-  InsufficientBalance: 'Webrun.InsufficientBalance',
-  RateLimited: 'Webrun.RateLimited',
-  ServiceUnavailable: 'Webrun.ServiceUnavailable',
-  ApiError: 'Webrun.ApiError',
-  UnexpectedResponse: 'Webrun.UnexpectedResponse',
-  SessionExpired: 'Webrun.SessionExpired',
-  SessionLimitReached: 'Webrun.SessionLimitReached',
-  TaskFailed: 'Webrun.TaskFailed',
-  GuardrailTriggered: 'Webrun.GuardrailTriggered',
-  PollTimeout: 'Webrun.PollTimeout',
-  ConfigError: 'Webrun.ConfigError',
-} as const;
-
-export type WebrunErrorName = (typeof WebrunErrors)[keyof typeof WebrunErrors];
-
-/**
- * Errors that are safe to retry on any call: the API refused the request before doing anything
- * (429, 503 / INSTANCE_UNAVAILABLE, connection refused).
- */
-export const RETRY_SAFE_ERRORS: readonly WebrunErrorName[] = [WebrunErrors.RateLimited, WebrunErrors.ServiceUnavailable];
-
-/**
- * Errors that are transient but ambiguous: the request may have taken effect (500, a timeout or reset after the
- * request was sent). Retried only on idempotent calls (poll, terminate), never on start-session or send-message.
- */
-export const RETRY_IDEMPOTENT_ONLY_ERRORS: readonly WebrunErrorName[] = [WebrunErrors.ApiError];
+import { WebrunErrors, type WebrunErrorName } from './contract';
 
 export abstract class WebrunError extends Error {
   abstract override readonly name: WebrunErrorName;

@@ -3,9 +3,10 @@
  * them to Secrets Manager and the Powertools logger; the local runner binds the very same functions to
  * WEBRUN_API_KEY and a progress display. Nothing here knows which of the two it runs in.
  */
+import { MAX_CAUSE_CHARS, WorkflowMetricNames as M, type PollPlan } from './contract';
 import { GuardrailTriggered, InvalidInput, PollTimeout, TaskFailed } from './errors';
 import { validateWorkflowInput } from './input';
-import { noMetrics, WorkflowMetricNames as M, type WorkflowMetrics } from './metrics';
+import { noMetrics, type WorkflowMetrics } from './metrics';
 import { redactDeep } from './redact';
 import { noCredentials, resolveSiteCredentials, type SiteCredentialResolver } from './site-credentials';
 import type { TaskOutcome, TaskResult, WorkflowTask } from './types';
@@ -16,20 +17,6 @@ export interface Log {
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }
-
-/** How pending tasks are polled. Unscaled seconds: they size the attempt cap the same way everywhere. */
-export interface PollPlan {
-  /** The Wait state between poll invocations. */
-  intervalSeconds: number;
-  /** How long one poll invocation keeps polling before it answers "pending" (0 = one GET per invocation). */
-  holdSeconds: number;
-  /** Pause between GETs inside one poll invocation (the API asks for 2-3 s). */
-  everySeconds: number;
-  /** Extra time beyond a task's maxDuration before the workflow gives up on it with Webrun.PollTimeout. */
-  graceSeconds: number;
-}
-
-export const DEFAULT_POLL_PLAN: PollPlan = { intervalSeconds: 5, holdSeconds: 20, everySeconds: 3, graceSeconds: 60 };
 
 export interface HandlerDeps {
   client: () => Promise<WebrunClient>;
@@ -95,9 +82,6 @@ export interface TerminateOutcome {
   error?: string;
   cause?: string;
 }
-
-/** Step Functions caps an execution's failure cause at 32,768 characters. */
-export const MAX_CAUSE_CHARS = 32_000;
 
 type Json = Record<string, unknown>;
 

@@ -2,34 +2,14 @@
  * Validation of the execution input. Runs in the start Lambda before any session exists (and at synth for
  * scheduled inputs), so bad input fails fast with `Webrun.InvalidInput` naming the field.
  */
+import { LIMITS, SITE_SECRET_PREFIX } from './contract';
 import { InvalidInput } from './errors';
 import type { OutputType, SessionOptions, SiteCredentialRef, WorkflowInput, WorkflowTask } from './types';
-
-export const LIMITS = {
-  /** Tasks per execution: keeps a worst-case run (every task at its 5-minute maximum) inside the default execution timeout and far below 25,000 history events. */
-  maxTasks: 20,
-  maxTaskDetailsChars: 20_000,
-  /** The API's default and maximum task duration. */
-  maxDurationMs: 300_000,
-  minDurationMs: 1_000,
-  maxTokens: 1_000_000,
-  maxAvoidDomains: 100,
-  maxFiles: 20,
-  maxSiteCredentials: 10,
-  /** Serialized input size. Step Functions allows 256 KiB per payload; the rest is room for results. */
-  maxInputBytes: 64 * 1024,
-} as const;
 
 const OUTPUT_TYPES: readonly OutputType[] = ['text', 'structured_json', 'structured_csv'];
 const SESSION_FIELDS = ['startingPoint', 'profileId', 'avoidDomains', 'maxInputTokens', 'maxOutputTokens'] as const;
 const TASK_FIELDS = ['taskDetails', 'maxDuration', 'startingPoint', 'avoidDomains', 'maxInputTokens', 'maxOutputTokens', 'outputType', 'outputSchema', 'files', 'secrets'] as const;
 
-/**
- * The name prefix of the Secrets Manager secrets a task may name as site credentials. The send Lambda's IAM grant
- * covers these names only, and the API key's secret must not carry it (a task could otherwise hand the key to
- * the agent as a "login").
- */
-export const SITE_SECRET_PREFIX = 'webrun-sfn/';
 /** A secret's name in its ARN (which ends with a 6-character suffix that CDK and the console add). */
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:([A-Za-z0-9/_+=.@-]+)$/;
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;

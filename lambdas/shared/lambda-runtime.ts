@@ -8,21 +8,12 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError } from './errors';
-import { DEFAULT_POLL_PLAN, makeHandlers, type HandlerDeps, type PollPlan, type WorkflowHandlers } from './handlers';
-import { METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type WorkflowMetrics } from './metrics';
+import { DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type PollPlan } from './contract';
+import { makeHandlers, type HandlerDeps, type WorkflowHandlers } from './handlers';
+import type { WorkflowMetrics } from './metrics';
 import { secretApiKeyReader } from './secret';
 import { secretsManagerCredentials } from './site-credentials';
-import { DEFAULT_BASE_URL, WebrunClient } from './webrun-client';
-
-export const ENV = {
-  secretArn: 'WEBRUN_SECRET_ARN',
-  baseUrl: 'WEBRUN_BASE_URL',
-  pollInterval: 'WEBRUN_POLL_INTERVAL_SECONDS',
-  pollHold: 'WEBRUN_POLL_HOLD_SECONDS',
-  pollEvery: 'WEBRUN_POLL_EVERY_SECONDS',
-  /** The stack name: a dimension of the custom metrics, so two stacks in one account stay apart. */
-  stackName: 'WEBRUN_STACK_NAME',
-} as const;
+import { WebrunClient } from './webrun-client';
 
 export const logger = new Logger({ serviceName: 'webrun-sfn' });
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
@@ -48,7 +39,7 @@ export function pollPlanFromEnv(env: NodeJS.ProcessEnv): PollPlan {
   return {
     intervalSeconds: seconds(env, ENV.pollInterval, DEFAULT_POLL_PLAN.intervalSeconds),
     holdSeconds: seconds(env, ENV.pollHold, DEFAULT_POLL_PLAN.holdSeconds),
-    everySeconds: seconds(env, ENV.pollEvery, DEFAULT_POLL_PLAN.everySeconds),
+    everySeconds: DEFAULT_POLL_PLAN.everySeconds,
     graceSeconds: DEFAULT_POLL_PLAN.graceSeconds,
   };
 }

@@ -4,24 +4,7 @@
  * dashboard in lib/observability.ts.
  */
 
-export const METRICS_NAMESPACE = 'WebrunSfn';
-/** Powertools' `service` dimension. */
-export const METRICS_SERVICE = 'webrun-sfn';
-/** A second dimension keeps two stacks in one account and region apart: the stack name. */
-export const METRICS_STACK_DIMENSION = 'stack';
-
-export const WorkflowMetricNames = {
-  sessionsStarted: 'SessionsStarted',
-  tasksCompleted: 'TasksCompleted',
-  tasksFailed: 'TasksFailed',
-  guardrailsTriggered: 'GuardrailsTriggered',
-  pollAttempts: 'PollAttempts',
-  /** Milliseconds from sending a task to seeing it completed. */
-  taskDuration: 'TaskDuration',
-  sessionsTerminated: 'SessionsTerminated',
-} as const;
-
-export type WorkflowMetricName = (typeof WorkflowMetricNames)[keyof typeof WorkflowMetricNames];
+import type { WorkflowMetricName } from './contract';
 
 export interface WorkflowMetrics {
   /** Adds a data point: a count, or milliseconds for `TaskDuration`. */

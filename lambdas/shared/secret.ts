@@ -3,9 +3,8 @@
  * returned anywhere but to the webrun client. The secret holds either the bare key or JSON `{ "apiKey": "..." }`.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { API_KEY_FIELD } from './contract';
 import { ConfigError } from './errors';
-
-export const API_KEY_FIELD = 'apiKey';
 
 export interface SecretReaderOptions {
   secretId: string;

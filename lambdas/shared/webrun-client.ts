@@ -21,8 +21,6 @@ import {
 import { redactDeep, redactText } from './redact';
 import type { SessionOptions, SiteCredentials, TaskData, TaskOutcome, Usage, WorkflowTask } from './types';
 
-export const DEFAULT_BASE_URL = 'https://connect.webrun.ai';
-
 export interface WebrunClientOptions {
   baseUrl: string;
   apiKey: string;

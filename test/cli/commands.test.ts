@@ -373,7 +373,7 @@ describe('local', () => {
     expect(sfn.calls()).toHaveLength(0);
   });
 
-  it('is local/cli.ts itself (its usage and exit codes)', async () => {
+  it('is cli/local.ts itself (its usage and exit codes)', async () => {
     const r = await run(['local', '--help']);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('Usage: npm start -- <input.json | ->');

@@ -3,7 +3,7 @@
  * succeeds, and one whose task is retried, then fails and is caught.
  */
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
-import { StateNames } from '../../lib/workflow-definition';
+import { StateNames } from '../../lambdas/shared/contract';
 
 export const REGION = 'eu-west-1';
 export const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:123456789012:stateMachine:WebrunWorkflow`;

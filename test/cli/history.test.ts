@@ -1,7 +1,7 @@
 import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { StateNames } from '../../lib/workflow-definition';
+import { StateNames } from '../../lambdas/shared/contract';
 import { ProgressTracker } from '../../local/progress';
 import { HistoryTranslator, newHistoryEvents } from '../../cli/history';
 import { EXECUTION_ARN, failedHistory, succeededHistory } from './fixtures';

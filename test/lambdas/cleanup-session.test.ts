@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { makeCleanup, type CleanupDeps, type ExecutionStatus, type ExecutionStatusChangeEvent } from '../../lambdas/shared/cleanup';
 import { ApiError, ServiceUnavailable, Unauthorized } from '../../lambdas/shared/errors';
 import type { Log } from '../../lambdas/shared/handlers';
-import { StateNames } from '../../lib/workflow-definition';
+import { StateNames } from '../../lambdas/shared/contract';
 
 const sfnMock = mockClient(SFNClient);
 const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:WebrunWorkflow:run-42';
@@ -256,7 +256,7 @@ describe('cleanup-session Lambda entry point', () => {
     expect(JSON.parse(String(init.body))).toEqual({ sessionId: SESSION_ID, message: { actionType: 'state', newState: 'terminate' } });
   });
 
-  it('bundles without aws-cdk-lib (the state names are a type-only import)', async () => {
+  it('bundles without aws-cdk-lib (state names come from the dependency-free contract)', async () => {
     const result = await build({
       entryPoints: [path.join(__dirname, '..', '..', 'lambdas', 'cleanup-session.ts')],
       bundle: true,

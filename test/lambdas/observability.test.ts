@@ -5,9 +5,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_POLL_PLAN, makeHandlers, type HandlerDeps, type WorkflowHandlers } from '../../lambdas/shared/handlers';
+import { DEFAULT_POLL_PLAN } from '../../lambdas/shared/contract';
+import { makeHandlers, type HandlerDeps, type WorkflowHandlers } from '../../lambdas/shared/handlers';
 import { correlationKeys, instrumentHandlers, powertoolsMetrics } from '../../lambdas/shared/lambda-runtime';
-import { METRICS_NAMESPACE, WorkflowMetricNames as M, type WorkflowMetricName } from '../../lambdas/shared/metrics';
+import { METRICS_NAMESPACE, WorkflowMetricNames as M, type WorkflowMetricName } from '../../lambdas/shared/contract';
 import type { TaskOutcome } from '../../lambdas/shared/types';
 import type { WebrunClient } from '../../lambdas/shared/webrun-client';
 

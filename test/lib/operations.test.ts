@@ -10,8 +10,8 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENV } from '../../lambdas/shared/lambda-runtime';
-import { METRICS_NAMESPACE, WorkflowMetricNames } from '../../lambdas/shared/metrics';
+import { ENV } from '../../lambdas/shared/contract';
+import { METRICS_NAMESPACE, WorkflowMetricNames } from '../../lambdas/shared/contract';
 import { loadConfig, type WebrunConfig } from '../../lib/config';
 import { stackPropsFromConfig, WebrunStack } from '../../lib/webrun-stack';
 

@@ -7,13 +7,13 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WebrunErrors } from '../../lambdas/shared/errors';
-import { SITE_SECRET_PREFIX } from '../../lambdas/shared/input';
-import { ENV } from '../../lambdas/shared/lambda-runtime';
+import { WebrunErrors } from '../../lambdas/shared/contract';
+import { SITE_SECRET_PREFIX } from '../../lambdas/shared/contract';
+import { ENV } from '../../lambdas/shared/contract';
 import { flattenReference } from '../../lib/nag';
 import { WebrunStack } from '../../lib/webrun-stack';
 import { WebrunWorkflow, type WebrunWorkflowProps } from '../../lib/webrun-workflow';
-import { StateNames } from '../../lib/workflow-definition';
+import { StateNames } from '../../lambdas/shared/contract';
 import { definitionOf, placeholderFunctionArn, reachable, type AslDefinition, type AslState } from '../helpers/asl';
 
 /** Skip esbuild: the assertions are about the template, not the bundles. */

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { WebrunErrors } from '../../lambdas/shared/errors';
+import { WebrunErrors } from '../../lambdas/shared/contract';
 import { startEmulator, type Emulator, type FaultRule } from '../../local/emulator';
 import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
 import { runLocalWorkflow, type LocalRunSummary } from '../../local/runner';

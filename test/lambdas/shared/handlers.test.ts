@@ -4,16 +4,14 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiError, ConfigError, GuardrailTriggered, InvalidInput, PollTimeout, TaskFailed } from '../../../lambdas/shared/errors';
 import {
   causeMessage,
-  DEFAULT_POLL_PLAN,
   failureReport,
   getsPerPoll,
   makeHandlers,
-  MAX_CAUSE_CHARS,
   maxPollAttempts,
   type Log,
-  type PollPlan,
 } from '../../../lambdas/shared/handlers';
-import { ENV, lambdaDeps, pollPlanFromEnv } from '../../../lambdas/shared/lambda-runtime';
+import { DEFAULT_POLL_PLAN, ENV, MAX_CAUSE_CHARS, type PollPlan } from '../../../lambdas/shared/contract';
+import { lambdaDeps, pollPlanFromEnv } from '../../../lambdas/shared/lambda-runtime';
 import type { SiteCredentialResolver } from '../../../lambdas/shared/site-credentials';
 import type { TaskOutcome, TaskResult, WorkflowTask } from '../../../lambdas/shared/types';
 import { WebrunClient } from '../../../lambdas/shared/webrun-client';
@@ -389,16 +387,16 @@ describe('lambda runtime', () => {
     expect(deps.pollPlan).toStrictEqual(DEFAULT_POLL_PLAN);
   });
 
-  it('pollPlanFromEnv reads the three variables and falls back to the defaults', () => {
+  it('pollPlanFromEnv reads the two variables the construct sets and falls back to the defaults', () => {
     expect(pollPlanFromEnv({})).toStrictEqual(DEFAULT_POLL_PLAN);
-    expect(pollPlanFromEnv({ [ENV.pollInterval]: '2', [ENV.pollHold]: '0', [ENV.pollEvery]: '2.5' })).toStrictEqual({ ...DEFAULT_POLL_PLAN, intervalSeconds: 2, holdSeconds: 0, everySeconds: 2.5 });
+    expect(pollPlanFromEnv({ [ENV.pollInterval]: '2', [ENV.pollHold]: '0' })).toStrictEqual({ ...DEFAULT_POLL_PLAN, intervalSeconds: 2, holdSeconds: 0 });
     expect(pollPlanFromEnv({ [ENV.pollHold]: '' }).holdSeconds).toBe(DEFAULT_POLL_PLAN.holdSeconds);
   });
 
   it.each([
     [ENV.pollInterval, '-1'],
     [ENV.pollHold, 'abc'],
-    [ENV.pollEvery, 'Infinity'],
+    [ENV.pollHold, 'Infinity'],
     [ENV.pollInterval, '5s'],
   ])('pollPlanFromEnv rejects %s=%s with a ConfigError naming the variable', (name, value) => {
     let err: unknown;

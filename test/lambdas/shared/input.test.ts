@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInput } from '../../../lambdas/shared/errors';
-import { checkJsonSchema, LIMITS, validateWorkflowInput } from '../../../lambdas/shared/input';
+import { LIMITS } from '../../../lambdas/shared/contract';
+import { checkJsonSchema, validateWorkflowInput } from '../../../lambdas/shared/input';
 
 /** The sample execution input of DESIGN.md. */
 const SAMPLE = {

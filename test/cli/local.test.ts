@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../../local/cli';
+import { main } from '../../cli/local';
 import { startEmulator, type Emulator } from '../../local/emulator';
 
 const dir = mkdtempSync(join(tmpdir(), 'webrun-cli-'));

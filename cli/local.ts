@@ -5,14 +5,13 @@
  * failed, 2 bad usage or invalid input. `--json` prints one summary object on stdout; progress goes to stderr.
  */
 import { readFile } from 'node:fs/promises';
-import { readJsonInput } from '../cli/process';
+import { readJsonInput, type CliIo } from './process';
 import { parseArgs } from 'node:util';
-import { WebrunErrors } from '../lambdas/shared/errors';
+import { DEFAULT_BASE_URL, WebrunErrors } from '../lambdas/shared/contract';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
-import { DEFAULT_BASE_URL } from '../lambdas/shared/webrun-client';
-import { startEmulator, type Emulator } from './emulator';
-import { readableCause } from './progress';
-import { runLocalWorkflow, type LocalRunSummary } from './runner';
+import { startEmulator, type Emulator } from '../local/emulator';
+import { readableCause } from '../local/progress';
+import { runLocalWorkflow, type LocalRunSummary } from '../local/runner';
 
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F]
 
@@ -31,16 +30,6 @@ Exit codes: 0 succeeded, 1 the workflow failed, 2 bad usage or invalid input.`;
 
 /** The key the built-in emulator is started with when no WEBRUN_API_KEY is set: it is no secret. */
 const EMULATOR_KEY = 'local-emulator-key';
-
-export interface CliIo {
-  argv: string[];
-  env: NodeJS.ProcessEnv;
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  readStdin: () => Promise<string>;
-  /** Aborted on Ctrl-C. */
-  signal?: AbortSignal;
-}
 
 class UsageError extends Error {
   constructor(message: string, readonly showUsage = true) {
