@@ -40,7 +40,7 @@ async function main() {
   console.log('\nCost of one task pending for P seconds (Step Functions Standard + Lambda arm64 256 MB, us-east-1)');
   console.log('  plan                            P      transitions  SFN $     Lambda $  total $   history events (est.)');
   for (const [label, workflow] of [['default (Wait 5 s + hold 20 s)', deployed], ['naive (Wait 2 s, 1 GET)', naive]] as const) {
-    const plan = workflow.pollPlan;
+    const plan = workflow.settings.pollPlan;
     const getEverySeconds = plan.holdSeconds > 0 ? plan.everySeconds : plan.intervalSeconds;
     for (const pendingSeconds of [0, 60, 300]) {
       const pendingPolls = Math.round(pendingSeconds / getEverySeconds);

@@ -12,8 +12,8 @@ let cleanup: CleanupHandler | undefined;
  */
 export const handler = (event: ExecutionStatusChangeEvent) => {
   if (!cleanup) {
-    const { client, log } = lambdaDeps();
-    cleanup = makeCleanup({ sfn, client, log });
+    const { client, sessions, log } = lambdaDeps();
+    cleanup = makeCleanup({ sfn, client, sessions, log });
   }
   return cleanup(event);
 };

@@ -1,4 +1,5 @@
-import { lambdaHandlers } from './shared/lambda-runtime';
+import type { Context } from 'aws-lambda';
+import { invocationContext, lambdaHandlers } from './shared/lambda-runtime';
 
 /** Lambda entry point: see `terminateSession` in ./shared/handlers.ts. */
-export const handler = (event: unknown) => lambdaHandlers().terminateSession(event);
+export const handler = (event: unknown, context?: Context) => lambdaHandlers().terminateSession(event, invocationContext(context));

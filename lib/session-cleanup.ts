@@ -1,5 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -16,6 +17,8 @@ export interface SessionCleanupProps {
   readonly stateMachine: sfn.IStateMachine;
   /** The secret holding the webrun API key (the cleanup Lambda gets its ARN through `environment`). */
   readonly apiKeySecret: secretsmanager.ISecret;
+  /** The session records the workflow writes (read first; the history is the fallback). */
+  readonly sessionTable: dynamodb.ITable;
   /** The Lambda environment the workflow functions share (secret ARN, base URL). */
   readonly environment: Record<string, string>;
   /**
@@ -59,6 +62,7 @@ export class SessionCleanup extends Construct {
       async: { retryAttempts: 2, maxEventAge: Duration.hours(6), deadLetterQueue: this.deadLetterQueue },
     });
     props.apiKeySecret.grantRead(this.function);
+    props.sessionTable.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     // Executions of this one state machine only: arn:<partition>:states:<region>:<account>:execution:<name>:*
     const historyGrant = props.stateMachine.grantExecution(this.function, 'states:GetExecutionHistory');
     for (const resource of historyGrant.principalStatements.flatMap((statement) => statement.resources)) {

@@ -1,11 +1,13 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, SITE_SECRET_PREFIX } from '../lambdas/shared/contract';
+import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, RESULT_LIMITS, SITE_SECRET_PREFIX } from '../lambdas/shared/contract';
 import { iam5ResourceFinding } from './nag';
 import { SessionCleanup } from './session-cleanup';
 import { WebrunFunction } from './webrun-function';
@@ -78,6 +80,18 @@ export interface WebrunWorkflowProps {
    * @default true
    */
   readonly siteCredentials?: boolean;
+  /**
+   * Task results whose JSON is larger than this many bytes are written to the result bucket and the execution state
+   * (and output) carries a `resultRef` instead. 0 to 16,384 (results kept inline in one execution never exceed 16 KiB
+   * in all, so a failure's cause always has room for every result).
+   * @default 8192
+   */
+  readonly inlineResultBytes?: number;
+  /**
+   * Days a stored result is kept in the result bucket before it expires. 1 to 3,650.
+   * @default 30
+   */
+  readonly resultRetentionDays?: number;
 }
 
 /**
@@ -92,6 +106,10 @@ export class WebrunWorkflow extends Construct {
   public readonly logGroup: logs.LogGroup;
   /** The session cleanup for executions that skip Catch; undefined when `sessionCleanup` is false. */
   public readonly cleanup?: SessionCleanup;
+  /** Where results larger than `inlineResultBytes` are kept (`resultRef.uri` is `s3://<bucket>/...`). */
+  public readonly resultBucket: s3.Bucket;
+  /** Which session each execution opened and whether it ended: read by the session cleanup. */
+  public readonly sessionTable: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: WebrunWorkflowProps = {}) {
     super(scope, id);
@@ -99,7 +117,9 @@ export class WebrunWorkflow extends Construct {
     const pollInterval = props.pollInterval ?? Duration.seconds(DEFAULT_POLL_PLAN.intervalSeconds);
     const pollHold = props.pollHold ?? Duration.seconds(DEFAULT_POLL_PLAN.holdSeconds);
     const timeout = props.timeout ?? Duration.hours(2);
-    validateProps({ baseUrl, pollInterval, pollHold, timeout });
+    const inlineResultBytes = props.inlineResultBytes ?? RESULT_LIMITS.defaultInlineResultBytes;
+    const resultRetentionDays = props.resultRetentionDays ?? RESULT_LIMITS.defaultRetentionDays;
+    validateProps({ baseUrl, pollInterval, pollHold, timeout, inlineResultBytes, resultRetentionDays });
 
     this.apiKeySecret = props.apiKeySecret ?? new secretsmanager.Secret(this, 'ApiKey', {
       description: `webrun API key for the webrun-sfn workflow. Set it as {"${API_KEY_FIELD}":"<key>"}.`,
@@ -115,26 +135,66 @@ export class WebrunWorkflow extends Construct {
       });
     }
 
+    this.resultBucket = new s3.Bucket(this, 'Results', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ expiration: Duration.days(resultRetentionDays) }],
+      // Task results are the users' data: a stack deletion leaves them (they still expire by the lifecycle rule).
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.resultBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'Only the workflow Lambdas write to this bucket, under their own role, and every write is already in the execution ' +
+        'history (the resultRef with its SHA-256). Server access logs would need a second bucket for no extra insight; ' +
+        'enable CloudTrail data events on it if your audit needs reads.',
+    });
+    this.sessionTable = new dynamodb.Table(this, 'Sessions', {
+      partitionKey: { name: 'executionArn', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: 'expiresAt',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.sessionTable).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'The table holds one short-lived record per execution (which session it opened, whether it ended), expiring a week ' +
+        'after the execution timeout. Nothing in it is worth restoring to a point in time.',
+    });
+
     const environment = {
       [ENV.secretArn]: this.apiKeySecret.secretArn,
       [ENV.baseUrl]: baseUrl,
       [ENV.pollInterval]: String(pollInterval.toSeconds()),
       [ENV.pollHold]: String(pollHold.toSeconds()),
       [ENV.stackName]: Stack.of(this).stackName,
+      [ENV.resultBucket]: this.resultBucket.bucketName,
+      [ENV.inlineResultBytes]: String(inlineResultBytes),
+      [ENV.sessionTable]: this.sessionTable.tableName,
+      // Records outlive any execution: its timeout plus a week.
+      [ENV.sessionTtlSeconds]: String(timeout.toSeconds() + 7 * 86_400),
       POWERTOOLS_LOG_LEVEL: props.lambdaLogLevel ?? 'INFO',
     };
     const common = { environment, logRetention: props.logRetention };
     // send-message may hold the connection ~50 s before it answers; the client waits up to 65 s.
     const sendTimeout = Duration.seconds(90);
     const pollTimeout = Duration.seconds(pollHold.toSeconds() + 30);
-    const shortTimeout = Duration.seconds(30);
+    // Terminate retries a failing terminate call itself on the failure path, within this time.
+    const terminateTimeout = Duration.seconds(60);
     this.functions = {
       startSession: new WebrunFunction(this, 'StartSession', { ...common, entryName: 'start-session', description: 'webrun-sfn: validate input and start a webrun session', timeout: sendTimeout }),
       sendTask: new WebrunFunction(this, 'SendTask', { ...common, entryName: 'send-task', description: 'webrun-sfn: send one task to the session', timeout: sendTimeout }),
       pollTask: new WebrunFunction(this, 'PollTask', { ...common, entryName: 'poll-task', description: 'webrun-sfn: poll a pending task', timeout: pollTimeout }),
-      terminateSession: new WebrunFunction(this, 'TerminateSession', { ...common, entryName: 'terminate-session', description: 'webrun-sfn: terminate the session and report failures', timeout: shortTimeout }),
+      terminateSession: new WebrunFunction(this, 'TerminateSession', { ...common, entryName: 'terminate-session', description: 'webrun-sfn: terminate the session and report failures', timeout: terminateTimeout }),
     };
     for (const fn of Object.values(this.functions)) this.apiKeySecret.grantRead(fn);
+    // Steps that complete a task may store its result; the failure report may move inline results there to fit.
+    for (const fn of [this.functions.sendTask, this.functions.pollTask, this.functions.terminateSession]) this.grantResultWrites(fn);
+    this.sessionTable.grant(this.functions.startSession, 'dynamodb:PutItem');
+    this.sessionTable.grant(this.functions.terminateSession, 'dynamodb:UpdateItem');
     if (props.siteCredentials ?? true) {
       // Send reads them to pass them on; poll reads them again to redact them from the task's final answer.
       for (const fn of [this.functions.sendTask, this.functions.pollTask]) this.grantSiteCredentialReads(fn);
@@ -143,7 +203,7 @@ export class WebrunWorkflow extends Construct {
     const margin = (d: Duration) => Duration.seconds(d.toSeconds() + 10);
     const definition = buildWorkflowDefinition(this, this.functions, {
       pollInterval,
-      taskTimeouts: { start: margin(sendTimeout), send: margin(sendTimeout), poll: margin(pollTimeout), terminate: margin(shortTimeout) },
+      taskTimeouts: { start: margin(sendTimeout), send: margin(sendTimeout), poll: margin(pollTimeout), terminate: margin(terminateTimeout) },
     });
 
     this.logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
@@ -165,10 +225,23 @@ export class WebrunWorkflow extends Construct {
       this.cleanup = new SessionCleanup(this, 'SessionCleanup', {
         stateMachine: this.stateMachine,
         apiKeySecret: this.apiKeySecret,
+        sessionTable: this.sessionTable,
         environment,
         logRetention: props.logRetention,
       });
     }
+  }
+
+  /** s3:PutObject on the result bucket's objects, nothing else (no deletes, no ACLs, no reads). */
+  private grantResultWrites(fn: lambda.IFunction): void {
+    const objects = this.resultBucket.arnForObjects('*');
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] }));
+    Validations.of(fn.role!).acknowledge({
+      id: iam5ResourceFinding(this, objects),
+      reason:
+        'A stored result is keyed by the execution that produced it (<state machine>/<execution name>/task-<n>.json), known ' +
+        'only at run time, so the grant covers the objects of this one result bucket, for s3:PutObject only.',
+    });
   }
 
   /** Site credentials are read by the send and poll Lambdas only, from secrets under the reserved prefix. */
@@ -235,7 +308,7 @@ export class WebrunWorkflow extends Construct {
   }
 }
 
-function validateProps(p: { baseUrl: string; pollInterval: Duration; pollHold: Duration; timeout: Duration }): void {
+function validateProps(p: { baseUrl: string; pollInterval: Duration; pollHold: Duration; timeout: Duration; inlineResultBytes: number; resultRetentionDays: number }): void {
   const fail = (prop: string, problem: string) => {
     throw new Error(`WebrunWorkflow: ${prop} ${problem}`);
   };
@@ -255,4 +328,9 @@ function validateProps(p: { baseUrl: string; pollInterval: Duration; pollHold: D
   within('pollInterval', p.pollInterval, 1, 300, '1 s to 5 min');
   within('pollHold', p.pollHold, 0, 600, '0 to 10 min');
   within('timeout', p.timeout, 300, 31_536_000, '5 min to 1 year');
+  const count = (prop: string, n: number, min: number, max: number) => {
+    if (!Token.isUnresolved(n) && (!Number.isInteger(n) || n < min || n > max)) fail(prop, `must be a whole number from ${min} to ${max}, got ${n}`);
+  };
+  count('inlineResultBytes', p.inlineResultBytes, 0, RESULT_LIMITS.inlineBudgetBytes);
+  count('resultRetentionDays', p.resultRetentionDays, 1, 3650);
 }

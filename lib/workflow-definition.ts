@@ -2,20 +2,23 @@
  * The workflow, as one Step Functions definition in JSONPath (so aws-local-stepfunctions runs the very ASL that
  * deploys). Shape:
  *
- *   Start session ─► More tasks? ─► Send task ─► Task finished? ─► Record result ─► More tasks? …
- *                        │                          │    ▲
- *                        │                          ▼    │
- *                        │              Wait before polling ─► Poll task
- *                        └─► Terminate session ─► Collect results ─► Workflow succeeded
- *   every Task after Start ─(Catch States.ALL)─► Terminate session after failure ─► Workflow failed
+ *   Start session ─► Next step? ─┬─ a task is pending ─► Wait before polling ─► Poll task ─► Next step?
+ *                                ├─ tasks left ───────► Send task ─► Next step?
+ *                                └─ all done ─────────► Terminate session ─► Workflow succeeded
+ *   Send, Poll, Terminate ─(Catch States.ALL)─► Terminate session after failure ─► Workflow failed
+ *       └─(its own failure)─► Report without cleanup ─► Format report ─► Workflow failed
  *   Start ─(Catch)─► Report start failure ─► Workflow failed
+ *
+ * The state is `{ run, loop }` (lambdas/shared/state.ts): each step gets both and replaces `loop`, so a task that
+ * finishes inside send-message costs two transitions (Next step?, Send task) and no result is carried twice.
  */
 import { Duration } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import { RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, StateNames } from '../lambdas/shared/contract';
+import { RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, StateNames, WebrunErrors } from '../lambdas/shared/contract';
+import type { FailureEvent, StartEvent, StepEvent } from '../lambdas/shared/state';
 
 export interface WorkflowFunctions {
   readonly startSession: lambda.IFunction;
@@ -31,8 +34,16 @@ export interface WorkflowTimings {
   readonly taskTimeouts: { readonly start: Duration; readonly send: Duration; readonly poll: Duration; readonly terminate: Duration };
 }
 
+/**
+ * A Task state's payload for a handler event type E: one JSONPath per field of E, no more, no less (checked at
+ * compile time: a field renamed in lambdas/shared/state.ts fails to compile here).
+ */
+export type Payload<E> = { [K in keyof E & string as `${K}.$`]-?: string };
+
 /** Lambda refused the invocation (throttled): the function did not run, so any state may repeat it. */
 const LAMBDA_THROTTLED = 'Lambda.TooManyRequestsException';
+/** The function ran out of time: harmless to repeat on idempotent steps. */
+const LAMBDA_TIMED_OUT = 'Sandbox.Timedout';
 
 /**
  * Transient errors on calls that must not run twice (start-session, send-message): only requests that were
@@ -47,9 +58,12 @@ const NON_IDEMPOTENT_RETRY: sfn.RetryProps = {
   jitterStrategy: sfn.JitterType.FULL,
 };
 
-/** Transient errors on idempotent calls (poll, terminate): also 5xx, network failures and task timeouts. */
+/**
+ * Transient errors on idempotent calls (poll, terminate): also 5xx, network failures, an answer that is not one of
+ * the known shapes (a proxy's HTML page, a status string the docs do not list) and timeouts.
+ */
 const IDEMPOTENT_RETRY: sfn.RetryProps = {
-  errors: [...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS, sfn.Errors.TIMEOUT, LAMBDA_THROTTLED],
+  errors: [...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS, WebrunErrors.UnexpectedResponse, sfn.Errors.TIMEOUT, LAMBDA_THROTTLED, LAMBDA_TIMED_OUT],
   interval: Duration.seconds(2),
   backoffRate: 2,
   maxAttempts: 6,
@@ -58,12 +72,13 @@ const IDEMPOTENT_RETRY: sfn.RetryProps = {
 };
 
 const ALL = [sfn.Errors.ALL];
+const EXECUTION_ID = '$$.Execution.Id';
 
 /**
  * `resultPath: undefined` is the ASL default ("$": the result replaces the input). It is left out rather than
  * written as "$" because aws-local-stepfunctions 3.0.0 mishandles an explicit "$" (it sets a key named "$").
  */
-function invoke(scope: Construct, name: string, fn: lambda.IFunction, payload: Record<string, unknown>, resultPath: string | undefined, timeout: Duration, idempotent = true) {
+function invoke<E>(scope: Construct, name: string, fn: lambda.IFunction, payload: Payload<E>, resultPath: string | undefined, timeout: Duration, idempotent = true) {
   return tasks.LambdaInvoke.jsonPath(scope, name, {
     lambdaFunction: fn,
     payload: sfn.TaskInput.fromObject(payload),
@@ -76,74 +91,68 @@ function invoke(scope: Construct, name: string, fn: lambda.IFunction, payload: R
 
 export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions, timings: WorkflowTimings): sfn.IChainable {
   const t = timings.taskTimeouts;
-  // executionArn is a log correlation key only: the handlers never act on it.
-  const loopState = {
-    'executionArn.$': '$$.Execution.Id',
-    'sessionId.$': '$.sessionId',
-    'index.$': '$.index',
-    'results.$': '$.results',
-  };
+  const step: Payload<StepEvent> = { 'executionArn.$': EXECUTION_ID, 'run.$': '$.run', 'loop.$': '$.loop' };
 
   // Failure path: end the session (if any), then fail with the original error and a cause that keeps results.
   const failed = sfn.Fail.jsonPath(scope, StateNames.failed, { errorPath: '$.report.error', causePath: '$.report.cause' });
-  const terminateAfterFailure = invoke(scope, StateNames.terminateAfterFailure, fns.terminateSession, { ...loopState, 'failure.$': '$.failure' }, '$.report', t.terminate)
-    .addRetry(IDEMPOTENT_RETRY)
-    .addCatch(sfn.Fail.jsonPath(scope, StateNames.failedCleanupUnconfirmed, { errorPath: '$.failure.Error', causePath: '$.failure.Cause' }), { errors: ALL, resultPath: '$.cleanupFailure' })
+  // When the failure step itself fails (its Lambda cannot run), the state still holds everything the report needs:
+  // build it here, without a Lambda. The run's inline results are bounded, so it fits the cause limit.
+  const reportWithoutCleanup = sfn.Pass.jsonPath(scope, StateNames.reportWithoutCleanup, {
+    resultPath: '$.unconfirmed',
+    parameters: {
+      'message.$': "States.Format('The workflow failed with {}, and its failure step failed too ({}): the session may still be open.', $.failure.Error, $.cleanupFailure.Error)",
+      'sessionId.$': '$.run.sessionId',
+      'taskIndex.$': '$.loop.index',
+      'completed.$': '$.loop.results',
+      sessionEnded: false,
+      'cleanupError.$': '$.cleanupFailure.Error',
+    },
+  });
+  const formatReport = sfn.Pass.jsonPath(scope, StateNames.formatReport, {
+    resultPath: '$.report',
+    parameters: { 'error.$': '$.failure.Error', 'cause.$': 'States.JsonToString($.unconfirmed)' },
+  });
+  reportWithoutCleanup.next(formatReport).next(failed);
+
+  const failurePayload: Payload<FailureEvent> = { ...step, 'failure.$': '$.failure' };
+  // Its handler retries the terminate itself and reports whatever that gave; only Lambda's own faults reach the Catch.
+  const terminateAfterFailure = invoke(scope, StateNames.terminateAfterFailure, fns.terminateSession, failurePayload, '$.report', t.terminate)
+    .addCatch(reportWithoutCleanup, { errors: ALL, resultPath: '$.cleanupFailure' })
     .next(failed);
-  const reportStartFailure = invoke(scope, StateNames.reportStartFailure, fns.terminateSession, { 'executionArn.$': '$$.Execution.Id', 'failure.$': '$' }, '$.report', t.terminate)
-    .addRetry(IDEMPOTENT_RETRY)
+  const startFailurePayload: Payload<Pick<FailureEvent, 'executionArn' | 'failure'>> = { 'executionArn.$': EXECUTION_ID, 'failure.$': '$' };
+  const reportStartFailure = invoke(scope, StateNames.reportStartFailure, fns.terminateSession, startFailurePayload, '$.report', t.terminate)
     .addCatch(sfn.Fail.jsonPath(scope, StateNames.failedUnreported, { errorPath: '$.Error', causePath: '$.Cause' }), { errors: ALL, resultPath: '$.reportFailure' })
     .next(failed);
   const onFailure = { errors: ALL, resultPath: '$.failure' };
 
   // Start: validates the input first; its Catch replaces the state with the error (the input may not be an object).
-  const start = invoke(scope, StateNames.start, fns.startSession, { 'executionArn.$': '$$.Execution.Id', 'input.$': '$' }, undefined, t.start, false)
+  const startPayload: Payload<StartEvent> = { 'executionArn.$': EXECUTION_ID, 'input.$': '$' };
+  const start = invoke(scope, StateNames.start, fns.startSession, startPayload, undefined, t.start, false)
     .addRetry(NON_IDEMPOTENT_RETRY)
     .addCatch(reportStartFailure, { errors: ALL });
 
-  const send = invoke(scope, StateNames.send, fns.sendTask, { ...loopState, 'task.$': 'States.ArrayGetItem($.tasks, $.index)' }, '$.progress', t.send, false)
+  const send = invoke(scope, StateNames.send, fns.sendTask, step, '$.loop', t.send, false)
     .addRetry(NON_IDEMPOTENT_RETRY)
     .addCatch(terminateAfterFailure, onFailure);
 
-  const poll = invoke(scope, StateNames.poll, fns.pollTask, {
-    ...loopState,
-    'taskId.$': '$.progress.taskId',
-    'attempt.$': '$.progress.attempt',
-    'maxAttempts.$': '$.progress.maxAttempts',
-    'sentAt.$': '$.progress.sentAt',
-    'task.$': 'States.ArrayGetItem($.tasks, $.index)',
-  }, '$.progress', t.poll)
+  const poll = invoke(scope, StateNames.poll, fns.pollTask, step, '$.loop', t.poll)
     .addRetry(IDEMPOTENT_RETRY)
     .addCatch(terminateAfterFailure, onFailure);
 
-  const terminate = invoke(scope, StateNames.terminate, fns.terminateSession, { 'executionArn.$': '$$.Execution.Id', 'sessionId.$': '$.sessionId' }, sfn.JsonPath.DISCARD, t.terminate)
+  // Success: its Lambda ends the session and returns the output ({ sessionId, tasks }), replacing the state.
+  const terminate = invoke(scope, StateNames.terminate, fns.terminateSession, step, undefined, t.terminate)
     .addRetry(IDEMPOTENT_RETRY)
     .addCatch(terminateAfterFailure, onFailure);
+  terminate.next(new sfn.Succeed(scope, StateNames.succeeded));
 
-  const record = sfn.Pass.jsonPath(scope, StateNames.record, {
-    parameters: {
-      'sessionId.$': '$.sessionId',
-      'tasks.$': '$.tasks',
-      'taskCount.$': '$.taskCount',
-      'index.$': 'States.MathAdd($.index, 1)',
-      'results.$': '$.progress.results',
-    },
-  });
   const wait = sfn.Wait.jsonPath(scope, StateNames.wait, { time: sfn.WaitTime.duration(timings.pollInterval) });
-  const finished = sfn.Choice.jsonPath(scope, StateNames.finished)
-    .when(sfn.Condition.stringEquals('$.progress.status', 'completed'), record)
-    .otherwise(wait);
-  wait.next(poll);
-  poll.next(finished);
-  send.next(finished);
-
-  const collect = sfn.Pass.jsonPath(scope, StateNames.collect, { parameters: { 'sessionId.$': '$.sessionId', 'tasks.$': '$.results' } });
-  terminate.next(collect).next(new sfn.Succeed(scope, StateNames.succeeded));
-
-  const moreTasks = sfn.Choice.jsonPath(scope, StateNames.moreTasks)
-    .when(sfn.Condition.numberLessThanJsonPath('$.index', '$.taskCount'), send)
+  const next = sfn.Choice.jsonPath(scope, StateNames.next)
+    .when(sfn.Condition.stringEquals('$.loop.status', 'pending'), wait)
+    .when(sfn.Condition.numberLessThanJsonPath('$.loop.index', '$.run.taskCount'), send)
     .otherwise(terminate);
-  record.next(moreTasks);
+  wait.next(poll);
+  poll.next(next);
+  send.next(next);
 
-  return start.next(moreTasks);
+  return start.next(next);
 }

@@ -1,26 +1,30 @@
 /**
  * Gets the state machine definition that `cdk deploy` ships, as plain ASL, straight from the construct
- * in-process (no cdk.out, no bundling), and tells which Lambda handler each Task state invokes.
+ * in-process (no cdk.out, no bundling), and tells which Lambda handler each Task state invokes, with the settings
+ * and timeouts the deployed functions get.
  */
+import './polyfill';
 import { App, Stack } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
-import { pollPlanFromEnv } from '../lambdas/shared/lambda-runtime';
-import type { PollPlan } from '../lambdas/shared/contract';
-import type { WorkflowHandlers } from '../lambdas/shared/handlers';
+import { StateMachine } from 'aws-local-stepfunctions';
+import type { HandlerName } from '../lambdas/shared/handlers';
+import { settingsFromEnv, type WorkflowSettings } from '../lambdas/shared/settings';
 import { WebrunWorkflow, type WebrunWorkflowProps } from '../lib/webrun-workflow';
 
 export const PLACEHOLDER = { account: '123456789012', region: 'us-east-1', partition: 'aws' } as const;
-
-export type HandlerName = keyof WorkflowHandlers;
 
 export interface LocalWorkflow {
   /** The synthesized definition, tokens resolved to placeholders. */
   definition: Record<string, unknown> & { States: Record<string, AslState> };
   /** Task state name → the handler its Lambda runs. */
   taskHandlers: Record<string, HandlerName>;
-  /** The poll plan the deployed Lambdas get through their environment. */
-  pollPlan: PollPlan;
+  /** The settings the deployed Lambdas get through their environment. */
+  settings: WorkflowSettings;
+  /** Each handler's Lambda timeout, in seconds: its invocations get that much time, as deployed. */
+  timeouts: Record<HandlerName, number>;
+  /** The executor for this definition, built (and its definition validated) once. */
+  machine: StateMachine;
 }
 
 export interface AslState {
@@ -81,10 +85,12 @@ export function synthesizeLocalWorkflow(props: WebrunWorkflowProps = {}): LocalW
   const definition = JSON.parse(text) as LocalWorkflow['definition'];
 
   const byArn = new Map<string, HandlerName>();
+  const timeouts = {} as Record<HandlerName, number>;
   let env: Record<string, string> = {};
   for (const [name, fn] of Object.entries(workflow.functions) as Array<[HandlerName, WebrunWorkflow['functions'][HandlerName]]>) {
     const cfnFunction = fn.node.defaultChild as CfnFunction;
     byArn.set(functionArn(stack.getLogicalId(cfnFunction)), name);
+    timeouts[name] = Number(cfnFunction.timeout ?? 3);
     const resolvedEnv = stack.resolve(cfnFunction.environment) as { variables?: Record<string, unknown> } | undefined;
     env = Object.fromEntries(Object.entries(resolvedEnv?.variables ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
   }
@@ -95,5 +101,7 @@ export function synthesizeLocalWorkflow(props: WebrunWorkflowProps = {}): LocalW
     if (!handler) throw new Error(`Task state "${stateName}" invokes ${state.Resource}, which is not one of the workflow's Lambdas`);
     taskHandlers[stateName] = handler;
   }
-  return { definition, taskHandlers, pollPlan: pollPlanFromEnv(env) };
+  // Validated here, once: each run reuses the executor instead of checking the same definition again.
+  const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
+  return { definition, taskHandlers, settings: settingsFromEnv(env), timeouts, machine };
 }

@@ -2,26 +2,27 @@
  * Turns state-level events of an execution into lines a person can follow. The events come from the local
  * executor's event log or from a deployed execution's history, so both show the same progress.
  */
-import { StateNames } from '../lambdas/shared/contract';
+import { StateNames, type FailureCause } from '../lambdas/shared/contract';
 
 /** The JSON cause of a workflow failure (lambdas/shared/handlers.ts `failureReport`), when it is one. */
-export function parseFailureCause(cause: string | undefined): { message?: string; sessionId?: string | null; taskIndex?: number | null; completed?: unknown[] } | undefined {
+export function parseFailureCause(cause: string | undefined): Partial<FailureCause> | undefined {
   if (!cause) return undefined;
   try {
     const parsed = JSON.parse(cause) as unknown;
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, never>) : undefined;
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Partial<FailureCause>) : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** The one-line story of a failure cause: its message, where, and how many results it kept (else the cause as is). */
+/** The story of a failure cause: its message, where, how many results it kept, the session's end (else the cause as is). */
 export function readableCause(cause: string): string {
   const report = parseFailureCause(cause);
   if (report && typeof report.message === 'string') {
     const where = typeof report.taskIndex === 'number' ? ` (task ${report.taskIndex + 1})` : '';
     const kept = Array.isArray(report.completed) ? `; ${report.completed.length} completed result(s) kept in the cause` : '';
-    return `${report.message}${where}${kept}.`;
+    const open = report.sessionEnded === false ? `\n  The session ${report.sessionId} could not be confirmed ended${report.cleanupError ? ` (${report.cleanupError})` : ''}: it may still be open and billed.` : '';
+    return `${report.message}${where}${kept}.${open}`;
   }
   return cause;
 }
@@ -45,12 +46,9 @@ const short = (text: string, max = 70) => (text.length > max ? `${text.slice(0, 
 /** Follows one execution: what it has done so far, and a line for each step worth telling. */
 export class ProgressTracker {
   sessionId?: string;
-  /** True once a terminate step finished for the session. */
-  terminated = false;
   stateTransitions = 0;
   private taskCount = 0;
   private readonly taskStartedAt = new Map<number, number>();
-  private readonly taskDetails: string[] = [];
   private lastError?: string;
 
   constructor(private readonly write: (line: string) => void) {}
@@ -62,7 +60,7 @@ export class ProgressTracker {
     const label = (i: number) => `task ${i + 1}/${this.taskCount || '?'}`;
 
     if (event.type === 'retried') {
-      this.write(`  retrying "${event.state}" after ${event.error ?? 'an error'}`);
+      this.write(`  retrying "${event.state}" after ${event.error ?? this.lastError ?? 'an error'}`);
       return;
     }
     if (event.type === 'failed') {
@@ -74,40 +72,47 @@ export class ProgressTracker {
       return;
     }
     if (event.type === 'entered' && event.state === StateNames.send) {
-      const index = Number(input.index);
-      const task = obj((input.tasks as unknown[] | undefined)?.[index]);
+      const index = Number(obj(input.loop).index);
+      const task = obj((obj(input.run).tasks as unknown[] | undefined)?.[index]);
       this.taskStartedAt.set(index, event.at);
-      this.write(`  ${label(index)} sent: ${JSON.stringify(short(String(task.taskDetails ?? this.taskDetails[index] ?? '')))}`);
+      this.write(`  ${label(index)} sent: ${JSON.stringify(short(String(task.taskDetails ?? '')))}`);
       return;
     }
     if (event.type !== 'exited') return;
     switch (event.state) {
       case StateNames.start: {
-        if (typeof output.sessionId !== 'string') break; // caught: the failure path reports it
-        this.sessionId = typeof output.sessionId === 'string' ? output.sessionId : undefined;
-        this.taskCount = Number(output.taskCount) || 0;
-        for (const t of (output.tasks as unknown[] | undefined) ?? []) this.taskDetails.push(String(obj(t).taskDetails ?? ''));
+        const run = obj(output.run);
+        if (typeof run.sessionId !== 'string') break; // caught: the failure path reports it
+        this.sessionId = run.sessionId;
+        this.taskCount = Number(run.taskCount) || 0;
         this.write(`  session ${this.sessionId} started (${this.taskCount} task${this.taskCount === 1 ? '' : 's'})`);
         break;
       }
       case StateNames.send:
       case StateNames.poll: {
-        const progress = obj(output.progress);
-        const index = Number(output.index);
-        const elapsed = event.at - (this.taskStartedAt.get(index) ?? event.at);
-        if (progress.status === 'completed') this.write(`  ${label(index)} completed in ${seconds(elapsed)}`);
-        else if (progress.status === 'pending' && progress.attempt === 0) this.write(`  ${label(index)} pending, polling (at most ${progress.maxAttempts} polls)`);
-        else if (progress.status === 'pending') this.write(`  ${label(index)} still pending after ${seconds(elapsed)} (poll ${progress.attempt}/${progress.maxAttempts})`);
+        const loop = obj(output.loop);
+        const pending = obj(loop.pending);
+        if (loop.status === 'ready') {
+          const index = Number(loop.index) - 1;
+          const elapsed = event.at - (this.taskStartedAt.get(index) ?? event.at);
+          const entry = obj((loop.results as unknown[] | undefined)?.find((r) => obj(r).index === index));
+          this.write(`  ${label(index)} completed in ${seconds(elapsed)}${entry.resultRef ? ` (result stored: ${String(obj(entry.resultRef).uri)})` : ''}`);
+        } else if (pending.attempt === 0) {
+          this.write(`  ${label(Number(loop.index))} pending, polling (at most ${pending.maxAttempts} polls)`);
+        } else {
+          const index = Number(loop.index);
+          const elapsed = event.at - (this.taskStartedAt.get(index) ?? event.at);
+          this.write(`  ${label(index)} still pending after ${seconds(elapsed)} (poll ${pending.attempt}/${pending.maxAttempts})`);
+        }
         break;
       }
       case StateNames.terminate:
+        this.write(`  session ${String(output.sessionId ?? this.sessionId)} terminated`);
+        break;
       case StateNames.terminateAfterFailure: {
-        const report = obj(output.report);
-        const sessionId = (report.sessionId as string | undefined) ?? (output.sessionId as string | undefined) ?? this.sessionId;
-        if (sessionId) {
-          this.terminated = true;
-          this.write(`  session ${sessionId} ${report.alreadyEnded ? 'had already ended' : 'terminated'}`);
-        }
+        const report = parseFailureCause(obj(output.report).cause as string | undefined);
+        if (!report?.sessionId) break;
+        this.write(report.sessionEnded ? `  session ${report.sessionId} terminated` : `  session ${report.sessionId} could not be confirmed ended (${report.cleanupError ?? 'error'})`);
         break;
       }
     }

@@ -1,20 +1,29 @@
 /**
  * Runs the synthesized workflow in-process with aws-local-stepfunctions. Each Task state calls the real Lambda
- * handler; only the API key source differs (an argument here, Secrets Manager in AWS). Lambda's error
- * serialization is mimicked so the Catch branches see what they see in AWS.
+ * handler; only the stand-ins differ: the API key is an argument (Secrets Manager in AWS), stored results go to a
+ * folder (S3), session records live in memory (DynamoDB). Lambda's error serialization is mimicked so the Catch
+ * branches see what they see in AWS, and Step Functions' quotas are enforced (local/quotas.ts).
+ *
+ * Whatever ends the run (success, failure, a stop, a broken quota), every session the run opened is ended before
+ * it returns, as the deployed session cleanup does: steps still running are awaited (a while) or cancelled, and any
+ * recorded session that no terminate ended is terminated here.
  */
 import './polyfill';
 import { randomUUID } from 'node:crypto';
-import { StateMachine } from 'aws-local-stepfunctions';
-import { WebrunErrors } from '../lambdas/shared/contract';
+import { WebrunErrors, type WorkflowOutput } from '../lambdas/shared/contract';
+import { endRecordedSession } from '../lambdas/shared/cleanup';
+import { makeHandlers, type HandlerDeps, type HandlerName, type InvocationContext, type Log } from '../lambdas/shared/handlers';
 import { validateWorkflowInput } from '../lambdas/shared/input';
-import { makeHandlers, type HandlerDeps, type Log, type WorkflowHandlers } from '../lambdas/shared/handlers';
+import { resolveOutput } from '../lambdas/shared/result-store';
+import { memorySessionRecords } from '../lambdas/shared/session-records';
+import { sleep as pause } from '../lambdas/shared/settings';
 import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
-import type { WorkflowOutput } from '../lambdas/shared/types';
 import { WebrunClient } from '../lambdas/shared/webrun-client';
 import type { WebrunWorkflowProps } from '../lib/webrun-workflow';
-import { ProgressTracker, type StateEvent } from './progress';
 import { synthesizeLocalWorkflow, type LocalWorkflow } from './asl';
+import { ProgressTracker, type StateEvent } from './progress';
+import { QuotaGuard, type QuotaViolation } from './quotas';
+import { defaultResultsDir, folderResultStore } from './result-store';
 
 export interface LocalRunOptions {
   input: unknown;
@@ -37,14 +46,30 @@ export interface LocalRunOptions {
   log?: Log;
   /** Every state event of the execution, as the progress display sees it (the stand-in for execution history). */
   onStateEvent?: (event: StateEvent) => void;
+  /** The folder standing in for the result bucket. @default <OS temp dir>/webrun-sfn-results */
+  resultsDir?: string;
+  /**
+   * After a stop, how long steps still running may take to answer (a start-session in flight may be creating a
+   * session that must then be terminated). @default 30000
+   */
+  stopGraceMs?: number;
 }
 
 export interface LocalRunSummary {
   status: 'SUCCEEDED' | 'FAILED';
+  /** The output, with every stored result read back into `result`. */
   output?: WorkflowOutput;
   error?: { name: string; cause: string };
   sessionId?: string;
-  stats: { stateTransitions: number; lambdaInvocations: number; wallMs: number };
+  stats: {
+    stateTransitions: number;
+    lambdaInvocations: number;
+    wallMs: number;
+    /** The events the execution's history would hold deployed (at most 25,000). */
+    historyEvents: number;
+    /** The largest state input/output or task payload/result of the run, in bytes (at most 262,144). */
+    largestPayloadBytes: number;
+  };
 }
 
 /** Mirrors how Lambda reports a thrown error to Step Functions: the name is the error, the cause a JSON envelope. */
@@ -60,10 +85,9 @@ function asLambdaError(err: unknown): Error {
 type ExecutorEvent = {
   type: string;
   timestamp: number;
-  state?: { name: string; input: unknown; output?: unknown };
+  state?: { name: string; type?: string; input: unknown; output?: unknown };
   Error?: string;
   Cause?: unknown;
-  retry?: { attempt: number };
 };
 
 function toStateEvent(e: ExecutorEvent): StateEvent | undefined {
@@ -86,35 +110,65 @@ function toStateEvent(e: ExecutorEvent): StateEvent | undefined {
 }
 
 const silentLog: Log = { info: () => {}, warn: () => {}, error: () => {} };
+/** Steps whose calls a stop cancels; start-session is awaited instead (its answer may be a session to end). */
+const CANCELLABLE: ReadonlySet<HandlerName> = new Set(['sendTask', 'pollTask']);
+const ABORTED = { name: 'States.Aborted', cause: 'The execution was stopped before it finished.' };
 
 export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalRunSummary> {
   const started = Date.now();
   const scale = options.waitScale ?? 1;
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`waitScale must be a finite number >= 0, got ${scale}`);
+  const emptyStats = () => ({ stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started, historyEvents: 0, largestPayloadBytes: 0 });
   if (!options.input) {
     // aws-local-stepfunctions treats a falsy input (null, false, 0, "") as "no value" when it applies
     // `"input.$": "$"` and fails with States.Runtime; refuse it here with the error the start state would raise.
-    const cause = { message: invalidInputMessage(options.input), sessionId: null, taskIndex: null, completed: [] };
-    return { status: 'FAILED', error: { name: WebrunErrors.InvalidInput, cause: JSON.stringify(cause) }, stats: { stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started } };
+    const cause = { message: invalidInputMessage(options.input), sessionId: null, taskIndex: null, completed: [], sessionEnded: null };
+    return { status: 'FAILED', error: { name: WebrunErrors.InvalidInput, cause: JSON.stringify(cause) }, stats: emptyStats() };
   }
   const workflow = options.workflow ?? synthesizeLocalWorkflow(options.workflowProps);
-  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms * scale));
+  const store = folderResultStore(options.resultsDir ?? defaultResultsDir());
+  const sessions = memorySessionRecords();
+  const log = options.log ?? silentLog;
+  const sleep = (ms: number, signal?: AbortSignal) => pause(ms * scale, signal);
+  // Aborted when the run stops: cancels the calls of steps whose answer is not needed to clean up.
+  const stopping = new AbortController();
   const deps: HandlerDeps = {
-    client: async () => new WebrunClient({ baseUrl: options.baseUrl, apiKey: options.apiKey, sleep }),
+    client: async (o = {}) => new WebrunClient({ baseUrl: options.baseUrl, apiKey: options.apiKey, sleep, ...o }),
     siteCredentials: options.siteCredentials,
-    pollPlan: workflow.pollPlan,
+    pollPlan: workflow.settings.pollPlan,
+    results: store,
+    placement: { inlineResultBytes: workflow.settings.inlineResultBytes },
+    sessions,
     sleep,
-    log: options.log ?? silentLog,
+    log,
   };
   const handlers = makeHandlers(deps);
+  const write = options.onProgress ?? (() => {});
+  const tracker = new ProgressTracker(write);
+
+  let execution: ReturnType<LocalWorkflow['machine']['run']> | undefined;
+  const quotas = new QuotaGuard(() => execution?.abort());
+  const inflight = new Set<Promise<unknown>>();
   let lambdaInvocations = 0;
+
   const taskResourceLocalHandlers = Object.fromEntries(
     Object.entries(workflow.taskHandlers).map(([stateName, handlerName]) => [
       stateName,
-      async (input: unknown) => {
+      async (payload: unknown) => {
+        // Let the event log catch up first, so a quota broken by the state before stops the run before this step acts.
+        await new Promise(setImmediate);
+        quotas.payload(payload, `The payload of task state "${stateName}"`);
+        if (quotas.violation || stopping.signal.aborted) throw asLambdaError(new Error('The execution has ended; this step did not run.'));
         lambdaInvocations++;
+        const deadline = Date.now() + workflow.timeouts[handlerName] * 1000;
+        const ctx: InvocationContext = { remainingMs: () => deadline - Date.now(), signal: CANCELLABLE.has(handlerName) ? stopping.signal : undefined };
+        const call = handlers[handlerName](payload, ctx);
+        inflight.add(call);
+        call.then(() => inflight.delete(call), () => inflight.delete(call));
         try {
-          return (await (handlers[handlerName] as (e: unknown) => Promise<unknown>)(input)) as never;
+          const result = await call;
+          quotas.payload(result, `The result of task state "${stateName}"`);
+          return result as never;
         } catch (err) {
           throw asLambdaError(err);
         }
@@ -123,22 +177,26 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   );
   const { waitTimeOverrides, retryIntervalOverrides } = scaledOverrides(workflow, scale);
 
-  const write = options.onProgress ?? (() => {});
-  const tracker = new ProgressTracker(write);
-  const machine = new StateMachine(workflow.definition as never, { validationOptions: { checkArn: false } });
-  // The Context Object fields the definition reads ($$.Execution.Id, a log correlation key), shaped as in AWS.
+  // The Context Object fields the definition reads ($$.Execution.Id), shaped as in AWS.
   const executionName = `local-${randomUUID()}`;
-  const context = { Execution: { Id: `arn:aws:states:local:000000000000:execution:webrun-sfn-local:${executionName}`, Name: executionName } };
-  const execution = machine.run(options.input as never, {
+  const executionArn = `arn:aws:states:local:000000000000:execution:webrun-sfn-local:${executionName}`;
+  execution = workflow.machine.run(options.input as never, {
     overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
-    context,
+    context: { Execution: { Id: executionArn, Name: executionName } },
   });
-  const onAbort = () => execution.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted) execution.abort();
+  const stop = () => {
+    stopping.abort();
+    execution?.abort();
+  };
+  options.signal?.addEventListener('abort', stop, { once: true });
+  if (options.signal?.aborted) stop();
 
   const following = (async () => {
     for await (const event of execution.eventLogs as AsyncIterable<ExecutorEvent>) {
+      if (event.type === 'StateEntered' && event.state) quotas.entered(event.state.name, event.state.type ?? '', event.state.input);
+      else if (event.type === 'StateExited' && event.state) quotas.exited(event.state.name, event.state.output);
+      else if (event.type === 'StateRetried') quotas.retried();
+      else if (event.type === 'StateFailed' && event.state?.type === 'Fail') quotas.failed(event.state.name, String(event.Cause ?? ''));
       const stateEvent = toStateEvent(event);
       if (!stateEvent) continue;
       options.onStateEvent?.(stateEvent);
@@ -146,34 +204,62 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     }
   })();
 
-  let summary: Omit<LocalRunSummary, 'stats' | 'sessionId'>;
+  let summary: Pick<LocalRunSummary, 'status' | 'output' | 'error'>;
   try {
     const output = (await execution.result) as WorkflowOutput | null;
-    summary = output === null
-      ? { status: 'FAILED', error: { name: 'Webrun.Aborted', cause: 'The execution was stopped before it finished.' } }
-      : { status: 'SUCCEEDED', output };
+    summary = output === null ? { status: 'FAILED', error: ABORTED } : { status: 'SUCCEEDED', output };
   } catch (err) {
     summary = { status: 'FAILED', error: executionError(err) };
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+    options.signal?.removeEventListener('abort', stop);
   }
-  await following.catch(() => {});
+  // The log closes with the execution; a bounded wait keeps a broken executor from holding the run.
+  await Promise.race([following.catch(() => {}), pause(1_000)]);
+  if (quotas.violation) summary = violated(quotas.violation);
 
-  // An aborted or timed-out execution skips every Catch: end the session here, as the cleanup Lambda does in AWS.
-  if (tracker.sessionId && !tracker.terminated) {
+  // Steps still running after a stop: cancel what may be cancelled, wait a while for the rest (start-session may
+  // be creating a session, which its handler records before it returns).
+  stopping.abort();
+  if (inflight.size > 0) {
+    write(`  waiting for ${inflight.size} step(s) still running, to end any session they open`);
+    await Promise.race([Promise.allSettled([...inflight]), pause(options.stopGraceMs ?? 30_000)]);
+  }
+
+  // Every recorded session that no terminate ended is ended here, as the deployed session cleanup does.
+  const record = await sessions.get(executionArn);
+  if (record && record.endedAt === undefined) {
     try {
       lambdaInvocations++;
-      const outcome = await handlers.terminateSession({ sessionId: tracker.sessionId });
-      write(`  session ${tracker.sessionId} ${outcome.alreadyEnded ? 'had already ended' : 'terminated'} by the runner's cleanup`);
+      const client = await deps.client();
+      const outcome = await endRecordedSession({ client: async () => client, sessions, log }, executionArn, record.sessionId);
+      write(`  session ${record.sessionId} ${outcome === 'terminated' ? 'terminated' : 'had already ended'} by the runner's cleanup`);
     } catch (err) {
-      write(`  could not terminate session ${tracker.sessionId}: ${(err as Error).message}`);
+      write(`  could not terminate session ${record.sessionId}: ${(err as Error).message}`);
+    }
+  }
+
+  if (summary.output) {
+    try {
+      summary.output = await resolveOutput(summary.output, store);
+    } catch (err) {
+      write(`  could not read a stored result back: ${(err as Error).message}`);
     }
   }
   return {
     ...summary,
-    sessionId: summary.output?.sessionId ?? tracker.sessionId,
-    stats: { stateTransitions: tracker.stateTransitions, lambdaInvocations, wallMs: Date.now() - started },
+    sessionId: summary.output?.sessionId ?? record?.sessionId,
+    stats: {
+      stateTransitions: tracker.stateTransitions,
+      lambdaInvocations,
+      wallMs: Date.now() - started,
+      historyEvents: quotas.historyEvents + 1,
+      largestPayloadBytes: quotas.largestPayloadBytes,
+    },
   };
+}
+
+function violated(v: QuotaViolation): Pick<LocalRunSummary, 'status' | 'error'> {
+  return { status: 'FAILED', error: { name: v.name, cause: v.cause } };
 }
 
 function invalidInputMessage(input: unknown): string {
@@ -187,7 +273,7 @@ function invalidInputMessage(input: unknown): string {
 
 function executionError(err: unknown): { name: string; cause: string } {
   const e = err as { name?: string; message?: string; cause?: { name?: string; message?: string } };
-  if (e?.name === 'ExecutionAbortedError') return { name: 'Webrun.Aborted', cause: 'The execution was stopped before it finished.' };
+  if (e?.name === 'ExecutionAbortedError') return ABORTED;
   if (e?.name === 'ExecutionTimeoutError') return { name: 'States.Timeout', cause: 'The execution reached its timeout.' };
   if (e?.name === 'ExecutionError' && e.cause) return { name: e.cause.name ?? 'Error', cause: e.cause.message ?? '' };
   return { name: e?.name ?? 'Error', cause: e?.message ?? String(err) };
@@ -204,5 +290,3 @@ export function scaledOverrides(workflow: LocalWorkflow, scale: number) {
   }
   return { waitTimeOverrides, retryIntervalOverrides };
 }
-
-export type { WorkflowHandlers };

@@ -9,19 +9,17 @@
 export const StateNames = {
   start: 'Start session',
   reportStartFailure: 'Report start failure',
-  moreTasks: 'More tasks?',
+  next: 'Next step?',
   send: 'Send task',
-  finished: 'Task finished?',
   wait: 'Wait before polling',
   poll: 'Poll task',
-  record: 'Record result',
   terminate: 'Terminate session',
-  collect: 'Collect results',
   succeeded: 'Workflow succeeded',
   terminateAfterFailure: 'Terminate session after failure',
+  reportWithoutCleanup: 'Report without cleanup',
+  formatReport: 'Format report',
   failed: 'Workflow failed',
   failedUnreported: 'Workflow failed before a report',
-  failedCleanupUnconfirmed: 'Workflow failed, cleanup not confirmed',
 } as const;
 
 /** The states that end the session: a history in which one of them succeeded needs no cleanup. */
@@ -41,6 +39,14 @@ export const ENV = {
   pollHold: 'WEBRUN_POLL_HOLD_SECONDS',
   /** The stack name: a dimension of the custom metrics, so two stacks in one account stay apart. */
   stackName: 'WEBRUN_STACK_NAME',
+  /** The result store's bucket. */
+  resultBucket: 'WEBRUN_RESULT_BUCKET',
+  /** Results whose JSON is larger than this many bytes go to the result store. */
+  inlineResultBytes: 'WEBRUN_INLINE_RESULT_BYTES',
+  /** The session records' table. */
+  sessionTable: 'WEBRUN_SESSION_TABLE',
+  /** How long a session record is kept: longer than the execution timeout. */
+  sessionTtlSeconds: 'WEBRUN_SESSION_TTL_SECONDS',
 } as const;
 
 export const DEFAULT_BASE_URL = 'https://connect.webrun.ai';
@@ -98,6 +104,8 @@ export const QUOTAS = {
 /** Every error name the workflow ends with. A Lambda throws an error with this `name`; the state machine matches it. */
 export const WebrunErrors = {
   InvalidInput: 'Webrun.InvalidInput',
+  /** The API refused a request as malformed (HTTP 400 or 422) after the session existed: not the execution input's fault. */
+  BadRequest: 'Webrun.BadRequest',
   Unauthorized: 'Webrun.Unauthorized',
   InsufficientBalance: 'Webrun.InsufficientBalance',
   RateLimited: 'Webrun.RateLimited',
@@ -148,3 +156,65 @@ export type WorkflowMetricName = (typeof WorkflowMetricNames)[keyof typeof Workf
 
 /** The cap the failure report keeps its cause under (Step Functions allows 32,768 characters). */
 export const MAX_CAUSE_CHARS = 32_000;
+
+/**
+ * Results kept in the state (and so in the output and a failure's cause) are small; larger ones go to the result
+ * store and the state carries a `resultRef`. A result above `inlineResultBytes` is always stored, and the results
+ * kept inline in one execution never add up to more than this budget, so that a failure's cause always has room
+ * for every completed result (inline or by reference) under Step Functions' 32,768-character cap.
+ */
+export const RESULT_LIMITS = {
+  /** Default of the construct prop and config field `inlineResultBytes`. */
+  defaultInlineResultBytes: 8 * 1024,
+  /** The most results of one execution kept inline, in bytes of their JSON. Also the largest `inlineResultBytes`. */
+  inlineBudgetBytes: 16 * 1024,
+  /** Default of `resultRetentionDays`: stored results expire after it. */
+  defaultRetentionDays: 30,
+} as const;
+
+/** Token counts and cost of a task, as the API reports them. */
+export interface Usage {
+  inputTokens?: number;
+  outputTokens?: number;
+  cost?: number;
+}
+
+/** A finished task's answer, as the API's `data` object (`message`, `files`, ...). */
+export type TaskData = Record<string, unknown>;
+
+/** Where a stored result is: `s3://bucket/key` deployed, `file://...` locally; its size and SHA-256 (hex). */
+export interface ResultRef {
+  uri: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** One completed task in the workflow's output: its result inline, or a reference to it in the result store. */
+export interface TaskResult {
+  index: number;
+  taskId: string | null;
+  status: 'completed';
+  result?: TaskData;
+  resultRef?: ResultRef;
+  usage?: Usage;
+}
+
+/** Success output of an execution. */
+export interface WorkflowOutput {
+  sessionId: string;
+  tasks: TaskResult[];
+}
+
+/**
+ * The JSON cause of a failed execution: one sentence, where it failed, every completed result (inline or by
+ * reference), and whether the session's end was confirmed (null when no session existed).
+ */
+export interface FailureCause {
+  message: string;
+  sessionId: string | null;
+  taskIndex: number | null;
+  completed: TaskResult[];
+  sessionEnded: boolean | null;
+  /** The error that kept the session's end from being confirmed. */
+  cleanupError?: string;
+}

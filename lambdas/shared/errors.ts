@@ -29,6 +29,9 @@ export class InvalidInput extends WebrunError {
   }
 }
 
+export class BadRequest extends WebrunError {
+  readonly name = WebrunErrors.BadRequest;
+}
 export class Unauthorized extends WebrunError {
   readonly name = WebrunErrors.Unauthorized;
 }

@@ -1,15 +1,21 @@
 /**
- * The four workflow steps as pure functions of their dependencies. The Lambda entry points (lambdas/*.ts) bind
- * them to Secrets Manager and the Powertools logger; the local runner binds the very same functions to
- * WEBRUN_API_KEY and a progress display. Nothing here knows which of the two it runs in.
+ * The workflow steps as pure functions of their dependencies. The Lambda entry points (lambdas/*.ts) bind them to
+ * Secrets Manager, S3, DynamoDB and Powertools; the local runner binds the very same functions to WEBRUN_API_KEY, a
+ * results folder, in-memory session records and a progress display. Nothing here knows which of the two it runs in.
+ *
+ * Each step gets the state's `run` and `loop` (lambdas/shared/state.ts) and returns the new `loop`, so a result is
+ * in the state once, whatever the step; results too large for the state go to the result store.
  */
-import { MAX_CAUSE_CHARS, WorkflowMetricNames as M, type PollPlan } from './contract';
-import { GuardrailTriggered, InvalidInput, PollTimeout, TaskFailed } from './errors';
+import { MAX_CAUSE_CHARS, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from './contract';
+import { GuardrailTriggered, InvalidInput, isWebrunError, PollTimeout, TaskFailed } from './errors';
 import { validateWorkflowInput } from './input';
 import { noMetrics, type WorkflowMetrics } from './metrics';
 import { redactDeep } from './redact';
+import { keepsInline, storeResult, type ResultPlacement, type ResultStore } from './result-store';
+import type { SessionRecords } from './session-records';
 import { noCredentials, resolveSiteCredentials, type SiteCredentialResolver } from './site-credentials';
-import type { TaskOutcome, TaskResult, WorkflowTask } from './types';
+import { resultKey, type FailureEvent, type FailureReport, type LoopState, type RunState, type StartEvent, type StepEvent, type WorkflowState } from './state';
+import type { TaskOutcome, WorkflowTask } from './types';
 import type { WebrunClient } from './webrun-client';
 
 export interface Log {
@@ -18,96 +24,75 @@ export interface Log {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** What one invocation knows of its surroundings. */
+export interface InvocationContext {
+  /** Milliseconds this invocation has left (Lambda's `getRemainingTimeInMillis`). @default unbounded */
+  remainingMs?: () => number;
+  /** Aborted when the local runner is stopped: calls in flight are cancelled. */
+  signal?: AbortSignal;
+}
+
+export interface ClientOptions {
+  signal?: AbortSignal;
+  /** Epoch ms by which calls must have answered. */
+  deadlineAt?: number;
+}
+
 export interface HandlerDeps {
-  client: () => Promise<WebrunClient>;
+  client: (options?: ClientOptions) => Promise<WebrunClient>;
   /** Reads the login fields behind a task's `secrets` references. @default none: such a task fails with ConfigError */
   siteCredentials?: SiteCredentialResolver;
   /** Custom metrics (Powertools in Lambda). @default none (the local runner) */
   metrics?: WorkflowMetrics;
   pollPlan: PollPlan;
-  sleep: (ms: number) => Promise<void>;
+  /** Where results too large for the state are written. */
+  results: ResultStore;
+  placement: ResultPlacement;
+  /** Which session each execution opened, and whether it was ended. */
+  sessions: SessionRecords;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   log: Log;
+  now?: () => number;
 }
 
-/** The loop state the state machine carries between tasks. */
-export interface WorkflowState {
-  sessionId: string;
-  tasks: WorkflowTask[];
-  taskCount: number;
-  index: number;
-  results: TaskResult[];
-}
-
-/** What send and poll hand back to the state machine for the current task. */
-export interface TaskProgress {
-  status: 'pending' | 'completed';
-  taskId: string | null;
-  attempt: number;
-  maxAttempts: number;
-  /** When send-message was called (epoch ms), passed back to each poll for the task-duration metric. */
-  sentAt: number;
-  results: TaskResult[];
-}
-
-export interface SendTaskEvent {
-  sessionId: string;
-  index: number;
-  task: WorkflowTask;
-  results: TaskResult[];
-}
-
-export interface PollTaskEvent {
-  sessionId: string;
-  index: number;
-  taskId: string;
-  attempt: number;
-  maxAttempts: number;
-  results: TaskResult[];
-}
-
-export interface TerminateEvent {
-  sessionId?: string;
-  /** Present on the failure path: the error the Catch caught (`{ Error, Cause }`). */
-  failure?: { Error?: string; Cause?: string };
-  index?: number;
-  results?: TaskResult[];
-}
-
-export interface TerminateOutcome {
-  sessionId: string | null;
-  terminated: boolean;
-  /** The session had already ended (expired or terminated before): nothing was open. */
-  alreadyEnded: boolean;
-  /** On the failure path: the error name and the cause the execution fails with. */
-  error?: string;
-  cause?: string;
-}
+/** Time kept back from an invocation's deadline for returning its answer. */
+const SAFETY_MS = 2_000;
+/** The longest a GET of a task may take (the client's default call timeout). */
+const GET_BUDGET_MS = 15_000;
+/** Terminate attempts on the failure path before the report says the session's end is not confirmed. */
+const FAILURE_TERMINATE_ATTEMPTS = 4;
+const TRANSIENT: ReadonlySet<string> = new Set([...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS, WebrunErrors.UnexpectedResponse]);
 
 type Json = Record<string, unknown>;
 
-function record(event: unknown, handler: string): Json {
-  if (event === null || typeof event !== 'object' || Array.isArray(event)) {
-    throw new InvalidInput(`${handler} event`, 'must be an object');
-  }
-  return event as Json;
+function object(value: unknown, field: string): Json {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidInput(field, 'must be an object');
+  return value as Json;
 }
 
-function str(event: Json, field: string, handler: string): string {
+function str(event: Json, field: string, at: string): string {
   const v = event[field];
-  if (typeof v !== 'string' || v === '') throw new InvalidInput(`${handler} event.${field}`, 'must be a non-empty string');
+  if (typeof v !== 'string' || v === '') throw new InvalidInput(`${at}.${field}`, 'must be a non-empty string');
   return v;
 }
 
-function int(event: Json, field: string, handler: string): number {
+function int(event: Json, field: string, at: string): number {
   const v = event[field];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidInput(`${handler} event.${field}`, 'must be a non-negative integer');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidInput(`${at}.${field}`, 'must be a non-negative integer');
   return v;
 }
 
-function results(event: Json, handler: string): TaskResult[] {
-  const v = event.results ?? [];
-  if (!Array.isArray(v)) throw new InvalidInput(`${handler} event.results`, 'must be an array');
-  return v as TaskResult[];
+/** Checks the parts of a step's event the handlers rely on (the state machine built it from the validated input). */
+export function parseStepEvent(raw: unknown, handler: string): StepEvent {
+  const event = object(raw, `${handler} event`);
+  const run = object(event.run, `${handler} event.run`);
+  const loop = object(event.loop, `${handler} event.loop`);
+  str(run, 'sessionId', `${handler} event.run`);
+  if (!Array.isArray(run.tasks)) throw new InvalidInput(`${handler} event.run.tasks`, 'must be an array');
+  int(loop, 'index', `${handler} event.loop`);
+  if (!Array.isArray(loop.results)) throw new InvalidInput(`${handler} event.loop.results`, 'must be an array');
+  if (loop.status !== 'ready' && loop.status !== 'pending') throw new InvalidInput(`${handler} event.loop.status`, 'must be "ready" or "pending"');
+  return { executionArn: typeof event.executionArn === 'string' ? event.executionArn : 'unknown-execution', run: run as unknown as RunState, loop: loop as unknown as LoopState };
 }
 
 /** Poll invocations allowed for a task: enough to cover its maxDuration plus grace, at one per poll cycle. */
@@ -122,135 +107,201 @@ export function getsPerPoll(plan: PollPlan): number {
   return Math.floor(plan.holdSeconds / plan.everySeconds) + 1;
 }
 
-/**
- * When the task was sent (epoch ms): the poll event's `sentAt`, else (an execution started by a definition that
- * did not pass it) estimated from the poll cycles before this one, the send-message hold not counted.
- */
-export function taskSentAt(event: Record<string, unknown>, attempt: number, plan: PollPlan, pollStartedAt: number): number {
-  if (typeof event.sentAt === 'number' && Number.isFinite(event.sentAt)) return event.sentAt;
-  return pollStartedAt - ((attempt - 1) * (plan.intervalSeconds + plan.holdSeconds) + plan.intervalSeconds) * 1000;
-}
-
-/** Raises the final outcomes; returns the results with a completed task appended. */
-function settle(outcome: TaskOutcome, index: number, prior: TaskResult[], log: Log, sessionId: string, metrics: WorkflowMetrics = noMetrics, elapsedMs?: number): TaskResult[] | undefined {
-  switch (outcome.kind) {
-    case 'pending':
-      return undefined;
-    case 'completed': {
-      const result: TaskResult = { index, taskId: outcome.taskId ?? null, status: 'completed', result: outcome.data };
-      if (outcome.usage) result.usage = outcome.usage;
-      log.info('task completed', { sessionId, taskIndex: index, taskId: outcome.taskId, usage: outcome.usage });
-      metrics.add(M.tasksCompleted, 1);
-      if (elapsedMs !== undefined) metrics.add(M.taskDuration, elapsedMs);
-      return [...prior.filter((r) => r.index !== index), result];
-    }
-    case 'guardrail':
-      log.warn('task stopped at a guardrail', { sessionId, taskIndex: index, taskId: outcome.taskId, guardrailType: outcome.guardrailType });
-      metrics.add(M.guardrailsTriggered, 1);
-      throw new GuardrailTriggered(outcome.question);
-    case 'failed':
-      log.warn('task failed', { sessionId, taskIndex: index, taskId: outcome.taskId });
-      metrics.add(M.tasksFailed, 1);
-      throw new TaskFailed(`Task ${index} failed: ${outcome.reason}`);
-  }
-}
-
 export function makeHandlers(deps: HandlerDeps) {
   const { log, pollPlan } = deps;
   const metrics = deps.metrics ?? noMetrics;
   const siteCredentials = deps.siteCredentials ?? noCredentials;
+  const now = deps.now ?? Date.now;
 
-  /** Validates the execution input (`{ input }`, as the state machine passes it), then starts the session. */
-  async function startSession(raw: unknown): Promise<WorkflowState> {
-    const input = validateWorkflowInput(record(raw, 'startSession').input);
-    const client = await deps.client();
+  /** The invocation's deadline for calls, leaving time to answer. */
+  const deadlineOf = (ctx: InvocationContext): number | undefined => (ctx.remainingMs ? now() + ctx.remainingMs() - SAFETY_MS : undefined);
+  const clientFor = (ctx: InvocationContext) => deps.client({ signal: ctx.signal, deadlineAt: deadlineOf(ctx) });
+
+  /** Raises the final outcomes; returns the completed task's entry, or undefined while it is pending. */
+  function settle(outcome: TaskOutcome, index: number, sessionId: string, elapsedMs: number): TaskResult | undefined {
+    switch (outcome.kind) {
+      case 'pending':
+        return undefined;
+      case 'completed': {
+        const result: TaskResult = { index, taskId: outcome.taskId ?? null, status: 'completed', result: outcome.data };
+        if (outcome.usage) result.usage = outcome.usage;
+        log.info('task completed', { sessionId, taskIndex: index, taskId: outcome.taskId, usage: outcome.usage });
+        metrics.add(M.tasksCompleted, 1);
+        metrics.add(M.taskDuration, Math.max(0, elapsedMs));
+        return result;
+      }
+      case 'guardrail':
+        log.warn('task stopped at a guardrail', { sessionId, taskIndex: index, taskId: outcome.taskId, guardrailType: outcome.guardrailType });
+        metrics.add(M.guardrailsTriggered, 1);
+        throw new GuardrailTriggered(outcome.question);
+      case 'failed':
+        log.warn('task failed', { sessionId, taskIndex: index, taskId: outcome.taskId });
+        metrics.add(M.tasksFailed, 1);
+        throw new TaskFailed(`Task ${index} failed: ${outcome.reason}`);
+    }
+  }
+
+  /** The loop after a completed task: its result kept inline when it fits, else stored and referenced. */
+  async function record(event: StepEvent, entry: TaskResult): Promise<LoopState> {
+    const prior = event.loop.results.filter((r) => r.index !== entry.index);
+    const kept = keepsInline(entry, prior, deps.placement) ? entry : await storeResult(entry, deps.results, resultKey(event.executionArn, entry.index));
+    return { index: event.loop.index + 1, status: 'ready', results: [...prior, kept] };
+  }
+
+  /** Validates the execution input (`{ input }`, as the state machine passes it), then starts and records the session. */
+  async function startSession(raw: unknown, ctx: InvocationContext = {}): Promise<WorkflowState> {
+    const event = object(raw, 'startSession event') as Partial<StartEvent>;
+    const input = validateWorkflowInput(event.input);
+    const executionArn = typeof event.executionArn === 'string' ? event.executionArn : 'unknown-execution';
+    const client = await clientFor(ctx);
     const session = await client.startSession(input.session);
+    try {
+      // Before this state can end: a stop that lands now leaves a record the cleanup finds.
+      await deps.sessions.started(executionArn, session.sessionId);
+    } catch (err) {
+      // A session nothing can find would stay open and billed until it idles out: end it now.
+      log.error('could not record the session; terminating it', { sessionId: session.sessionId, error: (err as Error)?.name });
+      await client.terminateSession(session.sessionId).catch(() => undefined);
+      throw err;
+    }
     log.info('session started', { sessionId: session.sessionId, taskCount: input.tasks.length, balance: session.balance });
     metrics.add(M.sessionsStarted, 1);
-    return { sessionId: session.sessionId, tasks: input.tasks, taskCount: input.tasks.length, index: 0, results: [] };
+    return {
+      run: { sessionId: session.sessionId, tasks: input.tasks, taskCount: input.tasks.length },
+      loop: { index: 0, status: 'ready', results: [] },
+    };
   }
 
   /** Sends the current task; a task that finished within the call is recorded at once. */
-  async function sendTask(raw: unknown): Promise<TaskProgress> {
-    const event = record(raw, 'sendTask');
-    const sessionId = str(event, 'sessionId', 'sendTask');
-    const index = int(event, 'index', 'sendTask');
-    const prior = results(event, 'sendTask');
-    const task = record(event.task, 'sendTask') as unknown as WorkflowTask;
-    const client = await deps.client();
+  async function sendTask(raw: unknown, ctx: InvocationContext = {}): Promise<LoopState> {
+    const event = parseStepEvent(raw, 'sendTask');
+    const { run, loop } = event;
+    const task = run.tasks[loop.index] as WorkflowTask | undefined;
+    if (!task) throw new InvalidInput('sendTask event.loop.index', `names no task (there are ${run.tasks.length})`);
+    const client = await clientFor(ctx);
     // Resolved here, at send time, so the values exist only in this invocation's memory and the request body.
     const credentials = task.secrets ? await resolveSiteCredentials(task.secrets, siteCredentials) : [];
-    const sentAt = Date.now();
-    const outcome = await client.sendTask(sessionId, task, credentials);
-    const maxAttempts = maxPollAttempts(task.maxDuration, pollPlan);
-    const done = settle(outcome, index, prior, log, sessionId, metrics, Date.now() - sentAt);
-    const taskId = outcome.taskId ?? null;
-    if (done) return { status: 'completed', taskId, attempt: 0, maxAttempts, sentAt, results: done };
-    log.info('task pending', { sessionId, taskIndex: index, taskId });
-    return { status: 'pending', taskId, attempt: 0, maxAttempts, sentAt, results: prior };
+    const sentAt = now();
+    const outcome = await client.sendTask(run.sessionId, task, credentials);
+    const done = settle(outcome, loop.index, run.sessionId, now() - sentAt);
+    if (done) return record(event, done);
+    const taskId = outcome.taskId as string;
+    log.info('task pending', { sessionId: run.sessionId, taskIndex: loop.index, taskId });
+    return { ...loop, status: 'pending', pending: { taskId, attempt: 0, maxAttempts: maxPollAttempts(task.maxDuration, pollPlan), sentAt } };
   }
 
-  /** Polls a pending task, holding for up to `holdSeconds`; gives up with PollTimeout after `maxAttempts`. */
-  async function pollTask(raw: unknown): Promise<TaskProgress> {
-    const event = record(raw, 'pollTask');
-    const sessionId = str(event, 'sessionId', 'pollTask');
-    const taskId = str(event, 'taskId', 'pollTask');
-    const index = int(event, 'index', 'pollTask');
-    const maxAttempts = int(event, 'maxAttempts', 'pollTask');
-    const attempt = int(event, 'attempt', 'pollTask') + 1;
-    const prior = results(event, 'pollTask');
+  /**
+   * Polls a pending task, holding for up to `holdSeconds` but never past the invocation's remaining time; gives up
+   * with PollTimeout after `maxAttempts` invocations.
+   */
+  async function pollTask(raw: unknown, ctx: InvocationContext = {}): Promise<LoopState> {
+    const event = parseStepEvent(raw, 'pollTask');
+    const { run, loop } = event;
+    const pending = loop.pending;
+    if (loop.status !== 'pending' || !pending) throw new InvalidInput('pollTask event.loop', 'has no pending task');
+    const attempt = pending.attempt + 1;
     // The task (as the state machine validated it) tells whether its answer may carry credentials to redact.
-    const refs = (event.task as Partial<WorkflowTask> | undefined)?.secrets ?? [];
-    const client = await deps.client();
+    const refs = run.tasks[loop.index]?.secrets ?? [];
+    const deadlineAt = deadlineOf(ctx);
+    const client = await clientFor(ctx);
     const gets = getsPerPoll(pollPlan);
-    const sentAt = taskSentAt(event, attempt, pollPlan, Date.now());
+    const everyMs = pollPlan.everySeconds * 1000;
     metrics.add(M.pollAttempts, 1);
     for (let i = 0; i < gets; i++) {
-      if (i > 0) await deps.sleep(pollPlan.everySeconds * 1000);
-      let outcome = await client.getTask(sessionId, taskId);
+      if (i > 0) {
+        // Hold only while another pause and GET fit in what is left of this invocation.
+        if (deadlineAt !== undefined && now() + everyMs + GET_BUDGET_MS > deadlineAt) break;
+        await deps.sleep(everyMs, ctx.signal);
+      }
+      let outcome = await client.getTask(run.sessionId, pending.taskId);
       if (outcome.kind !== 'pending' && refs.length > 0) {
         // The final answer may repeat what the agent typed: read the task's credentials again to redact them.
         // If they cannot be read, the run fails (ConfigError) rather than put them into the result or cause.
         const credentials = await resolveSiteCredentials(refs, siteCredentials);
         outcome = redactDeep(outcome, credentials.flatMap((c) => Object.values(c.fields)));
       }
-      const done = settle(outcome, index, prior, log, sessionId, metrics, Math.max(0, Date.now() - sentAt));
-      if (done) return { status: 'completed', taskId, attempt, maxAttempts, sentAt, results: done };
+      const done = settle(outcome, loop.index, run.sessionId, now() - pending.sentAt);
+      if (done) return record(event, done);
     }
-    if (attempt >= maxAttempts) {
-      log.warn('task poll cap reached', { sessionId, taskIndex: index, taskId, attempt });
+    if (attempt >= pending.maxAttempts) {
+      log.warn('task poll cap reached', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, attempt });
       metrics.add(M.tasksFailed, 1);
-      throw new PollTimeout(`Task ${index} was still pending after ${attempt} polls; the workflow gave up on it.`);
+      throw new PollTimeout(`Task ${loop.index} was still pending after ${attempt} polls; the workflow gave up on it.`);
     }
-    log.info('task pending', { sessionId, taskIndex: index, taskId, attempt });
-    return { status: 'pending', taskId, attempt, maxAttempts, sentAt, results: prior };
+    log.info('task pending', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, attempt });
+    return { ...loop, pending: { ...pending, attempt } };
+  }
+
+  /** Ends a session and marks its record; false when the API said it was already gone. */
+  async function endSession(client: WebrunClient, executionArn: string, sessionId: string): Promise<boolean> {
+    const { terminated } = await client.terminateSession(sessionId);
+    if (terminated) metrics.add(M.sessionsTerminated, 1);
+    log.info(terminated ? 'session terminated' : 'session was already ended', { sessionId });
+    await deps.sessions.ended(executionArn, sessionId).catch((err: unknown) => {
+      // The session is ended; only the record lags, and the cleanup's terminate of an ended session is harmless.
+      log.warn('could not mark the session record ended', { sessionId, error: (err as Error)?.name });
+    });
+    return terminated;
+  }
+
+  /** Success path: ends the session and returns the execution's output. Errors go to the failure path. */
+  async function finishRun(event: StepEvent, ctx: InvocationContext): Promise<WorkflowOutput> {
+    await endSession(await clientFor(ctx), event.executionArn, event.run.sessionId);
+    return { sessionId: event.run.sessionId, tasks: event.loop.results };
   }
 
   /**
-   * Ends the session (idempotently) and, on the failure path, writes the failure's report: the original
-   * error name and a JSON cause with one sentence, the sessionId, the failing task and the completed results.
+   * Failure path: tries to end the session (a few times, within the invocation's time), then reports the failure
+   * whatever that gave: the original error and a cause with every completed result and whether the session's
+   * end was confirmed. It throws only when it cannot report at all.
    */
-  async function terminateSession(raw: unknown): Promise<TerminateOutcome> {
-    const event = record(raw, 'terminateSession') as TerminateEvent;
-    const sessionId = typeof event.sessionId === 'string' && event.sessionId !== '' ? event.sessionId : null;
-    let terminated = false;
-    let alreadyEnded = false;
+  async function reportFailure(event: FailureEvent, ctx: InvocationContext): Promise<FailureReport> {
+    const sessionId = event.run?.sessionId ?? null;
+    let sessionEnded: boolean | null = null;
+    let cleanupError: string | undefined;
     if (sessionId) {
-      const client = await deps.client();
-      ({ terminated } = await client.terminateSession(sessionId));
-      if (terminated) metrics.add(M.sessionsTerminated, 1);
-      alreadyEnded = !terminated;
-      log.info(terminated ? 'session terminated' : 'session was already ended', { sessionId });
+      sessionEnded = false;
+      const deadlineAt = deadlineOf(ctx);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await endSession(await clientFor(ctx), event.executionArn, sessionId);
+          sessionEnded = true;
+          cleanupError = undefined;
+          break;
+        } catch (err) {
+          cleanupError = isWebrunError(err) ? err.name : ((err as Error)?.name ?? 'Error');
+          const pauseMs = 1000 * 2 ** (attempt - 1);
+          const fits = deadlineAt === undefined || now() + pauseMs + GET_BUDGET_MS < deadlineAt;
+          if (!TRANSIENT.has(cleanupError) || attempt >= FAILURE_TERMINATE_ATTEMPTS || !fits) {
+            log.error('could not terminate the session after a failure; it may still be open', { sessionId, error: cleanupError, attempts: attempt });
+            break;
+          }
+          await deps.sleep(pauseMs);
+        }
+      }
     }
-    const outcome: TerminateOutcome = { sessionId, terminated, alreadyEnded };
-    if (event.failure) Object.assign(outcome, failureReport(event, sessionId));
-    return outcome;
+    return failureReport(event, { sessionId, sessionEnded, cleanupError }, deps.results);
+  }
+
+  /** The terminate Lambda: ends the session; on the failure path (`failure` present) also reports the failure. */
+  async function terminateSession(raw: unknown, ctx: InvocationContext = {}): Promise<WorkflowOutput | FailureReport> {
+    const event = object(raw, 'terminateSession event');
+    if (event.failure !== undefined) {
+      return reportFailure({
+        executionArn: typeof event.executionArn === 'string' ? event.executionArn : 'unknown-execution',
+        run: event.run === undefined ? undefined : parseStepEvent(event, 'terminateSession').run,
+        loop: event.loop as LoopState | undefined,
+        failure: object(event.failure, 'terminateSession event.failure'),
+      }, ctx);
+    }
+    return finishRun(parseStepEvent(event, 'terminateSession'), ctx);
   }
 
   return { startSession, sendTask, pollTask, terminateSession };
 }
 
 export type WorkflowHandlers = ReturnType<typeof makeHandlers>;
+export type HandlerName = keyof WorkflowHandlers;
 
 /** The one-sentence message of a caught error: Lambda wraps it as `{ errorType, errorMessage, trace }`. */
 export function causeMessage(cause: string | undefined): string {
@@ -264,27 +315,34 @@ export function causeMessage(cause: string | undefined): string {
   return cause;
 }
 
-export function failureReport(event: TerminateEvent, sessionId: string | null): { error: string; cause: string } {
-  const error = event.failure?.Error || 'Webrun.ApiError';
-  const completed = Array.isArray(event.results) ? event.results : [];
-  const body = {
-    message: causeMessage(event.failure?.Cause),
-    sessionId,
-    taskIndex: typeof event.index === 'number' ? event.index : null,
-    completed,
+/**
+ * The report the execution fails with. The run's inline results are bounded (lambdas/shared/result-store.ts) so
+ * that the cause fits Step Functions' limit with every result in it; should it not (a very long message), the
+ * largest inline results are moved to the result store, then the message is shortened.
+ */
+export async function failureReport(
+  event: FailureEvent,
+  cleanup: { sessionId: string | null; sessionEnded: boolean | null; cleanupError?: string },
+  store: ResultStore,
+): Promise<FailureReport> {
+  const error = event.failure.Error || WebrunErrors.ApiError;
+  const body: FailureCause = {
+    message: causeMessage(event.failure.Cause),
+    sessionId: cleanup.sessionId,
+    taskIndex: event.loop ? event.loop.index : null,
+    completed: Array.isArray(event.loop?.results) ? [...event.loop.results] : [],
+    sessionEnded: cleanup.sessionEnded,
   };
-  let cause = JSON.stringify(body);
-  // Keep under the cause limit: drop the largest results' payloads first (every task keeps its index and taskId),
-  // then shorten an oversized message, and say so.
-  const bySize = completed.map((r, i) => ({ i, size: (JSON.stringify(r?.result) ?? '').length })).sort((x, y) => y.size - x.size);
-  for (const { i, size } of bySize) {
-    if (cause.length <= MAX_CAUSE_CHARS) break;
-    body.completed = body.completed.map((r, j) => (j === i ? { ...r, result: { omitted: `result too large for the failure cause (${size} characters)` } } : r));
-    cause = JSON.stringify({ ...body, truncated: true });
+  if (cleanup.cleanupError) body.cleanupError = cleanup.cleanupError;
+  const size = () => JSON.stringify(body).length;
+  if (size() > MAX_CAUSE_CHARS) body.message = `${body.message.slice(0, 2_000)}…`;
+  const bySize = body.completed
+    .map((r, i) => ({ i, size: r.result === undefined ? 0 : JSON.stringify(r.result).length }))
+    .filter((x) => x.size > 0)
+    .sort((a, b) => b.size - a.size);
+  for (const { i } of bySize) {
+    if (size() <= MAX_CAUSE_CHARS) break;
+    body.completed[i] = await storeResult(body.completed[i], store, resultKey(event.executionArn, body.completed[i].index));
   }
-  if (cause.length > MAX_CAUSE_CHARS) {
-    body.message = `${body.message.slice(0, 2_000)}…`;
-    cause = JSON.stringify({ ...body, truncated: true });
-  }
-  return { error, cause };
+  return { error, cause: JSON.stringify(body) };
 }

@@ -6,12 +6,18 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Context } from 'aws-lambda';
+import { DEFAULT_BASE_URL, ENV, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames } from './contract';
 import { ConfigError } from './errors';
-import { DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type PollPlan } from './contract';
-import { makeHandlers, type HandlerDeps, type WorkflowHandlers } from './handlers';
+import { makeHandlers, type HandlerDeps, type InvocationContext, type WorkflowHandlers } from './handlers';
 import type { WorkflowMetrics } from './metrics';
+import { s3ResultStore } from './result-store';
 import { secretApiKeyReader } from './secret';
+import { dynamoSessionRecords } from './session-records';
+import { settingsFromEnv, sleep } from './settings';
 import { secretsManagerCredentials } from './site-credentials';
 import { WebrunClient } from './webrun-client';
 
@@ -27,38 +33,25 @@ export function powertoolsMetrics(target: Metrics, env: NodeJS.ProcessEnv = proc
   };
 }
 
-function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new ConfigError(`Environment variable ${name} must be a non-negative number of seconds, got ${JSON.stringify(raw)}.`);
-  return value;
-}
-
-export function pollPlanFromEnv(env: NodeJS.ProcessEnv): PollPlan {
-  return {
-    intervalSeconds: seconds(env, ENV.pollInterval, DEFAULT_POLL_PLAN.intervalSeconds),
-    holdSeconds: seconds(env, ENV.pollHold, DEFAULT_POLL_PLAN.holdSeconds),
-    everySeconds: DEFAULT_POLL_PLAN.everySeconds,
-    graceSeconds: DEFAULT_POLL_PLAN.graceSeconds,
-  };
-}
-
 /** Handler dependencies for a Lambda, from its environment. Configuration errors surface on first use. */
 export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): HandlerDeps {
   const secretArn = env[ENV.secretArn];
   const baseUrl = env[ENV.baseUrl] || DEFAULT_BASE_URL;
   const secrets = new SecretsManagerClient({});
   const readKey = secretArn ? secretApiKeyReader({ secretId: secretArn, client: secrets }) : undefined;
+  const settings = settingsFromEnv(env);
   return {
-    client: async () => {
+    client: async (options = {}) => {
       if (!readKey) throw new ConfigError(`Environment variable ${ENV.secretArn} is not set: the function does not know which secret holds the webrun API key.`);
-      return new WebrunClient({ baseUrl, apiKey: await readKey() });
+      return new WebrunClient({ baseUrl, apiKey: await readKey(), ...options });
     },
     siteCredentials: secretsManagerCredentials(secrets, secretArn),
-    pollPlan: pollPlanFromEnv(env),
+    pollPlan: settings.pollPlan,
+    results: s3ResultStore(new S3Client({}), env[ENV.resultBucket]),
+    placement: { inlineResultBytes: settings.inlineResultBytes },
+    sessions: dynamoSessionRecords({ client: new DynamoDBClient({}), tableName: env[ENV.sessionTable], ttlSeconds: Number(env[ENV.sessionTtlSeconds]) || 8 * 86_400 }),
     metrics: powertoolsMetrics(metrics, env),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep,
     log: {
       info: (message, fields) => logger.info(message, fields ?? {}),
       warn: (message, fields) => logger.warn(message, fields ?? {}),
@@ -76,19 +69,22 @@ export function correlationKeys(event: unknown): Record<string, string | number>
   if (event === null || typeof event !== 'object') return keys;
   const e = event as Record<string, unknown>;
   if (typeof e.executionArn === 'string' && e.executionArn.startsWith('arn:')) keys.executionArn = e.executionArn;
-  if (typeof e.sessionId === 'string' && e.sessionId !== '') keys.sessionId = e.sessionId;
-  if (typeof e.index === 'number') keys.taskIndex = e.index;
-  if (typeof e.taskId === 'string' && e.taskId !== '') keys.taskId = e.taskId;
+  const run = (e.run ?? {}) as Record<string, unknown>;
+  const loop = (e.loop ?? {}) as Record<string, unknown>;
+  const pending = (loop.pending ?? {}) as Record<string, unknown>;
+  if (typeof run.sessionId === 'string' && run.sessionId !== '') keys.sessionId = run.sessionId;
+  if (typeof loop.index === 'number') keys.taskIndex = loop.index;
+  if (typeof pending.taskId === 'string' && pending.taskId !== '') keys.taskId = pending.taskId;
   return keys;
 }
 
 /** Wraps each handler: correlation keys on every log line of the invocation, metrics flushed at its end. */
 export function instrumentHandlers(inner: WorkflowHandlers, log: Logger = logger, target: Metrics = metrics): WorkflowHandlers {
-  const wrap = <R>(step: string, fn: (event: unknown) => Promise<R>) => async (event: unknown): Promise<R> => {
+  const wrap = <R>(step: string, fn: (event: unknown, ctx?: InvocationContext) => Promise<R>) => async (event: unknown, ctx?: InvocationContext): Promise<R> => {
     const keys = { step, ...correlationKeys(event) };
     log.appendKeys(keys);
     try {
-      return await fn(event);
+      return await fn(event, ctx);
     } catch (err) {
       // Error names and messages are written to be safe to log: they never carry the API key.
       log.warn('step failed', { errorName: (err as Error)?.name, errorMessage: (err as Error)?.message });
@@ -104,6 +100,11 @@ export function instrumentHandlers(inner: WorkflowHandlers, log: Logger = logger
     pollTask: wrap('pollTask', inner.pollTask),
     terminateSession: wrap('terminateSession', inner.terminateSession),
   };
+}
+
+/** What a handler needs of Lambda's context: the time it has left. */
+export function invocationContext(context: Pick<Context, 'getRemainingTimeInMillis'> | undefined): InvocationContext {
+  return context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {};
 }
 
 let handlers: WorkflowHandlers | undefined;

@@ -1,4 +1,5 @@
 /** Types shared by the validator, the webrun client, the Lambda handlers and the local runner. */
+import type { TaskData, Usage } from './contract';
 
 export type OutputType = 'text' | 'structured_json' | 'structured_csv';
 
@@ -48,33 +49,9 @@ export interface WorkflowInput {
   tasks: WorkflowTask[];
 }
 
-export interface Usage {
-  inputTokens?: number;
-  outputTokens?: number;
-  cost?: number;
-}
-
-/** A finished task's answer, as the API's `data` object (`message`, `files`, ...). */
-export type TaskData = Record<string, unknown>;
-
 /** What a task is doing, normalized from every response shape the API is documented to send. */
 export type TaskOutcome =
   | { kind: 'pending'; taskId: string; usage?: Usage }
   | { kind: 'completed'; taskId?: string; data: TaskData; usage?: Usage }
   | { kind: 'guardrail'; taskId?: string; question: string; guardrailType?: string }
   | { kind: 'failed'; taskId?: string; reason: string };
-
-/** One completed task in the workflow's output. */
-export interface TaskResult {
-  index: number;
-  taskId: string | null;
-  status: 'completed';
-  result: TaskData;
-  usage?: Usage;
-}
-
-/** Success output of an execution. */
-export interface WorkflowOutput {
-  sessionId: string;
-  tasks: TaskResult[];
-}

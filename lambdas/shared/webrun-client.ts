@@ -7,6 +7,7 @@
  */
 import {
   ApiError,
+  BadRequest,
   InsufficientBalance,
   InvalidInput,
   RateLimited,
@@ -19,7 +20,8 @@ import {
   WebrunError,
 } from './errors';
 import { redactDeep, redactText } from './redact';
-import type { SessionOptions, SiteCredentials, TaskData, TaskOutcome, Usage, WorkflowTask } from './types';
+import type { TaskData, Usage } from './contract';
+import type { SessionOptions, SiteCredentials, TaskOutcome, WorkflowTask } from './types';
 
 export interface WebrunClientOptions {
   baseUrl: string;
@@ -38,6 +40,14 @@ export interface WebrunClientOptions {
   /** Injected for tests and for `--wait-scale`. @default setTimeout */
   sleep?: (ms: number) => Promise<void>;
   fetch?: typeof fetch;
+  /** Aborts every call in flight (the local runner being stopped). */
+  signal?: AbortSignal;
+  /**
+   * Epoch ms by which every call must have answered (the Lambda's remaining time): call timeouts are shortened to
+   * fit, and a 429 is thrown rather than waited out when its wait would not fit. @default none
+   */
+  deadlineAt?: number;
+  now?: () => number;
 }
 
 export interface StartedSession {
@@ -65,6 +75,9 @@ export class WebrunClient {
   private readonly maxInlineRetries: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly fetchImpl: typeof fetch;
+  private readonly signal?: AbortSignal;
+  private readonly deadlineAt?: number;
+  private readonly now: () => number;
 
   constructor(options: WebrunClientOptions) {
     let url: URL;
@@ -85,6 +98,14 @@ export class WebrunClient {
     this.maxInlineRetries = options.maxInlineRetries ?? 2;
     this.sleep = options.sleep ?? defaultSleep;
     this.fetchImpl = options.fetch ?? fetch;
+    this.signal = options.signal;
+    this.deadlineAt = options.deadlineAt;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Milliseconds left before the deadline, if there is one. */
+  private remainingMs(): number {
+    return this.deadlineAt === undefined ? Infinity : this.deadlineAt - this.now();
   }
 
   /** Starts a browser session with no initial task (every task is sent with `sendTask`, so each has an id). */
@@ -119,7 +140,7 @@ export class WebrunClient {
     const secretValues = credentials.flatMap((c) => Object.values(c.fields));
     const answer = await this.call('send-message', 'POST', '/start/send-message', { sessionId, message }, this.longCallTimeoutMs, secretValues);
     // The agent may repeat what it typed in a result, a failure reason or a guardrail question.
-    const outcome = redactDeep(normalizeTaskAnswer(answer), secretValues);
+    const outcome = this.normalize(answer, undefined, secretValues);
     if (outcome.kind === 'pending' && !outcome.taskId) {
       throw new UnexpectedResponse('send-message answered "pending" without a taskId, so the task cannot be polled.');
     }
@@ -130,7 +151,22 @@ export class WebrunClient {
   async getTask(sessionId: string, taskId: string): Promise<TaskOutcome> {
     const path = `/task/${encodeURIComponent(sessionId)}/${encodeURIComponent(taskId)}`;
     const answer = await this.call('get-task', 'GET', path, undefined, this.callTimeoutMs);
-    return normalizeTaskAnswer(answer, taskId);
+    return this.normalize(answer, taskId);
+  }
+
+  /**
+   * Normalizes a 2xx task answer with the API key and the task's credentials redacted from every string of it: an
+   * API that echoes the key (in a failure reason, a guardrail question, the keys of an unknown answer) must not
+   * put it into a result, an error or the execution history.
+   */
+  private normalize(answer: Json, knownTaskId: string | undefined, secretValues: readonly string[] = []): TaskOutcome {
+    const hidden = [this.apiKey, ...secretValues];
+    try {
+      return redactDeep(normalizeTaskAnswer(answer, knownTaskId), hidden);
+    } catch (err) {
+      if (err instanceof UnexpectedResponse) throw new UnexpectedResponse(redactText(err.message, hidden), { status: err.status });
+      throw err;
+    }
   }
 
   /** Ends a session. Idempotent: a session that is already gone is reported, not thrown. */
@@ -153,6 +189,8 @@ export class WebrunClient {
       } catch (err) {
         const waitSeconds = err instanceof RateLimited ? (err.retryAfterSeconds ?? 1) : undefined;
         if (waitSeconds === undefined || attempt >= this.maxInlineRetries || waitSeconds > this.maxInlineRetryAfterSeconds) throw err;
+        // Waiting it out must leave time for the call itself; otherwise the state machine's Retry waits instead.
+        if (waitSeconds * 1000 + Math.min(timeoutMs, 5_000) > this.remainingMs()) throw err;
         await this.sleep(waitSeconds * 1000);
       }
     }
@@ -161,6 +199,10 @@ export class WebrunClient {
   private async callOnce(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number, secretValues: readonly string[]): Promise<Json> {
     let response: Response;
     let text: string;
+    const remaining = this.remainingMs();
+    if (remaining < 1_000) throw new ApiError(`${endpoint} was not called: the invocation has ${Math.max(0, Math.round(remaining))} ms left.`);
+    timeoutMs = Math.min(timeoutMs, remaining);
+    const signal = this.signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), this.signal]) : AbortSignal.timeout(timeoutMs);
     try {
       response = await this.fetchImpl(this.baseUrl + path, {
         method,
@@ -170,10 +212,11 @@ export class WebrunClient {
           ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
       });
       text = await response.text();
     } catch (err) {
+      if (this.signal?.aborted) throw new ApiError(`${endpoint} was cancelled: the run is stopping.`);
       throw networkError(endpoint, err, timeoutMs);
     }
     let parsed: unknown;
@@ -254,7 +297,7 @@ function httpError(endpoint: Endpoint, status: number, body: Json | undefined, r
     return new RateLimited(retryAfterSeconds === undefined ? message : `${message.slice(0, -1)} (retry after ${retryAfterSeconds} s).`, { ...details, retryAfterSeconds });
   }
   if (code && CODE_ERRORS[code]) return CODE_ERRORS[code](message, { status, code });
-  if (status === 400 || status === 422) return new InvalidInput('request', `the API refused it: ${apiText ?? `HTTP ${status}`}`, details);
+  if (status === 400 || status === 422) return new BadRequest(message, details);
   if (status === 401 || status === 403) return new Unauthorized(message, details);
   if (status === 402) return new InsufficientBalance(message, details);
   if (status === 404 || status === 410) return new SessionExpired(message, details);

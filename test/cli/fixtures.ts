@@ -29,44 +29,47 @@ const task = (name: string, input: unknown, output: unknown, withData = true): S
   exited('Task', name, output, withData),
 ];
 
-const loop = { sessionId: 's-1', tasks: [{ taskDetails: 'Open the page', maxDuration: 300000 }], taskCount: 1, index: 0, results: [] as unknown[] };
+const run = { sessionId: 's-1', tasks: [{ taskDetails: 'Open the page', maxDuration: 300000 }], taskCount: 1 };
+const state = { run, loop: { index: 0, status: 'ready', results: [] as unknown[] } };
 const result = { index: 0, taskId: 't-1', status: 'completed', result: { message: 'done' } };
+const pending = { run, loop: { index: 0, status: 'pending', pending: { taskId: 't-1', attempt: 0, maxAttempts: 15, sentAt: 0 }, results: [] } };
+const done = { run, loop: { index: 1, status: 'ready', results: [result] } };
 export const OUTPUT = { sessionId: 's-1', tasks: [result] };
 
 export function succeededHistory(withData = true): HistoryEvent[] {
   return history([
     { type: 'ExecutionStarted' },
-    ...task(StateNames.start, { input: INPUT }, loop, withData),
-    entered('Choice', StateNames.moreTasks, loop, withData),
-    exited('Choice', StateNames.moreTasks, loop, withData),
-    ...task(StateNames.send, loop, { ...loop, progress: { status: 'pending', taskId: 't-1', attempt: 0, maxAttempts: 15, results: [] } }, withData),
-    entered('Choice', StateNames.finished, loop, withData),
-    exited('Choice', StateNames.finished, loop, withData),
-    entered('Wait', StateNames.wait, loop, withData),
-    exited('Wait', StateNames.wait, loop, withData),
-    ...task(StateNames.poll, loop, { ...loop, progress: { status: 'completed', taskId: 't-1', attempt: 1, maxAttempts: 15, results: [result] } }, withData),
-    ...task(StateNames.terminate, loop, loop, withData),
-    entered('Pass', StateNames.collect, loop, withData),
-    exited('Pass', StateNames.collect, OUTPUT, withData),
+    ...task(StateNames.start, { input: INPUT }, state, withData),
+    entered('Choice', StateNames.next, state, withData),
+    exited('Choice', StateNames.next, state, withData),
+    ...task(StateNames.send, state, pending, withData),
+    entered('Choice', StateNames.next, pending, withData),
+    exited('Choice', StateNames.next, pending, withData),
+    entered('Wait', StateNames.wait, pending, withData),
+    exited('Wait', StateNames.wait, pending, withData),
+    ...task(StateNames.poll, pending, done, withData),
+    entered('Choice', StateNames.next, done, withData),
+    exited('Choice', StateNames.next, done, withData),
+    ...task(StateNames.terminate, done, OUTPUT, withData),
     entered('Succeed', StateNames.succeeded, OUTPUT, withData),
     { type: 'ExecutionSucceeded', executionSucceededEventDetails: withData ? { output: JSON.stringify(OUTPUT) } : {} } as Step,
   ]);
 }
 
-export const FAILURE_CAUSE = JSON.stringify({ message: 'Task 0 failed: the page did not load', sessionId: 's-1', taskIndex: 0, completed: [] });
+export const FAILURE_CAUSE = JSON.stringify({ message: 'Task 0 failed: the page did not load', sessionId: 's-1', taskIndex: 0, completed: [], sessionEnded: true });
 
 export function failedHistory(): HistoryEvent[] {
   const failure = { Error: 'Webrun.TaskFailed', Cause: 'Task 0 failed: the page did not load' };
   return history([
     { type: 'ExecutionStarted' },
-    ...task(StateNames.start, { input: INPUT }, loop),
-    entered('Task', StateNames.send, loop),
+    ...task(StateNames.start, { input: INPUT }, state),
+    entered('Task', StateNames.send, state),
     { type: 'TaskScheduled' } as Step,
     { type: 'TaskFailed', taskFailedEventDetails: { error: 'Webrun.RateLimited', cause: 'slow down' } } as Step,
     { type: 'TaskScheduled' } as Step,
     { type: 'TaskFailed', taskFailedEventDetails: { error: 'Webrun.TaskFailed', cause: failure.Cause } } as Step,
-    exited('Task', StateNames.send, { ...loop, failure }),
-    ...task(StateNames.terminateAfterFailure, { ...loop, failure }, { ...loop, failure, report: { sessionId: 's-1', terminated: true, alreadyEnded: false, error: 'Webrun.TaskFailed', cause: FAILURE_CAUSE } }),
+    exited('Task', StateNames.send, { ...state, failure }),
+    ...task(StateNames.terminateAfterFailure, { ...state, failure }, { ...state, failure, report: { error: 'Webrun.TaskFailed', cause: FAILURE_CAUSE } }),
     entered('Fail', StateNames.failed, {}),
     { type: 'ExecutionFailed', executionFailedEventDetails: { error: 'Webrun.TaskFailed', cause: FAILURE_CAUSE } } as Step,
   ]);

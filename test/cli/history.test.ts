@@ -18,9 +18,9 @@ describe('HistoryTranslator', () => {
   it('turns state entered/exited events into state events with their parsed input and output', () => {
     const events = translateAll().map((t) => t.event);
     expect(events[0]).toEqual({ type: 'entered', state: StateNames.start, at: Date.parse('2030-01-01T09:00:01Z'), input: { input: expect.any(Object) } });
-    expect(events[1]).toMatchObject({ type: 'exited', state: StateNames.start, output: { sessionId: 's-1', taskCount: 1 } });
+    expect(events[1]).toMatchObject({ type: 'exited', state: StateNames.start, output: { run: { sessionId: 's-1', taskCount: 1 } } });
     expect(events.filter((e) => e.type === 'entered').map((e) => e.state)).toEqual([
-      StateNames.start, StateNames.moreTasks, StateNames.send, StateNames.finished, StateNames.wait, StateNames.poll, StateNames.terminate, StateNames.collect, StateNames.succeeded,
+      StateNames.start, StateNames.next, StateNames.send, StateNames.next, StateNames.wait, StateNames.poll, StateNames.next, StateNames.terminate, StateNames.succeeded,
     ]);
   });
 

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetExecutionHistoryCommand, SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -8,6 +9,7 @@ import { makeCleanup, type CleanupDeps, type ExecutionStatus, type ExecutionStat
 import { ApiError, ServiceUnavailable, Unauthorized } from '../../lambdas/shared/errors';
 import type { Log } from '../../lambdas/shared/handlers';
 import { StateNames } from '../../lambdas/shared/contract';
+import { memorySessionRecords, type SessionRecords } from '../../lambdas/shared/session-records';
 
 const sfnMock = mockClient(SFNClient);
 const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:WebrunWorkflow:run-42';
@@ -58,7 +60,7 @@ class History {
       .add('LambdaFunctionScheduled')
       .add('LambdaFunctionStarted')
       .add('LambdaFunctionFailed', { lambdaFunctionFailedEventDetails: { error: error.Error, cause: error.Cause } })
-      .add('TaskStateExited', { stateExitedEventDetails: { name, output: JSON.stringify({ sessionId: SESSION_ID, failure: error }) } });
+      .add('TaskStateExited', { stateExitedEventDetails: { name, output: JSON.stringify({ run: { sessionId: SESSION_ID }, failure: error }) } });
   }
   /** A Task state still running its Lambda when the execution stopped. */
   taskInterrupted(name: string): this {
@@ -69,7 +71,9 @@ class History {
   }
 }
 
-const started = () => new History().taskSucceeded(StateNames.start, { sessionId: SESSION_ID, tasks: [{ taskDetails: 'x' }], taskCount: 1, index: 0, results: [] });
+const started = () => new History().taskSucceeded(StateNames.start, { run: { sessionId: SESSION_ID, tasks: [{ taskDetails: 'x' }], taskCount: 1 }, loop: { index: 0, status: 'ready', results: [] } });
+/** The failure step's output: its report says whether the session's end was confirmed. */
+const reported = (sessionEnded: boolean) => ({ report: { error: 'Webrun.TaskFailed', cause: JSON.stringify({ message: 'm', sessionId: SESSION_ID, taskIndex: 0, completed: [], sessionEnded }) } });
 
 function pages(events: HistoryEvent[], size: number) {
   const out: Array<{ events: HistoryEvent[]; nextToken?: string }> = [];
@@ -86,12 +90,13 @@ function serveHistory(events: HistoryEvent[], pageSize = 1000) {
   });
 }
 
-function setup(terminate: (sessionId: string) => Promise<{ terminated: boolean }> = async () => ({ terminated: true })) {
+function setup(terminate: (sessionId: string) => Promise<{ terminated: boolean }> = async () => ({ terminated: true }), extra: Partial<CleanupDeps> = {}) {
   const terminateSession = vi.fn(terminate);
   const client = vi.fn(async () => ({ terminateSession }));
   const log = { info: vi.fn(), warn: vi.fn(), error: vi.fn() } satisfies Log;
-  const deps: CleanupDeps = { sfn: new SFNClient({ region: 'us-east-1' }), client, log };
-  return { cleanup: makeCleanup(deps), terminateSession, client, log };
+  const sessions: SessionRecords = extra.sessions ?? memorySessionRecords();
+  const deps: CleanupDeps = { sfn: new SFNClient({ region: 'us-east-1' }), client, log, sessions, ...extra };
+  return { cleanup: makeCleanup(deps), terminateSession, client, log, sessions };
 }
 
 beforeEach(() => {
@@ -135,17 +140,81 @@ describe('cleanupSession', () => {
     expect(terminateSession).not.toHaveBeenCalled();
   });
 
-  it('does nothing when the execution was stopped while starting the session', async () => {
+  it('stopped while starting the session: asks to be retried while start-session may still answer, then gives up', async () => {
     serveHistory(new History().taskInterrupted(StateNames.start).end('ExecutionAborted'));
-    const { cleanup, terminateSession } = setup();
+    const stopDate = statusChange('ABORTED').detail.stopDate!;
+    let now = stopDate + 10_000;
+    const { cleanup, terminateSession } = setup(undefined, { now: () => now, startGraceMs: 150_000 });
 
+    await expect(cleanup(statusChange('ABORTED'))).rejects.toMatchObject({ name: 'SessionRecordPending' });
+    now = stopDate + 200_000;
     await expect(cleanup(statusChange('ABORTED'))).resolves.toMatchObject({ action: 'no-session' });
     expect(terminateSession).not.toHaveBeenCalled();
   });
 
-  it.each([StateNames.terminate, StateNames.terminateAfterFailure])('does nothing when "%s" already succeeded', async (terminateState) => {
+  it('stopped while starting the session, whose start then recorded the session: the retried event terminates it', async () => {
+    // The history ends LambdaFunctionStarted > ExecutionAborted: no sessionId in it. The Lambda ran on and wrote the record.
+    serveHistory(new History().taskInterrupted(StateNames.start).end('ExecutionAborted'));
+    const { cleanup, terminateSession, sessions } = setup(undefined, { now: () => statusChange('ABORTED').detail.stopDate! + 5_000 });
+    await expect(cleanup(statusChange('ABORTED'))).rejects.toMatchObject({ name: 'SessionRecordPending' });
+    await sessions.started(EXECUTION_ARN, SESSION_ID);
+
+    await expect(cleanup(statusChange('ABORTED'))).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'terminated' });
+    expect(terminateSession).toHaveBeenCalledWith(SESSION_ID);
+  });
+
+  it('reads the session record first and never pages through the history when it has one', async () => {
+    const { cleanup, terminateSession, sessions } = setup();
+    await sessions.started(EXECUTION_ARN, SESSION_ID);
+
+    await expect(cleanup(statusChange('ABORTED'))).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'terminated' });
+    expect(sfnMock.commandCalls(GetExecutionHistoryCommand)).toHaveLength(0);
+    expect(terminateSession).toHaveBeenCalledTimes(1);
+    expect((await sessions.get(EXECUTION_ARN))?.endedAt).toEqual(expect.any(Number));
+  });
+
+  it('a second delivery of the same event is a no-op: one terminate in all', async () => {
+    const { cleanup, terminateSession, sessions } = setup();
+    await sessions.started(EXECUTION_ARN, SESSION_ID);
+
+    await cleanup(statusChange('TIMED_OUT'));
+    await expect(cleanup(statusChange('TIMED_OUT'))).resolves.toMatchObject({ action: 'ended-by-workflow' });
+    expect(terminateSession).toHaveBeenCalledTimes(1);
+  });
+
+  it('a second delivery is a no-op also when the session was found through the history', async () => {
+    serveHistory(started().end('ExecutionTimedOut'));
+    const { cleanup, terminateSession } = setup();
+
+    await cleanup(statusChange('TIMED_OUT'));
+    await cleanup(statusChange('TIMED_OUT'));
+    expect(terminateSession).toHaveBeenCalledTimes(1);
+  });
+
+  it('a record the workflow marked ended needs nothing', async () => {
+    const { cleanup, terminateSession, client, sessions } = setup();
+    await sessions.started(EXECUTION_ARN, SESSION_ID);
+    await sessions.ended(EXECUTION_ARN, SESSION_ID);
+
+    await expect(cleanup(statusChange('FAILED'))).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'ended-by-workflow' });
+    expect(client).not.toHaveBeenCalled();
+    expect(terminateSession).not.toHaveBeenCalled();
+  });
+
+  it('terminates when the failure step reported that it could not end the session', async () => {
+    serveHistory(started().taskCaught(StateNames.send).taskSucceeded(StateNames.terminateAfterFailure, reported(false)).end('ExecutionFailed'));
+    const { cleanup, terminateSession } = setup();
+
+    await expect(cleanup(statusChange('FAILED'))).resolves.toMatchObject({ action: 'terminated' });
+    expect(terminateSession).toHaveBeenCalledWith(SESSION_ID);
+  });
+
+  it.each([
+    [StateNames.terminate, { sessionId: SESSION_ID, tasks: [] }],
+    [StateNames.terminateAfterFailure, reported(true)],
+  ])('does nothing when "%s" already succeeded', async (terminateState, output) => {
     // e.g. a States.DataLimitExceeded after the session was ended
-    serveHistory(started().taskSucceeded(terminateState, { sessionId: SESSION_ID, terminated: true }).end('ExecutionFailed'));
+    serveHistory(started().taskSucceeded(terminateState, output).end('ExecutionFailed'));
     const { cleanup, terminateSession, client, log } = setup();
 
     await expect(cleanup(statusChange('FAILED'))).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'ended-by-workflow' });
@@ -224,13 +293,16 @@ describe('cleanupSession', () => {
 
 describe('cleanup-session Lambda entry point', () => {
   const secretsMock = mockClient(SecretsManagerClient);
+  const dynamoMock = mockClient(DynamoDBClient);
   const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-AbCdEf';
 
   beforeEach(() => {
     secretsMock.reset();
+    dynamoMock.reset();
     vi.resetModules();
     vi.stubEnv('WEBRUN_SECRET_ARN', SECRET_ARN);
     vi.stubEnv('WEBRUN_BASE_URL', 'https://webrun.test');
+    vi.stubEnv('WEBRUN_SESSION_TABLE', 'Sessions');
     vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
   });
 
@@ -239,8 +311,10 @@ describe('cleanup-session Lambda entry point', () => {
     vi.unstubAllGlobals();
   });
 
-  it('terminates the session with the API key from the workflow secret', async () => {
+  it('terminates the session with the API key from the workflow secret, and marks its record in the table', async () => {
     secretsMock.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: 'key-from-secret' }) });
+    dynamoMock.on(GetItemCommand).resolves({});
+    dynamoMock.on(UpdateItemCommand).resolves({});
     serveHistory(started().end('ExecutionTimedOut'));
     const fetchMock = vi.fn(async () => new Response(JSON.stringify({ success: true }), { status: 200, headers: { 'content-type': 'application/json' } }));
     vi.stubGlobal('fetch', fetchMock);
@@ -254,6 +328,8 @@ describe('cleanup-session Lambda entry point', () => {
     expect(url).toBe('https://webrun.test/start/send-message');
     expect((init.headers as Record<string, string>).Authorization).toBe('Bearer key-from-secret');
     expect(JSON.parse(String(init.body))).toEqual({ sessionId: SESSION_ID, message: { actionType: 'state', newState: 'terminate' } });
+    expect(dynamoMock.commandCalls(GetItemCommand)[0].args[0].input).toMatchObject({ TableName: 'Sessions', Key: { executionArn: { S: EXECUTION_ARN } }, ConsistentRead: true });
+    expect(dynamoMock.commandCalls(UpdateItemCommand)[0].args[0].input).toMatchObject({ TableName: 'Sessions', Key: { executionArn: { S: EXECUTION_ARN } }, ConditionExpression: 'attribute_not_exists(endedAt)' });
   });
 
   it('bundles without aws-cdk-lib (state names come from the dependency-free contract)', async () => {

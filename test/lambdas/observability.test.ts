@@ -7,6 +7,9 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_POLL_PLAN } from '../../lambdas/shared/contract';
 import { makeHandlers, type HandlerDeps, type WorkflowHandlers } from '../../lambdas/shared/handlers';
+import type { ResultStore } from '../../lambdas/shared/result-store';
+import { memorySessionRecords } from '../../lambdas/shared/session-records';
+import type { LoopState } from '../../lambdas/shared/state';
 import { correlationKeys, instrumentHandlers, powertoolsMetrics } from '../../lambdas/shared/lambda-runtime';
 import { METRICS_NAMESPACE, WorkflowMetricNames as M, type WorkflowMetricName } from '../../lambdas/shared/contract';
 import type { TaskOutcome } from '../../lambdas/shared/types';
@@ -30,18 +33,26 @@ function setup(outcomes: { send?: TaskOutcome; get?: TaskOutcome[] } = {}, withM
     pollPlan: { ...DEFAULT_POLL_PLAN, holdSeconds: 0 },
     sleep: async () => {},
     log: silent,
+    results: { put: async () => 'mem://x', get: async () => '{}' } satisfies ResultStore,
+    placement: { inlineResultBytes: 8192 },
+    sessions: memorySessionRecords(),
     ...(withMetrics ? { metrics: { add: (name: WorkflowMetricName, value: number) => points.push([name, value]) } } : {}),
   };
   return { handlers: makeHandlers(deps), points, names: () => points.map(([n]) => n) };
 }
 
-const poll = (extra: Record<string, unknown> = {}) => ({ sessionId: 's-1', index: 0, taskId: 't-1', attempt: 0, maxAttempts: 3, results: [], ...extra });
+const run = { sessionId: 's-1', tasks: [task], taskCount: 1 };
+const send = () => ({ executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', run, loop: { index: 0, status: 'ready', results: [] } as LoopState });
+const poll = (extra: { attempt?: number; sentAt?: number } = {}) => ({
+  executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', run,
+  loop: { index: 0, status: 'pending', pending: { taskId: 't-1', attempt: 0, maxAttempts: 3, sentAt: Date.now(), ...extra }, results: [] } as LoopState,
+});
 
 describe('workflow metrics', () => {
   it('a started session and a task completed within send-message: its duration is the call', async () => {
     const { handlers, points, names } = setup({ send: { kind: 'completed', taskId: 't-1', data: { message: 'ok' } } });
     await handlers.startSession({ input: { tasks: [task] } });
-    await handlers.sendTask({ sessionId: 's-1', index: 0, task, results: [] });
+    await handlers.sendTask(send());
     expect(names()).toEqual([M.sessionsStarted, M.tasksCompleted, M.taskDuration]);
     expect(points[2][1]).toBeGreaterThanOrEqual(0);
     expect(points[2][1]).toBeLessThan(1_000);
@@ -49,12 +60,11 @@ describe('workflow metrics', () => {
 
   it('a pending send emits nothing; each poll counts an attempt; the completing poll reports the duration', async () => {
     const { handlers, points, names } = setup({ get: [{ kind: 'pending', taskId: 't-1' }, { kind: 'completed', taskId: 't-1', data: {} }] });
-    await handlers.sendTask({ sessionId: 's-1', index: 0, task, results: [] });
+    await handlers.sendTask(send());
     expect(names()).toEqual([]);
     await handlers.pollTask(poll());
-    await handlers.pollTask(poll({ attempt: 1 }));
+    await handlers.pollTask(poll({ attempt: 1, sentAt: Date.now() - 10_000 }));
     expect(names()).toEqual([M.pollAttempts, M.pollAttempts, M.tasksCompleted, M.taskDuration]);
-    // No sentAt in the event: estimated from the poll cycles (attempt 2 of interval 5 s + hold 0 s = 10 s).
     expect(points[3][1]).toBeGreaterThanOrEqual(10_000);
     expect(points[3][1]).toBeLessThan(11_000);
   });
@@ -72,7 +82,7 @@ describe('workflow metrics', () => {
     ['failed task', { kind: 'failed', reason: 'broken page' } as TaskOutcome, M.tasksFailed],
   ])('a %s is counted', async (_, outcome, metric) => {
     const { handlers, names } = setup({ send: outcome });
-    await expect(handlers.sendTask({ sessionId: 's-1', index: 0, task, results: [] })).rejects.toThrow();
+    await expect(handlers.sendTask(send())).rejects.toThrow();
     expect(names()).toEqual([metric]);
   });
 
@@ -84,13 +94,13 @@ describe('workflow metrics', () => {
 
   it('a terminated session is counted', async () => {
     const { handlers, names } = setup();
-    await handlers.terminateSession({ sessionId: 's-1' });
+    await handlers.terminateSession({ ...send(), loop: { index: 1, status: 'ready', results: [] } });
     expect(names()).toEqual([M.sessionsTerminated]);
   });
 
   it('without a metrics dependency (the local runner) the handlers work the same', async () => {
     const { handlers } = setup({ send: { kind: 'completed', taskId: 't-1', data: {} } }, false);
-    await expect(handlers.sendTask({ sessionId: 's-1', index: 0, task, results: [] })).resolves.toMatchObject({ status: 'completed' });
+    await expect(handlers.sendTask(send())).resolves.toMatchObject({ status: 'ready', index: 1 });
   });
 });
 
@@ -117,7 +127,7 @@ describe('Powertools binding', () => {
 
 describe('correlation keys', () => {
   it('takes the execution, session, task index and task id from the payload, nothing else', () => {
-    expect(correlationKeys({ executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', sessionId: 's-1', index: 2, taskId: 't-9', task, results: [{ secret: 'x' }] }))
+    expect(correlationKeys({ executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', run: { sessionId: 's-1', tasks: [task] }, loop: { index: 2, pending: { taskId: 't-9' }, results: [{ secret: 'x' }] } }))
       .toEqual({ executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', sessionId: 's-1', taskIndex: 2, taskId: 't-9' });
     expect(correlationKeys({ input: { tasks: [task] } })).toEqual({});
     expect(correlationKeys('text')).toEqual({});
@@ -142,8 +152,8 @@ describe('correlation keys', () => {
       terminateSession: async () => ({}),
     } as unknown as WorkflowHandlers;
     const wrapped = instrumentHandlers(inner, logger, target);
-    await wrapped.sendTask({ sessionId: 's-1', index: 0, task });
-    await expect(wrapped.pollTask({ sessionId: 's-1', index: 1, taskId: 't-2' })).rejects.toThrow('still pending');
+    await wrapped.sendTask({ run: { sessionId: 's-1' }, loop: { index: 0 } });
+    await expect(wrapped.pollTask({ run: { sessionId: 's-1' }, loop: { index: 1, pending: { taskId: 't-2' } } })).rejects.toThrow('still pending');
     expect(appended).toEqual([{ step: 'sendTask', sessionId: 's-1', taskIndex: 0 }, { step: 'pollTask', sessionId: 's-1', taskIndex: 1, taskId: 't-2' }]);
     expect(removed).toEqual([['step', 'sessionId', 'taskIndex'], ['step', 'sessionId', 'taskIndex', 'taskId']]);
     expect(publish).toHaveBeenCalledTimes(2);

@@ -184,20 +184,36 @@ describe('WebrunWorkflow (default props)', () => {
       for (const final of FINAL_ERRORS) expect(all).not.toContain(final);
     });
 
-    it.each([StateNames.poll, StateNames.terminate, StateNames.terminateAfterFailure])('retries "%s" (idempotent) also on ApiError, never on final errors', (name) => {
+    it.each([StateNames.poll, StateNames.terminate])('retries "%s" (idempotent) also on ApiError, never on final errors', (name) => {
       const retried = webrunErrors(definition.States[name]);
       for (const transient of [WebrunErrors.RateLimited, WebrunErrors.ServiceUnavailable, WebrunErrors.ApiError]) expect(retried).toContain(transient);
       for (const final of FINAL_ERRORS) expect(retried).not.toContain(final);
       expect((definition.States[name].Retry ?? []).flatMap((r) => r.ErrorEquals)).not.toContain('States.ALL');
     });
 
-    it('hands every function the execution ARN (a log correlation key) and each poll its task and the time it was sent', () => {
+    it('"Terminate session after failure" retries its terminate itself and reports; only Lambda faults are retried by the state', () => {
+      const retried = (definition.States[StateNames.terminateAfterFailure].Retry ?? []).flatMap((r) => r.ErrorEquals);
+      expect(retried.every((e) => e.startsWith('Lambda.'))).toBe(true);
+      expect(definition.States[StateNames.terminateAfterFailure].Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: StateNames.reportWithoutCleanup, ResultPath: '$.cleanupFailure' })]);
+    });
+
+    it('hands every function the execution ARN, and each step the run and its loop, writing only the loop back', () => {
       const tasks = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task');
       expect(tasks.length).toBeGreaterThanOrEqual(6);
       for (const [name, state] of tasks) expect((state.Parameters as Record<string, unknown>)['executionArn.$'], name).toBe('$$.Execution.Id');
-      expect((definition.States[StateNames.poll].Parameters as Record<string, unknown>)['sentAt.$']).toBe('$.progress.sentAt');
-      // The poll reads the task's credential references (never values) to redact them from its final answer.
-      expect((definition.States[StateNames.poll].Parameters as Record<string, unknown>)['task.$']).toBe('States.ArrayGetItem($.tasks, $.index)');
+      for (const name of [StateNames.send, StateNames.poll]) {
+        expect(definition.States[name].Parameters, name).toEqual({ 'executionArn.$': '$$.Execution.Id', 'run.$': '$.run', 'loop.$': '$.loop' });
+        expect(definition.States[name].ResultPath, name).toBe('$.loop');
+      }
+      // The success terminate's answer is the output itself.
+      expect(definition.States[StateNames.terminate].ResultPath).toBeUndefined();
+    });
+
+    it('builds a report without any Lambda when the failure step itself fails: every completed result, sessionEnded false', () => {
+      const pass = definition.States[StateNames.reportWithoutCleanup];
+      expect(pass.Parameters).toMatchObject({ 'sessionId.$': '$.run.sessionId', 'taskIndex.$': '$.loop.index', 'completed.$': '$.loop.results', sessionEnded: false });
+      expect(definition.States[StateNames.formatReport].Parameters).toEqual({ 'error.$': '$.failure.Error', 'cause.$': 'States.JsonToString($.unconfirmed)' });
+      expect(definition.States[StateNames.formatReport].Next).toBe(StateNames.failed);
     });
 
     it('catches every error of every Task state into the session-ending failure path', () => {

@@ -35,7 +35,7 @@ const FAULTS: Fault[] = [
   { label: '500', rule: { status: 500 }, error: WebrunErrors.ApiError, kind: 'ambiguous' },
   { label: '502 HTML page', rule: { status: 502, rawBody: '<html>Bad gateway</html>' }, error: WebrunErrors.ApiError, kind: 'ambiguous' },
   { label: 'hang-up', rule: { hangup: true }, error: WebrunErrors.ApiError, kind: 'ambiguous' },
-  { label: '200 non-JSON', rule: { status: 200, rawBody: 'OK' }, error: WebrunErrors.UnexpectedResponse, kind: 'final' },
+  { label: '200 non-JSON', rule: { status: 200, rawBody: 'OK' }, error: WebrunErrors.UnexpectedResponse, kind: 'ambiguous' },
   { label: '401 INVALID_API_KEY', rule: { status: 401, code: 'INVALID_API_KEY' }, error: WebrunErrors.Unauthorized, kind: 'final' },
   { label: '402 INSUFFICIENT_BALANCE', rule: { status: 402, code: 'INSUFFICIENT_BALANCE' }, error: WebrunErrors.InsufficientBalance, kind: 'final' },
   { label: '404 SESSION_EXPIRED', rule: { status: 404, code: 'SESSION_EXPIRED' }, error: WebrunErrors.SessionExpired, kind: 'final' },

@@ -63,7 +63,7 @@ describe('local workflow against the emulator', () => {
     expect(summary.output!.sessionId).toBe(session.sessionId);
     expect(summary.output!.tasks.map((t) => [t.index, t.taskId, t.status])).toEqual(session.tasks.map((t, i) => [i, t.taskId, 'completed']));
     expect(session.tasks.map((t) => t.taskDetails)).toEqual(['Log in', 'Search', 'Add to cart']);
-    expect(summary.output!.tasks[0].result.message).toEqual(expect.stringContaining('Log in'));
+    expect(summary.output!.tasks[0].result!.message).toEqual(expect.stringContaining('Log in'));
     expectNoLeak(ledger, 1);
     expect(summary.stats.lambdaInvocations).toBeGreaterThanOrEqual(1 + 3 + 1);
     expect(summary.stats.stateTransitions).toBeGreaterThan(10);
@@ -80,7 +80,7 @@ describe('local workflow against the emulator', () => {
     const session = emulator.ledger().sessions[0];
     expect(session.startBody).toMatchObject({ mode: 'default', profileId: 'prof-1', initialTask: { startingPoint: 'https://shop.example.com', avoidDomains: ['facebook.com'], maxInputTokens: 5000 } });
     expect(session.tasks[0].body).toMatchObject({ actionType: 'newTask', newState: 'start', taskDetails: 'Find keyboards', outputType: 'structured_json', maxDuration: 120000 });
-    expect(summary.output!.tasks[0].result.output).toHaveProperty('name');
+    expect(summary.output!.tasks[0].result!.output).toHaveProperty('name');
   });
 
   it('records a task that finishes inside send-message without polling it', async () => {
@@ -129,7 +129,7 @@ describe('local workflow against the emulator', () => {
     const summary = await run(input);
     expect(summary.error!.name).toBe('Webrun.PollTimeout');
     const polls = emulator.ledger().sessions[0].tasks[1].polls;
-    expect(polls).toBe(maxPollAttempts(60000, workflow.pollPlan) * getsPerPoll(workflow.pollPlan));
+    expect(polls).toBe(maxPollAttempts(60000, workflow.settings.pollPlan) * getsPerPoll(workflow.settings.pollPlan));
     expect(cause(summary).completed).toHaveLength(1);
     expectNoLeak(emulator.ledger(), 1);
   });
@@ -214,7 +214,7 @@ describe('local workflow against the emulator', () => {
     });
     const summary = await pending;
     expect(summary.status).toBe('FAILED');
-    expect(summary.error!.name).toBe('Webrun.Aborted');
+    expect(summary.error!.name).toBe('States.Aborted');
     expectNoLeak(emulator.ledger(), 1);
   });
 

@@ -1,19 +1,24 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { ApiError, ConfigError, GuardrailTriggered, InvalidInput, PollTimeout, TaskFailed } from '../../../lambdas/shared/errors';
+import { ApiError, ConfigError, GuardrailTriggered, InvalidInput, PollTimeout, TaskFailed, Unauthorized } from '../../../lambdas/shared/errors';
 import {
   causeMessage,
   failureReport,
   getsPerPoll,
   makeHandlers,
   maxPollAttempts,
+  type InvocationContext,
   type Log,
 } from '../../../lambdas/shared/handlers';
-import { DEFAULT_POLL_PLAN, ENV, MAX_CAUSE_CHARS, type PollPlan } from '../../../lambdas/shared/contract';
-import { lambdaDeps, pollPlanFromEnv } from '../../../lambdas/shared/lambda-runtime';
+import { DEFAULT_POLL_PLAN, ENV, MAX_CAUSE_CHARS, RESULT_LIMITS, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from '../../../lambdas/shared/contract';
+import { lambdaDeps } from '../../../lambdas/shared/lambda-runtime';
+import { loadResult, type ResultStore } from '../../../lambdas/shared/result-store';
+import { memorySessionRecords } from '../../../lambdas/shared/session-records';
+import { pollPlanFromEnv } from '../../../lambdas/shared/settings';
 import type { SiteCredentialResolver } from '../../../lambdas/shared/site-credentials';
-import type { TaskOutcome, TaskResult, WorkflowTask } from '../../../lambdas/shared/types';
+import type { FailureReport, LoopState, RunState } from '../../../lambdas/shared/state';
+import type { TaskOutcome, WorkflowTask } from '../../../lambdas/shared/types';
 import { WebrunClient } from '../../../lambdas/shared/webrun-client';
 import { caught } from '../../helpers/errors';
 
@@ -35,9 +40,29 @@ function fakeClient() {
   };
 }
 
-function setup(plan: PollPlan = PLAN, siteCredentials?: SiteCredentialResolver) {
+/** A result store in memory, keyed by URI. */
+function memoryStore(): ResultStore & { objects: Map<string, string> } {
+  const objects = new Map<string, string>();
+  return {
+    objects,
+    async put(key, body) {
+      const uri = `mem://${key}`;
+      objects.set(uri, body);
+      return uri;
+    },
+    async get(uri) {
+      const body = objects.get(uri);
+      if (body === undefined) throw new Error(`no ${uri}`);
+      return body;
+    },
+  };
+}
+
+const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:WebrunWorkflow:run-1';
+
+function setup(plan: PollPlan = PLAN, siteCredentials?: SiteCredentialResolver, inlineResultBytes: number = RESULT_LIMITS.defaultInlineResultBytes) {
   const client = fakeClient();
-  const factory = vi.fn(async () => client as unknown as WebrunClient);
+  const factory = vi.fn(async (_options?: unknown) => client as unknown as WebrunClient);
   const logs: LogEntry[] = [];
   const log: Log = {
     info: (message, fields) => void logs.push({ level: 'info', message, fields }),
@@ -45,30 +70,44 @@ function setup(plan: PollPlan = PLAN, siteCredentials?: SiteCredentialResolver) 
     error: (message, fields) => void logs.push({ level: 'error', message, fields }),
   };
   const sleeps: number[] = [];
-  const handlers = makeHandlers({ client: factory, pollPlan: plan, log, sleep: async (ms) => void sleeps.push(ms), siteCredentials });
-  return { client, factory, logs, sleeps, handlers };
+  const store = memoryStore();
+  const sessions = memorySessionRecords();
+  const handlers = makeHandlers({
+    client: factory, pollPlan: plan, log, sleep: async (ms) => void sleeps.push(ms), siteCredentials,
+    results: store, placement: { inlineResultBytes }, sessions,
+  });
+  return { client, factory, logs, sleeps, handlers, store, sessions };
 }
+
+const run = (tasks: WorkflowTask[] = [TASK, TASK, TASK, TASK]): RunState => ({ sessionId: 'sess-1', tasks, taskCount: tasks.length });
+const ready = (index: number, results: TaskResult[] = []): LoopState => ({ index, status: 'ready', results });
+const pendingLoop = (index: number, over: Partial<NonNullable<LoopState['pending']>> = {}, results: TaskResult[] = []): LoopState => ({
+  index, status: 'pending', pending: { taskId: 't-1', attempt: 0, maxAttempts: 10, sentAt: 1_700_000_000_000, ...over }, results,
+});
 
 
 const completedResult = (index: number, taskId: string, result: Record<string, unknown> = { message: `done ${index}` }): TaskResult => ({ index, taskId, status: 'completed', result });
 
 describe('startSession', () => {
-  it('validates { input }, starts the session with the session options and returns the loop state', async () => {
-    const { handlers, client } = setup();
+  it('validates { input }, starts the session, records it for the execution and returns { run, loop }', async () => {
+    const { handlers, client, sessions } = setup();
     const input = { session: { startingPoint: 'https://example.com' }, tasks: [{ taskDetails: 'a' }, { taskDetails: 'b', maxDuration: 5000 }] };
-    const state = await handlers.startSession({ input });
+    const state = await handlers.startSession({ executionArn: EXECUTION_ARN, input });
     expect(state).toStrictEqual({
-      sessionId: 'sess-1',
-      tasks: [
-        { taskDetails: 'a', maxDuration: 300_000 },
-        { taskDetails: 'b', maxDuration: 5000 },
-      ],
-      taskCount: 2,
-      index: 0,
-      results: [],
+      run: {
+        sessionId: 'sess-1',
+        tasks: [
+          { taskDetails: 'a', maxDuration: 300_000 },
+          { taskDetails: 'b', maxDuration: 5000 },
+        ],
+        taskCount: 2,
+      },
+      loop: { index: 0, status: 'ready', results: [] },
     });
     expect(client.startSession).toHaveBeenCalledTimes(1);
     expect(client.startSession).toHaveBeenCalledWith({ startingPoint: 'https://example.com' });
+    // Recorded before the state ends, so a stop that lands now still finds the session.
+    expect(await sessions.get(EXECUTION_ARN)).toStrictEqual({ executionArn: EXECUTION_ARN, sessionId: 'sess-1', startedAt: expect.any(Number) });
   });
 
   it.each([
@@ -92,22 +131,29 @@ describe('startSession', () => {
     client.startSession.mockRejectedValueOnce(new ApiError('start-session was refused with HTTP 500.'));
     await expect(handlers.startSession({ input: { tasks: [{ taskDetails: 'a' }] } })).rejects.toBeInstanceOf(ApiError);
   });
+
+  it('a session it cannot record is terminated at once (nothing could find it later), and the error propagates', async () => {
+    const { handlers, client, sessions } = setup();
+    const outage = Object.assign(new Error('DynamoDB is down'), { name: 'InternalServerError' });
+    sessions.started = vi.fn(async () => {
+      throw outage;
+    });
+    await expect(handlers.startSession({ executionArn: EXECUTION_ARN, input: { tasks: [{ taskDetails: 'a' }] } })).rejects.toBe(outage);
+    expect(client.terminateSession).toHaveBeenCalledWith('sess-1');
+  });
 });
 
 describe('sendTask', () => {
-  const event = (over: Record<string, unknown> = {}) => ({ sessionId: 'sess-1', index: 1, task: TASK, results: [completedResult(0, 't-0')], ...over });
+  const event = (loop: LoopState = ready(1, [completedResult(0, 't-0')]), tasks?: WorkflowTask[]) => ({ executionArn: EXECUTION_ARN, run: run(tasks), loop });
 
-  it('sends the task to the session and records a task completed within the call', async () => {
+  it('sends the task at loop.index to the session and records a task completed within the call', async () => {
     const { handlers, client, logs } = setup();
     client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-9', data: { message: 'in cart' }, usage: { inputTokens: 3, outputTokens: 4, cost: 0.01 } });
-    const progress = await handlers.sendTask(event());
+    const loop = await handlers.sendTask(event());
     expect(client.sendTask).toHaveBeenCalledWith('sess-1', TASK, []);
-    expect(progress).toStrictEqual({
-      status: 'completed',
-      taskId: 't-9',
-      attempt: 0,
-      maxAttempts: maxPollAttempts(TASK.maxDuration, PLAN),
-      sentAt: expect.any(Number),
+    expect(loop).toStrictEqual({
+      index: 2,
+      status: 'ready',
       results: [completedResult(0, 't-0'), { index: 1, taskId: 't-9', status: 'completed', result: { message: 'in cart' }, usage: { inputTokens: 3, outputTokens: 4, cost: 0.01 } }],
     });
     expect(logs.some((l) => l.message === 'task completed' && l.fields?.taskIndex === 1)).toBe(true);
@@ -116,32 +162,31 @@ describe('sendTask', () => {
   it('a completed task without usage or taskId is recorded with taskId null and no usage key', async () => {
     const { handlers, client } = setup();
     client.sendTask.mockResolvedValueOnce({ kind: 'completed', data: { message: 'x' } });
-    const progress = await handlers.sendTask(event({ results: [] }));
-    expect(progress.taskId).toBeNull();
-    expect(progress.results).toStrictEqual([{ index: 1, taskId: null, status: 'completed', result: { message: 'x' } }]);
+    const loop = await handlers.sendTask(event(ready(1)));
+    expect(loop.results).toStrictEqual([{ index: 1, taskId: null, status: 'completed', result: { message: 'x' } }]);
   });
 
   it('a retried send replaces, never duplicates, the result of the same index', async () => {
     const { handlers, client } = setup();
     client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-new', data: { message: 'again' } });
-    const progress = await handlers.sendTask(event({ results: [completedResult(0, 't-0'), completedResult(1, 't-old')] }));
-    expect(progress.results.map((r) => [r.index, r.taskId])).toEqual([
+    const loop = await handlers.sendTask(event(ready(1, [completedResult(0, 't-0'), completedResult(1, 't-old')])));
+    expect(loop.results.map((r) => [r.index, r.taskId])).toEqual([
       [0, 't-0'],
       [1, 't-new'],
     ]);
   });
 
-  it('pending returns attempt 0, maxAttempts from maxPollAttempts and the prior results untouched', async () => {
+  it('pending keeps the index and results, with attempt 0, maxAttempts from maxPollAttempts and the send time', async () => {
     const { handlers } = setup();
     const prior = [completedResult(0, 't-0')];
     const before = Date.now();
-    const progress = await handlers.sendTask(event({ results: prior }));
-    expect(progress).toStrictEqual({ status: 'pending', taskId: 't-1', attempt: 0, maxAttempts: maxPollAttempts(180_000, PLAN), sentAt: expect.any(Number), results: prior });
+    const loop = await handlers.sendTask(event(ready(1, prior)));
+    expect(loop).toStrictEqual({ index: 1, status: 'pending', pending: { taskId: 't-1', attempt: 0, maxAttempts: maxPollAttempts(180_000, PLAN), sentAt: expect.any(Number) }, results: prior });
     // sentAt is when send-message was called: each poll hands it on for the task-duration metric.
-    expect(progress.sentAt).toBeGreaterThanOrEqual(before);
-    expect(progress.sentAt).toBeLessThanOrEqual(Date.now());
+    expect(loop.pending!.sentAt).toBeGreaterThanOrEqual(before);
+    expect(loop.pending!.sentAt).toBeLessThanOrEqual(Date.now());
     // (180 s + 60 s grace) / (5 s interval + 6 s hold) → 22 polls
-    expect(progress.maxAttempts).toBe(22);
+    expect(loop.pending!.maxAttempts).toBe(22);
   });
 
   it('guardrail → Webrun.GuardrailTriggered carrying the question', async () => {
@@ -166,53 +211,112 @@ describe('sendTask', () => {
   });
 
   it.each([
-    ['no sessionId', { sessionId: undefined }, 'sendTask event.sessionId'],
-    ['a negative index', { index: -1 }, 'sendTask event.index'],
-    ['results not an array', { results: {} }, 'sendTask event.results'],
-    ['no task', { task: null }, 'sendTask event'],
+    ['no run', { run: undefined }, 'sendTask event.run'],
+    ['no sessionId', { run: { tasks: [TASK], taskCount: 1 } }, 'sendTask event.run.sessionId'],
+    ['a negative index', { loop: { ...ready(0), index: -1 } }, 'sendTask event.loop.index'],
+    ['results not an array', { loop: { ...ready(0), results: {} } }, 'sendTask event.loop.results'],
+    ['an index past the tasks', { loop: ready(9) }, 'sendTask event.loop.index'],
   ])('refuses a malformed event (%s) before calling the API', async (_n, over, field) => {
     const { handlers, client } = setup();
-    const err = await caught(handlers.sendTask(event(over)));
+    const err = await caught(handlers.sendTask({ ...event(), ...over }));
     expect(err).toBeInstanceOf(InvalidInput);
     expect((err as InvalidInput).field).toBe(field);
     expect(client.sendTask).not.toHaveBeenCalled();
   });
 });
 
+describe('results of any size', () => {
+  const big = (bytes: number) => ({ message: 'x'.repeat(bytes) });
+  const event = (loop: LoopState) => ({ executionArn: EXECUTION_ARN, run: run(), loop });
+
+  it('a result larger than inlineResultBytes is stored and the state carries only its reference', async () => {
+    const { handlers, client, store } = setup();
+    const data = big(20_000);
+    client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-big', data, usage: { cost: 0.5 } });
+    const loop = await handlers.sendTask(event(ready(0)));
+    const entry = loop.results[0];
+    expect(entry).toStrictEqual({ index: 0, taskId: 't-big', status: 'completed', resultRef: { uri: 'mem://WebrunWorkflow/run-1/task-0.json', bytes: JSON.stringify(data).length, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }, usage: { cost: 0.5 } });
+    expect(JSON.stringify(loop)).not.toContain('xxxxxxxxxx');
+    await expect(loadResult(entry.resultRef!, store)).resolves.toStrictEqual(data);
+  });
+
+  it('a result of exactly inlineResultBytes stays inline; one byte more is stored', async () => {
+    const { handlers, client } = setup(PLAN, undefined, 100);
+    const exactly = big(100 - JSON.stringify(big(0)).length);
+    expect(JSON.stringify(exactly)).toHaveLength(100);
+    client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: 'a', data: exactly }).mockResolvedValueOnce({ kind: 'completed', taskId: 'b', data: { ...exactly, m: 1 } });
+    const first = await handlers.sendTask(event(ready(0)));
+    expect(first.results[0].result).toStrictEqual(exactly);
+    const second = await handlers.sendTask(event(first));
+    expect(second.results[1].resultRef).toBeDefined();
+    expect(second.results[1].result).toBeUndefined();
+  });
+
+  it(`small results stay inline until the run's ${RESULT_LIMITS.inlineBudgetBytes}-byte budget is spent, then go to the store`, async () => {
+    const { handlers, client } = setup();
+    let loop = ready(0);
+    for (let i = 0; i < 4; i++) {
+      client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: `t-${i}`, data: big(6_000) });
+      loop = await handlers.sendTask(event(loop));
+    }
+    expect(loop.results.map((r) => r.resultRef === undefined)).toEqual([true, true, false, false]);
+    expect(Buffer.byteLength(JSON.stringify(loop.results.filter((r) => r.result)))).toBeLessThanOrEqual(RESULT_LIMITS.inlineBudgetBytes);
+  });
+
+  it('a poll that completes a large task stores it the same way', async () => {
+    const { handlers, client } = setup();
+    client.getTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-1', data: big(50_000) });
+    const loop = await handlers.pollTask(event(pendingLoop(0)));
+    expect(loop.results[0].resultRef?.bytes).toBe(JSON.stringify(big(50_000)).length);
+  });
+
+  it('20 tasks of 200 KiB keep the state small: references only', async () => {
+    const { handlers, client } = setup();
+    let loop = ready(0);
+    const tasks = Array.from({ length: 20 }, (_, i) => ({ taskDetails: `t${i}`, maxDuration: 300_000 }));
+    for (let i = 0; i < 20; i++) {
+      client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: `t-${i}`, data: big(200 * 1024) });
+      loop = await handlers.sendTask({ executionArn: EXECUTION_ARN, run: run(tasks), loop });
+    }
+    expect(loop.results.every((r) => r.resultRef !== undefined)).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify({ run: run(tasks), loop }))).toBeLessThan(16 * 1024);
+  });
+});
+
 describe('pollTask', () => {
   const SENT_AT = 1_700_000_000_000;
-  const event = (over: Record<string, unknown> = {}) => ({ sessionId: 'sess-1', index: 0, taskId: 't-1', attempt: 0, maxAttempts: 10, sentAt: SENT_AT, results: [], ...over });
+  const event = (loop: LoopState = pendingLoop(0, { sentAt: SENT_AT })) => ({ executionArn: EXECUTION_ARN, run: run(), loop });
 
   it(`makes getsPerPoll GETs, sleeping everySeconds between them, then answers pending with attempt+1`, async () => {
     const { handlers, client, sleeps } = setup();
     expect(getsPerPoll(PLAN)).toBe(3);
-    const progress = await handlers.pollTask(event({ attempt: 4 }));
+    const loop = await handlers.pollTask(event(pendingLoop(0, { attempt: 4, sentAt: SENT_AT })));
     expect(client.getTask).toHaveBeenCalledTimes(3);
     for (const call of client.getTask.mock.calls as unknown[][]) expect(call).toEqual(['sess-1', 't-1']);
     expect(sleeps).toEqual([3000, 3000]);
-    expect(progress).toStrictEqual({ status: 'pending', taskId: 't-1', attempt: 5, maxAttempts: 10, sentAt: SENT_AT, results: [] });
+    expect(loop).toStrictEqual(pendingLoop(0, { attempt: 5, sentAt: SENT_AT }));
   });
 
-  it('returns completed as soon as a later GET completes, without further GETs or sleeps', async () => {
+  it('returns the next index as soon as a later GET completes, without further GETs or sleeps', async () => {
     const { handlers, client, sleeps } = setup();
     client.getTask.mockResolvedValueOnce({ kind: 'pending', taskId: 't-1' }).mockResolvedValueOnce({ kind: 'completed', taskId: 't-1', data: { message: 'ok' } });
     const prior = [completedResult(0, 't-0')];
-    const progress = await handlers.pollTask(event({ index: 1, results: prior }));
+    const loop = await handlers.pollTask(event(pendingLoop(1, {}, prior)));
     expect(client.getTask).toHaveBeenCalledTimes(2);
     expect(sleeps).toEqual([3000]);
-    expect(progress).toStrictEqual({ status: 'completed', taskId: 't-1', attempt: 1, maxAttempts: 10, sentAt: SENT_AT, results: [...prior, { index: 1, taskId: 't-1', status: 'completed', result: { message: 'ok' } }] });
+    expect(loop).toStrictEqual({ index: 2, status: 'ready', results: [...prior, { index: 1, taskId: 't-1', status: 'completed', result: { message: 'ok' } }] });
   });
 
   it('completed on the very last allowed attempt wins over the poll cap', async () => {
     const { handlers, client } = setup();
     client.getTask.mockResolvedValueOnce({ kind: 'pending', taskId: 't-1' }).mockResolvedValueOnce({ kind: 'pending', taskId: 't-1' }).mockResolvedValueOnce({ kind: 'completed', taskId: 't-1', data: {} });
-    await expect(handlers.pollTask(event({ attempt: 9, maxAttempts: 10 }))).resolves.toMatchObject({ status: 'completed', attempt: 10 });
+    await expect(handlers.pollTask(event(pendingLoop(0, { attempt: 9, maxAttempts: 10 })))).resolves.toMatchObject({ status: 'ready', index: 1 });
   });
 
   it('throws PollTimeout exactly when the attempt reaches maxAttempts', async () => {
     const { handlers } = setup();
-    await expect(handlers.pollTask(event({ attempt: 8, maxAttempts: 10 }))).resolves.toMatchObject({ status: 'pending', attempt: 9 });
-    const err = await caught(handlers.pollTask(event({ attempt: 9, maxAttempts: 10 })));
+    await expect(handlers.pollTask(event(pendingLoop(0, { attempt: 8, maxAttempts: 10 })))).resolves.toMatchObject({ status: 'pending', pending: { attempt: 9 } });
+    const err = await caught(handlers.pollTask(event(pendingLoop(0, { attempt: 9, maxAttempts: 10 }))));
     expect(err).toBeInstanceOf(PollTimeout);
     expect(err.name).toBe('Webrun.PollTimeout');
     expect(err.message).toContain('10 polls');
@@ -233,10 +337,40 @@ describe('pollTask', () => {
     expect(sleeps).toEqual([]);
   });
 
-  it('refuses an event without a taskId before calling the API', async () => {
+  it('refuses a loop with no pending task before calling the API', async () => {
     const { handlers, client } = setup();
-    await expect(handlers.pollTask(event({ taskId: null }))).rejects.toMatchObject({ field: 'pollTask event.taskId' });
+    await expect(handlers.pollTask(event(ready(0)))).rejects.toMatchObject({ field: 'pollTask event.loop' });
     expect(client.getTask).not.toHaveBeenCalled();
+  });
+
+  it('stops holding before the invocation runs out of time, answering pending (no Sandbox.Timedout)', async () => {
+    // A 50 s poll Lambda, 7 GETs 3 s apart, each GET slow: without the deadline it runs past its timeout.
+    let clock = 0;
+    const client = fakeClient();
+    client.getTask.mockImplementation(async () => {
+      clock += 8_000;
+      return { kind: 'pending', taskId: 't-1' };
+    });
+    const handlers = makeHandlers({
+      client: async () => client as unknown as WebrunClient, pollPlan: DEFAULT_POLL_PLAN, log: { info() {}, warn() {}, error() {} },
+      sleep: async (ms) => void (clock += ms), results: memoryStore(), placement: { inlineResultBytes: 8192 }, sessions: memorySessionRecords(), now: () => clock,
+    });
+    const ctx: InvocationContext = { remainingMs: () => 50_000 - clock };
+    const loop = await handlers.pollTask(event(), ctx);
+    expect(loop.status).toBe('pending');
+    expect(clock).toBeLessThan(50_000);
+    expect(client.getTask.mock.calls.length).toBeLessThan(getsPerPoll(DEFAULT_POLL_PLAN));
+  });
+
+  it('hands the invocation deadline and the stop signal to the client it creates', async () => {
+    const { handlers, factory } = setup();
+    const signal = new AbortController().signal;
+    const before = Date.now();
+    await handlers.pollTask(event(), { remainingMs: () => 40_000, signal });
+    const options = factory.mock.calls[0][0] as { signal: AbortSignal; deadlineAt: number };
+    expect(options.signal).toBe(signal);
+    expect(options.deadlineAt).toBeGreaterThan(before + 30_000);
+    expect(options.deadlineAt).toBeLessThanOrEqual(Date.now() + 40_000);
   });
 });
 
@@ -254,57 +388,92 @@ describe('maxPollAttempts / getsPerPoll', () => {
 });
 
 describe('terminateSession', () => {
-  it('terminates the session on the success path, with no failure report', async () => {
-    const { handlers, client } = setup();
-    await expect(handlers.terminateSession({ sessionId: 'sess-1' })).resolves.toStrictEqual({ sessionId: 'sess-1', terminated: true, alreadyEnded: false });
+  const done = [completedResult(0, 't-0'), completedResult(1, 't-1')];
+  const success = () => ({ executionArn: EXECUTION_ARN, run: run([TASK, TASK]), loop: ready(2, done) });
+  const failure = (over: Record<string, unknown> = {}) => ({ executionArn: EXECUTION_ARN, run: run(), loop: ready(1, [completedResult(0, 't-0')]), failure: { Error: 'Webrun.TaskFailed', Cause: 'Task 1 failed: blocked' }, ...over });
+  const parsed = (report: WorkflowOutput | FailureReport) => JSON.parse((report as FailureReport).cause) as FailureCause;
+
+  it('on the success path ends the session, marks its record and returns the output', async () => {
+    const { handlers, client, sessions } = setup();
+    await sessions.started(EXECUTION_ARN, 'sess-1');
+    await expect(handlers.terminateSession(success())).resolves.toStrictEqual({ sessionId: 'sess-1', tasks: done });
     expect(client.terminateSession).toHaveBeenCalledWith('sess-1');
+    expect((await sessions.get(EXECUTION_ARN))?.endedAt).toEqual(expect.any(Number));
   });
 
-  it('reports a session that had already ended', async () => {
+  it('on the success path a terminate error propagates: the state machine retries it, then takes the failure path', async () => {
     const { handlers, client } = setup();
-    client.terminateSession.mockResolvedValueOnce({ terminated: false });
-    await expect(handlers.terminateSession({ sessionId: 'sess-1' })).resolves.toStrictEqual({ sessionId: 'sess-1', terminated: false, alreadyEnded: true });
-  });
-
-  it.each([{}, { sessionId: '' }, { sessionId: 42 }])('with no sessionId (%j) never creates or calls the client', async (ev) => {
-    const { handlers, client, factory } = setup();
-    await expect(handlers.terminateSession(ev)).resolves.toMatchObject({ sessionId: null, terminated: false, alreadyEnded: false });
-    expect(factory).not.toHaveBeenCalled();
-    expect(client.terminateSession).not.toHaveBeenCalled();
+    client.terminateSession.mockRejectedValueOnce(new ApiError('terminate got no answer within 15 s.'));
+    await expect(handlers.terminateSession(success())).rejects.toBeInstanceOf(ApiError);
   });
 
   it('on the failure path returns the original error and a JSON cause, unwrapping the Lambda error envelope', async () => {
-    const { handlers } = setup();
-    const results = [completedResult(0, 't-0')];
+    const { handlers, sessions } = setup();
     const lambdaCause = JSON.stringify({ errorType: 'Webrun.GuardrailTriggered', errorMessage: 'The agent stopped at a guardrail and needs a human: I need login credentials', trace: ['GuardrailTriggered: ...', '    at settle (/var/task/index.js:1:1)'] });
-    const outcome = await handlers.terminateSession({ sessionId: 'sess-1', index: 1, results, failure: { Error: 'Webrun.GuardrailTriggered', Cause: lambdaCause } });
-    expect(outcome.terminated).toBe(true);
-    expect(outcome.error).toBe('Webrun.GuardrailTriggered');
-    expect(JSON.parse(outcome.cause!)).toStrictEqual({
+    const report = await handlers.terminateSession(failure({ failure: { Error: 'Webrun.GuardrailTriggered', Cause: lambdaCause } }));
+    expect((report as FailureReport).error).toBe('Webrun.GuardrailTriggered');
+    expect(parsed(report)).toStrictEqual({
       message: 'The agent stopped at a guardrail and needs a human: I need login credentials',
       sessionId: 'sess-1',
       taskIndex: 1,
-      completed: results,
+      completed: [completedResult(0, 't-0')],
+      sessionEnded: true,
     });
-    expect(outcome.cause).not.toContain('at settle');
+    expect((report as FailureReport).cause).not.toContain('at settle');
+    expect((await sessions.get(EXECUTION_ARN))?.endedAt).toEqual(expect.any(Number));
   });
 
-  it('a failure before any session (start failed) still yields a report, with sessionId null', async () => {
+  it('a failure before any session (start failed) still yields a report, with sessionId and sessionEnded null', async () => {
     const { handlers, factory } = setup();
-    const outcome = await handlers.terminateSession({ failure: { Error: 'Webrun.InvalidInput', Cause: 'tasks: must contain at least one task' } });
+    const report = await handlers.terminateSession({ executionArn: EXECUTION_ARN, failure: { Error: 'Webrun.InvalidInput', Cause: 'tasks: must contain at least one task' } });
     expect(factory).not.toHaveBeenCalled();
-    expect(outcome.error).toBe('Webrun.InvalidInput');
-    expect(JSON.parse(outcome.cause!)).toStrictEqual({ message: 'tasks: must contain at least one task', sessionId: null, taskIndex: null, completed: [] });
+    expect((report as FailureReport).error).toBe('Webrun.InvalidInput');
+    expect(parsed(report)).toStrictEqual({ message: 'tasks: must contain at least one task', sessionId: null, taskIndex: null, completed: [], sessionEnded: null });
   });
 
-  it('a terminate error propagates (the state machine retries or reports cleanup as unconfirmed)', async () => {
+  it('retries a failing terminate itself with backoff, and reports success when a later attempt ends the session', async () => {
+    const { handlers, client, sleeps } = setup();
+    client.terminateSession.mockRejectedValueOnce(new ApiError('500')).mockRejectedValueOnce(new ApiError('500'));
+    const report = await handlers.terminateSession(failure());
+    expect(client.terminateSession).toHaveBeenCalledTimes(3);
+    expect(sleeps).toEqual([1000, 2000]);
+    expect(parsed(report).sessionEnded).toBe(true);
+  });
+
+  it('when terminate keeps failing it still reports: the error, every completed result and sessionEnded false', async () => {
+    const { handlers, client, sessions } = setup();
+    await sessions.started(EXECUTION_ARN, 'sess-1');
+    client.terminateSession.mockRejectedValue(new ApiError('terminate failed on the network (ECONNRESET).'));
+    const report = await handlers.terminateSession(failure());
+    expect(client.terminateSession).toHaveBeenCalledTimes(4);
+    expect((report as FailureReport).error).toBe('Webrun.TaskFailed');
+    expect(parsed(report)).toStrictEqual({
+      message: 'Task 1 failed: blocked', sessionId: 'sess-1', taskIndex: 1, completed: [completedResult(0, 't-0')], sessionEnded: false, cleanupError: 'Webrun.ApiError',
+    });
+    // The record stays open: the session cleanup will try again.
+    expect((await sessions.get(EXECUTION_ARN))?.endedAt).toBeUndefined();
+  });
+
+  it('a final terminate error (401 after the key was rotated) is not retried, and the report still comes', async () => {
     const { handlers, client } = setup();
-    client.terminateSession.mockRejectedValueOnce(new ApiError('terminate got no answer within 15 s.'));
-    await expect(handlers.terminateSession({ sessionId: 'sess-1', failure: { Error: 'Webrun.TaskFailed' } })).rejects.toBeInstanceOf(ApiError);
+    client.terminateSession.mockRejectedValue(new Unauthorized('terminate was refused with HTTP 401.'));
+    const report = await handlers.terminateSession(failure());
+    expect(client.terminateSession).toHaveBeenCalledTimes(1);
+    expect(parsed(report)).toMatchObject({ sessionEnded: false, cleanupError: 'Webrun.Unauthorized', completed: [completedResult(0, 't-0')] });
+  });
+
+  it('stops retrying when the next attempt would not fit in the invocation', async () => {
+    const { handlers, client } = setup();
+    client.terminateSession.mockRejectedValue(new ApiError('500'));
+    await handlers.terminateSession(failure(), { remainingMs: () => 10_000 });
+    expect(client.terminateSession).toHaveBeenCalledTimes(1);
   });
 });
 
 describe('failureReport / causeMessage', () => {
+  const cleanup = { sessionId: 's', sessionEnded: true };
+  const ev = (failure: { Error?: string; Cause?: string }, results: TaskResult[] = [], index = 0) => ({ executionArn: EXECUTION_ARN, run: run(), loop: ready(index, results), failure });
+
   it('causeMessage unwraps { errorType, errorMessage, trace }, keeps a plain string, and fills a missing cause', () => {
     expect(causeMessage(JSON.stringify({ errorType: 'Webrun.TaskFailed', errorMessage: 'Task 2 failed: blocked', trace: [] }))).toBe('Task 2 failed: blocked');
     expect(causeMessage('States.Timeout: the task timed out')).toBe('States.Timeout: the task timed out');
@@ -314,51 +483,35 @@ describe('failureReport / causeMessage', () => {
     expect(causeMessage('')).toBe('No cause was given.');
   });
 
-  it('a missing error name defaults to Webrun.ApiError', () => {
-    expect(failureReport({ failure: {} }, 's').error).toBe('Webrun.ApiError');
+  it('a missing error name defaults to Webrun.ApiError', async () => {
+    expect((await failureReport(ev({}), cleanup, memoryStore())).error).toBe('Webrun.ApiError');
   });
 
-  it('small results are kept whole and not marked truncated', () => {
+  it('small results are kept whole, inline', async () => {
     const completed = [completedResult(0, 't-0'), completedResult(1, 't-1')];
-    const parsed = JSON.parse(failureReport({ failure: { Error: 'E', Cause: 'x' }, index: 2, results: completed }, 's').cause);
-    expect(parsed.completed).toStrictEqual(completed);
-    expect(parsed.truncated).toBeUndefined();
+    const parsedCause = JSON.parse((await failureReport(ev({ Error: 'E', Cause: 'x' }, completed, 2), cleanup, memoryStore())).cause);
+    expect(parsedCause.completed).toStrictEqual(completed);
   });
 
-  it('huge results are truncated under MAX_CAUSE_CHARS with truncated:true, keeping every task index and taskId', () => {
-    const completed = Array.from({ length: 5 }, (_, i) => ({ ...completedResult(i, `t-${i}`, { message: 'y'.repeat(20_000) }), usage: { inputTokens: i } }));
-    const { cause } = failureReport({ failure: { Error: 'Webrun.PollTimeout', Cause: 'gave up' }, index: 5, results: completed }, 'sess-1');
-    expect(cause.length).toBeLessThanOrEqual(MAX_CAUSE_CHARS);
-    const parsed = JSON.parse(cause);
-    expect(parsed.truncated).toBe(true);
-    expect(parsed.message).toBe('gave up');
-    expect(parsed.sessionId).toBe('sess-1');
-    expect(parsed.taskIndex).toBe(5);
-    expect(parsed.completed.map((r: TaskResult) => [r.index, r.taskId, r.status, r.usage?.inputTokens])).toEqual(completed.map((r) => [r.index, r.taskId, 'completed', r.usage.inputTokens]));
-    const omitted = parsed.completed.filter((r: TaskResult) => 'omitted' in r.result);
-    expect(omitted.length).toBeGreaterThan(0);
-    expect(omitted[0].result.omitted).toMatch(/too large/);
-    // only as many payloads are dropped as needed: 32k fits one 20k result
-    expect(omitted).toHaveLength(4);
-  });
-
-  it('drops the largest payload first, so small results survive a single huge one', () => {
+  it('results too large for the cause move to the result store, largest first: every result stays reachable', async () => {
+    const store = memoryStore();
     const completed = [completedResult(0, 't-0', { message: 'z'.repeat(40_000) }), completedResult(1, 't-1', { message: 'small 1' }), completedResult(2, 't-2', { message: 'small 2' })];
-    const parsed = JSON.parse(failureReport({ failure: { Error: 'E', Cause: 'c' }, index: 3, results: completed }, 's').cause);
-    expect(parsed.truncated).toBe(true);
-    expect(parsed.completed[0].result.omitted).toMatch(/too large/);
-    expect(parsed.completed[1].result).toStrictEqual({ message: 'small 1' });
-    expect(parsed.completed[2].result).toStrictEqual({ message: 'small 2' });
+    const { cause } = await failureReport(ev({ Error: 'E', Cause: 'c' }, completed, 3), cleanup, store);
+    expect(cause.length).toBeLessThanOrEqual(MAX_CAUSE_CHARS);
+    const parsedCause = JSON.parse(cause) as FailureCause;
+    expect(parsedCause.completed[0].result).toBeUndefined();
+    await expect(loadResult(parsedCause.completed[0].resultRef!, store)).resolves.toStrictEqual({ message: 'z'.repeat(40_000) });
+    expect(parsedCause.completed[1].result).toStrictEqual({ message: 'small 1' });
+    expect(parsedCause.completed[2].result).toStrictEqual({ message: 'small 2' });
   });
 
-  it('a huge message is shortened too, so the cause always fits', () => {
+  it('a huge message is shortened, so the cause always fits', async () => {
     const envelope = JSON.stringify({ errorType: 'Webrun.ApiError', errorMessage: '"quoted"\n'.repeat(5_000) });
-    const { cause } = failureReport({ failure: { Error: 'Webrun.ApiError', Cause: envelope }, index: 0, results: [completedResult(0, 't-0')] }, 's');
+    const { cause } = await failureReport(ev({ Error: 'Webrun.ApiError', Cause: envelope }, [completedResult(0, 't-0')]), cleanup, memoryStore());
     expect(cause.length).toBeLessThanOrEqual(MAX_CAUSE_CHARS);
-    const parsed = JSON.parse(cause);
-    expect(parsed.truncated).toBe(true);
-    expect(parsed.message.startsWith('"quoted"\n')).toBe(true);
-    expect(parsed.completed[0].taskId).toBe('t-0');
+    const parsedCause = JSON.parse(cause);
+    expect(parsedCause.message.startsWith('"quoted"\n')).toBe(true);
+    expect(parsedCause.completed[0].taskId).toBe('t-0');
   });
 });
 
@@ -425,7 +578,7 @@ describe('sendTask with site credentials', () => {
     'webrun-sfn/shop': { username: 'ada@example.com', password: PASSWORD },
     [SHOP_ARN]: { login: 'ada', pin: '90210' },
   };
-  const event = (task: WorkflowTask, over: Record<string, unknown> = {}) => ({ sessionId: 'sess-1', index: 0, task, results: [], ...over });
+  const event = (task: WorkflowTask, over: { index?: number } = {}) => ({ executionArn: EXECUTION_ARN, run: run([task, task, task, task]), loop: ready(over.index ?? 0) });
 
   function storeResolver() {
     return vi.fn(async (reference: string) => {
@@ -438,7 +591,7 @@ describe('sendTask with site credentials', () => {
   it('resolves each reference in order and passes [{ match, fields }] to client.sendTask as the third argument', async () => {
     const resolve = storeResolver();
     const { handlers, client } = setup(PLAN, resolve);
-    await expect(handlers.sendTask(event(WITH_REFS))).resolves.toMatchObject({ status: 'pending', taskId: 't-1' });
+    await expect(handlers.sendTask(event(WITH_REFS))).resolves.toMatchObject({ status: 'pending', pending: { taskId: 't-1' } });
     expect(resolve.mock.calls.map((c) => c[0])).toEqual(['webrun-sfn/shop', SHOP_ARN]);
     expect(client.sendTask).toHaveBeenCalledTimes(1);
     expect(client.sendTask).toHaveBeenCalledWith('sess-1', WITH_REFS, [
@@ -516,7 +669,7 @@ describe('sendTask with site credentials', () => {
 describe('pollTask with site credentials', () => {
   const PASSWORD = 'pw-POLL-3e9a1c77';
   const task: WorkflowTask = { ...TASK, secrets: [{ match: '*.shop.example.com', secret: 'webrun-sfn/shop' }] };
-  const event = (over: Record<string, unknown> = {}) => ({ sessionId: 'sess-1', index: 0, taskId: 't-1', attempt: 0, maxAttempts: 10, sentAt: Date.now(), results: [], task, ...over });
+  const event = (over: { task?: WorkflowTask } = {}) => ({ executionArn: EXECUTION_ARN, run: run([over.task ?? task]), loop: pendingLoop(0, { sentAt: Date.now() }) });
   const resolver = () => vi.fn(async () => ({ username: 'ada', password: PASSWORD }));
 
   it('reads the credentials only once the task has a final answer, and redacts them from it', async () => {
@@ -525,9 +678,9 @@ describe('pollTask with site credentials', () => {
     client.getTask
       .mockResolvedValueOnce({ kind: 'pending', taskId: 't-1' })
       .mockResolvedValueOnce({ kind: 'completed', taskId: 't-1', data: { message: `Logged in with ${PASSWORD}` } });
-    const progress = await handlers.pollTask(event());
+    const loop = await handlers.pollTask(event());
     expect(resolve).toHaveBeenCalledTimes(1);
-    expect(progress.results[0].result).toEqual({ message: 'Logged in with [redacted]' });
+    expect(loop.results[0].result).toEqual({ message: 'Logged in with [redacted]' });
   });
 
   it('redacts a failure reason before it becomes the TaskFailed message', async () => {

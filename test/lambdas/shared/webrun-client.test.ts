@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ApiError,
+  BadRequest,
   InsufficientBalance,
   InvalidInput,
   RateLimited,
@@ -294,7 +295,7 @@ describe('task answers are normalized', () => {
 
 describe('HTTP and API errors', () => {
   const cases: Array<{ name: string; reply: ScriptedReply; cls: new (...a: any[]) => WebrunError; errorName: string; status: number; code?: string }> = [
-    { name: '400', reply: { status: 400, body: { success: false, error: 'taskDetails is required', code: 'VALIDATION_ERROR' } }, cls: InvalidInput, errorName: 'Webrun.InvalidInput', status: 400, code: 'VALIDATION_ERROR' },
+    { name: '400', reply: { status: 400, body: { success: false, error: 'taskDetails is required', code: 'VALIDATION_ERROR' } }, cls: BadRequest, errorName: 'Webrun.BadRequest', status: 400, code: 'VALIDATION_ERROR' },
     { name: '401 INVALID_API_KEY', reply: { status: 401, body: { success: false, error: 'Invalid API key', code: 'INVALID_API_KEY' } }, cls: Unauthorized, errorName: 'Webrun.Unauthorized', status: 401, code: 'INVALID_API_KEY' },
     { name: '401 without a body', reply: { status: 401, raw: '' }, cls: Unauthorized, errorName: 'Webrun.Unauthorized', status: 401 },
     { name: '402 INSUFFICIENT_BALANCE', reply: { status: 402, body: { success: false, error: 'Insufficient balance', code: 'INSUFFICIENT_BALANCE' } }, cls: InsufficientBalance, errorName: 'Webrun.InsufficientBalance', status: 402, code: 'INSUFFICIENT_BALANCE' },
@@ -325,11 +326,12 @@ describe('HTTP and API errors', () => {
     expectNoKey(err);
   });
 
-  it('400 is an InvalidInput on the field "request"', async () => {
+  it('400 after a session exists is Webrun.BadRequest (an API error, exit 1), never InvalidInput (bad execution input, exit 2)', async () => {
     server.reply({ status: 400, body: { success: false, error: 'bad outputSchema' } });
-    const err = (await caught(client().sendTask('s1', TASK))) as InvalidInput;
-    expect(err.field).toBe('request');
-    expect(err.message).toContain('bad outputSchema');
+    const err = await caught(client().sendTask('s1', TASK));
+    expect(err).toBeInstanceOf(BadRequest);
+    expect(err).not.toBeInstanceOf(InvalidInput);
+    expect(err.message).toBe('send-message was refused with HTTP 400: bad outputSchema.');
   });
 });
 
@@ -514,6 +516,26 @@ describe('the API key never appears in an error', () => {
     expectNoKey(err);
   });
 
+  it.each([
+    ['a failed task reason', { success: true, taskId: 't1', status: 'failed', error: `Login with ${KEY} refused` }, 'failed'],
+    ['a guardrail question', { type: 'guardrail_trigger', data: { type: 'human_input_needed', value: `Is ${KEY} your key?` } }, 'guardrail'],
+    ['a completed result', { type: 'task_completed', data: { message: `The page showed ${KEY}` } }, 'completed'],
+  ])('a 200 answer echoing it in %s is redacted before it becomes an outcome', async (_name, body, kind) => {
+    server.reply({ status: 200, body });
+    const outcome = await client().getTask('s1', 't1');
+    expect(outcome.kind).toBe(kind);
+    expect(JSON.stringify(outcome)).not.toContain(KEY);
+    expect(JSON.stringify(outcome)).toContain('[redacted]');
+  });
+
+  it('an unknown 200 answer whose keys echo it names its keys redacted', async () => {
+    server.reply({ status: 200, body: { [KEY]: 1, other: 2 } });
+    const err = await caught(client().getTask('s1', 't1'));
+    expect(err).toBeInstanceOf(UnexpectedResponse);
+    expect(err.message).toContain('[redacted]');
+    expectNoKey(err);
+  });
+
   it('a refused connection and a timeout do not mention it either', async () => {
     server.reply({ hang: true });
     expectNoKey(await caught(client({ callTimeoutMs: 100 }).getTask('s1', 't1')));
@@ -573,7 +595,7 @@ describe('site credentials', () => {
   it('a 400 whose body echoes the password → an error with "[redacted]" and never the password', async () => {
     server.reply({ status: 400, body: { success: false, error: `Invalid secrets: field password "${PASSWORD}" for ${USERNAME} is too long`, code: 'VALIDATION_ERROR' } });
     const err = await caught(client().sendTask('s1', WITH_REFS, CREDENTIALS));
-    expect(err).toBeInstanceOf(InvalidInput);
+    expect(err).toBeInstanceOf(BadRequest);
     expect(err.message).toContain('[redacted]');
     expect(err.message).toContain('is too long');
     for (const text of [err.message, String(err.stack), JSON.stringify(err), String(err)]) {
@@ -637,5 +659,37 @@ describe('site credentials echoed in a task answer (not an HTTP error)', () => {
     server.reply({ body: { success: true, taskId: 't1', type: 'guardrail_trigger', data: { type: 'human_input_needed', value: `Is ${PASSWORD} the right password?` } } });
     const outcome = await client().sendTask('s1', TASK, creds);
     expect(JSON.stringify(outcome)).not.toContain(PASSWORD);
+  });
+});
+
+describe('deadline and cancellation', () => {
+  it('a call starts only when enough of the invocation is left, and its timeout is cut to what is left', async () => {
+    let now = 1_000_000;
+    server.reply({ hang: true });
+    const started = Date.now();
+    const err = await caught(client({ callTimeoutMs: 10_000, deadlineAt: now + 300, now: () => now }).getTask('s1', 't1'));
+    expect(err.name).toBe('Webrun.ApiError');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    now += 10_000;
+    const late = await caught(client({ deadlineAt: 1_000_000, now: () => now }).getTask('s1', 't1'));
+    expect(late.message).toMatch(/was not called/);
+  });
+
+  it('a 429 whose wait would outlast the deadline is thrown at once (the state machine retries it), not waited out', async () => {
+    server.reply({ status: 429, headers: { 'Retry-After': '8' }, body: { success: false, code: 'RATE_LIMIT_EXCEEDED' } });
+    const err = await caught(client({ deadlineAt: Date.now() + 9_000 }).getTask('s1', 't1'));
+    expect(err).toBeInstanceOf(RateLimited);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('the stop signal cancels a call the API is holding', async () => {
+    server.reply({ hang: true });
+    const controller = new AbortController();
+    const pending = caught(client({ longCallTimeoutMs: 60_000, signal: controller.signal }).sendTask('s1', TASK));
+    setTimeout(() => controller.abort(), 50);
+    const started = Date.now();
+    const err = await pending;
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(err.message).toMatch(/cancelled/);
   });
 });

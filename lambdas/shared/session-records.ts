@@ -1,0 +1,99 @@
+/**
+ * Session records: which webrun session an execution opened, and whether it was ended. Start session writes the
+ * record the moment start-session answers (before its state can end), each terminate marks it ended, and the
+ * cleanup of an execution that stopped without terminating reads it directly (no history to page through, so it
+ * holds for thousands of stopped executions at once). Deployed: a DynamoDB table with TTL; locally: memory.
+ */
+import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConfigError } from './errors';
+
+export interface SessionRecord {
+  executionArn: string;
+  sessionId: string;
+  /** Epoch ms. */
+  startedAt: number;
+  /** Epoch ms, once a terminate succeeded (or the API said the session was already gone). */
+  endedAt?: number;
+}
+
+export interface SessionRecords {
+  /** Records the session an execution opened. */
+  started(executionArn: string, sessionId: string): Promise<void>;
+  /** Marks the execution's session ended; false when it already was (a repeated terminate or event: do nothing more). */
+  ended(executionArn: string, sessionId: string): Promise<boolean>;
+  get(executionArn: string): Promise<SessionRecord | undefined>;
+}
+
+/** In memory: the local runner's records, and a test double. */
+export function memorySessionRecords(now: () => number = Date.now): SessionRecords & { all(): SessionRecord[] } {
+  const records = new Map<string, SessionRecord>();
+  return {
+    async started(executionArn, sessionId) {
+      records.set(executionArn, { executionArn, sessionId, startedAt: now() });
+    },
+    async ended(executionArn, sessionId) {
+      const record = records.get(executionArn);
+      if (record?.endedAt !== undefined) return false;
+      records.set(executionArn, { executionArn, sessionId, startedAt: record?.startedAt ?? now(), endedAt: now() });
+      return true;
+    },
+    async get(executionArn) {
+      const record = records.get(executionArn);
+      return record && { ...record };
+    },
+    all: () => [...records.values()].map((r) => ({ ...r })),
+  };
+}
+
+export interface DynamoRecordsOptions {
+  client: Pick<DynamoDBClient, 'send'>;
+  tableName: string | undefined;
+  /** How long a record is kept (DynamoDB TTL): longer than any execution can run. */
+  ttlSeconds: number;
+  now?: () => number;
+}
+
+/** The stack's table: partition key `executionArn`, TTL attribute `expiresAt` (epoch seconds). */
+export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionRecords {
+  const { client } = options;
+  const now = options.now ?? Date.now;
+  const table = () => {
+    if (!options.tableName) throw new ConfigError('No session table is configured (environment variable WEBRUN_SESSION_TABLE).');
+    return options.tableName;
+  };
+  const expiresAt = () => String(Math.floor(now() / 1000) + options.ttlSeconds);
+  return {
+    async started(executionArn, sessionId) {
+      await client.send(new PutItemCommand({
+        TableName: table(),
+        Item: { executionArn: { S: executionArn }, sessionId: { S: sessionId }, startedAt: { N: String(now()) }, expiresAt: { N: expiresAt() } },
+      }));
+    },
+    async ended(executionArn, sessionId) {
+      try {
+        await client.send(new UpdateItemCommand({
+          TableName: table(),
+          Key: { executionArn: { S: executionArn } },
+          UpdateExpression: 'SET sessionId = :sid, endedAt = :now, startedAt = if_not_exists(startedAt, :now), expiresAt = if_not_exists(expiresAt, :exp)',
+          ConditionExpression: 'attribute_not_exists(endedAt)',
+          ExpressionAttributeValues: { ':sid': { S: sessionId }, ':now': { N: String(now()) }, ':exp': { N: expiresAt() } },
+        }));
+        return true;
+      } catch (err) {
+        if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+        throw err;
+      }
+    },
+    async get(executionArn) {
+      const answer = await client.send(new GetItemCommand({ TableName: table(), Key: { executionArn: { S: executionArn } }, ConsistentRead: true }));
+      const item = answer.Item;
+      if (!item?.sessionId?.S) return undefined;
+      return {
+        executionArn,
+        sessionId: item.sessionId.S,
+        startedAt: Number(item.startedAt?.N ?? 0),
+        ...(item.endedAt?.N !== undefined ? { endedAt: Number(item.endedAt.N) } : {}),
+      };
+    },
+  };
+}

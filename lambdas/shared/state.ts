@@ -1,0 +1,85 @@
+/**
+ * The execution state between steps, and the event each Task state sends its handler. The state machine
+ * (lib/workflow-definition.ts) builds the events from these types (a payload whose keys do not match fails to
+ * compile there), and each handler checks its event at run time before it acts.
+ *
+ * The state has two parts: `run`, written once by Start session (the session and the validated tasks), and `loop`,
+ * which each step replaces (`ResultPath: $.loop`). A handler returns only the new `loop`, so nothing it did not
+ * change passes through it, and no result is ever in the state twice.
+ */
+import type { TaskResult } from './contract';
+import type { WorkflowTask } from './types';
+
+export interface RunState {
+  sessionId: string;
+  tasks: WorkflowTask[];
+  taskCount: number;
+}
+
+/** The task that was sent and is not finished yet. */
+export interface PendingTask {
+  taskId: string;
+  /** Poll invocations so far (0 right after send). */
+  attempt: number;
+  /** Poll invocations allowed before Webrun.PollTimeout. */
+  maxAttempts: number;
+  /** When send-message was called (epoch ms), for the task-duration metric. */
+  sentAt: number;
+}
+
+export interface LoopState {
+  /** The task to send next, or the one pending. */
+  index: number;
+  status: 'ready' | 'pending';
+  /** Present while `status` is `pending`. */
+  pending?: PendingTask;
+  /** Completed tasks, in order: small results inline, larger ones by reference. */
+  results: TaskResult[];
+}
+
+export interface WorkflowState {
+  run: RunState;
+  loop: LoopState;
+}
+
+/** What a caught error looks like in the state (`Catch` with `ResultPath: $.failure`). */
+export interface CaughtError {
+  Error?: string;
+  Cause?: string;
+}
+
+/** Start session: the raw execution input, validated by the handler. */
+export interface StartEvent {
+  /** `$$.Execution.Id`: keys the session record, the stored results and every log line. */
+  executionArn: string;
+  input: unknown;
+}
+
+/** Send task, Poll task and Terminate session (success path). */
+export interface StepEvent {
+  executionArn: string;
+  run: RunState;
+  loop: LoopState;
+}
+
+/** Terminate session after failure (with the run) and Report start failure (without: no session exists). */
+export interface FailureEvent {
+  executionArn: string;
+  run?: RunState;
+  loop?: LoopState;
+  failure: CaughtError;
+}
+
+/** A report for the Fail state: the error name and the JSON cause (contract `FailureCause`). */
+export interface FailureReport {
+  error: string;
+  cause: string;
+}
+
+/** The key a stored result of task `index` gets: one object per task, so a retried step overwrites its own. */
+export function resultKey(executionArn: string, index: number): string {
+  // arn:<partition>:states:<region>:<account>:execution:<state machine>:<execution name>
+  const parts = executionArn.split(':');
+  const execution = parts.length >= 8 ? `${parts[6]}/${parts.slice(7).join(':')}` : executionArn;
+  return `${execution.replace(/[^A-Za-z0-9/_.-]/g, '_')}/task-${index}.json`;
+}
