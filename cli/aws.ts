@@ -3,6 +3,7 @@
  * into one sentence that says what to do (no credentials, wrong region, unknown ARN, access denied, ...).
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 
 /** Exit codes: 0 ok, 1 the execution failed / was aborted / timed out, 2 the command could not do its job. */
@@ -60,11 +61,14 @@ export function configuredRegion(flagRegion: string | undefined, env: NodeJS.Pro
 export interface AwsClients {
   sfn: (region: string | undefined) => SFNClient;
   cloudFormation: (region: string | undefined) => CloudFormationClient;
+  /** Reads stored results (`resultRef`s in an output or a failure's cause). */
+  s3: (region: string | undefined) => S3Client;
 }
 
 export const defaultClients: AwsClients = {
   sfn: (region) => new SFNClient(region ? { region } : {}),
   cloudFormation: (region) => new CloudFormationClient(region ? { region } : {}),
+  s3: (region) => new S3Client(region ? { region } : {}),
 };
 
 /** The output of the stack that names the state machine (lib/webrun-stack.ts). */
@@ -119,7 +123,11 @@ export function describeAwsError(err: unknown, ctx: ErrorContext = {}): CliError
       return make('the AWS credentials have expired: log in again (e.g. `aws sso login`) or refresh the session token');
     case 'AccessDeniedException':
     case 'AccessDenied':
-      return make(`access denied${ctx.arn ? ` to ${ctx.arn}` : ''}: the caller's IAM policy must allow this Step Functions action (see docs/OPERATIONS.md, "Permissions for the CLI"): ${message}`);
+      return make(`access denied${ctx.arn ? ` to ${ctx.arn}` : ''}: the caller's IAM policy must allow this action (see docs/OPERATIONS.md, "Permissions for the CLI"): ${message}`);
+    case 'NoSuchKey':
+      return make(`the stored result ${ctx.arn ?? ''} is gone: stored results expire after resultRetentionDays (default 30); --refs prints the references without reading them`);
+    case 'NoSuchBucket':
+      return make(`the result bucket of ${ctx.arn ?? 'this result'} does not exist (was the stack destroyed and its bucket deleted?); --refs prints the references without reading them`);
     case 'ExecutionDoesNotExist':
       return make(`${ctx.arn ? `execution ${ctx.arn}` : 'the execution'} does not exist${region}: check the ARN (histories are kept 90 days after an execution closes)`);
     case 'StateMachineDoesNotExist':

@@ -13,7 +13,9 @@ import {
   type ExecutionStatus,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
+import type { WorkflowOutput } from '../lambdas/shared/contract';
 import { isWebrunError } from '../lambdas/shared/errors';
+import { resolveOutput, s3ResultStore } from '../lambdas/shared/result-store';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { ConfigFileError, DEFAULT_STACK_NAME, loadConfig } from '../lib/config';
 import { parseFailureCause, ProgressTracker, readableCause } from '../local/progress';
@@ -47,6 +49,8 @@ export interface CommandIo {
 export interface CommonOptions {
   json: boolean;
   region?: string;
+  /** Print stored results as their `resultRef`s instead of reading them from the result bucket. */
+  refs?: boolean;
 }
 
 /** What `result`, `follow` and `start --follow` report about an execution. */
@@ -148,15 +152,22 @@ function printOutcome(summary: ExecutionSummary, io: CommandIo, opts: CommonOpti
   return exitCodeOf(summary);
 }
 
-async function describe(client: SFNClient, executionArn: string, region: string): Promise<ExecutionSummary> {
+async function describe(io: CommandIo, opts: CommonOptions, client: SFNClient, executionArn: string, region: string): Promise<ExecutionSummary> {
   const d = await call(() => client.send(new DescribeExecutionCommand({ executionArn })), { arn: executionArn, region });
-  return summaryOf(d, executionArn);
+  const summary = summaryOf(d, executionArn);
+  const output = summary.output as WorkflowOutput | undefined;
+  if (!opts.refs && Array.isArray(output?.tasks) && output.tasks.some((t) => t.resultRef)) {
+    // Results too large for the state are in the stack's result bucket: read them back with the caller's credentials.
+    const store = s3ResultStore(clientsOf(io).s3(region), undefined);
+    summary.output = await call(() => resolveOutput(output, store), { arn: output.tasks.find((t) => t.resultRef)?.resultRef?.uri, region });
+  }
+  return summary;
 }
 
 /** `result <executionArn>`: the execution's status and output (or error). */
 export async function resultCommand(io: CommandIo, opts: CommonOptions, executionArn: string): Promise<number> {
   const region = regionForArn(parseStatesArn(executionArn, 'execution'), opts.region, 'execution');
-  const summary = await describe(clientsOf(io).sfn(region), executionArn, region);
+  const summary = await describe(io, opts, clientsOf(io).sfn(region), executionArn, region);
   return printOutcome(summary, io, opts);
 }
 
@@ -210,7 +221,7 @@ export async function followCommand(io: CommandIo, opts: FollowOptions, executio
       return EXIT.interrupted;
     }
   }
-  const summary = await describe(client, executionArn, region);
+  const summary = await describe(io, opts, client, executionArn, region);
   if (!summary.sessionId && tracker.sessionId) summary.sessionId = tracker.sessionId;
   return printOutcome(summary, io, opts);
 }

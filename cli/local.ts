@@ -10,18 +10,22 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_BASE_URL, WebrunErrors } from '../lambdas/shared/contract';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { startEmulator, type Emulator } from '../local/emulator';
-import { readableCause } from '../local/progress';
+import { parseFailureCause, readableCause } from '../local/progress';
+import { defaultResultsDir } from '../local/result-store';
 import { runLocalWorkflow, type LocalRunSummary } from '../local/runner';
 
-export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F]
+export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR]
 
 Runs the webrun-sfn state machine locally, in-process, against the built-in webrun emulator
 (default), WEBRUN_BASE_URL / --base-url, or the real API when WEBRUN_API_KEY is set.
 
-  --json          print one JSON summary on stdout (progress stays on stderr)
-  --base-url URL  webrun API base URL (overrides WEBRUN_BASE_URL)
-  --wait-scale F  multiply every Wait state and Retry interval by F (0 = do not wait)
-  -h, --help      show this help
+  --json             print one JSON summary on stdout (progress stays on stderr)
+  --base-url URL     webrun API base URL (overrides WEBRUN_BASE_URL); https unless it is on loopback
+  --wait-scale F     multiply every Wait state and Retry interval by F (0 = do not wait)
+  --results-dir DIR  where results too large for the state are written (default: <temp dir>/webrun-sfn-results)
+  -h, --help         show this help
+
+Ctrl-C, SIGTERM and SIGHUP stop the run: its session is terminated and the summary printed (exit 1).
 
 A task's "secrets" references (site logins) are read from the JSON file named by WEBRUN_SITE_SECRETS_FILE,
 {"webrun-sfn/<name>": {"username": "...", "password": "..."}}, the local stand-in for Secrets Manager.
@@ -42,9 +46,11 @@ interface Target {
   apiKey: string;
   label: string;
   emulator?: Emulator;
+  /** The real, billed API. */
+  paid?: boolean;
 }
 
-function isLoopback(url: URL): boolean {
+export function isLoopback(url: URL): boolean {
   return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
 }
 
@@ -58,11 +64,14 @@ async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv
     } catch {
       throw new UsageError(`${flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL'} is not a URL: ${JSON.stringify(explicit)}`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL'} must be http(s), got ${url.protocol}`);
+    const name = flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL';
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${name} must be http(s), got ${url.protocol}`);
+    // The API key travels in every request: plain http only where it cannot leave the machine.
+    if (url.protocol === 'http:' && !isLoopback(url)) throw new UsageError(`${name} must be https unless it is on loopback (the API key travels in it), got ${explicit}`);
     if (!key && !isLoopback(url)) throw new UsageError('WEBRUN_API_KEY is not set: it is needed for a non-local base URL');
     return { baseUrl: explicit, apiKey: key ?? EMULATOR_KEY, label: explicit };
   }
-  if (key) return { baseUrl: DEFAULT_BASE_URL, apiKey: key, label: `${DEFAULT_BASE_URL} (the real webrun API)` };
+  if (key) return { baseUrl: DEFAULT_BASE_URL, apiKey: key, label: `${DEFAULT_BASE_URL} (the real webrun API)`, paid: true };
   const emulator = await startEmulator({ port: 0, apiKey: EMULATOR_KEY });
   return { baseUrl: emulator.url, apiKey: EMULATOR_KEY, label: `${emulator.url} (built-in emulator)`, emulator };
 }
@@ -77,6 +86,7 @@ function parseCli(argv: string[]) {
         json: { type: 'boolean', default: false },
         'base-url': { type: 'string' },
         'wait-scale': { type: 'string' },
+        'results-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -91,7 +101,8 @@ function parseCli(argv: string[]) {
     waitScale = Number(values['wait-scale']);
     if (values['wait-scale'].trim() === '' || !Number.isFinite(waitScale) || waitScale < 0) throw new UsageError(`--wait-scale must be a number >= 0, got ${JSON.stringify(values['wait-scale'])}`);
   }
-  return { help: false as const, json: values.json, inputPath: positionals[0], baseUrl: values['base-url'], waitScale };
+  if (values['results-dir'] !== undefined && values['results-dir'].trim() === '') throw new UsageError('--results-dir must name a folder');
+  return { help: false as const, json: values.json, inputPath: positionals[0], baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'] };
 }
 
 async function readInput(path: string, io: CliIo): Promise<unknown> {
@@ -128,7 +139,7 @@ async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteCredenti
 }
 
 function emptyStats() {
-  return { stateTransitions: 0, lambdaInvocations: 0, wallMs: 0 };
+  return { stateTransitions: 0, lambdaInvocations: 0, wallMs: 0, historyEvents: 0, largestPayloadBytes: 0, storedResults: 0 };
 }
 
 function printOutcome(summary: LocalRunSummary, io: CliIo): void {
@@ -139,6 +150,16 @@ function printOutcome(summary: LocalRunSummary, io: CliIo): void {
     return;
   }
   io.stderr(`✘ failed: ${summary.error?.name}\n  ${readableCause(summary.error?.cause ?? '')}\n  (${totals})\n`);
+}
+
+/** What stdout gets without --json: the output, or on a failure the results it kept (which are the user's data). */
+function printResults(summary: LocalRunSummary, io: CliIo): void {
+  if (summary.output) {
+    io.stdout(`${JSON.stringify(summary.output, null, 2)}\n`);
+    return;
+  }
+  const completed = parseFailureCause(summary.error?.cause)?.completed;
+  if (Array.isArray(completed) && completed.length > 0) io.stdout(`${JSON.stringify({ sessionId: summary.sessionId ?? null, completed }, null, 2)}\n`);
 }
 
 /** Runs the local command; returns the exit code. */
@@ -167,19 +188,26 @@ export async function main(io: CliIo): Promise<number> {
     throw err;
   }
   try {
+    if (target.paid) {
+      // Said before any session exists: the same command runs free against the emulator without WEBRUN_API_KEY.
+      io.stderr(`webrun-sfn: WEBRUN_API_KEY is set, so this run uses the REAL webrun API at ${target.baseUrl}: it opens a billed browser session.\n  (unset WEBRUN_API_KEY to run against the built-in emulator instead)\n`);
+    }
     io.stderr(`webrun-sfn: running ${cli.inputPath} locally against ${target.label}\n`);
+    const resultsDir = cli.resultsDir ?? defaultResultsDir();
     const summary = await runLocalWorkflow({
       input,
       baseUrl: target.baseUrl,
       apiKey: target.apiKey,
       waitScale: cli.waitScale,
       siteCredentials,
+      resultsDir,
       onProgress: (line) => io.stderr(`${line}\n`),
       signal: io.signal,
     });
     printOutcome(summary, io);
+    if (summary.stats.storedResults > 0) io.stderr(`  ${summary.stats.storedResults} result(s) too large for the state are in ${resultsDir}\n`);
     if (cli.json) io.stdout(`${JSON.stringify(summary)}\n`);
-    else if (summary.output) io.stdout(`${JSON.stringify(summary.output, null, 2)}\n`);
+    else printResults(summary, io);
     if (summary.status === 'SUCCEEDED') return 0;
     return summary.error?.name === WebrunErrors.InvalidInput ? 2 : 1;
   } finally {

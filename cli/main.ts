@@ -16,7 +16,8 @@ Deployed workflows (AWS credentials and region as for the AWS CLI: AWS_PROFILE, 
       --name <name>          execution name: the same name and input while it runs start it only once
   follow <executionArn>    live progress from the execution history until it ends, then its result
       --interval <s>         seconds between history polls (default 2)
-  result <executionArn>    status and output (or error) of an execution
+  result <executionArn>    status and output (or error) of an execution, stored results read back
+      --refs                 print stored results as their references (s3://...), unread
   stop <executionArn>      stop an execution; its webrun session is then terminated
       --cause <text>         the reason recorded with the stop
   list                     latest executions, newest first
@@ -46,8 +47,8 @@ export interface CliIo extends CommandIo {
 const COMMON = ['json', 'region', 'help'];
 const ALLOWED: Record<string, string[]> = {
   start: [...COMMON, 'follow', 'name', 'state-machine-arn', 'stack', 'config', 'interval'],
-  follow: [...COMMON, 'interval'],
-  result: COMMON,
+  follow: [...COMMON, 'interval', 'refs'],
+  result: [...COMMON, 'refs'],
   stop: [...COMMON, 'cause'],
   list: [...COMMON, 'status', 'max', 'state-machine-arn', 'stack', 'config'],
 };
@@ -71,6 +72,7 @@ function parse(argv: string[]) {
         cause: { type: 'string' },
         status: { type: 'string' },
         max: { type: 'string' },
+        refs: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -99,7 +101,7 @@ async function run(io: CliIo, command: string, argv: string[]): Promise<number> 
   const expected = POSITIONAL[command];
   if (expected && positionals.length !== 1) throw new CliError(positionals.length === 0 ? `\`${command}\` needs ${expected}` : `\`${command}\` takes one ${expected}, got ${positionals.length}: ${positionals.join(' ')}`, true);
   if (!expected && positionals.length > 0) throw new CliError(`\`${command}\` takes no argument, got ${positionals.join(' ')}`, true);
-  const common = { json: values.json ?? false, region: values.region };
+  const common = { json: values.json ?? false, region: values.region, refs: values.refs ?? false };
   const target = { stateMachineArn: values['state-machine-arn'], stack: values.stack, config: values.config };
   const intervalSeconds = number('interval', values.interval, 0.1);
   switch (command) {

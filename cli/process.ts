@@ -26,6 +26,8 @@ export async function readJsonInput(file: string, readStdin: () => Promise<strin
   } catch (err) {
     throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  // A byte-order mark (Windows editors write one) is not part of the JSON.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -33,21 +35,31 @@ export async function readJsonInput(file: string, readStdin: () => Promise<strin
   }
 }
 
-/**
- * Runs a command's `main` as the process: real stdio and environment, Ctrl-C turned into an abort signal (a second
- * Ctrl-C quits at once, exit 130), the exit code set from what `main` returns.
- */
+/** The signals that stop a command: Ctrl-C, `kill`/`timeout`/CI cancellation, and a closed terminal. */
+const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
+/**
+ * Runs a command's `main` as the process: real stdio and environment, SIGINT, SIGTERM and SIGHUP turned into an
+ * abort signal (a second signal quits at once with 128 + its number), the same when the parent process goes away
+ * (a killed `npm start`), and the exit code set from what `main` returns.
+ */
 export function runAsProcess(main: (io: CliIo) => Promise<number>, interruptNote: string): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const controller = new AbortController();
-  let interrupted = false;
-  process.on('SIGINT', () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    process.stderr.write(`\nwebrun-sfn: interrupted, ${interruptNote} (Ctrl-C again to quit now)\n`);
+  // A closed terminal makes writes fail (EIO, EPIPE): the run must still end its session.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  const stop = (why: string, exitCode: number) => {
+    if (controller.signal.aborted) process.exit(exitCode);
+    process.stderr.write(`\nwebrun-sfn: ${why}, ${interruptNote} (send it again to quit now)\n`);
     controller.abort();
-  });
+  };
+  for (const [signal, exitCode] of Object.entries(STOP_SIGNALS)) process.on(signal, () => stop(`interrupted (${signal})`, exitCode));
+  // Reparented: whatever started this process (npm, a shell) is gone and no signal may come.
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) stop('the parent process has gone', STOP_SIGNALS.SIGHUP);
+  }, 1_000);
+  watch.unref();
 
   const readStdin = async () => {
     let text = '';

@@ -10,7 +10,7 @@
  */
 import './polyfill';
 import { randomUUID } from 'node:crypto';
-import { WebrunErrors, type WorkflowOutput } from '../lambdas/shared/contract';
+import { QUOTAS, WebrunErrors, type WorkflowOutput } from '../lambdas/shared/contract';
 import { endRecordedSession } from '../lambdas/shared/cleanup';
 import { makeHandlers, type HandlerDeps, type HandlerName, type InvocationContext, type Log } from '../lambdas/shared/handlers';
 import { validateWorkflowInput } from '../lambdas/shared/input';
@@ -21,7 +21,7 @@ import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials'
 import { WebrunClient } from '../lambdas/shared/webrun-client';
 import type { WebrunWorkflowProps } from '../lib/webrun-workflow';
 import { synthesizeLocalWorkflow, type LocalWorkflow } from './asl';
-import { ProgressTracker, type StateEvent } from './progress';
+import { parseFailureCause, ProgressTracker, type StateEvent } from './progress';
 import { QuotaGuard, type QuotaViolation } from './quotas';
 import { defaultResultsDir, folderResultStore } from './result-store';
 
@@ -69,6 +69,8 @@ export interface LocalRunSummary {
     historyEvents: number;
     /** The largest state input/output or task payload/result of the run, in bytes (at most 262,144). */
     largestPayloadBytes: number;
+    /** Results written to the result store (too large for the state), read back into `output`. */
+    storedResults: number;
   };
 }
 
@@ -118,7 +120,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   const started = Date.now();
   const scale = options.waitScale ?? 1;
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`waitScale must be a finite number >= 0, got ${scale}`);
-  const emptyStats = () => ({ stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started, historyEvents: 0, largestPayloadBytes: 0 });
+  const emptyStats = () => ({ stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started, historyEvents: 0, largestPayloadBytes: 0, storedResults: 0 });
   if (!options.input) {
     // aws-local-stepfunctions treats a falsy input (null, false, 0, "") as "no value" when it applies
     // `"input.$": "$"` and fails with States.Runtime; refuse it here with the error the start state would raise.
@@ -238,6 +240,8 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     }
   }
 
+  const kept = summary.output?.tasks ?? parseFailureCause(summary.error?.cause)?.completed ?? [];
+  const storedResults = kept.filter((t) => t.resultRef !== undefined).length;
   if (summary.output) {
     try {
       summary.output = await resolveOutput(summary.output, store);
@@ -252,8 +256,9 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
       stateTransitions: tracker.stateTransitions,
       lambdaInvocations,
       wallMs: Date.now() - started,
-      historyEvents: quotas.historyEvents + 1,
+      historyEvents: Math.min(QUOTAS.maxHistoryEvents, quotas.historyEvents + 1),
       largestPayloadBytes: quotas.largestPayloadBytes,
+      storedResults,
     },
   };
 }

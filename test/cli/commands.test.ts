@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -15,6 +16,7 @@ import {
   StateMachineDoesNotExist,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { main, type CliIo } from '../../cli/main';
@@ -22,6 +24,7 @@ import { EXECUTION_ARN, FAILURE_CAUSE, failedHistory, INPUT, OUTPUT, REGION, STA
 
 const sfn = mockClient(SFNClient);
 const cfn = mockClient(CloudFormationClient);
+const s3 = mockClient(S3Client);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'webrun-cli-'));
 const inputFile = path.join(dir, 'input.json');
@@ -52,6 +55,7 @@ async function run(argv: string[], extra: Partial<CliIo> = {}): Promise<Run> {
     clients: {
       sfn: (region) => (regions.sfn.push(region), new SFNClient({ region: region ?? 'us-east-1' })),
       cloudFormation: (region) => (regions.cfn.push(region), new CloudFormationClient({ region: region ?? 'us-east-1' })),
+      s3: (region) => new S3Client({ region: region ?? 'us-east-1' }),
     },
     ...extra,
   });
@@ -67,6 +71,7 @@ const describeFailed = { executionArn: EXECUTION_ARN, stateMachineArn: STATE_MAC
 beforeEach(() => {
   sfn.reset();
   cfn.reset();
+  s3.reset();
 });
 
 describe('start', () => {
@@ -255,6 +260,46 @@ describe('result', () => {
     const r = await run(['result', EXECUTION_ARN]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(OUTPUT);
+  });
+
+  describe('stored results', () => {
+    const stored = { message: 'a long page'.repeat(2_000) };
+    const body = JSON.stringify(stored);
+    const ref = { uri: 's3://webrun-results-bucket/WebrunWorkflow/run-1/task-0.json', bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+    const withRef = { sessionId: 's-1', tasks: [{ index: 0, taskId: 't-1', status: 'completed', resultRef: ref }] };
+    const describeWithRef = { ...(describeSucceeded as object), output: JSON.stringify(withRef) } as never;
+
+    it('reads a stored result back from the result bucket and prints it in place of its reference', async () => {
+      sfn.on(DescribeExecutionCommand).resolves(describeWithRef);
+      s3.on(GetObjectCommand, { Bucket: 'webrun-results-bucket', Key: 'WebrunWorkflow/run-1/task-0.json' }).resolves({ Body: { transformToString: async () => body } } as never);
+      const r = await run(['result', EXECUTION_ARN]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ sessionId: 's-1', tasks: [{ index: 0, taskId: 't-1', status: 'completed', result: stored }] });
+    });
+
+    it('--refs prints the reference as it is, without reading S3', async () => {
+      sfn.on(DescribeExecutionCommand).resolves(describeWithRef);
+      const r = await run(['result', EXECUTION_ARN, '--refs']);
+      expect(JSON.parse(r.stdout)).toEqual(withRef);
+      expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
+    });
+
+    it('a stored result that no longer matches its digest is refused', async () => {
+      sfn.on(DescribeExecutionCommand).resolves(describeWithRef);
+      s3.on(GetObjectCommand).resolves({ Body: { transformToString: async () => '{"tampered":true}' } } as never);
+      const r = await run(['result', EXECUTION_ARN]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('does not match its reference');
+    });
+
+    it('an expired result says so and points at --refs', async () => {
+      sfn.on(DescribeExecutionCommand).resolves(describeWithRef);
+      s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }));
+      const r = await run(['result', EXECUTION_ARN]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('expire after resultRetentionDays');
+      expect(r.stderr).toContain('--refs');
+    });
   });
 
   it('--json prints the summary; a failed execution exits 1 with its error and session', async () => {

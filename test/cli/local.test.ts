@@ -135,13 +135,15 @@ describe('npm start (local command)', () => {
     expect(bad.status).toBe(2);
   });
 
-  it('terminates the session on Ctrl-C before exiting', async () => {
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('on %s terminates the session, prints the --json summary and exits 1', async (signal) => {
     external.enqueueTasks({ outcome: 'stuck' });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts', good, '--base-url', external.url], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts', good, '--base-url', external.url, '--json'], {
       env: { ...process.env, WEBRUN_API_KEY: 'ext-key-123456' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`never saw the task pending: ${stderr}`)), 30_000);
@@ -154,10 +156,40 @@ describe('npm start (local command)', () => {
       });
     });
     expect(external.ledger().open).toBe(1);
-    child.kill('SIGINT');
+    child.kill(signal);
     expect(await exited).toBe(1);
-    expect(stderr).toMatch(/interrupted/);
+    expect(stderr).toContain(`interrupted (${signal})`);
     expect(external.ledger().open).toBe(0);
     expect(external.ledger().sessions[0].terminateCalls).toBe(1);
+    const summary = JSON.parse(stdout);
+    expect(summary).toMatchObject({ status: 'FAILED', error: { name: 'States.Aborted' }, sessionId: external.ledger().sessions[0].sessionId });
+  });
+
+  it('accepts an input file that starts with a byte-order mark', async () => {
+    const bom = file('bom.json', `\uFEFF${JSON.stringify({ tasks: [{ taskDetails: 'Open the page' }] })}`);
+    const { code } = await cli([bom, '--wait-scale', '0']);
+    expect(code).toBe(0);
+  });
+
+  it('refuses a plain-http base URL off loopback before any request: the key would travel in the clear', async () => {
+    const { code, stderr } = await cli([good, '--base-url', 'http://192.0.2.1:8080', '--json'], { WEBRUN_API_KEY: 'ext-key-123456' });
+    expect(code).toBe(2);
+    expect(stderr).toContain('--base-url must be https unless it is on loopback');
+    expect(stderr).not.toContain('ext-key-123456');
+  });
+
+  it('says loudly, before any session, that WEBRUN_API_KEY makes the run use the real, billed API', async () => {
+    const { stderr } = await cli([good, '--wait-scale', '0'], { WEBRUN_API_KEY: 'wr-real-key-1' });
+    const warning = stderr.indexOf('REAL webrun API');
+    expect(warning).toBeGreaterThanOrEqual(0);
+    expect(warning).toBeLessThan(stderr.indexOf('running'));
+    expect(stderr).not.toContain('wr-real-key-1');
+  });
+
+  it('a failure without --json still prints the results it kept, on stdout', async () => {
+    external.enqueueTasks({ outcome: 'completed', inline: true, data: { message: 'first page read' } }, { outcome: 'failed' });
+    const { code, stdout } = await cli([good, '--base-url', external.url, '--wait-scale', '0'], { WEBRUN_API_KEY: 'ext-key-123456' });
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout)).toMatchObject({ sessionId: expect.any(String), completed: [{ index: 0, result: { message: 'first page read' } }] });
   });
 });

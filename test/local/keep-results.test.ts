@@ -1,0 +1,191 @@
+/**
+ * Every result is kept, whatever happens (invariants 5 and 6): results of any size, a cleanup that keeps failing,
+ * a stop at any moment, an API that echoes the key; and the local runner fails where Step Functions would.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { QUOTAS, type FailureCause } from '../../lambdas/shared/contract';
+import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
+import { startEmulator, type Emulator } from '../../local/emulator';
+import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
+
+const API_KEY = 'wr-keep-KEY-77c1e0a9';
+let emulator: Emulator;
+let workflow: LocalWorkflow;
+let resultsDir: string;
+
+beforeAll(async () => {
+  workflow = synthesizeLocalWorkflow();
+  emulator = await startEmulator({ apiKey: API_KEY });
+});
+afterAll(() => emulator.close());
+beforeEach(() => {
+  emulator.reset();
+  resultsDir = mkdtempSync(join(tmpdir(), 'webrun-results-'));
+  return () => rmSync(resultsDir, { recursive: true, force: true });
+});
+
+const tasks = (n: number) => ({ tasks: Array.from({ length: n }, (_, i) => ({ taskDetails: `Task ${i}` })) });
+const run = (input: unknown, extra: Partial<LocalRunOptions> = {}): Promise<LocalRunSummary> =>
+  runLocalWorkflow({ input, baseUrl: emulator.url, apiKey: API_KEY, waitScale: 0, workflow, resultsDir, ...extra });
+const cause = (summary: LocalRunSummary) => JSON.parse(summary.error!.cause) as FailureCause;
+const page = (bytes: number, i: number) => ({ message: `${i}:`.padEnd(bytes, 'x') });
+
+describe('results of any size', () => {
+  it('20 tasks of 200 KiB each: every result comes back whole, and no state passes 256 KiB', async () => {
+    for (let i = 0; i < 20; i++) emulator.enqueueTasks({ outcome: 'completed', inline: true, data: page(200 * 1024, i) });
+    const summary = await run(tasks(20));
+    expect(summary.status, summary.error?.cause).toBe('SUCCEEDED');
+    expect(summary.output!.tasks.map((t) => t.result?.message)).toEqual(Array.from({ length: 20 }, (_, i) => page(200 * 1024, i).message));
+    expect(summary.output!.tasks.every((t) => t.resultRef === undefined)).toBe(true);
+    expect(summary.stats.storedResults).toBe(20);
+    expect(summary.stats.largestPayloadBytes).toBeLessThan(QUOTAS.maxPayloadBytes);
+    expect(readdirSync(resultsDir, { recursive: true }).filter((f) => String(f).endsWith('.json'))).toHaveLength(20);
+    expect(emulator.ledger().open).toBe(0);
+  });
+
+  it('3 tasks of ~60 KB (too much for the state together) succeed, each stored or inline', async () => {
+    for (let i = 0; i < 3; i++) emulator.enqueueTasks({ outcome: 'completed', pendingPolls: 1, data: page(60_000, i) });
+    const summary = await run(tasks(3));
+    expect(summary.status).toBe('SUCCEEDED');
+    expect(summary.output!.tasks.map((t) => String(t.result?.message).length)).toEqual([60_000, 60_000, 60_000]);
+  });
+
+  it('a failure keeps every completed result in its cause, large ones by reference', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', inline: true, data: page(100_000, 0) }, { outcome: 'completed', inline: true }, { outcome: 'failed' });
+    const summary = await run(tasks(3));
+    expect(summary.error!.name).toBe('Webrun.TaskFailed');
+    const { completed } = cause(summary);
+    expect(completed.map((r) => r.index)).toEqual([0, 1]);
+    expect(completed[0].resultRef).toMatchObject({ uri: expect.stringMatching(/^file:\/\//), bytes: 100_000 + '{"message":""}'.length });
+    expect(completed[1].result).toBeDefined();
+    expect(summary.error!.cause.length).toBeLessThanOrEqual(QUOTAS.maxCauseChars);
+  });
+});
+
+describe('a cleanup that keeps failing', () => {
+  it.each([
+    ['500 every time', { status: 500 }, 'Webrun.ApiError'],
+    ['a dropped connection every time', { hangup: true }, 'Webrun.ApiError'],
+    ['401 (the key was rotated mid-run)', { status: 401, code: 'INVALID_API_KEY' }, 'Webrun.Unauthorized'],
+  ])('%s: the failure still reports the session, every result and that its end is not confirmed', async (_name, rule, cleanupError) => {
+    emulator.injectFault({ endpoint: 'terminate', times: Infinity, ...rule });
+    const summary = await run(tasks(2));
+    expect(summary.status).toBe('FAILED');
+    expect(summary.error!.name).toBe(cleanupError);
+    const report = cause(summary);
+    const session = emulator.ledger().sessions[0];
+    expect(report.sessionId).toBe(session.sessionId);
+    expect(report.sessionEnded).toBe(false);
+    expect(report.cleanupError).toBe(cleanupError);
+    // Both tasks had finished: their results are in the cause.
+    expect(report.completed.map((r) => r.taskId)).toEqual(session.tasks.map((t) => t.taskId));
+    expect(JSON.stringify(summary)).not.toContain(API_KEY);
+  });
+
+  it('a terminate that recovers after many failures: the runner ends the session the workflow could not', async () => {
+    // 7 attempts of the success path's terminate, then 4 of the failure step: all refused. The 12th, the runner's, works.
+    emulator.injectFault({ endpoint: 'terminate', status: 500, times: 11 });
+    const progress: string[] = [];
+    const summary = await run(tasks(2), { onProgress: (l) => progress.push(l) });
+    expect(summary.status).toBe('FAILED');
+    expect(cause(summary).sessionEnded).toBe(false);
+    const ledger = emulator.ledger();
+    expect(ledger.open).toBe(0);
+    expect(ledger.sessions[0].terminateCalls).toBe(1);
+    // The display never claimed an end the API did not confirm.
+    expect(progress.some((l) => /session \S+ could not be confirmed ended/.test(l))).toBe(true);
+    expect(progress.some((l) => /terminated by the runner's cleanup/.test(l))).toBe(true);
+  });
+});
+
+describe('stops at any moment', () => {
+  it('a stop while start-session is in flight waits for its answer and terminates that session', async () => {
+    emulator.injectFault({ endpoint: 'start', latencyMs: 400 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const summary = await run(tasks(2), { signal: controller.signal });
+    expect(summary.error!.name).toBe('States.Aborted');
+    const ledger = emulator.ledger();
+    expect(ledger.created).toBe(1);
+    expect(ledger.open).toBe(0);
+    expect(ledger.sessions[0].terminateCalls).toBe(1);
+    expect(summary.sessionId).toBe(ledger.sessions[0].sessionId);
+  });
+
+  it('a stop while send-message is held cancels the call instead of waiting for it, and terminates', async () => {
+    emulator.injectFault({ endpoint: 'send', latencyMs: 20_000 });
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 300);
+    const summary = await run(tasks(1), { signal: controller.signal });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(summary.error!.name).toBe('States.Aborted');
+    expect(emulator.ledger().open).toBe(0);
+  });
+});
+
+describe('what the API says never carries the key out', () => {
+  it('a failed task whose reason echoes the key', async () => {
+    emulator.enqueueTasks({ outcome: 'failed', reason: `Refused key ${API_KEY}` });
+    const summary = await run(tasks(1));
+    expect(summary.error!.name).toBe('Webrun.TaskFailed');
+    expect(summary.error!.cause).toContain('[redacted]');
+    expect(JSON.stringify(summary)).not.toContain(API_KEY);
+  });
+
+  it('a guardrail question that echoes the key', async () => {
+    emulator.enqueueTasks({ outcome: 'guardrail', question: `Is ${API_KEY} yours?`, pendingPolls: 1 });
+    const summary = await run(tasks(1));
+    expect(summary.error!.name).toBe('Webrun.GuardrailTriggered');
+    expect(JSON.stringify(summary)).not.toContain(API_KEY);
+  });
+});
+
+it('a 400 after the session exists is Webrun.BadRequest (a workflow failure), not InvalidInput', async () => {
+  emulator.injectFault({ endpoint: 'send', status: 400 });
+  const summary = await run(tasks(1));
+  expect(summary.error!.name).toBe('Webrun.BadRequest');
+  expect(emulator.ledger().open).toBe(0);
+});
+
+describe('Step Functions quotas, enforced locally', () => {
+  const custom = (definition: Record<string, unknown>): LocalWorkflow => ({
+    ...workflow,
+    definition: definition as LocalWorkflow['definition'],
+    taskHandlers: {},
+    machine: new StateMachine(definition as never, { validationOptions: { checkArn: false } }),
+  });
+
+  it('a state output over 256 KiB fails the execution with States.DataLimitExceeded', async () => {
+    const summary = await run(tasks(1), { workflow: custom({ StartAt: 'Big', States: { Big: { Type: 'Pass', Result: { blob: 'x'.repeat(300_000) }, End: true } } }) });
+    expect(summary.status).toBe('FAILED');
+    expect(summary.error).toEqual({ name: 'States.DataLimitExceeded', cause: expect.stringContaining('"Big"') });
+  });
+
+  it('a Fail state cause over 32,768 characters fails with States.DataLimitExceeded', async () => {
+    const summary = await run(tasks(1), { workflow: custom({ StartAt: 'Fail', States: { Fail: { Type: 'Fail', Error: 'E', Cause: 'c'.repeat(40_000) } } }) });
+    expect(summary.error!.name).toBe('States.DataLimitExceeded');
+  });
+
+  it('a polling plan that writes past 25,000 history events fails with States.Runtime, and the session is still ended', async () => {
+    const naive = synthesizeLocalWorkflow({ pollInterval: Duration.seconds(1), pollHold: Duration.seconds(0) });
+    // Each task pends for 350 one-GET polls (within its cap of 360): ~3,150 events a task.
+    for (let i = 0; i < 9; i++) emulator.enqueueTasks({ outcome: 'completed', pendingPolls: 350 });
+    const summary = await run(tasks(9), { workflow: naive });
+    expect(summary.error).toEqual({ name: 'States.Runtime', cause: 'The execution reached the maximum number of history events (25000).' });
+    expect(summary.stats.historyEvents).toBe(QUOTAS.maxHistoryEvents);
+    expect(emulator.ledger().open).toBe(0);
+  }, 60_000);
+
+  it('the deployed design stays far inside the quotas on its longest run: 20 tasks polled to their cap', async () => {
+    for (let i = 0; i < 20; i++) emulator.enqueueTasks({ outcome: 'completed', pendingPolls: 95 });
+    const summary = await run(tasks(20));
+    expect(summary.status, summary.error?.cause).toBe('SUCCEEDED');
+    expect(summary.stats.historyEvents).toBeLessThan(QUOTAS.maxHistoryEvents / 4);
+  }, 60_000);
+});
