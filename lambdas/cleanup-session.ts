@@ -1,8 +1,8 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { makeCleanup, type CleanupHandler, type ExecutionStatusChangeEvent } from './shared/cleanup';
-import { lambdaDeps } from './shared/lambda-runtime';
+import { instrument, lambdaDeps, tracer } from './shared/lambda-runtime';
 
-const sfn = new SFNClient({});
+const sfn = tracer.captureAWSv3Client(new SFNClient({}));
 let cleanup: CleanupHandler | undefined;
 
 /**
@@ -10,10 +10,10 @@ let cleanup: CleanupHandler | undefined;
  * `makeCleanup` in ./shared/cleanup.ts. The webrun client comes from the same factory as the workflow Lambdas
  * (API key from Secrets Manager, cached per warm container).
  */
-export const handler = (event: ExecutionStatusChangeEvent) => {
+export const handler = instrument('cleanupSession', async (event) => {
   if (!cleanup) {
     const { client, sessions, log } = lambdaDeps();
     cleanup = makeCleanup({ sfn, client, sessions, log });
   }
-  return cleanup(event);
-};
+  return cleanup(event as ExecutionStatusChangeEvent);
+});

@@ -1,5 +1,4 @@
-import type { Context } from 'aws-lambda';
-import { invocationContext, lambdaHandlers } from './shared/lambda-runtime';
+import { lambdaHandler } from './shared/lambda-runtime';
 
 /** Lambda entry point: see `sendTask` in ./shared/handlers.ts. */
-export const handler = (event: unknown, context?: Context) => lambdaHandlers().sendTask(event, invocationContext(context));
+export const handler = lambdaHandler('sendTask');

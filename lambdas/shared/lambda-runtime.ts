@@ -1,18 +1,26 @@
 /**
- * Binds the workflow handlers to the Lambda environment: the API key from Secrets Manager (the function gets
- * the secret's ARN, never its value), configuration from environment variables read once, Powertools logs (JSON,
- * with correlation keys per invocation: executionArn when the state passes it, sessionId, taskIndex, taskId) and
- * Powertools metrics (EMF), flushed at the end of every invocation.
+ * Binds the workflow handlers to the Lambda environment, with Powertools used as designed: the API key from Secrets
+ * Manager through Parameters (the function gets the secret's ARN, never its value; cached 5 minutes), configuration
+ * from environment variables read once, and every entry point wrapped by Middy in Tracer (X-Ray segments for the
+ * handler, the AWS SDK clients and each fetch to the webrun API), Logger (JSON, the Lambda context: request id and
+ * cold start, plus the invocation's correlation keys) and Metrics (EMF, with a ColdStart metric, flushed at the end
+ * of every invocation).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { DEFAULT_BASE_URL, ENV, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames } from './contract';
 import { ConfigError } from './errors';
-import { makeHandlers, type HandlerDeps, type InvocationContext, type WorkflowHandlers } from './handlers';
+import { makeHandlers, type HandlerDeps, type HandlerName, type InvocationContext, type WorkflowHandlers } from './handlers';
 import type { WorkflowMetrics } from './metrics';
 import { s3ResultStore } from './result-store';
 import { secretApiKeyReader } from './secret';
@@ -21,8 +29,9 @@ import { settingsFromEnv, sleep } from './settings';
 import { secretsManagerCredentials } from './site-credentials';
 import { WebrunClient } from './webrun-client';
 
-export const logger = new Logger({ serviceName: 'webrun-sfn' });
+export const logger = new Logger({ serviceName: METRICS_SERVICE });
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
+export const tracer = new Tracer({ serviceName: METRICS_SERVICE });
 
 /** Powertools metrics behind the handlers' `WorkflowMetrics` dependency. */
 export function powertoolsMetrics(target: Metrics, env: NodeJS.ProcessEnv = process.env): WorkflowMetrics {
@@ -37,8 +46,8 @@ export function powertoolsMetrics(target: Metrics, env: NodeJS.ProcessEnv = proc
 export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): HandlerDeps {
   const secretArn = env[ENV.secretArn];
   const baseUrl = env[ENV.baseUrl] || DEFAULT_BASE_URL;
-  const secrets = new SecretsManagerClient({});
-  const readKey = secretArn ? secretApiKeyReader({ secretId: secretArn, client: secrets }) : undefined;
+  const secrets = tracer.captureAWSv3Client(new SecretsManagerClient({}));
+  const readKey = secretArn ? secretApiKeyReader({ secretId: secretArn, provider: new SecretsProvider({ awsSdkV3Client: secrets }) }) : undefined;
   const settings = settingsFromEnv(env);
   return {
     client: async (options = {}) => {
@@ -47,9 +56,9 @@ export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): HandlerDeps {
     },
     siteCredentials: secretsManagerCredentials(secrets, secretArn),
     pollPlan: settings.pollPlan,
-    results: s3ResultStore(new S3Client({}), env[ENV.resultBucket]),
+    results: s3ResultStore(tracer.captureAWSv3Client(new S3Client({})), env[ENV.resultBucket]),
     placement: { inlineResultBytes: settings.inlineResultBytes },
-    sessions: dynamoSessionRecords({ client: new DynamoDBClient({}), tableName: env[ENV.sessionTable], ttlSeconds: Number(env[ENV.sessionTtlSeconds]) || 8 * 86_400 }),
+    sessions: dynamoSessionRecords({ client: tracer.captureAWSv3Client(new DynamoDBClient({})), tableName: env[ENV.sessionTable], ttlSeconds: Number(env[ENV.sessionTtlSeconds]) || 8 * 86_400 }),
     metrics: powertoolsMetrics(metrics, env),
     sleep,
     log: {
@@ -78,28 +87,33 @@ export function correlationKeys(event: unknown): Record<string, string | number>
   return keys;
 }
 
-/** Wraps each handler: correlation keys on every log line of the invocation, metrics flushed at its end. */
-export function instrumentHandlers(inner: WorkflowHandlers, log: Logger = logger, target: Metrics = metrics): WorkflowHandlers {
-  const wrap = <R>(step: string, fn: (event: unknown, ctx?: InvocationContext) => Promise<R>) => async (event: unknown, ctx?: InvocationContext): Promise<R> => {
-    const keys = { step, ...correlationKeys(event) };
-    log.appendKeys(keys);
-    try {
-      return await fn(event, ctx);
-    } catch (err) {
-      // Error names and messages are written to be safe to log: they never carry the API key.
-      log.warn('step failed', { errorName: (err as Error)?.name, errorMessage: (err as Error)?.message });
-      throw err;
-    } finally {
-      if (target.hasStoredMetrics()) target.publishStoredMetrics();
-      log.removeKeys(Object.keys(keys));
-    }
-  };
-  return {
-    startSession: wrap('startSession', inner.startSession),
-    sendTask: wrap('sendTask', inner.sendTask),
-    pollTask: wrap('pollTask', inner.pollTask),
-    terminateSession: wrap('terminateSession', inner.terminateSession),
-  };
+export interface Powertools {
+  logger: Logger;
+  metrics: Metrics;
+  tracer: Tracer;
+}
+
+/**
+ * A Lambda entry point around `fn`: Tracer around the invocation (never capturing the response: results may be
+ * private), the Lambda context and the invocation's correlation keys on every log line (removed after it), the
+ * metrics flushed at its end with a ColdStart metric, and a warning naming any error it throws.
+ */
+export function instrument<R>(step: string, fn: (event: unknown, ctx: InvocationContext) => Promise<R>, tools: Powertools = { logger, metrics, tracer }) {
+  const { logger: log } = tools;
+  return middy(async (event: unknown, context: Context): Promise<R> => fn(event, invocationContext(context)))
+    .use(captureLambdaHandler(tools.tracer, { captureResponse: false }))
+    .use(injectLambdaContext(log, { resetKeys: true }))
+    .use(logMetrics(tools.metrics, { captureColdStartMetric: true }))
+    .use({
+      before: (request) => {
+        log.appendKeys({ step, ...correlationKeys(request.event) });
+      },
+      onError: (request) => {
+        // Error names and messages are written to be safe to log: they never carry the API key.
+        const err = request.error as Error | null;
+        log.warn('step failed', { errorName: err?.name, errorMessage: err?.message });
+      },
+    });
 }
 
 /** What a handler needs of Lambda's context: the time it has left. */
@@ -110,6 +124,11 @@ export function invocationContext(context: Pick<Context, 'getRemainingTimeInMill
 let handlers: WorkflowHandlers | undefined;
 /** One set of handlers per warm container, so the API key cache survives between invocations. */
 export function lambdaHandlers(): WorkflowHandlers {
-  handlers ??= instrumentHandlers(makeHandlers(lambdaDeps()));
+  handlers ??= makeHandlers(lambdaDeps());
   return handlers;
+}
+
+/** The Lambda entry point of one workflow step. */
+export function lambdaHandler(step: HandlerName) {
+  return instrument<unknown>(step, (event, ctx) => (lambdaHandlers()[step] as (e: unknown, c: InvocationContext) => Promise<unknown>)(event, ctx));
 }

@@ -1,17 +1,18 @@
 /**
- * Reads the webrun API key from Secrets Manager: once per warm Lambda (cached for `ttlMs`), never logged, never
- * returned anywhere but to the webrun client. The secret holds either the bare key or JSON `{ "apiKey": "..." }`.
+ * Reads the webrun API key from Secrets Manager (through Powertools Parameters, cached per warm Lambda), never
+ * logged, never returned anywhere but to the webrun client. The secret holds either the bare key or JSON `{ "apiKey": "..." }`.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { API_KEY_FIELD } from './contract';
 import { ConfigError } from './errors';
 
 export interface SecretReaderOptions {
   secretId: string;
-  client?: SecretsManagerClient;
-  /** How long a read value is reused. @default 300000 (5 minutes, so a rotated key is picked up soon) */
-  ttlMs?: number;
-  now?: () => number;
+  /** The Powertools Parameters provider that reads (and caches) it. @default one over a new SecretsManagerClient */
+  provider?: Pick<SecretsProvider, 'get'>;
+  /** How long a read value is reused, in seconds. @default 300 (5 minutes, so a rotated key is picked up soon) */
+  maxAgeSeconds?: number;
 }
 
 /** Extracts the key from the secret's text: a bare key, or a JSON object with an `apiKey` field. */
@@ -33,27 +34,32 @@ export function apiKeyFromSecretString(text: string | undefined, secretId: strin
   return key;
 }
 
-/** Returns a function that resolves the API key, reading Secrets Manager at most once per `ttlMs`. */
+/** The SDK error behind a Parameters error (it wraps what GetSecretValue threw). */
+function sdkError(err: unknown): { name?: string } {
+  const e = err as { name?: string; cause?: unknown };
+  return (e?.name === 'GetParameterError' && e.cause ? e.cause : e) as { name?: string };
+}
+
+/**
+ * Returns a function that resolves the API key through Powertools Parameters: read from Secrets Manager at most
+ * once per `maxAgeSeconds` per warm container, never logged, handed only to the webrun client.
+ */
 export function secretApiKeyReader(options: SecretReaderOptions): () => Promise<string> {
-  const client = options.client ?? new SecretsManagerClient({});
-  const ttlMs = options.ttlMs ?? 300_000;
-  const now = options.now ?? Date.now;
-  let cached: { key: string; expiresAt: number } | undefined;
+  const provider = options.provider ?? new SecretsProvider({ awsSdkV3Client: new SecretsManagerClient({}) });
+  const maxAge = options.maxAgeSeconds ?? 300;
   return async () => {
-    if (cached && now() < cached.expiresAt) return cached.key;
-    let text: string | undefined;
+    let text: unknown;
     try {
-      const answer = await client.send(new GetSecretValueCommand({ SecretId: options.secretId }));
-      text = answer.SecretString;
+      text = await provider.get(options.secretId, { maxAge });
     } catch (err) {
-      const name = (err as { name?: string }).name ?? 'Error';
-      if (name === 'ResourceNotFoundException') throw new ConfigError(`The secret ${options.secretId} does not exist.`);
-      if (name === 'AccessDeniedException') throw new ConfigError(`This function may not read the secret ${options.secretId} (AccessDenied).`);
-      if (name === 'DecryptionFailure') throw new ConfigError(`The secret ${options.secretId} could not be decrypted with its KMS key.`);
-      throw err;
+      const cause = sdkError(err);
+      if (cause.name === 'ResourceNotFoundException') throw new ConfigError(`The secret ${options.secretId} does not exist.`);
+      if (cause.name === 'AccessDeniedException') throw new ConfigError(`This function may not read the secret ${options.secretId} (AccessDenied).`);
+      if (cause.name === 'DecryptionFailure') throw new ConfigError(`The secret ${options.secretId} could not be decrypted with its KMS key.`);
+      // Anything else (throttling, network) as the SDK threw it, so the state machine's retry sees its name.
+      throw cause;
     }
-    const key = apiKeyFromSecretString(text, options.secretId);
-    cached = { key, expiresAt: now() + ttlMs };
-    return key;
+    if (typeof text !== 'string') throw new ConfigError(`The secret ${options.secretId} holds no text (a binary secret?): put the key as text.`);
+    return apiKeyFromSecretString(text, options.secretId);
   };
 }

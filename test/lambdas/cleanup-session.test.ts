@@ -10,6 +10,7 @@ import { ApiError, ServiceUnavailable, Unauthorized } from '../../lambdas/shared
 import type { Log } from '../../lambdas/shared/handlers';
 import { StateNames } from '../../lambdas/shared/contract';
 import { memorySessionRecords, type SessionRecords } from '../../lambdas/shared/session-records';
+import { lambdaContext } from '../helpers/lambda-context';
 
 const sfnMock = mockClient(SFNClient);
 const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:WebrunWorkflow:run-42';
@@ -320,7 +321,7 @@ describe('cleanup-session Lambda entry point', () => {
     vi.stubGlobal('fetch', fetchMock);
 
     const { handler } = await import('../../lambdas/cleanup-session');
-    await expect(handler(statusChange('TIMED_OUT'))).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'terminated' });
+    await expect(handler(statusChange('TIMED_OUT'), lambdaContext())).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'terminated' });
 
     expect(secretsMock.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: SECRET_ARN });
     expect(fetchMock).toHaveBeenCalledTimes(1);

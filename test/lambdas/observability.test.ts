@@ -6,11 +6,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_POLL_PLAN } from '../../lambdas/shared/contract';
-import { makeHandlers, type HandlerDeps, type WorkflowHandlers } from '../../lambdas/shared/handlers';
+import { makeHandlers, type HandlerDeps, type InvocationContext } from '../../lambdas/shared/handlers';
 import type { ResultStore } from '../../lambdas/shared/result-store';
 import { memorySessionRecords } from '../../lambdas/shared/session-records';
 import type { LoopState } from '../../lambdas/shared/state';
-import { correlationKeys, instrumentHandlers, powertoolsMetrics } from '../../lambdas/shared/lambda-runtime';
+import { correlationKeys, instrument, powertoolsMetrics } from '../../lambdas/shared/lambda-runtime';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { lambdaContext } from '../helpers/lambda-context';
 import { METRICS_NAMESPACE, WorkflowMetricNames as M, type WorkflowMetricName } from '../../lambdas/shared/contract';
 import type { TaskOutcome } from '../../lambdas/shared/types';
 import type { WebrunClient } from '../../lambdas/shared/webrun-client';
@@ -125,38 +127,77 @@ describe('Powertools binding', () => {
   });
 });
 
-describe('correlation keys', () => {
-  it('takes the execution, session, task index and task id from the payload, nothing else', () => {
+describe('the Lambda entry points (Powertools through Middy)', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllEnvs();
+  });
+
+  it('correlation keys come from the state: the execution, session, task index and task id, nothing else', () => {
     expect(correlationKeys({ executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', run: { sessionId: 's-1', tasks: [task] }, loop: { index: 2, pending: { taskId: 't-9' }, results: [{ secret: 'x' }] } }))
       .toEqual({ executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', sessionId: 's-1', taskIndex: 2, taskId: 't-9' });
     expect(correlationKeys({ input: { tasks: [task] } })).toEqual({});
     expect(correlationKeys('text')).toEqual({});
   });
 
-  it('are on the log lines of the invocation only, and metrics are flushed after each one', async () => {
-    const logger = new Logger({ serviceName: 'webrun-sfn' });
-    const appended: Array<Record<string, unknown>> = [];
-    const removed: string[][] = [];
-    vi.spyOn(logger, 'appendKeys').mockImplementation((k) => void appended.push(k as Record<string, unknown>));
-    vi.spyOn(logger, 'removeKeys').mockImplementation((k) => void removed.push(k));
-    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => {});
-    const target = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'webrun-sfn' });
-    const publish = vi.spyOn(target, 'publishStoredMetrics').mockImplementation(() => target);
-    vi.spyOn(target, 'hasStoredMetrics').mockReturnValue(true);
-    const inner = {
-      startSession: async () => ({}),
-      sendTask: async () => ({}),
-      pollTask: async () => {
-        throw Object.assign(new Error('Task 0 was still pending after 3 polls'), { name: 'Webrun.PollTimeout' });
-      },
-      terminateSession: async () => ({}),
-    } as unknown as WorkflowHandlers;
-    const wrapped = instrumentHandlers(inner, logger, target);
-    await wrapped.sendTask({ run: { sessionId: 's-1' }, loop: { index: 0 } });
-    await expect(wrapped.pollTask({ run: { sessionId: 's-1' }, loop: { index: 1, pending: { taskId: 't-2' } } })).rejects.toThrow('still pending');
-    expect(appended).toEqual([{ step: 'sendTask', sessionId: 's-1', taskIndex: 0 }, { step: 'pollTask', sessionId: 's-1', taskIndex: 1, taskId: 't-2' }]);
-    expect(removed).toEqual([['step', 'sessionId', 'taskIndex'], ['step', 'sessionId', 'taskIndex', 'taskId']]);
-    expect(publish).toHaveBeenCalledTimes(2);
-    expect(warn).toHaveBeenCalledWith('step failed', { errorName: 'Webrun.PollTimeout', errorMessage: 'Task 0 was still pending after 3 polls' });
+  let currentLogger: Logger | undefined;
+  /** Runs an instrumented step as Lambda would, twice, and returns every JSON line it wrote. */
+  async function invokeTwice(fn: (event: unknown, ctx: InvocationContext) => Promise<unknown>) {
+    const lines: string[] = [];
+    const capture = (chunk: unknown) => (lines.push(String(chunk)), true);
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture as never);
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture as never);
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.map(String).join(' ')));
+    vi.spyOn(console, 'info').mockImplementation((...a: unknown[]) => void lines.push(a.map(String).join(' ')));
+    vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void lines.push(a.map(String).join(' ')));
+    // As in Lambda: an on-demand environment, whose first invocation is a cold start.
+    vi.stubEnv('AWS_LAMBDA_INITIALIZATION_TYPE', 'on-demand');
+    const tools = {
+      logger: new Logger({ serviceName: 'webrun-sfn' }),
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'webrun-sfn' }),
+      tracer: new Tracer({ serviceName: 'webrun-sfn', enabled: false }),
+    };
+    currentLogger = tools.logger;
+    const handler = instrument('pollTask', fn, tools);
+    const event = { executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', run: { sessionId: 's-1' }, loop: { index: 1, pending: { taskId: 't-2' }, results: [{ result: 'private' }] } };
+    const outcomes = await Promise.allSettled([handler(event, lambdaContext(30_000, 'req-1'))]);
+    outcomes.push(...(await Promise.allSettled([handler({ run: { sessionId: 's-2' }, loop: { index: 0 } }, lambdaContext(30_000, 'req-2'))])));
+    const json = lines.flatMap((l) => l.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return { outcomes, json };
+  }
+
+  it('log lines carry the Lambda context and the correlation keys of their own invocation only', async () => {
+    const { json } = await invokeTwice(async () => {
+      currentLogger!.info('inside');
+      return 'ok';
+    });
+    const inside = json.filter((l) => l.message === 'inside');
+    expect(inside).toHaveLength(2);
+    expect(inside[0]).toMatchObject({ function_request_id: 'req-1', cold_start: true, step: 'pollTask', executionArn: 'arn:aws:states:eu-west-1:1:execution:sm:x', sessionId: 's-1', taskIndex: 1, taskId: 't-2' });
+    expect(inside[1]).toMatchObject({ function_request_id: 'req-2', cold_start: false, sessionId: 's-2', taskIndex: 0 });
+    expect(inside[1].taskId).toBeUndefined();
+    expect(inside[1].executionArn).toBeUndefined();
+  });
+
+  it('passes the remaining time on, logs the context, flushes metrics with a ColdStart metric, and names a failure', async () => {
+    let remaining = 0;
+    const { outcomes, json } = await invokeTwice(async (event, ctx) => {
+      remaining = ctx.remainingMs!();
+      if ((event as { run: { sessionId: string } }).run.sessionId === 's-2') throw Object.assign(new Error('Task 0 was still pending after 3 polls'), { name: 'Webrun.PollTimeout' });
+      return 'pending';
+    });
+    expect(remaining).toBeGreaterThan(25_000);
+    expect(remaining).toBeLessThanOrEqual(30_000);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    const failed = json.find((l) => l.message === 'step failed')!;
+    expect(failed).toMatchObject({ level: 'WARN', errorName: 'Webrun.PollTimeout', function_request_id: 'req-2', sessionId: 's-2', taskIndex: 0, step: 'pollTask' });
+    // Keys of the first invocation are gone from the second's lines.
+    expect(failed.taskId).toBeUndefined();
+    expect(failed.cold_start).toBe(false);
+    // One EMF document per invocation (flushed at its end); the first of a fresh Metrics carries ColdStart.
+    const emf = json.filter((l) => l._aws);
+    expect(emf.length).toBeGreaterThanOrEqual(1);
+    expect(emf.some((l) => l.ColdStart === 1 && l.function_name === 'webrun-sfn-test')).toBe(true);
+    expect(JSON.stringify(json)).not.toContain('private');
   });
 });

@@ -1,6 +1,7 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../../lambdas/shared/errors';
 import { apiKeyFromSecretString, secretApiKeyReader } from '../../../lambdas/shared/secret';
 import { awsError, caught } from '../../helpers/errors';
@@ -14,9 +15,18 @@ beforeEach(() => {
 });
 
 
-function reader(now?: () => number, ttlMs?: number) {
-  return secretApiKeyReader({ secretId: ARN, client: new SecretsManagerClient({ region: 'us-east-1' }), now, ttlMs });
+/** A reader over a fresh Powertools provider (its own cache). Time is Date's, faked where a test moves it. */
+function reader(maxAgeSeconds?: number) {
+  return secretApiKeyReader({ secretId: ARN, provider: new SecretsProvider({ awsSdkV3Client: new SecretsManagerClient({ region: 'us-east-1' }) }), maxAgeSeconds });
 }
+afterEach(() => {
+  vi.useRealTimers();
+});
+const clock = (start: number) => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(start);
+  return (ms: number) => vi.setSystemTime(start + ms);
+};
 
 describe('secretApiKeyReader', () => {
   it('reads a bare key (trimmed), asking for the configured ARN', async () => {
@@ -33,36 +43,36 @@ describe('secretApiKeyReader', () => {
   });
 
   it('caches the key within the TTL: one GetSecretValue for many calls', async () => {
-    let t = 1_000_000;
+    const at = clock(1_000_000);
     sm.on(GetSecretValueCommand).resolves({ SecretString: KEY });
-    const read = reader(() => t, 60_000);
+    const read = reader(60);
     await read();
-    t += 30_000;
+    at(30_000);
     await read();
-    t += 29_999;
+    at(59_000);
     await expect(read()).resolves.toBe(KEY);
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
   });
 
   it('re-reads after the TTL and picks up a rotated key', async () => {
-    let t = 0;
+    const at = clock(1_000_000);
     sm.on(GetSecretValueCommand).resolvesOnce({ SecretString: KEY }).resolves({ SecretString: JSON.stringify({ apiKey: 'wr-rotated-key-0001' }) });
-    const read = reader(() => t, 60_000);
+    const read = reader(60);
     await expect(read()).resolves.toBe(KEY);
-    t = 60_000;
+    at(61_000);
     await expect(read()).resolves.toBe('wr-rotated-key-0001');
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
   });
 
   it('defaults to a 5-minute TTL', async () => {
-    let t = 0;
+    const at = clock(1_000_000);
     sm.on(GetSecretValueCommand).resolves({ SecretString: KEY });
-    const read = reader(() => t);
+    const read = reader();
     await read();
-    t = 299_999;
+    at(299_000);
     await read();
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
-    t = 300_000;
+    at(301_000);
     await read();
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
   });
