@@ -97,21 +97,17 @@ export class Client {
   }
 }
 
-/** Registers an afterEach that closes the emulator a test started; `start` defaults to the test key. */
-export function emulatorPerTest(): { start(opts?: EmulatorOptions): Promise<Client>; current(): Emulator } {
-  let emu: Emulator | undefined;
+/** Registers an afterEach that closes every emulator a test started; `start` defaults to the test key. */
+export function emulatorPerTest(): { start(opts?: EmulatorOptions): Promise<Client> } {
+  const started: Emulator[] = [];
   afterEach(async () => {
-    await emu?.close();
-    emu = undefined;
+    await Promise.all(started.splice(0).map((e) => e.close()));
   });
   return {
     async start(opts: EmulatorOptions = {}): Promise<Client> {
-      emu = await startEmulator({ apiKey: KEY, ...opts });
+      const emu = await startEmulator({ apiKey: KEY, ...opts });
+      started.push(emu);
       return new Client(emu);
-    },
-    current(): Emulator {
-      if (!emu) throw new Error('no emulator started');
-      return emu;
     },
   };
 }
