@@ -3,6 +3,7 @@
  * 409, 429 SESSION_LIMIT_REACHED), and the answers of start-session, send-message, run-task and GET /task.
  */
 import { finalAnswer, pendingPollAnswer, pendingSendAnswer, startAnswer } from './answers';
+import { recordedUrl } from './doorbell';
 import type { Model, Session, Task, Webhook } from './model';
 import { apiError, badRequest, ok, type Reply } from './replies';
 import { isObject, shorten, type Json, type Timers } from './util';
@@ -64,11 +65,16 @@ function checkTaskFields(m: Json, prefix: string): string | undefined {
   );
 }
 
-/** A copy for the ledger, with `webhook.auth` redacted (at the top level or in `initialTask`). */
+/**
+ * A copy for the ledger: `webhook.auth` redacted and `webhook.url` without its query (at the top level or in
+ * `initialTask`), as doorbell records keep it.
+ */
 function recorded(body: Json): Json {
   const copy = structuredClone(body);
   for (const holder of [copy, copy.initialTask]) {
-    if (isObject(holder) && isObject(holder.webhook) && holder.webhook.auth !== undefined) holder.webhook.auth = '[redacted]';
+    if (!isObject(holder) || !isObject(holder.webhook)) continue;
+    if (holder.webhook.auth !== undefined) holder.webhook.auth = '[redacted]';
+    if (typeof holder.webhook.url === 'string') holder.webhook.url = recordedUrl(holder.webhook.url);
   }
   return copy;
 }

@@ -31,7 +31,7 @@ describe('usage and cost', () => {
 
   it('costPerSecond: the cost grows with the time pending, and the total is what it cost until it ended', async () => {
     const c = await emulator.start({ shape: 'status' });
-    c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 150, costPerSecond: 2 });
+    c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 300, costPerSecond: 2 });
     const sid = await c.openSession();
     const t0 = Date.now();
     const tid = str((await c.newTask(sid, 'x')).json.taskId);
@@ -39,7 +39,7 @@ describe('usage and cost', () => {
     const running = costOf(await c.poll(sid, tid));
     expect(running).toBeGreaterThanOrEqual(0.15); // ≥ 75 ms at $2/s
     expect(running).toBeLessThanOrEqual(((Date.now() - t0) / 1000) * 2);
-    await sleep(100);
+    await sleep(250);
     const done = await c.poll(sid, tid);
     expect(done.json.status).toBe('complete');
     const total = costOf(done);

@@ -113,3 +113,12 @@ export function emulatorPerTest(): { start(opts?: EmulatorOptions): Promise<Clie
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until `check()` is true, checking every 10 ms; fails after `timeoutMs` (generous: only slow machines need it). */
+export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}

@@ -130,14 +130,14 @@ describe('guardrail questions', () => {
 
   it('after an answer the task is pending again for its pendingMs, counted from the answer', async () => {
     const c = await emulator.start();
-    c.emu.enqueueTasks({ outcome: 'completed', questions: ['Q'], pendingMs: 60 });
+    c.emu.enqueueTasks({ outcome: 'completed', questions: ['Q'], pendingMs: 150 });
     const sid = await c.openSession();
     const t = await c.task(sid, 'x');
-    await sleep(80);
+    await sleep(170);
     expect((await c.poll(sid, t)).json).toEqual(question('Q'));
     await c.answer(sid, 'resume', 'a');
     expect((await c.poll(sid, t)).json.pending).toBe(true);
-    await sleep(80);
+    await sleep(170);
     expect((await c.poll(sid, t)).json.type).toBe('task_completed');
   });
 
