@@ -11,7 +11,7 @@ import type { DoorbellRecord, DoorbellScript, DoorbellType, ForgedDoorbell } fro
 import { isObject, nonNegInt, Timers } from './util';
 
 /** A bell that gets no answer within this time is recorded as an error. */
-export const DOORBELL_TIMEOUT_MS = 5000;
+const DOORBELL_TIMEOUT_MS = 5000;
 
 export function validateDoorbellScript(v: unknown, name: string): DoorbellScript {
   if (!isObject(v)) throw new TypeError(`${name} must be an object`);
@@ -43,7 +43,7 @@ export function recordedUrl(raw: string): string {
   }
 }
 
-export function validateForgedDoorbell(v: unknown): ForgedDoorbell {
+function validateForgedDoorbell(v: unknown): ForgedDoorbell {
   if (!isObject(v)) throw new TypeError('a doorbell must be an object');
   if (typeof v.url !== 'string' || v.url === '') throw new TypeError('url must be a non-empty string');
   if (v.method !== undefined && (typeof v.method !== 'string' || !/^[A-Z]+$/.test(v.method))) throw new TypeError('method must be an upper-case HTTP method');

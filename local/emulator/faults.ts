@@ -56,8 +56,10 @@ interface FaultState {
 export class FaultBook {
   private rules: FaultState[] = [];
 
-  add(rule: unknown): number {
-    this.rules.push({ rule: validateFaultRule(rule), seen: 0, applied: 0 });
+  /** Adds every rule, or none when one is invalid; returns how many rules there are now. */
+  add(rules: readonly unknown[]): number {
+    const valid = rules.map(validateFaultRule);
+    for (const rule of valid) this.rules.push({ rule, seen: 0, applied: 0 });
     return this.rules.length;
   }
 

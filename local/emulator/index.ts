@@ -42,8 +42,8 @@ export { validateFaultRule } from './faults';
 export { validateTaskBehaviour } from './model';
 
 /** How long a task sent with a webhook stays pending when neither its behaviour nor the options say. */
-export const DEFAULT_WEBHOOK_PENDING_MS = 200;
-export const DEFAULT_BALANCE = 12.5;
+const DEFAULT_WEBHOOK_PENDING_MS = 200;
+const DEFAULT_BALANCE = 12.5;
 
 function modelConfig(options: EmulatorOptions): ModelConfig {
   const shape: ResponseShape = options.shape ?? 'documented';
@@ -127,7 +127,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       model.enqueue(behaviours);
     },
     injectFault(rule) {
-      faults.add(rule);
+      faults.add([rule]);
     },
     ledger,
     reset,

@@ -18,8 +18,8 @@ import type {
 } from './types';
 import { isObject, newId, nonNegInt, nonNegNumber, roundUsd, type Json, type Timers } from './util';
 
-export const DEFAULT_QUESTION = 'I need login credentials';
-export const DEFAULT_REASON = 'Navigation failed: page did not load';
+const DEFAULT_QUESTION = 'I need login credentials';
+const DEFAULT_REASON = 'Navigation failed: page did not load';
 const OUTCOMES: readonly TaskOutcome[] = ['completed', 'guardrail', 'failed', 'stuck'];
 export const SHAPES: readonly ResponseShape[] = ['documented', 'status'];
 /** The largest `resultBytes` a behaviour may ask for. */
@@ -225,10 +225,6 @@ export class Model {
     private readonly timers: Timers,
     private readonly events: ModelEvents,
   ) {}
-
-  get shape(): ResponseShape {
-    return this.cfg.shape;
-  }
 
   enqueue(behaviours: readonly unknown[]): number {
     const valid = behaviours.map(validateTaskBehaviour);

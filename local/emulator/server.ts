@@ -126,11 +126,8 @@ export class EmulatorServer {
           return ok({ ok: true });
         case 'tasks':
           return ok({ ok: true, queued: this.deps.model.enqueue(list()) });
-        case 'faults': {
-          let count = 0;
-          for (const rule of list()) count = this.deps.faults.add(rule);
-          return ok({ ok: true, faults: count });
-        }
+        case 'faults':
+          return ok({ ok: true, faults: this.deps.faults.add(list()) });
         case 'doorbell':
           return ok({ ok: true, doorbell: await this.deps.doorbells.forge(body) });
       }

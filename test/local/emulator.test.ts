@@ -473,6 +473,9 @@ describe('validation and routing', () => {
     expect((await c.call('POST', '/__emulator/faults', [{ endpoint: 'poll', status: 500, times: null }], noAuth)).status).toBe(200);
     expect((await c.call('POST', '/__emulator/tasks', [{ outcome: 'maybe' }], noAuth)).status).toBe(400);
     expect((await c.call('POST', '/__emulator/faults', [{ endpoint: 'everywhere' }], noAuth)).status).toBe(400);
+    const partly = await c.call('POST', '/__emulator/tasks', [{ outcome: 'completed' }, { outcome: 'maybe' }], noAuth);
+    expect(partly.status).toBe(400); // nothing of an invalid list is queued, for tasks and for faults
+    expect((await c.call('POST', '/__emulator/faults', [{ endpoint: 'start', status: 500 }, { endpoint: 'x' }], noAuth)).status).toBe(400);
     expect((await c.call('POST', '/__emulator/faults', undefined, { auth: null, raw: 'nope' })).status).toBe(400);
 
     const sid = await c.openSession();
