@@ -1,0 +1,400 @@
+/**
+ * Sessions and tasks: what exists, what state it is in, what it costs, and how it moves on (polls, time, guardrail
+ * answers, stops, terminate, idle expiry). No HTTP here: the API handlers call in, and a task sent with a webhook
+ * tells `ModelEvents` when it stops on its own, so its doorbell can ring.
+ */
+import { tokenEstimate } from './answers';
+import { validateDoorbellScript } from './doorbell';
+import type {
+  DoorbellScript,
+  DoorbellType,
+  GuardrailAnswer,
+  Ledger,
+  ResponseShape,
+  SessionRecord,
+  TaskBehaviour,
+  TaskOutcome,
+  TaskRecord,
+} from './types';
+import { isObject, newId, nonNegInt, nonNegNumber, roundUsd, type Json, type Timers } from './util';
+
+const DEFAULT_QUESTION = 'I need login credentials';
+const DEFAULT_REASON = 'Navigation failed: page did not load';
+const OUTCOMES: readonly TaskOutcome[] = ['completed', 'guardrail', 'failed', 'stuck'];
+export const SHAPES: readonly ResponseShape[] = ['documented', 'status'];
+/** The largest `resultBytes` a behaviour may ask for. */
+const MAX_RESULT_BYTES = 64 * 1024 * 1024;
+
+export function validateTaskBehaviour(b: unknown): TaskBehaviour {
+  if (!isObject(b)) throw new TypeError('a task behaviour must be an object');
+  if (!OUTCOMES.includes(b.outcome as TaskOutcome)) throw new TypeError(`outcome must be one of ${OUTCOMES.join(', ')}`);
+  nonNegInt(b.pendingPolls, 'pendingPolls');
+  nonNegInt(b.pendingMs, 'pendingMs');
+  if (b.shape !== undefined && !SHAPES.includes(b.shape as ResponseShape)) throw new TypeError('shape must be documented or status');
+  if (b.data !== undefined && !isObject(b.data)) throw new TypeError('data must be an object');
+  for (const k of ['question', 'reason'] as const) {
+    if (b[k] !== undefined && typeof b[k] !== 'string') throw new TypeError(`${k} must be a string`);
+  }
+  if (b.questions !== undefined) {
+    if (!Array.isArray(b.questions) || !b.questions.every((q) => typeof q === 'string' && q !== '')) {
+      throw new TypeError('questions must be an array of non-empty strings');
+    }
+    if (b.question !== undefined) throw new TypeError('give question or questions, not both');
+    if (b.outcome === 'guardrail' && b.questions.length === 0) throw new TypeError('outcome guardrail needs at least one question');
+  }
+  nonNegNumber(b.cost, 'cost');
+  nonNegNumber(b.costPerSecond, 'costPerSecond');
+  const bytes = nonNegInt(b.resultBytes, 'resultBytes');
+  if (bytes !== undefined && bytes > MAX_RESULT_BYTES) throw new TypeError(`resultBytes must be at most ${MAX_RESULT_BYTES}`);
+  if (b.doorbell !== undefined) validateDoorbellScript(b.doorbell, 'doorbell');
+  return structuredClone(b) as unknown as TaskBehaviour;
+}
+
+/** Where a task sent with `webhook` rings. `auth` lives here only, never in a record. */
+export interface Webhook {
+  url: string;
+  auth?: string;
+}
+
+export interface ModelConfig {
+  pendingPolls: number;
+  shape: ResponseShape;
+  idleMs: number;
+  maxSessions?: number;
+  taskCost?: number;
+  costPerSecond?: number;
+  webhookPendingMs: number;
+  doorbell?: DoorbellScript;
+}
+
+export interface ModelEvents {
+  /** A task with a webhook was sent. */
+  taskSent(task: Task): void;
+  /** A task with a webhook stopped on its own: completed, failed, or at a guardrail question. */
+  taskEnded(task: Task, type: DoorbellType): void;
+}
+
+export class Session {
+  readonly tasks = new Map<string, Task>();
+
+  constructor(readonly rec: SessionRecord) {}
+
+  get id(): string {
+    return this.rec.sessionId;
+  }
+
+  isOpen(): boolean {
+    return this.rec.terminatedAt === undefined && this.rec.expiredAt === undefined;
+  }
+
+  /** The task still pending, if any (one waiting for a guardrail answer does not block a new task). */
+  pending(): Task | undefined {
+    for (const t of this.tasks.values()) if (t.rec.status === 'pending') return t;
+    return undefined;
+  }
+}
+
+export class Task {
+  readonly rec: TaskRecord;
+  readonly shape: ResponseShape;
+  readonly questions: readonly string[];
+  readonly pendingPolls: number;
+  /** How long each pending stretch lasts (from the send, then from each `resume`). */
+  readonly stretchMs: number;
+  readonly doorbell: DoorbellScript;
+  readonly costScripted: boolean;
+  /** Questions asked so far (the current one is `questions[asked - 1]`). */
+  asked = 0;
+  pendingAnswered = 0;
+  stretchStart: number;
+  /** Bumped on each new pending stretch, so a stale timer does nothing. */
+  stretchNo = 0;
+  reason?: string;
+  private readonly finalOutcome: Exclude<TaskOutcome, 'guardrail'>;
+  private runningMs = 0;
+  private frozenProgress = 0;
+
+  constructor(
+    readonly session: Session,
+    taskDetails: string,
+    body: unknown,
+    /** The message (or run-task body) as received: outputType and outputSchema shape the result. */
+    readonly message: Json,
+    readonly behaviour: TaskBehaviour,
+    readonly webhook: Webhook | undefined,
+    private readonly cfg: ModelConfig,
+    now: number,
+  ) {
+    let taskId = newId();
+    while (session.tasks.has(taskId)) taskId = newId();
+    this.rec = { taskId, taskDetails, body, outcome: behaviour.outcome, polls: 0, sentAt: now, status: 'pending', answers: [], cost: 0 };
+    this.shape = behaviour.shape ?? cfg.shape;
+    this.questions = behaviour.questions ?? (behaviour.outcome === 'guardrail' ? [behaviour.question ?? DEFAULT_QUESTION] : []);
+    this.finalOutcome = behaviour.outcome === 'guardrail' ? 'completed' : behaviour.outcome;
+    // A webhook task ends by time alone: nobody needs to poll it for its doorbell to ring.
+    this.pendingPolls = webhook ? 0 : (behaviour.pendingPolls ?? (behaviour.pendingMs !== undefined ? 0 : cfg.pendingPolls));
+    this.stretchMs = behaviour.pendingMs ?? (webhook ? cfg.webhookPendingMs : 0);
+    this.stretchStart = now;
+    this.doorbell = behaviour.doorbell ?? cfg.doorbell ?? {};
+    this.costScripted = [behaviour.cost, behaviour.costPerSecond, cfg.taskCost, cfg.costPerSecond].some((v) => v !== undefined);
+  }
+
+  get id(): string {
+    return this.rec.taskId;
+  }
+
+  get sessionId(): string {
+    return this.session.id;
+  }
+
+  /** The question it stopped at last. */
+  get question(): string {
+    return this.questions[Math.max(0, this.asked - 1)] ?? DEFAULT_QUESTION;
+  }
+
+  get readyAt(): number {
+    return this.stretchStart + this.stretchMs;
+  }
+
+  /** What ends the current pending stretch. */
+  nextStop(): 'guardrail' | Exclude<TaskOutcome, 'guardrail'> {
+    return this.asked < this.questions.length ? 'guardrail' : this.finalOutcome;
+  }
+
+  isReady(now: number): boolean {
+    return this.nextStop() !== 'stuck' && this.pendingAnswered >= this.pendingPolls && now >= this.readyAt;
+  }
+
+  /** 0..1: how far the task is toward its end (each question ends one of `questions.length + 1` stretches). */
+  progress(now: number): number {
+    if (this.rec.status !== 'pending') return this.frozenProgress;
+    let fraction: number;
+    if (this.nextStop() === 'stuck') {
+      fraction = this.pendingAnswered / (this.pendingAnswered + 1);
+    } else {
+      const parts: number[] = [];
+      if (this.pendingPolls > 0) parts.push(this.pendingAnswered / (this.pendingPolls + 1));
+      if (this.stretchMs > 0) parts.push(Math.min(1, (now - this.stretchStart) / this.stretchMs));
+      fraction = parts.length > 0 ? Math.min(...parts) : 0;
+    }
+    return (this.asked + fraction) / (this.questions.length + 1);
+  }
+
+  /** `usage.cost` now: per second pending (`costPerSecond`), else the total cost times progress. */
+  cost(now: number): number {
+    const b = this.behaviour;
+    const rate = b.costPerSecond ?? (b.cost === undefined ? this.cfg.costPerSecond : undefined);
+    if (rate !== undefined) {
+      const ms = this.runningMs + (this.rec.status === 'pending' ? now - this.stretchStart : 0);
+      return roundUsd((rate * ms) / 1000);
+    }
+    const total = b.cost ?? this.cfg.taskCost ?? tokenEstimate(this.rec.taskDetails).cost;
+    return roundUsd(total * this.progress(now));
+  }
+
+  usage(now: number): { inputTokens: number; outputTokens: number; cost: number } {
+    const full = tokenEstimate(this.rec.taskDetails);
+    const p = this.progress(now);
+    return { inputTokens: Math.round(full.inputTokens * p), outputTokens: Math.round(full.outputTokens * p), cost: this.cost(now) };
+  }
+
+  /** Leaves `pending` for `status`, freezing progress and the running time. */
+  settle(status: 'completed' | 'guardrail' | 'failed', progress: number, now: number): void {
+    if (this.rec.status === 'pending') this.runningMs += now - this.stretchStart;
+    this.frozenProgress = progress;
+    this.rec.status = status;
+  }
+
+  /** Starts a pending stretch (after a guardrail answer). */
+  resume(now: number): void {
+    this.rec.status = 'pending';
+    this.pendingAnswered = 0;
+    this.stretchStart = now;
+    this.stretchNo += 1;
+  }
+}
+
+export class Model {
+  private sessions = new Map<string, Session>();
+  private order: Session[] = [];
+  private queue: TaskBehaviour[] = [];
+  private maxOpen = 0;
+
+  constructor(
+    private readonly cfg: ModelConfig,
+    private readonly timers: Timers,
+    private readonly events: ModelEvents,
+  ) {}
+
+  enqueue(behaviours: readonly unknown[]): number {
+    const valid = behaviours.map(validateTaskBehaviour);
+    this.queue.push(...valid);
+    return this.queue.length;
+  }
+
+  // --- sessions ---------------------------------------------------------------------------------------------------
+
+  private expireIfIdle(s: Session, now: number): void {
+    if (s.isOpen() && now - s.rec.lastActivityAt >= this.cfg.idleMs) s.rec.expiredAt = s.rec.lastActivityAt + this.cfg.idleMs;
+  }
+
+  sweep(): void {
+    const now = Date.now();
+    for (const s of this.order) this.expireIfIdle(s, now);
+  }
+
+  private openCount(): number {
+    return this.order.filter((s) => s.isOpen()).length;
+  }
+
+  /** True when `maxSessions` sessions are open (idle ones expired first). */
+  atSessionLimit(): boolean {
+    if (this.cfg.maxSessions === undefined) return false;
+    this.sweep();
+    return this.openCount() >= this.cfg.maxSessions;
+  }
+
+  createSession(startBody: unknown): Session {
+    let sessionId = newId();
+    while (this.sessions.has(sessionId)) sessionId = newId();
+    const now = Date.now();
+    const s = new Session({ sessionId, createdAt: now, lastActivityAt: now, terminateCalls: 0, terminateRequests: 0, startBody, tasks: [] });
+    this.sessions.set(sessionId, s);
+    this.order.push(s);
+    this.sweep();
+    this.maxOpen = Math.max(this.maxOpen, this.openCount());
+    return s;
+  }
+
+  /** Finds a session, expiring it first if idle, and counts the request as activity when it is open. */
+  lookup(sessionId: string): Session | undefined {
+    const s = this.sessions.get(sessionId);
+    if (!s) return undefined;
+    const now = Date.now();
+    this.expireIfIdle(s, now);
+    if (s.isOpen()) s.rec.lastActivityAt = now;
+    return s;
+  }
+
+  endSession(s: Session, by: 'request' | 'self'): void {
+    s.rec.terminatedAt = Date.now();
+    s.rec.terminatedBy = by;
+    if (by === 'request') s.rec.terminateCalls += 1;
+  }
+
+  // --- tasks ------------------------------------------------------------------------------------------------------
+
+  /** A newTask: takes the next queued behaviour (default: completed). Inline tasks stop at once. */
+  sendTask(s: Session, taskDetails: string, body: unknown, message: Json, webhook: Webhook | undefined): Task {
+    return this.addTask(s, taskDetails, body, message, this.queue.shift() ?? { outcome: 'completed' }, webhook);
+  }
+
+  /** run-task: a task that completes at once. */
+  runTask(s: Session, taskDetails: string, body: unknown, message: Json): Task {
+    return this.addTask(s, taskDetails, body, message, { outcome: 'completed', inline: true }, undefined);
+  }
+
+  private addTask(s: Session, taskDetails: string, body: unknown, message: Json, behaviour: TaskBehaviour, webhook: Webhook | undefined): Task {
+    const now = Date.now();
+    const t = new Task(s, taskDetails, body, message, behaviour, webhook, this.cfg, now);
+    s.tasks.set(t.id, t);
+    s.rec.tasks.push(t.rec);
+    if (webhook) this.events.taskSent(t);
+    if (behaviour.inline && t.nextStop() !== 'stuck') this.stop(t, now);
+    else this.scheduleEnd(t);
+    return t;
+  }
+
+  /** A webhook task ends when its stretch is over, polled or not. */
+  private scheduleEnd(t: Task): void {
+    if (!t.webhook || t.nextStop() === 'stuck') return;
+    const stretch = t.stretchNo;
+    const tick = (): void => {
+      if (t.stretchNo !== stretch || t.rec.status !== 'pending') return;
+      const now = Date.now();
+      this.expireIfIdle(t.session, now);
+      if (!t.session.isOpen()) return;
+      if (now < t.readyAt) return this.timers.after(t.readyAt - now, tick);
+      this.stop(t, now);
+    };
+    this.timers.after(t.readyAt - Date.now(), tick);
+  }
+
+  /** The task's pending stretch ends on its own: at its next question, or with its outcome. */
+  private stop(t: Task, now: number): void {
+    const next = t.nextStop();
+    let type: DoorbellType;
+    if (next === 'guardrail') {
+      t.asked += 1;
+      t.settle('guardrail', t.asked / (t.questions.length + 1), now);
+      type = 'guardrail_trigger';
+    } else if (next === 'failed') {
+      t.reason = t.behaviour.reason ?? DEFAULT_REASON;
+      t.settle('failed', 1, now);
+      type = 'failed';
+    } else {
+      t.settle('completed', 1, now);
+      type = 'task_completed';
+    }
+    if (type !== 'guardrail_trigger') this.endIfLast(t);
+    if (t.webhook) this.events.taskEnded(t, type);
+  }
+
+  private endIfLast(t: Task): void {
+    if (t.message.terminateOnCompletion === true && t.session.isOpen()) this.endSession(t.session, 'self');
+  }
+
+  /** A GET /task: a pending task that is ready stops; one that is not counts one more pending answer. */
+  poll(t: Task): void {
+    t.rec.polls += 1;
+    if (t.rec.status !== 'pending') return;
+    const now = Date.now();
+    if (t.isReady(now)) this.stop(t, now);
+    else t.pendingAnswered += 1;
+  }
+
+  /** Stops the task if it is ready now (send-message holding an answer). */
+  stopIfReady(t: Task): void {
+    const now = Date.now();
+    if (t.rec.status === 'pending' && t.isReady(now)) this.stop(t, now);
+  }
+
+  /** `state`/`stop`, or a guardrail answered with `stop`: the task fails with "stopped". No doorbell. */
+  cancel(t: Task): void {
+    const now = Date.now();
+    t.reason = 'stopped';
+    t.settle('failed', t.progress(now), now);
+    this.endIfLast(t);
+  }
+
+  answerGuardrail(t: Task, answer: string, newState: GuardrailAnswer['newState']): void {
+    t.rec.answers.push({ question: t.question, answer, newState });
+    if (newState === 'stop') return this.cancel(t);
+    t.resume(Date.now());
+    this.scheduleEnd(t);
+  }
+
+  // --- ledger -----------------------------------------------------------------------------------------------------
+
+  snapshot(): Omit<Ledger, 'requests' | 'doorbells'> {
+    this.sweep();
+    const now = Date.now();
+    for (const s of this.order) for (const t of s.tasks.values()) t.rec.cost = t.cost(now);
+    const sessions = this.order.map((s) => structuredClone(s.rec));
+    return {
+      sessions,
+      created: sessions.length,
+      terminated: sessions.filter((s) => s.terminatedAt !== undefined).length,
+      open: sessions.filter((s) => s.terminatedAt === undefined && s.expiredAt === undefined).length,
+      expired: sessions.filter((s) => s.expiredAt !== undefined).length,
+      maxOpen: this.maxOpen,
+    };
+  }
+
+  reset(): void {
+    this.queue = [];
+    this.sessions = new Map();
+    this.order = [];
+    this.maxOpen = 0;
+  }
+}

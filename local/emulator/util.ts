@@ -1,0 +1,83 @@
+/** Small helpers shared by the emulator's modules, and the timers that `close()` and `reset()` cancel. */
+import { randomBytes } from 'node:crypto';
+
+export type Json = Record<string, unknown>;
+
+export function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** 12 hex characters, like the vendor's session and task ids. */
+export function newId(): string {
+  return randomBytes(6).toString('hex');
+}
+
+export function nonNegInt(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new TypeError(`${name} must be a non-negative integer`);
+  return v;
+}
+
+export function nonNegNumber(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`${name} must be a non-negative number`);
+  return v;
+}
+
+/** One line, at most `max` characters. */
+export function shorten(s: string, max = 160): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}
+
+/** Dollars to the micro-dollar, so sums and comparisons in tests stay exact enough. */
+export function roundUsd(n: number): number {
+  return Math.round(n * 1e6) / 1e6;
+}
+
+/**
+ * Timers owned by one emulator. `sleep` resolves early when the emulator closes (a held request then answers
+ * nothing); `after` schedules a callback that `cancelAll` (reset) and `close` drop.
+ */
+export class Timers {
+  private closedFlag = false;
+  private readonly sleepers = new Set<() => void>();
+  private readonly scheduled = new Set<NodeJS.Timeout>();
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closedFlag || ms <= 0) return resolve();
+      const done = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.sleepers.add(done);
+    });
+  }
+
+  after(ms: number, fn: () => void): void {
+    if (this.closedFlag) return;
+    const timer = setTimeout(() => {
+      this.scheduled.delete(timer);
+      fn();
+    }, Math.max(0, ms));
+    this.scheduled.add(timer);
+  }
+
+  cancelAll(): void {
+    for (const t of this.scheduled) clearTimeout(t);
+    this.scheduled.clear();
+  }
+
+  close(): void {
+    this.closedFlag = true;
+    this.cancelAll();
+    for (const wake of [...this.sleepers]) wake();
+  }
+}
