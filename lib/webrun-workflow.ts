@@ -1,19 +1,37 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, RESULT_LIMITS, SITE_SECRET_PREFIX } from '../lambdas/shared/contract';
+import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, RESULT_LIMITS, SITE_SECRET_PREFIX, WorkflowMetricNames } from '../lambdas/shared/contract';
 import { iam5ResourceFinding } from './nag';
 import { SessionCleanup } from './session-cleanup';
 import { WebrunFunction } from './webrun-function';
 import { buildWorkflowDefinition, type WorkflowFunctions } from './workflow-definition';
 
+/** How the workflow learns that a sent task ended. */
+export enum Completion {
+  /** A Wait state and poll invocations (the default): needs no public endpoint. */
+  POLL = 'poll',
+  /**
+   * The webrun API rings a per-task webhook (a public Lambda Function URL) and the execution waits on a task token:
+   * three state transitions a task and no Lambda waiting, with polling as the fallback of a lost doorbell.
+   */
+  WEBHOOK = 'webhook',
+}
+
 export interface WebrunWorkflowProps {
+  /**
+   * How a pending task's end is learned: `Completion.POLL` (Wait + poll Lambda) or `Completion.WEBHOOK` (a doorbell
+   * receiver on a public Lambda Function URL; far fewer transitions and no waiting Lambda, polling as the fallback).
+   * @default Completion.POLL
+   */
+  readonly completion?: Completion;
   /**
    * The secret holding the webrun API key (the bare key, or JSON `{ "apiKey": "..." }`). Only the workflow's
    * Lambdas may read it; they get its ARN, never its value.
@@ -102,7 +120,7 @@ export interface WebrunWorkflowProps {
 export class WebrunWorkflow extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly apiKeySecret: secretsmanager.ISecret;
-  public readonly functions: WorkflowFunctions;
+  public readonly functions: { readonly [K in keyof WorkflowFunctions]: WebrunFunction };
   public readonly logGroup: logs.LogGroup;
   /** The session cleanup for executions that skip Catch; undefined when `sessionCleanup` is false. */
   public readonly cleanup?: SessionCleanup;
@@ -110,6 +128,16 @@ export class WebrunWorkflow extends Construct {
   public readonly resultBucket: s3.Bucket;
   /** Which session each execution opened and whether it ended: read by the session cleanup. */
   public readonly sessionTable: dynamodb.Table;
+  /** Completion by webhook: the receiver, its public URL, the waiting-task table and its alarms. */
+  public readonly doorbell?: {
+    readonly receiver: WebrunFunction;
+    readonly url: lambda.FunctionUrl;
+    readonly waitingTable: dynamodb.Table;
+    /** In alarm when the receiver fails: doorbells are lost and tasks wait for their fallback. */
+    readonly receiverErrorsAlarm: cloudwatch.Alarm;
+    /** In alarm when tasks fall back to polling: doorbells are not arriving. */
+    readonly fallbacksAlarm: cloudwatch.Alarm;
+  };
 
   constructor(scope: Construct, id: string, props: WebrunWorkflowProps = {}) {
     super(scope, id);
@@ -201,7 +229,10 @@ export class WebrunWorkflow extends Construct {
     }
 
     const margin = (d: Duration) => Duration.seconds(d.toSeconds() + 10);
+    const completion = props.completion ?? Completion.POLL;
+    if (completion === Completion.WEBHOOK) this.doorbell = this.addDoorbell(environment, props.logRetention);
     const definition = buildWorkflowDefinition(this, this.functions, {
+      completion: completion === Completion.WEBHOOK ? 'webhook' : 'poll',
       pollInterval,
       taskTimeouts: { start: margin(sendTimeout), send: margin(sendTimeout), poll: margin(pollTimeout), terminate: margin(terminateTimeout) },
     });
@@ -220,6 +251,7 @@ export class WebrunWorkflow extends Construct {
       logs: { destination: this.logGroup, level: props.logLevel ?? sfn.LogLevel.ERROR, includeExecutionData: props.includeExecutionData ?? false },
     });
     this.acknowledgeStateMachineFindings(props.logLevel ?? sfn.LogLevel.ERROR);
+    if (this.doorbell) this.grantTaskResponses([this.functions.sendTask, this.doorbell.receiver]);
 
     if (props.sessionCleanup ?? true) {
       this.cleanup = new SessionCleanup(this, 'SessionCleanup', {
@@ -230,6 +262,81 @@ export class WebrunWorkflow extends Construct {
         logRetention: props.logRetention,
       });
     }
+  }
+
+  /**
+   * Completion by webhook: the waiting-task table, the doorbell receiver behind a public Function URL, the grants
+   * between them and the send and poll Lambdas, and alarms on lost doorbells.
+   */
+  private addDoorbell(environment: Record<string, string>, logRetention: logs.RetentionDays | undefined): NonNullable<WebrunWorkflow['doorbell']> {
+    const waitingTable = new dynamodb.Table(this, 'WaitingTasks', {
+      partitionKey: { name: 'key', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: 'expiresAt',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(waitingTable).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason: 'Each record lives from a task\'s send to its end (minutes) and expires an hour after its wait: nothing to restore.',
+    });
+    environment[ENV.waitingTable] = waitingTable.tableName;
+    const receiver = new WebrunFunction(this, 'ReceiveDoorbell', {
+      entryName: 'receive-doorbell',
+      description: 'webrun-sfn: doorbell receiver, confirms a task ended and resumes its execution',
+      timeout: Duration.seconds(30),
+      environment: { ...environment },
+      logRetention,
+    });
+    // Public by design: the API rings it from the internet. A ring resumes nothing by itself: it must name a
+    // waiting record by key and unguessable nonce, present that task's auth, and the task must have ended per a GET.
+    const url = receiver.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+    // The send Lambda learns the URL from its environment; the receiver does not need it.
+    environment[ENV.receiverUrl] = url.url;
+    this.functions.sendTask.addEnvironment(ENV.waitingTable, waitingTable.tableName).addEnvironment(ENV.receiverUrl, url.url);
+    this.functions.pollTask.addEnvironment(ENV.waitingTable, waitingTable.tableName);
+    this.apiKeySecret.grantRead(receiver);
+    this.grantResultWrites(receiver);
+    this.grantSiteCredentialReads(receiver);
+    waitingTable.grant(this.functions.sendTask, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem');
+    waitingTable.grant(receiver, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
+    waitingTable.grant(this.functions.pollTask, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
+
+    const metric = (name: string) => new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName: name,
+      dimensionsMap: { service: METRICS_SERVICE, [METRICS_STACK_DIMENSION]: Stack.of(this).stackName },
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.minutes(5),
+    });
+    const receiverErrorsAlarm = new cloudwatch.Alarm(this, 'ReceiverErrorsAlarm', {
+      alarmDescription: 'webrun-sfn: the doorbell receiver failed; tasks wait for their polling fallback (slower, dearer).',
+      metric: receiver.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const fallbacksAlarm = new cloudwatch.Alarm(this, 'WebhookFallbacksAlarm', {
+      alarmDescription: 'webrun-sfn: tasks fell back to polling because their doorbell never rang in time (is the receiver URL reachable from the webrun API?).',
+      metric: metric(WorkflowMetricNames.webhookFallbacks),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    return { receiver, url, waitingTable, receiverErrorsAlarm, fallbacksAlarm };
+  }
+
+  /**
+   * states:SendTaskSuccess/Failure on this state machine, in a policy of its own: a grant in the functions' default
+   * policies would make each function depend on the state machine that invokes it (a dependency cycle).
+   */
+  private grantTaskResponses(functions: lambda.IFunction[]): void {
+    new iam.Policy(this, 'TaskResponses', {
+      statements: [new iam.PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: [this.stateMachine.stateMachineArn] })],
+      roles: functions.map((fn) => fn.role!),
+    });
   }
 
   /** s3:PutObject on the result bucket's objects, nothing else (no deletes, no ACLs, no reads). */

@@ -17,8 +17,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import { RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, StateNames, WebrunErrors } from '../lambdas/shared/contract';
-import type { FailureEvent, StartEvent, StepEvent } from '../lambdas/shared/state';
+import { CompletionModes, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, StateNames, WebrunErrors, type CompletionMode } from '../lambdas/shared/contract';
+import type { FailureEvent, FallbackEvent, SendAndWaitEvent, StartEvent, StepEvent } from '../lambdas/shared/state';
 
 export interface WorkflowFunctions {
   readonly startSession: lambda.IFunction;
@@ -28,6 +28,8 @@ export interface WorkflowFunctions {
 }
 
 export interface WorkflowTimings {
+  /** How the workflow learns that a sent task ended: Wait/Poll, or a doorbell with Wait/Poll as the fallback. */
+  readonly completion: CompletionMode;
   /** Wait state between poll invocations. */
   readonly pollInterval: Duration;
   /** Step Functions task timeouts, a little above each Lambda's own timeout. */
@@ -131,13 +133,44 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
     .addRetry(NON_IDEMPOTENT_RETRY)
     .addCatch(reportStartFailure, { errors: ALL });
 
-  const send = invoke(scope, StateNames.send, fns.sendTask, step, '$.loop', t.send, false)
-    .addRetry(NON_IDEMPOTENT_RETRY)
-    .addCatch(terminateAfterFailure, onFailure);
-
   const poll = invoke(scope, StateNames.poll, fns.pollTask, step, '$.loop', t.poll)
     .addRetry(IDEMPOTENT_RETRY)
     .addCatch(terminateAfterFailure, onFailure);
+
+  let send: sfn.TaskStateBase;
+  let fallBack: sfn.TaskStateBase | undefined;
+  if (timings.completion === CompletionModes.webhook) {
+    // The send step stores the task token and sends the task with a doorbell; the execution waits here, with no
+    // Lambda running, until the doorbell (confirmed by a GET) or the send step itself resumes it with the new loop.
+    const payload: Payload<StepEvent> & Pick<SendAndWaitEvent, 'token'> = { ...step, token: sfn.JsonPath.taskToken };
+    send = tasks.LambdaInvoke.jsonPath(scope, StateNames.send, {
+      lambdaFunction: fns.sendTask,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject(payload),
+      retryOnServiceExceptions: false,
+      resultPath: '$.loop',
+      // The task's maxDuration plus a grace, computed by the step before (loop.waitSeconds).
+      taskTimeout: sfn.Timeout.at('$.loop.waitSeconds'),
+    });
+    // No doorbell in time: take the task over by polling (its record holds the task id).
+    const fallbackPayload: Payload<StepEvent> & Pick<FallbackEvent, 'fallback'> = { ...step, fallback: true };
+    fallBack = tasks.LambdaInvoke.jsonPath(scope, StateNames.fallBack, {
+      lambdaFunction: fns.pollTask,
+      payload: sfn.TaskInput.fromObject(fallbackPayload),
+      payloadResponseOnly: true,
+      resultPath: '$.loop',
+      taskTimeout: sfn.Timeout.duration(t.poll),
+    })
+      .addRetry(IDEMPOTENT_RETRY)
+      .addCatch(terminateAfterFailure, onFailure);
+    send.addRetry(NON_IDEMPOTENT_RETRY)
+      .addCatch(fallBack, { errors: [sfn.Errors.TIMEOUT], resultPath: '$.doorbellTimeout' })
+      .addCatch(terminateAfterFailure, onFailure);
+  } else {
+    send = invoke(scope, StateNames.send, fns.sendTask, step, '$.loop', t.send, false)
+      .addRetry(NON_IDEMPOTENT_RETRY)
+      .addCatch(terminateAfterFailure, onFailure);
+  }
 
   // Success: its Lambda ends the session and returns the output ({ sessionId, tasks }), replacing the state.
   const terminate = invoke(scope, StateNames.terminate, fns.terminateSession, step, undefined, t.terminate)
@@ -153,6 +186,7 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
   wait.next(poll);
   poll.next(next);
   send.next(next);
+  fallBack?.next(next);
 
   return start.next(next);
 }

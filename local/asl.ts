@@ -23,6 +23,8 @@ export interface LocalWorkflow {
   settings: WorkflowSettings;
   /** Each handler's Lambda timeout, in seconds: its invocations get that much time, as deployed. */
   timeouts: Record<HandlerName, number>;
+  /** Task states that wait on a task token (completion by webhook): their Lambda answers, the token resumes them. */
+  waitsForToken: ReadonlySet<string>;
   /** The executor for this definition, built (and its definition validated) once. */
   machine: StateMachine;
 }
@@ -70,6 +72,17 @@ export function resolveIntrinsics(value: Cfn): Cfn {
   return Object.fromEntries(keys.map((k) => [k, resolveIntrinsics(obj[k])]));
 }
 
+/**
+ * The definition as the local executor gets it. One difference, for states that wait on a task token:
+ * aws-local-stepfunctions resolves `TimeoutSecondsPath` against the state's payload instead of its input (Step
+ * Functions uses the input), so the runner enforces that timeout itself, from the same path, scaled like every wait.
+ */
+function executable(definition: LocalWorkflow['definition'], waitsForToken: ReadonlySet<string>): LocalWorkflow['definition'] {
+  const copy = structuredClone(definition);
+  for (const name of waitsForToken) delete copy.States[name].TimeoutSecondsPath;
+  return copy;
+}
+
 export function functionArn(logicalId: string): string {
   return `arn:${PLACEHOLDER.partition}:lambda:${PLACEHOLDER.region}:${PLACEHOLDER.account}:function:${logicalId}`;
 }
@@ -95,13 +108,18 @@ export function synthesizeLocalWorkflow(props: WebrunWorkflowProps = {}): LocalW
     env = Object.fromEntries(Object.entries(resolvedEnv?.variables ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
   }
   const taskHandlers: Record<string, HandlerName> = {};
+  const waitsForToken = new Set<string>();
   for (const [stateName, state] of Object.entries(definition.States)) {
     if (state.Type !== 'Task') continue;
-    const handler = state.Resource ? byArn.get(state.Resource) : undefined;
-    if (!handler) throw new Error(`Task state "${stateName}" invokes ${state.Resource}, which is not one of the workflow's Lambdas`);
+    // payloadResponseOnly names the function as the Resource; the lambda:invoke integrations name it in Parameters.
+    const viaIntegration = state.Resource?.startsWith(`arn:${PLACEHOLDER.partition}:states:::lambda:invoke`);
+    const arn = viaIntegration ? (state.Parameters as { FunctionName?: string } | undefined)?.FunctionName : state.Resource;
+    const handler = arn ? byArn.get(arn) : undefined;
+    if (!handler) throw new Error(`Task state "${stateName}" invokes ${arn ?? state.Resource}, which is not one of the workflow's Lambdas`);
     taskHandlers[stateName] = handler;
+    if (state.Resource?.endsWith('.waitForTaskToken')) waitsForToken.add(stateName);
   }
   // Validated here, once: each run reuses the executor instead of checking the same definition again.
-  const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
-  return { definition, taskHandlers, settings: settingsFromEnv(env), timeouts, machine };
+  const machine = new StateMachine(executable(definition, waitsForToken) as never, { validationOptions: { checkArn: false } });
+  return { definition, taskHandlers, settings: settingsFromEnv(env), timeouts, waitsForToken, machine };
 }

@@ -50,6 +50,8 @@ export class ProgressTracker {
   private taskCount = 0;
   private readonly taskStartedAt = new Map<number, number>();
   private lastError?: string;
+  /** The state whose failure was just caught: its exit carries the unchanged input, not a result. */
+  private caught?: string;
 
   constructor(private readonly write: (line: string) => void) {}
 
@@ -68,7 +70,8 @@ export class ProgressTracker {
       return;
     }
     if (event.type === 'caught') {
-      this.write(`  "${event.state}" failed: ${event.error ?? this.lastError ?? 'an error'}`);
+      this.caught = event.state;
+      this.write(`  "${event.state}" ${(event.error ?? this.lastError) === 'States.Timeout' && event.state === StateNames.send ? 'got no doorbell in time: polling the task instead' : `failed: ${event.error ?? this.lastError ?? 'an error'}`}`);
       return;
     }
     if (event.type === 'entered' && event.state === StateNames.send) {
@@ -79,6 +82,10 @@ export class ProgressTracker {
       return;
     }
     if (event.type !== 'exited') return;
+    if (this.caught === event.state) {
+      this.caught = undefined;
+      return;
+    }
     switch (event.state) {
       case StateNames.start: {
         const run = obj(output.run);
@@ -89,7 +96,8 @@ export class ProgressTracker {
         break;
       }
       case StateNames.send:
-      case StateNames.poll: {
+      case StateNames.poll:
+      case StateNames.fallBack: {
         const loop = obj(output.loop);
         const pending = obj(loop.pending);
         if (loop.status === 'ready') {

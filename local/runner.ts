@@ -24,6 +24,8 @@ import { synthesizeLocalWorkflow, type LocalWorkflow } from './asl';
 import { parseFailureCause, ProgressTracker, type StateEvent } from './progress';
 import { QuotaGuard, type QuotaViolation } from './quotas';
 import { defaultResultsDir, folderResultStore } from './result-store';
+import { localTaskTokens, startReceiver, type LocalReceiver } from './doorbell';
+import { memoryWaitingTasks } from '../lambdas/shared/waiting-tasks';
 
 export interface LocalRunOptions {
   input: unknown;
@@ -119,6 +121,10 @@ const ABORTED = { name: 'States.Aborted', cause: 'The execution was stopped befo
 export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalRunSummary> {
   const started = Date.now();
   const scale = options.waitScale ?? 1;
+  let execution: ReturnType<LocalWorkflow['machine']['run']> | undefined;
+  const quotas = new QuotaGuard(() => execution?.abort());
+  const inflight = new Set<Promise<unknown>>();
+  let lambdaInvocations = 0;
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`waitScale must be a finite number >= 0, got ${scale}`);
   const emptyStats = () => ({ stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started, historyEvents: 0, largestPayloadBytes: 0, storedResults: 0 });
   if (!options.input) {
@@ -144,47 +150,91 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     sleep,
     log,
   };
+  // Completion by webhook: the receiver on loopback, waiting tasks in memory, a registry of waiting states.
+  const tokens = localTaskTokens();
+  let receiver: LocalReceiver | undefined;
+  if (workflow.waitsForToken.size > 0) {
+    receiver = await startReceiver((request) => {
+      lambdaInvocations++;
+      return handlers.receiveDoorbell(request, { remainingMs: () => 30_000 });
+    });
+    deps.doorbell = { waiting: memoryWaitingTasks(), taskTokens: tokens, receiverUrl: receiver.url };
+  }
   const handlers = makeHandlers(deps);
   const write = options.onProgress ?? (() => {});
   const tracker = new ProgressTracker(write);
 
-  let execution: ReturnType<LocalWorkflow['machine']['run']> | undefined;
-  const quotas = new QuotaGuard(() => execution?.abort());
-  const inflight = new Set<Promise<unknown>>();
-  let lambdaInvocations = 0;
 
   const taskResourceLocalHandlers = Object.fromEntries(
     Object.entries(workflow.taskHandlers).map(([stateName, handlerName]) => [
       stateName,
-      async (payload: unknown) => {
+      async (input: unknown) => {
         // Let the event log catch up first, so a quota broken by the state before stops the run before this step acts.
         await new Promise(setImmediate);
+        const waits = workflow.waitsForToken.has(stateName);
+        // A lambda:invoke integration passes { FunctionName, Payload }; payloadResponseOnly passes the payload itself.
+        let payload = waits ? (input as { Payload: Record<string, unknown> }).Payload : input;
         quotas.payload(payload, `The payload of task state "${stateName}"`);
         if (quotas.violation || stopping.signal.aborted) throw asLambdaError(new Error('The execution has ended; this step did not run.'));
         lambdaInvocations++;
         const deadline = Date.now() + workflow.timeouts[handlerName] * 1000;
         const ctx: InvocationContext = { remainingMs: () => deadline - Date.now(), signal: CANCELLABLE.has(handlerName) ? stopping.signal : undefined };
+        // Each wait gets a token of its own, as Step Functions hands out ($$.Task.Token is one value locally).
+        const token = waits ? `local-token-${randomUUID()}` : undefined;
+        if (token) payload = { ...(payload as Record<string, unknown>), token };
+        const resumed = token ? tokens.wait(token) : undefined;
         const call = handlers[handlerName](payload, ctx);
         inflight.add(call);
         call.then(() => inflight.delete(call), () => inflight.delete(call));
+        let result: unknown;
         try {
-          const result = await call;
-          quotas.payload(result, `The result of task state "${stateName}"`);
-          return result as never;
+          result = await call;
         } catch (err) {
+          if (token) tokens.forget(token);
           throw asLambdaError(err);
         }
+        if (token && resumed) result = await resumedOrTimedOut(token, resumed, (payload as { loop?: { waitSeconds?: number } }).loop?.waitSeconds);
+        quotas.payload(result, `The result of task state "${stateName}"`);
+        return result as never;
       },
     ]),
   );
   const { waitTimeOverrides, retryIntervalOverrides } = scaledOverrides(workflow, scale);
+
+  /**
+   * What a state waiting on a token resumes with: the output SendTaskSuccess gave, the error SendTaskFailure gave, or
+   * States.Timeout once its TimeoutSecondsPath (scaled like every wait) has passed.
+   */
+  async function resumedOrTimedOut(token: string, resumed: Promise<import('./doorbell').TokenOutcome>, waitSeconds: number | undefined): Promise<unknown> {
+    const limitMs = (waitSeconds ?? 0) * 1000 * scale;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), limitMs);
+    });
+    const stopped = new Promise<'stopped'>((resolve) => stopping.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
+    const outcome = await Promise.race([resumed, timedOut, stopped]);
+    clearTimeout(timer);
+    if (outcome === 'timeout' || outcome === 'stopped') {
+      tokens.forget(token);
+      const err = new Error(outcome === 'timeout' ? 'The task was not resumed within its TimeoutSecondsPath.' : 'The execution has ended.');
+      err.name = 'States.Timeout';
+      throw err;
+    }
+    if ('error' in outcome) {
+      // SendTaskFailure: the state fails with that error and cause, as sent (already a Lambda-style envelope).
+      const err = new Error(outcome.cause);
+      err.name = outcome.error;
+      throw err;
+    }
+    return outcome.output;
+  }
 
   // The Context Object fields the definition reads ($$.Execution.Id), shaped as in AWS.
   const executionName = `local-${randomUUID()}`;
   const executionArn = `arn:aws:states:local:000000000000:execution:webrun-sfn-local:${executionName}`;
   execution = workflow.machine.run(options.input as never, {
     overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
-    context: { Execution: { Id: executionArn, Name: executionName } },
+    context: { Execution: { Id: executionArn, Name: executionName }, Task: { Token: 'local-task-token' } },
   });
   const stop = () => {
     stopping.abort();
@@ -242,6 +292,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
 
   const kept = summary.output?.tasks ?? parseFailureCause(summary.error?.cause)?.completed ?? [];
   const storedResults = kept.filter((t) => t.resultRef !== undefined).length;
+  await receiver?.close();
   if (summary.output) {
     try {
       summary.output = await resolveOutput(summary.output, store);

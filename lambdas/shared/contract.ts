@@ -13,6 +13,8 @@ export const StateNames = {
   send: 'Send task',
   wait: 'Wait before polling',
   poll: 'Poll task',
+  /** Completion by webhook: the doorbell never rang in time, so the task is followed by polling from here on. */
+  fallBack: 'Fall back to polling',
   terminate: 'Terminate session',
   succeeded: 'Workflow succeeded',
   terminateAfterFailure: 'Terminate session after failure',
@@ -47,7 +49,26 @@ export const ENV = {
   sessionTable: 'WEBRUN_SESSION_TABLE',
   /** How long a session record is kept: longer than the execution timeout. */
   sessionTtlSeconds: 'WEBRUN_SESSION_TTL_SECONDS',
+  /** The table of tasks waiting for their doorbell (completion by webhook). */
+  waitingTable: 'WEBRUN_WAITING_TABLE',
+  /** The public URL of the doorbell receiver (completion by webhook). */
+  receiverUrl: 'WEBRUN_RECEIVER_URL',
 } as const;
+
+/** How the workflow learns that a task ended. */
+export const CompletionModes = {
+  /** Wait states and poll invocations (the default): no public endpoint. */
+  poll: 'poll',
+  /** The API rings a webhook (a doorbell) and the execution waits on a task token; polling is the fallback. */
+  webhook: 'webhook',
+} as const;
+export type CompletionMode = (typeof CompletionModes)[keyof typeof CompletionModes];
+
+/**
+ * How long a task sent with a doorbell may take before the workflow stops waiting for it and polls instead: its
+ * maxDuration plus this (send-message may hold ~50 s first, and the task gets the poll plan's grace).
+ */
+export const DOORBELL_GRACE_SECONDS = 90;
 
 export const DEFAULT_BASE_URL = 'https://connect.webrun.ai';
 
@@ -150,6 +171,12 @@ export const WorkflowMetricNames = {
   /** Milliseconds from sending a task to seeing it completed. */
   taskDuration: 'TaskDuration',
   sessionsTerminated: 'SessionsTerminated',
+  /** A doorbell that resumed a task (its answer confirmed with a GET). */
+  doorbellsAnswered: 'DoorbellsAnswered',
+  /** A POST to the receiver that resumed nothing: unknown, wrong auth, early, or a repeat. */
+  doorbellsIgnored: 'DoorbellsIgnored',
+  /** A task whose doorbell never rang in time: the workflow polled it instead. */
+  webhookFallbacks: 'WebhookFallbacks',
 } as const;
 
 export type WorkflowMetricName = (typeof WorkflowMetricNames)[keyof typeof WorkflowMetricNames];

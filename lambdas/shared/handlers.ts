@@ -6,16 +6,18 @@
  * Each step gets the state's `run` and `loop` (lambdas/shared/state.ts) and returns the new `loop`, so a result is
  * in the state once, whatever the step; results too large for the state go to the result store.
  */
-import { MAX_CAUSE_CHARS, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from './contract';
-import { GuardrailTriggered, InvalidInput, isWebrunError, PollTimeout, TaskFailed } from './errors';
+import { DOORBELL_GRACE_SECONDS, MAX_CAUSE_CHARS, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from './contract';
+import { ApiError, ConfigError, GuardrailTriggered, InvalidInput, isWebrunError, PollTimeout, TaskFailed } from './errors';
 import { validateWorkflowInput } from './input';
 import { noMetrics, type WorkflowMetrics } from './metrics';
-import { redactDeep } from './redact';
+import { redactOutcome } from './redact';
 import { keepsInline, storeResult, type ResultPlacement, type ResultStore } from './result-store';
 import type { SessionRecords } from './session-records';
 import { noCredentials, resolveSiteCredentials, type SiteCredentialResolver } from './site-credentials';
-import { resultKey, type FailureEvent, type FailureReport, type LoopState, type RunState, type StartEvent, type StepEvent, type WorkflowState } from './state';
-import type { TaskOutcome, WorkflowTask } from './types';
+import { resultKey, type DoorbellAnswer, type DoorbellRequest, type FailureEvent, type FailureReport, type LoopState, type RunState, type StartEvent, type StepEvent, type WorkflowState } from './state';
+import type { TaskTokens } from './task-tokens';
+import type { SiteCredentialRef, TaskOutcome, WorkflowTask } from './types';
+import { digest, sameSecret, unguessable, waitingKey, type WaitingTask, type WaitingTasks } from './waiting-tasks';
 import type { WebrunClient } from './webrun-client';
 
 export interface Log {
@@ -53,7 +55,12 @@ export interface HandlerDeps {
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   log: Log;
   now?: () => number;
+  /** Completion by webhook: where waiting tasks are kept, how executions resume, and the receiver's public URL. */
+  doorbell?: { waiting: WaitingTasks; taskTokens: TaskTokens; receiverUrl: string };
 }
+
+/** The doorbell's name in the API's webhook object. */
+const WEBHOOK_NAME = 'webrun-sfn';
 
 /** Time kept back from an invocation's deadline for returning its answer. */
 const SAFETY_MS = 2_000;
@@ -142,10 +149,10 @@ export function makeHandlers(deps: HandlerDeps) {
   }
 
   /** The loop after a completed task: its result kept inline when it fits, else stored and referenced. */
-  async function record(event: StepEvent, entry: TaskResult): Promise<LoopState> {
+  async function keep(event: StepEvent, entry: TaskResult): Promise<LoopState> {
     const prior = event.loop.results.filter((r) => r.index !== entry.index);
     const kept = keepsInline(entry, prior, deps.placement) ? entry : await storeResult(entry, deps.results, resultKey(event.executionArn, entry.index));
-    return { index: event.loop.index + 1, status: 'ready', results: [...prior, kept] };
+    return ready(event.run, event.loop.index + 1, [...prior, kept]);
   }
 
   /** Validates the execution input (`{ input }`, as the state machine passes it), then starts and records the session. */
@@ -166,10 +173,8 @@ export function makeHandlers(deps: HandlerDeps) {
     }
     log.info('session started', { sessionId: session.sessionId, taskCount: input.tasks.length, balance: session.balance });
     metrics.add(M.sessionsStarted, 1);
-    return {
-      run: { sessionId: session.sessionId, tasks: input.tasks, taskCount: input.tasks.length },
-      loop: { index: 0, status: 'ready', results: [] },
-    };
+    const run: RunState = { sessionId: session.sessionId, tasks: input.tasks, taskCount: input.tasks.length };
+    return { run, loop: ready(run, 0, []) };
   }
 
   /** Sends the current task; a task that finished within the call is recorded at once. */
@@ -181,21 +186,142 @@ export function makeHandlers(deps: HandlerDeps) {
     const client = await clientFor(ctx);
     // Resolved here, at send time, so the values exist only in this invocation's memory and the request body.
     const credentials = task.secrets ? await resolveSiteCredentials(task.secrets, siteCredentials) : [];
+    const token = (raw as { token?: unknown }).token;
+    if (typeof token === 'string' && token !== '') return sendAndWait(event, task, token, client, credentials);
     const sentAt = now();
     const outcome = await client.sendTask(run.sessionId, task, credentials);
     const done = settle(outcome, loop.index, run.sessionId, now() - sentAt);
-    if (done) return record(event, done);
+    if (done) return keep(event, done);
     const taskId = outcome.taskId as string;
     log.info('task pending', { sessionId: run.sessionId, taskIndex: loop.index, taskId });
     return { ...loop, status: 'pending', pending: { taskId, attempt: 0, maxAttempts: maxPollAttempts(task.maxDuration, pollPlan), sentAt } };
   }
 
+  /** The completion-by-webhook dependencies, or a ConfigError naming what is missing. */
+  function doorbell() {
+    if (!deps.doorbell) throw new ConfigError('Completion by webhook is not configured here (no waiting-task store, task-token service or receiver URL).');
+    return deps.doorbell;
+  }
+
+  /**
+   * Completion by webhook: stores what resumes the execution, sends the task with a doorbell, and returns at once.
+   * A task that ended within send-message (or before its id could be stored) resumes the execution from here; any
+   * other resumes it when its doorbell rings and a GET confirms it ended. The execution waits on `token`, so what
+   * this returns is not used.
+   */
+  async function sendAndWait(event: StepEvent, task: WorkflowTask, token: string, client: WebrunClient, credentials: Awaited<ReturnType<typeof resolveSiteCredentials>>): Promise<LoopState> {
+    const { waiting, receiverUrl } = doorbell();
+    const { run, loop, executionArn } = event;
+    const auth = unguessable();
+    const record: WaitingTask = {
+      key: waitingKey(executionArn, loop.index),
+      nonce: unguessable(),
+      authDigest: digest(auth),
+      token,
+      executionArn,
+      sessionId: run.sessionId,
+      index: loop.index,
+      sentAt: now(),
+      loop,
+      ...(task.secrets ? { secretRefs: task.secrets } : {}),
+      ...(ready(run, loop.index + 1, []).waitSeconds !== undefined ? { nextWaitSeconds: ready(run, loop.index + 1, []).waitSeconds } : {}),
+      expiresAt: Math.floor(now() / 1000) + (loop.waitSeconds ?? DOORBELL_GRACE_SECONDS) + 3_600,
+    };
+    // Stored before the task is sent: its doorbell may ring before send-message answers.
+    await waiting.put(record);
+    let outcome: TaskOutcome;
+    try {
+      const url = `${receiverUrl.replace(/\/+$/, '')}/${record.key}/${record.nonce}`;
+      outcome = await client.sendTask(run.sessionId, task, credentials, { name: WEBHOOK_NAME, url, auth, submittedData: 'just_ping' });
+    } catch (err) {
+      await waiting.claim(record.key, record.nonce).catch(() => undefined);
+      throw err;
+    }
+    if (outcome.kind === 'pending') {
+      record.taskId = outcome.taskId;
+      await waiting.setTaskId(record.key, record.nonce, outcome.taskId);
+      log.info('task pending, waiting for its doorbell', { sessionId: run.sessionId, taskIndex: loop.index, taskId: outcome.taskId });
+      // A doorbell that rang before the id was stored could not be checked: look once, now that it is.
+      outcome = await answerOf(client, record, task.secrets);
+      if (outcome.kind === 'pending') return loop;
+    }
+    await resume(record, outcome, run);
+    return loop;
+  }
+
+  /** The task's state by GET, its final answer redacted of the credentials it may repeat. */
+  async function answerOf(client: WebrunClient, record: Pick<WaitingTask, 'sessionId' | 'taskId'>, refs: readonly SiteCredentialRef[] | undefined): Promise<TaskOutcome> {
+    const outcome = await client.getTask(record.sessionId, record.taskId as string);
+    if (outcome.kind === 'pending' || !refs || refs.length === 0) return outcome;
+    const credentials = await resolveSiteCredentials(refs, siteCredentials);
+    return redactOutcome(outcome, credentials.flatMap((c) => Object.values(c.fields)));
+  }
+
+  /**
+   * Resumes the execution waiting on `record` with a task's final outcome: its new loop, or the error it ended with.
+   * Claiming the record first makes this happen once, whoever calls it (send, receiver, fallback) and however often.
+   */
+  async function resume(record: WaitingTask, outcome: TaskOutcome, run: RunState | undefined): Promise<'resumed' | 'already-resumed'> {
+    const { waiting, taskTokens } = doorbell();
+    // The receiver has no run: the record carries what the next step needs of it (the next task's wait).
+    const event: StepEvent = { executionArn: record.executionArn, run: run ?? { sessionId: record.sessionId, tasks: [], taskCount: record.loop.index + 1 }, loop: record.loop };
+    let next: LoopState | undefined;
+    let failure: Error | undefined;
+    try {
+      const done = settle(outcome, record.index, record.sessionId, now() - record.sentAt);
+      if (done) next = await keep(event, done);
+      if (next && !run && record.nextWaitSeconds !== undefined) next.waitSeconds = record.nextWaitSeconds;
+    } catch (err) {
+      failure = err as Error;
+    }
+    const claimed = await waiting.claim(record.key, record.nonce);
+    if (!claimed) return 'already-resumed';
+    if (next) await taskTokens.succeed(claimed.token, next);
+    else if (failure) await taskTokens.fail(claimed.token, failure.name, JSON.stringify({ errorType: failure.name, errorMessage: failure.message }));
+    return 'resumed';
+  }
+
+  /**
+   * The doorbell receiver. A POST is only a hint: it must name a waiting record by key and nonce and present the
+   * record's auth; then the task's state is read with the API key, and only a task that has ended resumes the
+   * execution, once. Nothing in the answer tells a caller more than whether its ring was taken.
+   */
+  async function receiveDoorbell(request: DoorbellRequest, ctx: InvocationContext = {}): Promise<DoorbellAnswer> {
+    const { waiting } = doorbell();
+    const ignored = (status: number, outcome: DoorbellAnswer['body']['outcome']): DoorbellAnswer => {
+      metrics.add(M.doorbellsIgnored, 1);
+      log.info('doorbell ignored', { outcome });
+      return { status, body: { outcome } };
+    };
+    if (request.method.toUpperCase() !== 'POST') return ignored(405, 'refused');
+    const m = /\/([0-9a-f]{40})\/([A-Za-z0-9_-]{43})\/?$/.exec(request.path);
+    if (!m) return ignored(404, 'unknown');
+    const [, key, nonce] = m;
+    const record = await waiting.get(key);
+    if (!record || !sameSecret(record.nonce, nonce)) return ignored(404, 'unknown');
+    const header = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1] ?? '';
+    const presented = header.replace(/^Bearer\s+/i, '').trim();
+    if (presented === '' || !sameSecret(digest(presented), record.authDigest)) return ignored(401, 'unauthorized');
+    // Rang before send-message answered: the send step looks itself once it knows the task id.
+    if (!record.taskId) return ignored(202, 'not-yet-known');
+    const client = await clientFor(ctx);
+    const outcome = await answerOf(client, record, record.secretRefs);
+    if (outcome.kind === 'pending') return ignored(202, 'not-ended');
+    const result = await resume(record, outcome, undefined);
+    if (result === 'already-resumed') return ignored(200, 'already-resumed');
+    metrics.add(M.doorbellsAnswered, 1);
+    log.info('doorbell answered: task ended', { sessionId: record.sessionId, taskIndex: record.index, taskId: record.taskId, kind: outcome.kind });
+    return { status: 200, body: { outcome: 'resumed' } };
+  }
+
   /**
    * Polls a pending task, holding for up to `holdSeconds` but never past the invocation's remaining time; gives up
-   * with PollTimeout after `maxAttempts` invocations.
+   * with PollTimeout after `maxAttempts` invocations. As the fallback of completion by webhook, it first takes the
+   * task over from its waiting record.
    */
   async function pollTask(raw: unknown, ctx: InvocationContext = {}): Promise<LoopState> {
     const event = parseStepEvent(raw, 'pollTask');
+    if ((raw as { fallback?: unknown }).fallback === true) event.loop = await takeOver(event);
     const { run, loop } = event;
     const pending = loop.pending;
     if (loop.status !== 'pending' || !pending) throw new InvalidInput('pollTask event.loop', 'has no pending task');
@@ -218,10 +344,10 @@ export function makeHandlers(deps: HandlerDeps) {
         // The final answer may repeat what the agent typed: read the task's credentials again to redact them.
         // If they cannot be read, the run fails (ConfigError) rather than put them into the result or cause.
         const credentials = await resolveSiteCredentials(refs, siteCredentials);
-        outcome = redactDeep(outcome, credentials.flatMap((c) => Object.values(c.fields)));
+        outcome = redactOutcome(outcome, credentials.flatMap((c) => Object.values(c.fields)));
       }
       const done = settle(outcome, loop.index, run.sessionId, now() - pending.sentAt);
-      if (done) return record(event, done);
+      if (done) return keep(event, done);
     }
     if (attempt >= pending.maxAttempts) {
       log.warn('task poll cap reached', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, attempt });
@@ -230,6 +356,21 @@ export function makeHandlers(deps: HandlerDeps) {
     }
     log.info('task pending', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, attempt });
     return { ...loop, pending: { ...pending, attempt } };
+  }
+
+  /**
+   * Fall back to polling: the task's doorbell never rang in time. Its waiting record is claimed (a late doorbell then
+   * resumes nothing) and the task is polled from here, with a poll cap covering the grace it has left.
+   */
+  async function takeOver(event: StepEvent): Promise<LoopState> {
+    const { waiting } = doorbell();
+    const key = waitingKey(event.executionArn, event.loop.index);
+    const record = await waiting.get(key);
+    if (record) await waiting.claim(key, record.nonce);
+    if (!record?.taskId) throw new ApiError(`Task ${event.loop.index} was sent, but its id was never recorded and its doorbell never rang: it cannot be followed.`);
+    metrics.add(M.webhookFallbacks, 1);
+    log.warn('no doorbell in time: polling the task', { sessionId: event.run.sessionId, taskIndex: event.loop.index, taskId: record.taskId });
+    return { ...event.loop, status: 'pending', pending: { taskId: record.taskId, attempt: 0, maxAttempts: maxPollAttempts(0, pollPlan), sentAt: record.sentAt } };
   }
 
   /** Ends a session and marks its record; false when the API said it was already gone. */
@@ -297,11 +438,21 @@ export function makeHandlers(deps: HandlerDeps) {
     return finishRun(parseStepEvent(event, 'terminateSession'), ctx);
   }
 
-  return { startSession, sendTask, pollTask, terminateSession };
+  return { startSession, sendTask, pollTask, terminateSession, receiveDoorbell };
+}
+
+/**
+ * The loop with the task at `index` next: completion by webhook waits for its doorbell for its maxDuration plus
+ * a grace (the Send state's TimeoutSecondsPath).
+ */
+function ready(run: RunState, index: number, results: TaskResult[]): LoopState {
+  const next = run.tasks[index] as WorkflowTask | undefined;
+  return next ? { index, status: 'ready', results, waitSeconds: Math.ceil(next.maxDuration / 1000) + DOORBELL_GRACE_SECONDS } : { index, status: 'ready', results };
 }
 
 export type WorkflowHandlers = ReturnType<typeof makeHandlers>;
-export type HandlerName = keyof WorkflowHandlers;
+/** The handlers the state machine's Task states invoke (the receiver is called by the API's doorbells). */
+export type HandlerName = 'startSession' | 'sendTask' | 'pollTask' | 'terminateSession';
 
 /** The one-sentence message of a caught error: Lambda wraps it as `{ errorType, errorMessage, trace }`. */
 export function causeMessage(cause: string | undefined): string {

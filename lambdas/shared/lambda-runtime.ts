@@ -16,6 +16,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { DEFAULT_BASE_URL, ENV, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames } from './contract';
@@ -27,6 +28,8 @@ import { secretApiKeyReader } from './secret';
 import { dynamoSessionRecords } from './session-records';
 import { settingsFromEnv, sleep } from './settings';
 import { secretsManagerCredentials } from './site-credentials';
+import { sfnTaskTokens } from './task-tokens';
+import { dynamoWaitingTasks } from './waiting-tasks';
 import { WebrunClient } from './webrun-client';
 
 export const logger = new Logger({ serviceName: METRICS_SERVICE });
@@ -60,6 +63,16 @@ export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): HandlerDeps {
     placement: { inlineResultBytes: settings.inlineResultBytes },
     sessions: dynamoSessionRecords({ client: tracer.captureAWSv3Client(new DynamoDBClient({})), tableName: env[ENV.sessionTable], ttlSeconds: Number(env[ENV.sessionTtlSeconds]) || 8 * 86_400 }),
     metrics: powertoolsMetrics(metrics, env),
+    // Completion by webhook: set up when the construct gave this function the waiting-task table.
+    ...(env[ENV.waitingTable]
+      ? {
+          doorbell: {
+            waiting: dynamoWaitingTasks({ client: tracer.captureAWSv3Client(new DynamoDBClient({})), tableName: env[ENV.waitingTable] }),
+            taskTokens: sfnTaskTokens(tracer.captureAWSv3Client(new SFNClient({}))),
+            receiverUrl: env[ENV.receiverUrl] ?? '',
+          },
+        }
+      : {}),
     sleep,
     log: {
       info: (message, fields) => logger.info(message, fields ?? {}),

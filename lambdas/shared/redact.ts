@@ -2,6 +2,7 @@
  * Redaction of secret values (the API key, site credentials) from text that may leave the Lambda: error messages
  * built from the API's answers, and task outcomes whose text the agent may have filled with what it typed.
  */
+import type { TaskOutcome } from './types';
 
 const MARK = '[redacted]';
 
@@ -25,4 +26,22 @@ export function redactDeep<T>(value: T, values: readonly string[]): T {
     return v;
   };
   return walk(value) as T;
+}
+
+/**
+ * A task outcome with the values hidden from what the API said (the result's data, a guardrail question, a failure
+ * reason), never from the outcome's own fields: a short secret must not turn `kind` into `[redacted]ind`.
+ */
+export function redactOutcome(outcome: TaskOutcome, values: readonly string[]): TaskOutcome {
+  if (hideable(values).length === 0) return outcome;
+  switch (outcome.kind) {
+    case 'completed':
+      return { ...outcome, data: redactDeep(outcome.data, values) };
+    case 'guardrail':
+      return { ...outcome, question: redactText(outcome.question, values) };
+    case 'failed':
+      return { ...outcome, reason: redactText(outcome.reason, values) };
+    default:
+      return outcome;
+  }
 }

@@ -35,6 +35,11 @@ export interface LoopState {
   pending?: PendingTask;
   /** Completed tasks, in order: small results inline, larger ones by reference. */
   results: TaskResult[];
+  /**
+   * Completion by webhook: how long the send of the task at `index` may wait for its doorbell before the workflow
+   * polls it instead (the Send state's `TimeoutSecondsPath`). Present while a task is left to send.
+   */
+  waitSeconds?: number;
 }
 
 export interface WorkflowState {
@@ -60,6 +65,28 @@ export interface StepEvent {
   executionArn: string;
   run: RunState;
   loop: LoopState;
+}
+
+/** Send task when completion is by webhook: the execution waits on this task token. */
+export interface SendAndWaitEvent extends StepEvent {
+  token: string;
+}
+
+/** Fall back to polling: the doorbell of the task at `loop.index` never rang in time. */
+export interface FallbackEvent extends StepEvent {
+  fallback: true;
+}
+
+/** What the doorbell receiver gets: the request, as a Lambda Function URL or the local receiver passes it. */
+export interface DoorbellRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | undefined>;
+}
+
+export interface DoorbellAnswer {
+  status: number;
+  body: { outcome: 'resumed' | 'already-resumed' | 'not-ended' | 'not-yet-known' | 'unknown' | 'unauthorized' | 'refused' };
 }
 
 /** Terminate session after failure (with the run) and Report start failure (without: no session exists). */

@@ -19,7 +19,7 @@ import {
   UnexpectedResponse,
   WebrunError,
 } from './errors';
-import { redactDeep, redactText } from './redact';
+import { redactOutcome, redactText } from './redact';
 import type { TaskData, Usage } from './contract';
 import type { SessionOptions, SiteCredentials, TaskOutcome, WorkflowTask } from './types';
 
@@ -54,6 +54,14 @@ export interface StartedSession {
   sessionId: string;
   expiresIn?: number;
   balance?: number;
+}
+
+/** A doorbell the API rings when a task ends (completion by webhook). */
+export interface Webhook {
+  name: string;
+  url: string;
+  auth: string;
+  submittedData: 'just_ping';
 }
 
 export interface TerminateResult {
@@ -133,11 +141,13 @@ export class WebrunClient {
    * credential references stay here; `credentials` (resolved from them) go to the API, and their values are
    * redacted from the outcome and from any error message, like the API key.
    */
-  async sendTask(sessionId: string, task: WorkflowTask, credentials: readonly SiteCredentials[] = []): Promise<TaskOutcome> {
+  async sendTask(sessionId: string, task: WorkflowTask, credentials: readonly SiteCredentials[] = [], webhook?: Webhook): Promise<TaskOutcome> {
     const { secrets: _references, ...fields } = task;
     const message: Json = { actionType: 'newTask', newState: 'start', ...fields };
     if (credentials.length > 0) message.secrets = credentials;
-    const secretValues = credentials.flatMap((c) => Object.values(c.fields));
+    if (webhook) message.webhook = webhook;
+    // The doorbell's auth is a credential too: an API that echoes it must not put it into a result or an error.
+    const secretValues = [...credentials.flatMap((c) => Object.values(c.fields)), ...(webhook ? [webhook.auth] : [])];
     const answer = await this.call('send-message', 'POST', '/start/send-message', { sessionId, message }, this.longCallTimeoutMs, secretValues);
     // The agent may repeat what it typed in a result, a failure reason or a guardrail question.
     const outcome = this.normalize(answer, undefined, secretValues);
@@ -162,7 +172,7 @@ export class WebrunClient {
   private normalize(answer: Json, knownTaskId: string | undefined, secretValues: readonly string[] = []): TaskOutcome {
     const hidden = [this.apiKey, ...secretValues];
     try {
-      return redactDeep(normalizeTaskAnswer(answer, knownTaskId), hidden);
+      return redactOutcome(normalizeTaskAnswer(answer, knownTaskId), hidden);
     } catch (err) {
       if (err instanceof UnexpectedResponse) throw new UnexpectedResponse(redactText(err.message, hidden), { status: err.status });
       throw err;

@@ -1,0 +1,154 @@
+/**
+ * Tasks waiting for their doorbell (completion by webhook). When a task is sent with a webhook, the send step stores
+ * what it takes to resume the execution: the task token, the state's loop so far, the task id once the API gave
+ * one, and a digest of the per-task `auth` value. The URL the API rings holds the record's key and an unguessable
+ * nonce; a doorbell is only a hint that resumes nothing by itself (the receiver confirms with a GET), and a record
+ * is claimed once (a conditional delete), however many doorbells ring. Deployed: a DynamoDB table with TTL;
+ * locally: memory.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConfigError } from './errors';
+import type { LoopState } from './state';
+import type { SiteCredentialRef } from './types';
+
+export interface WaitingTask {
+  /** `waitingKey(executionArn, index)`: the fallback finds the record from the state alone. */
+  key: string;
+  /** In the doorbell URL; checked in constant time. */
+  nonce: string;
+  /** SHA-256 (hex) of the `auth` the API presents with the doorbell. */
+  authDigest: string;
+  /** The Step Functions task token that resumes the execution. */
+  token: string;
+  executionArn: string;
+  sessionId: string;
+  index: number;
+  /** Known once send-message answered. */
+  taskId?: string;
+  sentAt: number;
+  /** The state's loop when the task was sent: resuming adds the task's result to it. */
+  loop: LoopState;
+  /** The task's site-credential references (secret names, never values): its final answer is redacted of them. */
+  secretRefs?: SiteCredentialRef[];
+  /** The doorbell wait of the task after this one (the receiver has no run to compute it from). */
+  nextWaitSeconds?: number;
+  /** Epoch seconds after which the record may go (DynamoDB TTL). */
+  expiresAt: number;
+}
+
+export interface WaitingTasks {
+  put(record: WaitingTask): Promise<void>;
+  /** Adds the task id to a record still waiting (same nonce); false when it was claimed or replaced meanwhile. */
+  setTaskId(key: string, nonce: string, taskId: string): Promise<boolean>;
+  get(key: string): Promise<WaitingTask | undefined>;
+  /** Deletes the record if it is still the one with this nonce, returning it: the one caller that gets it resumes. */
+  claim(key: string, nonce: string): Promise<WaitingTask | undefined>;
+}
+
+/** The record key of task `index` of an execution: derived, not secret (the nonce is). */
+export function waitingKey(executionArn: string, index: number): string {
+  return createHash('sha256').update(`${executionArn}#${index}`).digest('hex').slice(0, 40);
+}
+
+/** 32 random bytes, URL-safe: a nonce or an auth value. */
+export function unguessable(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function digest(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+/** Constant-time equality of two strings (of any lengths). */
+export function sameSecret(a: string, b: string): boolean {
+  const x = createHash('sha256').update(a).digest();
+  const y = createHash('sha256').update(b).digest();
+  return timingSafeEqual(x, y) && a.length === b.length;
+}
+
+export function memoryWaitingTasks(): WaitingTasks & { all(): WaitingTask[] } {
+  const records = new Map<string, WaitingTask>();
+  const copy = (r: WaitingTask | undefined) => (r ? (structuredClone(r) as WaitingTask) : undefined);
+  return {
+    async put(record) {
+      records.set(record.key, copy(record)!);
+    },
+    async setTaskId(key, nonce, taskId) {
+      const r = records.get(key);
+      if (!r || r.nonce !== nonce) return false;
+      r.taskId = taskId;
+      return true;
+    },
+    async get(key) {
+      return copy(records.get(key));
+    },
+    async claim(key, nonce) {
+      const r = records.get(key);
+      if (!r || r.nonce !== nonce) return undefined;
+      records.delete(key);
+      return r;
+    },
+    all: () => [...records.values()].map((r) => copy(r)!),
+  };
+}
+
+export interface DynamoWaitingOptions {
+  client: Pick<DynamoDBClient, 'send'>;
+  tableName: string | undefined;
+}
+
+/** The stack's table: partition key `key`, TTL attribute `expiresAt`; the record itself is one JSON attribute. */
+export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks {
+  const { client } = options;
+  const table = () => {
+    if (!options.tableName) throw new ConfigError('No waiting-task table is configured (environment variable WEBRUN_WAITING_TABLE): completion by webhook is off.');
+    return options.tableName;
+  };
+  const parse = (item: Record<string, { S?: string; N?: string }> | undefined): WaitingTask | undefined =>
+    item?.record?.S ? ({ ...(JSON.parse(item.record.S) as WaitingTask), ...(item.taskId?.S ? { taskId: item.taskId.S } : {}) }) : undefined;
+  const conditionFailed = (err: unknown) => err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException';
+  return {
+    async put(record) {
+      const { taskId: _taskId, ...rest } = record;
+      await client.send(new PutItemCommand({
+        TableName: table(),
+        Item: { key: { S: record.key }, nonce: { S: record.nonce }, record: { S: JSON.stringify(rest) }, expiresAt: { N: String(record.expiresAt) } },
+      }));
+    },
+    async setTaskId(key, nonce, taskId) {
+      try {
+        await client.send(new UpdateItemCommand({
+          TableName: table(),
+          Key: { key: { S: key } },
+          UpdateExpression: 'SET taskId = :t',
+          ConditionExpression: 'nonce = :n',
+          ExpressionAttributeValues: { ':t': { S: taskId }, ':n': { S: nonce } },
+        }));
+        return true;
+      } catch (err) {
+        if (conditionFailed(err)) return false;
+        throw err;
+      }
+    },
+    async get(key) {
+      const answer = await client.send(new GetItemCommand({ TableName: table(), Key: { key: { S: key } }, ConsistentRead: true }));
+      return parse(answer.Item as never);
+    },
+    async claim(key, nonce) {
+      try {
+        const answer = await client.send(new DeleteItemCommand({
+          TableName: table(),
+          Key: { key: { S: key } },
+          ConditionExpression: 'nonce = :n',
+          ExpressionAttributeValues: { ':n': { S: nonce } },
+          ReturnValues: 'ALL_OLD',
+        }));
+        return parse(answer.Attributes as never);
+      } catch (err) {
+        if (conditionFailed(err)) return undefined;
+        throw err;
+      }
+    },
+  };
+}
