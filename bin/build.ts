@@ -6,6 +6,7 @@
  * - every Lambda entry point (each lambdas/*.ts) bundled by esbuild into dist/lambdas/<entry>/index.js, with the
  *   options NodejsFunction uses when synthesizing from the sources (LAMBDA_BUNDLING), so an installed construct
  *   deploys the same code without tsx or esbuild.
+ * It reports on stderr, so stdout stays the caller's (`npm pack --json` prints clean JSON).
  */
 import { buildSync } from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -68,9 +69,9 @@ function main(): void {
       throw new Error(`lambdas/${entry}.ts: its bundle folder dist/lambdas/${entry} is taken by compiled code; rename the entry point`);
     }
     const outfile = bundleLambda(entry, bundlesDir);
-    process.stdout.write(`dist/lambdas/${entry}/index.js  ${(fs.statSync(outfile).size / 1024).toFixed(0)} KiB\n`);
+    process.stderr.write(`dist/lambdas/${entry}/index.js  ${(fs.statSync(outfile).size / 1024).toFixed(0)} KiB\n`);
   }
-  process.stdout.write(`built dist/ (construct + ${entries.length} Lambda bundles) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(`built dist/ (construct + ${entries.length} Lambda bundles) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
 if (require.main === module) {
