@@ -97,7 +97,10 @@ beforeAll(() => {
     cwd: app, encoding: 'utf8', timeout: 60_000,
     env: childEnv({ CDK_OUTDIR: appOut, CDK_VALIDATION: 'false', GUARD_REPORT: guardReport }),
   });
-  synth = { status: r.status, stderr: r.stderr, wallMs: Date.now() - started, guard: readJson<GuardReport>(guardReport) };
+  const guard = fs.existsSync(guardReport)
+    ? readJson<GuardReport>(guardReport)
+    : { attempts: [`no report: the synth ended by ${r.signal ?? r.error?.message ?? 'an unknown cause'}`], loaded: [] };
+  synth = { status: r.status, stderr: r.stderr, wallMs: Date.now() - started, guard };
 }, 180_000);
 
 afterAll(() => {
