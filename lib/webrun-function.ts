@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -36,17 +36,58 @@ export interface WebrunFunctionProps {
 }
 
 /**
- * Every webrun Lambda is built the same way: Node.js 22 on arm64, bundled by the local esbuild (never Docker),
- * minified with source maps, the AWS SDK v3 left to the runtime, X-Ray tracing, its own log group, and its own
- * role that may write to that log group only (instead of AWSLambdaBasicExecutionRole's `logs:*` on every group).
+ * How every Lambda entry point is bundled, wherever that happens: by NodejsFunction when this repo synthesizes from
+ * its sources, and by `npm run build` (bin/build.ts) into the package's dist/lambdas. One definition, so the
+ * pre-built bundles are the very code NodejsFunction builds (test/package/consumer.test.ts compares them byte for
+ * byte). CommonJS, platform node: esbuild's defaults for NodejsFunction's output.
  */
+export const LAMBDA_BUNDLING = {
+  target: 'node22',
+  minify: true,
+  sourceMap: true,
+  /** The AWS SDK v3 is left to the Lambda runtime. */
+  externalModules: ['@aws-sdk/*'],
+} as const;
+
 /**
- * This project's own lock file, so synth works from any working directory; when the construct is installed as a
- * dependency there is none here and CDK finds the consuming app's lock file as usual.
+ * The folder beside lib/ that holds the Lambda code: the TypeScript entry points (lambdas/<entry>.ts) in this repo,
+ * the pre-built bundles (dist/lambdas/<entry>/index.js) in the installed package.
+ */
+export const LAMBDAS_DIR = path.join(__dirname, '..', 'lambdas');
+
+/**
+ * Where the Lambda code comes from, decided by what this module is. TypeScript (this repo, under tsx or vitest): the
+ * sources are beside it and NodejsFunction bundles them with the local esbuild at synth, as always. Compiled
+ * JavaScript (dist/, the installed package): the sources are not shipped, and each Lambda deploys the bundle
+ * `npm run build` made, as a plain lambda.Function: the consumer's synth needs neither tsx nor esbuild.
+ */
+export const LAMBDA_CODE_FROM_SOURCE = path.extname(__filename) === '.ts';
+
+/** The pre-built bundle of a Lambda entry point (a folder holding index.js and index.js.map). */
+export function lambdaBundleDir(entryName: string): string {
+  return path.join(LAMBDAS_DIR, entryName);
+}
+
+/**
+ * This project's own lock file, so synth from the sources works from any working directory (NodejsFunction
+ * otherwise looks for one upwards of the working directory). Only read from the sources, where it always exists.
  */
 const OWN_LOCK_FILE = path.join(__dirname, '..', 'package-lock.json');
 
-export class WebrunFunction extends NodejsFunction {
+/**
+ * What a WebrunFunction is: a NodejsFunction from the sources, a plain lambda.Function with the pre-built bundle
+ * (see LAMBDA_CODE_FROM_SOURCE). The cast joins the two constructors; the constructor below passes each its own
+ * props (fromSource or fromBundle), chosen by the same flag.
+ */
+const FunctionBase = (LAMBDA_CODE_FROM_SOURCE ? NodejsFunction : lambda.Function) as
+  new (scope: Construct, id: string, props: NodejsFunctionProps | lambda.FunctionProps) => lambda.Function;
+
+/**
+ * Every webrun Lambda is built the same way: Node.js 22 on arm64, its code bundled by esbuild (never Docker),
+ * minified with source maps, the AWS SDK v3 left to the runtime, X-Ray tracing, its own log group, and its own
+ * role that may write to that log group only (instead of AWSLambdaBasicExecutionRole's `logs:*` on every group).
+ */
+export class WebrunFunction extends FunctionBase {
   constructor(scope: Construct, id: string, props: WebrunFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -57,10 +98,7 @@ export class WebrunFunction extends NodejsFunction {
       description: `Execution role of ${props.description}`,
     });
     logGroup.grantWrite(role);
-    super(scope, id, {
-      entry: path.join(__dirname, '..', 'lambdas', `${props.entryName}.ts`),
-      depsLockFilePath: fs.existsSync(OWN_LOCK_FILE) ? OWN_LOCK_FILE : undefined,
-      handler: 'handler',
+    const options = {
       description: props.description,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
@@ -74,14 +112,8 @@ export class WebrunFunction extends NodejsFunction {
       retryAttempts: props.async?.retryAttempts,
       maxEventAge: props.async?.maxEventAge,
       deadLetterQueue: props.async?.deadLetterQueue,
-      bundling: {
-        forceDockerBundling: false,
-        minify: true,
-        sourceMap: true,
-        target: 'node22',
-        externalModules: ['@aws-sdk/*'],
-      },
-    });
+    } satisfies CommonOptions;
+    super(scope, id, LAMBDA_CODE_FROM_SOURCE ? fromSource(props.entryName, options) : fromBundle(props.entryName, options));
 
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
@@ -97,4 +129,27 @@ export class WebrunFunction extends NodejsFunction {
         '(test/lib/webrun-workflow.test.ts checks that no other action gets "*").',
     });
   }
+}
+
+/** What both ways of building a WebrunFunction share: everything but the code. */
+type CommonOptions = lambda.FunctionOptions & { readonly runtime: lambda.Runtime };
+
+/** NodejsFunction's props: bundle lambdas/<entry>.ts at synth. */
+function fromSource(entryName: string, options: CommonOptions): NodejsFunctionProps {
+  return {
+    ...options,
+    entry: path.join(LAMBDAS_DIR, `${entryName}.ts`),
+    depsLockFilePath: OWN_LOCK_FILE,
+    handler: 'handler',
+    bundling: { ...LAMBDA_BUNDLING, externalModules: [...LAMBDA_BUNDLING.externalModules], forceDockerBundling: false },
+  };
+}
+
+/** lambda.Function's props: deploy the bundle `npm run build` made, as it is. */
+function fromBundle(entryName: string, options: CommonOptions): lambda.FunctionProps {
+  const dir = lambdaBundleDir(entryName);
+  if (!fs.existsSync(path.join(dir, 'index.js'))) {
+    throw new Error(`webrun-sfn: the pre-built Lambda bundle ${path.join(dir, 'index.js')} is missing: this copy of the package was not built (npm run build)`);
+  }
+  return { ...options, code: lambda.Code.fromAsset(dir), handler: 'index.handler' };
 }

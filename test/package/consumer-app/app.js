@@ -1,0 +1,16 @@
+// app.js: a CDK app, in plain JavaScript, that deploys the webrun-sfn workflow (cdk.json: { "app": "node app.js" }).
+const { App, CfnOutput, Stack } = require('aws-cdk-lib');
+const { WebrunWorkflow } = require('webrun-sfn');
+
+const app = new App();
+const stack = new Stack(app, 'MyWebrunWorkflows');
+
+// The state machine, its Lambdas, the secret for the webrun API key and the session cleanup.
+const workflow = new WebrunWorkflow(stack, 'Workflow');
+
+// Other services that start runs go here: see "Start runs from other services" below.
+
+new CfnOutput(stack, 'StateMachineArn', { value: workflow.stateMachine.stateMachineArn });
+new CfnOutput(stack, 'ApiKeySecretArn', { value: workflow.apiKeySecret.secretArn });
+
+app.synth();

@@ -1,0 +1,215 @@
+/**
+ * The package as another CDK app gets it: `npm pack` (whose prepack runs `npm run build`), the tarball installed
+ * offline into a fresh CDK app written in plain JavaScript (aws-cdk-lib and constructs linked from this repo's
+ * node_modules), and that app synthesized in a child process in which tsx, esbuild and typescript cannot be loaded.
+ * The app is test/package/consumer-app/app.js, the file docs/USE-THE-CONSTRUCT.md shows.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lambdaEntries } from '../../bin/build';
+import { WebrunErrors } from '../../lambdas/shared/contract';
+import { WebrunWorkflow } from '../../index';
+
+const ROOT = path.join(__dirname, '..', '..');
+const FIXTURE = path.join(__dirname, 'consumer-app');
+const GUARD = path.join(__dirname, 'no-build-tools.cjs');
+/** The stack the fixture app defines. */
+const STACK = 'MyWebrunWorkflows';
+const MAX_TARBALL_BYTES = 1_000_000;
+const MAX_SYNTH_MS = 10_000;
+
+interface PackedFile { path: string; size: number }
+interface Packed { filename: string; size: number; files: PackedFile[] }
+interface Resource { Type: string; Properties: Record<string, any> }
+interface Template { Resources: Record<string, Resource> }
+interface GuardReport { attempts: string[]; loaded: string[] }
+
+/** The environment of the child processes: none of vitest's or npm's own settings (NODE_OPTIONS included). */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME ?? os.tmpdir(), ...extra };
+}
+
+function sha256(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+function readJson<T>(file: string): T {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}
+
+function lambdas(template: Template): [string, Resource][] {
+  return Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+}
+
+/** The folder a synthesized Lambda's code was staged in: the file asset its `Code.S3Key` names. */
+function codeDir(outdir: string, code: { S3Key?: unknown }): string {
+  expect(code.S3Key, 'an S3Key that names a file asset').toMatch(/^[0-9a-f]{64}\.zip$/);
+  const manifest = readJson<{ files: Record<string, { source: { path: string; packaging?: string } }> }>(path.join(outdir, `${STACK}.assets.json`));
+  const asset = manifest.files[String(code.S3Key).slice(0, -'.zip'.length)];
+  expect(asset?.source.packaging).toBe('zip');
+  return path.join(outdir, asset.source.path);
+}
+
+let tmp: string;
+let packed: Packed;
+/** The consumer app: its directory, its synth's cdk.out, and what the synth did. */
+let app: string;
+let appOut: string;
+let synth: { status: number | null; stderr: string; wallMs: number; guard: GuardReport };
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webrun-sfn-package-'));
+  // npm pack runs prepack (npm run build), as `npm publish` does.
+  const json = execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  packed = (JSON.parse(json) as Packed[])[0];
+
+  app = path.join(tmp, 'app');
+  fs.mkdirSync(app);
+  for (const file of fs.readdirSync(FIXTURE)) fs.copyFileSync(path.join(FIXTURE, file), path.join(app, file));
+  // The tarball as npm installs it; the peers linked from this repo (offline: nothing comes from the registry).
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({
+    name: 'my-webrun-app',
+    private: true,
+    dependencies: {
+      'webrun-sfn': `file:${path.join(tmp, packed.filename)}`,
+      'aws-cdk-lib': `file:${path.join(ROOT, 'node_modules', 'aws-cdk-lib')}`,
+      constructs: `file:${path.join(ROOT, 'node_modules', 'constructs')}`,
+    },
+  }, null, 2));
+  // --legacy-peer-deps: npm's peer placement fails on linked peers; they are installed explicitly above.
+  execFileSync('npm', ['install', '--offline', '--legacy-peer-deps', '--ignore-scripts', '--no-audit', '--no-fund'], {
+    cwd: app, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+  });
+
+  appOut = path.join(tmp, 'cdk.out');
+  const guardReport = path.join(tmp, 'guard.json');
+  const started = Date.now();
+  // CDK_VALIDATION=false: aws-cdk-lib's own template validation (a WebAssembly engine, 2 to 15 s on this 2-core
+  // machine depending on load) is the same for any app and is not what this package adds to a synth.
+  const r = spawnSync(process.execPath, ['--require', GUARD, 'app.js'], {
+    cwd: app, encoding: 'utf8', timeout: 60_000,
+    env: childEnv({ CDK_OUTDIR: appOut, CDK_VALIDATION: 'false', GUARD_REPORT: guardReport }),
+  });
+  const guard = fs.existsSync(guardReport)
+    ? readJson<GuardReport>(guardReport)
+    : { attempts: [`no report: the synth ended by ${r.signal ?? r.error?.message ?? 'an unknown cause'}`], loaded: [] };
+  synth = { status: r.status, stderr: r.stderr, wallMs: Date.now() - started, guard };
+}, 180_000);
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the npm package', () => {
+  it('ships the compiled construct, a bundle per Lambda, LICENSE and README, and no sources, tests or local tools, in at most 1 MB', () => {
+    const paths = packed.files.map((f) => f.path);
+    expect(packed.size).toBeLessThanOrEqual(MAX_TARBALL_BYTES);
+    expect(paths).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts']));
+    // npm ships every "bin" file; bin/webrun-sfn.js says the command runs from a clone.
+    expect(paths.filter((p) => !p.startsWith('dist/')).sort()).toEqual(['LICENSE', 'README.md', 'bin/webrun-sfn.js', 'package.json']);
+    expect(paths.filter((p) => /\.ts$/.test(p) && !p.endsWith('.d.ts'))).toEqual([]);
+    expect(paths.filter((p) => /^dist\/(test|local|cli|bin|examples)\//.test(p))).toEqual([]);
+    const bundles = paths.filter((p) => /^dist\/lambdas\/[^/]+\/index\.js$/.test(p)).map((p) => p.split('/')[2]).sort();
+    expect(bundles).toEqual(lambdaEntries());
+  });
+
+  it('has type declarations that import nothing but their own files and the peer dependencies', () => {
+    const root = path.join(app, 'node_modules', 'webrun-sfn');
+    const imports = packed.files.filter((f) => f.path.endsWith('.d.ts')).flatMap((f) => {
+      const { importedFiles } = ts.preProcessFile(fs.readFileSync(path.join(root, f.path), 'utf8'), true, true);
+      return importedFiles.map((i) => i.fileName);
+    });
+    expect(imports.length).toBeGreaterThan(0);
+    expect([...new Set(imports.filter((spec) => !/^(\.{1,2}\/|aws-cdk-lib(\/|$)|constructs$)/.test(spec)))]).toEqual([]);
+  });
+
+  it('exports the constructs and the error names from one entry point', () => {
+    const r = spawnSync(process.execPath, ['-e', `const m = require('webrun-sfn');
+      console.log(JSON.stringify({ keys: Object.keys(m).sort(), errors: m.WebrunErrors }))`], { cwd: app, encoding: 'utf8', env: childEnv() });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ keys: ['WebrunErrors', 'WebrunStack', 'WebrunWorkflow'], errors: WebrunErrors });
+  });
+});
+
+describe('a plain JavaScript CDK app that installed the package', () => {
+  it('synthesizes the workflow in under 10 s without loading or running tsx, esbuild or typescript', () => {
+    expect(synth.status, synth.stderr).toBe(0);
+    expect(synth.guard).toEqual({ attempts: [], loaded: [] });
+    expect(synth.wallMs, `the synth took ${synth.wallMs} ms`).toBeLessThan(MAX_SYNTH_MS);
+    const template = readJson<Template>(path.join(appOut, `${STACK}.template.json`));
+    expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine')).toHaveLength(1);
+  });
+
+  it('deploys every Lambda with its pre-built bundle, as it is in the package', () => {
+    const template = readJson<Template>(path.join(appOut, `${STACK}.template.json`));
+    const bundleDir = path.join(app, 'node_modules', 'webrun-sfn', 'dist', 'lambdas');
+    const entryOfBundle = new Map(lambdaEntries().map((entry) => [sha256(path.join(bundleDir, entry, 'index.js')), entry]));
+    const fns = lambdas(template);
+    expect(fns.length).toBeGreaterThanOrEqual(5);
+    for (const [id, fn] of fns) {
+      // A Lambda that CDK itself provides (a custom resource's handler) would have its own code: exclude it here.
+      const index = path.join(codeDir(appOut, fn.Properties.Code), 'index.js');
+      expect(fs.existsSync(index), `${id}: index.js in its code asset`).toBe(true);
+      expect(entryOfBundle.get(sha256(index)), `${id}: its code is one of the package's bundles`).toBeDefined();
+      expect(fn.Properties.Handler).toBe('index.handler');
+    }
+  });
+
+  it('deploys the same handlers as the sources: the same functions, and code byte for byte what NodejsFunction bundles', () => {
+    // The fixture's stack, synthesized in this repo from the sources: WebrunFunction is a NodejsFunction here.
+    const sourceOut = path.join(tmp, 'source.out');
+    const sourceApp = new App({ outdir: sourceOut, builtinCloudFormationValidation: false });
+    const workflow = new WebrunWorkflow(new Stack(sourceApp, STACK), 'Workflow');
+    expect(workflow.functions.startSession).toBeInstanceOf(NodejsFunction);
+    sourceApp.synth();
+    const fromSource = Object.fromEntries(lambdas(readJson<Template>(path.join(sourceOut, `${STACK}.template.json`))));
+    const fromPackage = Object.fromEntries(lambdas(readJson<Template>(path.join(appOut, `${STACK}.template.json`))));
+
+    expect(Object.keys(fromPackage).sort()).toEqual(Object.keys(fromSource).sort());
+    for (const [id, fn] of Object.entries(fromSource)) {
+      const { Code: sourceCode, ...sourceProps } = fn.Properties;
+      const { Code: packageCode, ...packageProps } = fromPackage[id].Properties;
+      // Runtime, architecture, handler, environment, tracing, logging, role, timeout, memory: all equal.
+      expect(packageProps, id).toEqual(sourceProps);
+      const sourceBundle = fs.readFileSync(path.join(codeDir(sourceOut, sourceCode), 'index.js'));
+      const packageBundle = fs.readFileSync(path.join(codeDir(appOut, packageCode), 'index.js'));
+      expect(packageBundle.equals(sourceBundle), `${id}: the pre-built index.js is the one NodejsFunction bundles`).toBe(true);
+    }
+  });
+
+  it('gets bundles that load and export `handler`', () => {
+    const bundles = lambdaEntries().map((entry) => path.join(app, 'node_modules', 'webrun-sfn', 'dist', 'lambdas', entry, 'index.js'));
+    // The Lambda runtime provides @aws-sdk/*; here this repo's node_modules does.
+    const r = spawnSync(process.execPath, ['-e', `console.log(JSON.stringify(${JSON.stringify(bundles)}.map((b) => typeof require(b).handler)))`], {
+      encoding: 'utf8', env: childEnv({ NODE_PATH: path.join(ROOT, 'node_modules'), AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }),
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(bundles.map(() => 'function'));
+  });
+
+  it('is the app docs/USE-THE-CONSTRUCT.md shows', () => {
+    const doc = fs.readFileSync(path.join(ROOT, 'docs', 'USE-THE-CONSTRUCT.md'), 'utf8');
+    for (const file of ['app.js', 'cdk.json']) {
+      expect(doc, `the doc shows ${file} verbatim`).toContain(fs.readFileSync(path.join(FIXTURE, file), 'utf8').trimEnd());
+    }
+  });
+});
+
+describe('the guard on the consumer synth', () => {
+  it('catches a module that loads esbuild', () => {
+    const report = path.join(tmp, 'guard-check.json');
+    // From this repo, where esbuild is installed: the guard must still refuse it.
+    const r = spawnSync(process.execPath, ['--require', GUARD, '-e', "try { require('esbuild') } catch {}"], {
+      cwd: ROOT, encoding: 'utf8', env: childEnv({ GUARD_REPORT: report }),
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readJson<GuardReport>(report).attempts).toEqual(['require esbuild']);
+  });
+});
