@@ -3,18 +3,9 @@
  * composes and their props, the error names a failed execution carries, and the shape of an execution's input and
  * output. docs/USE-THE-CONSTRUCT.md shows a complete app.
  */
-export { WebrunWorkflow, type WebrunWorkflowProps } from './lib/webrun-workflow';
+export { Completion, WebrunWorkflow, type WebrunWorkflowProps } from './lib/webrun-workflow';
 export { WebrunStack, type WebrunStackProps } from './lib/webrun-stack';
 export type { ScheduleConfig, TriggerConfig, EventPatternConfig } from './lib/config';
 export { WebrunErrors, type WebrunErrorName } from './lambdas/shared/contract';
-export type {
-  OutputType,
-  SessionOptions,
-  SiteCredentialRef,
-  TaskData,
-  TaskResult,
-  Usage,
-  WorkflowInput,
-  WorkflowOutput,
-  WorkflowTask,
-} from './lambdas/shared/types';
+export type { FailureCause, ResultRef, TaskData, TaskResult, Usage, WorkflowOutput } from './lambdas/shared/contract';
+export type { OutputType, SessionOptions, SiteCredentialRef, WorkflowInput, WorkflowTask } from './lambdas/shared/types';

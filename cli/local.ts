@@ -13,8 +13,9 @@ import { startEmulator, type Emulator } from '../local/emulator';
 import { parseFailureCause, readableCause } from '../local/progress';
 import { defaultResultsDir } from '../local/result-store';
 import { runLocalWorkflow, type LocalRunSummary } from '../local/runner';
+import { Completion } from '../lib/webrun-workflow';
 
-export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR]
+export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
 
 Runs the webrun-sfn state machine locally, in-process, against the built-in webrun emulator
 (default), WEBRUN_BASE_URL / --base-url, or the real API when WEBRUN_API_KEY is set.
@@ -23,6 +24,8 @@ Runs the webrun-sfn state machine locally, in-process, against the built-in webr
   --base-url URL     webrun API base URL (overrides WEBRUN_BASE_URL); https unless it is on loopback
   --wait-scale F     multiply every Wait state and Retry interval by F (0 = do not wait)
   --results-dir DIR  where results too large for the state are written (default: <temp dir>/webrun-sfn-results)
+  --completion M     how a pending task's end is learned: poll (default, as deployed by default) or webhook
+                     (a doorbell receiver on 127.0.0.1, polling as its fallback; needs a base URL on loopback)
   -h, --help         show this help
 
 Ctrl-C, SIGTERM and SIGHUP stop the run: its session is terminated and the summary printed (exit 1).
@@ -87,6 +90,7 @@ function parseCli(argv: string[]) {
         'base-url': { type: 'string' },
         'wait-scale': { type: 'string' },
         'results-dir': { type: 'string' },
+        completion: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -102,7 +106,9 @@ function parseCli(argv: string[]) {
     if (values['wait-scale'].trim() === '' || !Number.isFinite(waitScale) || waitScale < 0) throw new UsageError(`--wait-scale must be a number >= 0, got ${JSON.stringify(values['wait-scale'])}`);
   }
   if (values['results-dir'] !== undefined && values['results-dir'].trim() === '') throw new UsageError('--results-dir must name a folder');
-  return { help: false as const, json: values.json, inputPath: positionals[0], baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'] };
+  const completion = values.completion ?? 'poll';
+  if (completion !== 'poll' && completion !== 'webhook') throw new UsageError(`--completion must be poll or webhook, got ${JSON.stringify(completion)}`);
+  return { help: false as const, json: values.json, inputPath: positionals[0], baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'], completion };
 }
 
 async function readInput(path: string, io: CliIo): Promise<unknown> {
@@ -183,6 +189,11 @@ export async function main(io: CliIo): Promise<number> {
     input = await readInput(cli.inputPath, io);
     siteCredentials = await readSiteCredentials(io.env);
     target = await resolveTarget(cli.baseUrl, io.env);
+    if (cli.completion === 'webhook' && !isLoopback(new URL(target.baseUrl))) {
+      await target.emulator?.close();
+      // The receiver listens on 127.0.0.1: an API elsewhere could never ring it.
+      throw new UsageError(`--completion webhook needs a base URL on loopback (the doorbell receiver listens on 127.0.0.1), got ${target.baseUrl}`);
+    }
   } catch (err) {
     if (err instanceof UsageError) return fail(WebrunErrors.InvalidInput, err.message, 2, err.showUsage);
     throw err;
@@ -201,6 +212,7 @@ export async function main(io: CliIo): Promise<number> {
       waitScale: cli.waitScale,
       siteCredentials,
       resultsDir,
+      workflowProps: cli.completion === 'webhook' ? { completion: Completion.WEBHOOK } : undefined,
       onProgress: (line) => io.stderr(`${line}\n`),
       signal: io.signal,
     });

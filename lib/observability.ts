@@ -135,10 +135,15 @@ export class WebrunObservability extends Construct {
             left: [custom(WorkflowMetricNames.taskDuration, 'p50', 'p50'), custom(WorkflowMetricNames.taskDuration, 'p90', 'p90')],
           }),
           new cloudwatch.GraphWidget({
-            title: 'Sessions and polls',
+            title: 'Sessions, polls and doorbells',
             width: 8,
             left: [custom(WorkflowMetricNames.sessionsStarted), custom(WorkflowMetricNames.sessionsTerminated)],
-            right: [custom(WorkflowMetricNames.pollAttempts)],
+            right: [
+              custom(WorkflowMetricNames.pollAttempts),
+              custom(WorkflowMetricNames.doorbellsAnswered),
+              custom(WorkflowMetricNames.doorbellsIgnored),
+              custom(WorkflowMetricNames.webhookFallbacks),
+            ],
           }),
         ],
         [

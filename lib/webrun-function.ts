@@ -45,6 +45,8 @@ export const LAMBDA_BUNDLING = {
   target: 'node22',
   minify: true,
   sourceMap: true,
+  /** Maps point at file and line without carrying the sources: half the size, the same stack traces. */
+  sourcesContent: false,
   /** The AWS SDK v3 is left to the Lambda runtime. */
   externalModules: ['@aws-sdk/*'],
 } as const;

@@ -117,6 +117,8 @@ const silentLog: Log = { info: () => {}, warn: () => {}, error: () => {} };
 /** Steps whose calls a stop cancels; start-session is awaited instead (its answer may be a session to end). */
 const CANCELLABLE: ReadonlySet<HandlerName> = new Set(['sendTask', 'pollTask']);
 const ABORTED = { name: 'States.Aborted', cause: 'The execution was stopped before it finished.' };
+/** The shortest wait for a doorbell, whatever the wait scale. */
+const MIN_TOKEN_WAIT_MS = 1_000;
 
 export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalRunSummary> {
   const started = Date.now();
@@ -206,7 +208,8 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
    * States.Timeout once its TimeoutSecondsPath (scaled like every wait) has passed.
    */
   async function resumedOrTimedOut(token: string, resumed: Promise<import('./doorbell').TokenOutcome>, waitSeconds: number | undefined): Promise<unknown> {
-    const limitMs = (waitSeconds ?? 0) * 1000 * scale;
+    // Scaled like every wait, but never below a second: at --wait-scale 0 a doorbell still has time to ring.
+    const limitMs = Math.max(MIN_TOKEN_WAIT_MS, (waitSeconds ?? 0) * 1000 * scale);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), limitMs);

@@ -12,7 +12,7 @@ import { SITE_SECRET_PREFIX } from '../../lambdas/shared/contract';
 import { ENV } from '../../lambdas/shared/contract';
 import { flattenReference } from '../../lib/nag';
 import { WebrunStack } from '../../lib/webrun-stack';
-import { WebrunWorkflow, type WebrunWorkflowProps } from '../../lib/webrun-workflow';
+import { Completion, WebrunWorkflow, type WebrunWorkflowProps } from '../../lib/webrun-workflow';
 import { StateNames } from '../../lambdas/shared/contract';
 import { definitionOf, placeholderFunctionArn, reachable, type AslDefinition, type AslState } from '../helpers/asl';
 
@@ -339,6 +339,14 @@ describe('cdk-nag AwsSolutions', () => {
   const findings = (report: ValidationReport) =>
     report.pluginReports.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.severity} ${v.ruleName} at ${c.constructPath}`)));
 
+  it('reports no unacknowledged error or warning with completion by webhook either', () => {
+    const { report, error } = synthWithNag((app) => {
+      new WebrunStack(app, 'WebrunSfnWebhook', { env: ENVIRONMENT, workflow: { completion: Completion.WEBHOOK } });
+    });
+    expect(findings(report)).toEqual([]);
+    expect(error).toBeUndefined();
+  });
+
   it('reports no unacknowledged error or warning on the deployable stack', () => {
     let stack: WebrunStack | undefined;
     const { report, error } = synthWithNag((app) => {
@@ -362,5 +370,62 @@ describe('cdk-nag AwsSolutions', () => {
     });
     expect(findings(report)).toContain('error AwsSolutions-SQS4 at Control/PlainQueue/Resource');
     expect(error?.message).toContain('AwsSolutions-SQS4');
+  });
+});
+
+describe('WebrunWorkflow with completion by webhook', () => {
+  let stack: Stack;
+  let workflow: WebrunWorkflow;
+  let template: Template;
+  let definition: AslDefinition;
+  beforeAll(() => {
+    ({ stack, workflow, template } = build({ completion: Completion.WEBHOOK }));
+    definition = definitionOf(template);
+  });
+
+  it('waits on a task token in "Send task", for the task\'s own time (TimeoutSecondsPath), with its token in the payload', () => {
+    const send = definition.States[StateNames.send];
+    expect(send.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
+    expect(send.TimeoutSecondsPath).toBe('$.loop.waitSeconds');
+    expect(send.Parameters).toMatchObject({ Payload: { 'executionArn.$': '$$.Execution.Id', 'run.$': '$.run', 'loop.$': '$.loop', 'token.$': '$$.Task.Token' } });
+    expect(send.ResultPath).toBe('$.loop');
+  });
+
+  it('falls back to polling on States.Timeout only, before anything else is caught; every other error ends the session', () => {
+    const send = definition.States[StateNames.send];
+    expect(send.Catch).toEqual([
+      expect.objectContaining({ ErrorEquals: ['States.Timeout'], Next: StateNames.fallBack }),
+      expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: StateNames.terminateAfterFailure }),
+    ]);
+    const fallBack = definition.States[StateNames.fallBack];
+    expect(fallBack.Resource).toBe(placeholderFunctionArn(logicalId(stack, workflow.functions.pollTask)));
+    expect(fallBack.Parameters).toEqual({ 'executionArn.$': '$$.Execution.Id', 'run.$': '$.run', 'loop.$': '$.loop', fallback: true });
+    expect(fallBack.Next).toBe(StateNames.next);
+  });
+
+  it('serves the receiver on a public Function URL (the API rings it from the internet)', () => {
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'NONE', TargetFunctionArn: { 'Fn::GetAtt': [logicalId(stack, workflow.doorbell!.receiver), 'Arn'] } });
+    template.hasResourceProperties('AWS::DynamoDB::Table', { KeySchema: [{ AttributeName: 'key', KeyType: 'HASH' }], TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } });
+  });
+
+  it('lets only the send step and the receiver resume executions, of this state machine only', () => {
+    const responses = statements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('states:SendTask')));
+    expect(responses).toHaveLength(1);
+    expect(actionsOf(responses[0]).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskSuccess']);
+    expect(responses[0].Resource).toEqual({ Ref: logicalId(stack, workflow.stateMachine) });
+    const policies = template.findResources('AWS::IAM::Policy');
+    const owner = Object.values(policies).find((p) => JSON.stringify(p).includes('states:SendTaskSuccess'))!;
+    expect(JSON.stringify(owner.Properties.Roles).match(/Role/g)?.length).toBe(2);
+  });
+
+  it('alarms on receiver errors and on fallbacks', () => {
+    expect(workflow.doorbell!.receiverErrorsAlarm).toBeDefined();
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhookFallbacks', Namespace: 'WebrunSfn' });
+  });
+
+  it('the poll default synthesizes none of it', () => {
+    const { template: poll } = build();
+    poll.resourceCountIs('AWS::Lambda::Url', 0);
+    expect(definitionOf(poll).States[StateNames.fallBack]).toBeUndefined();
   });
 });

@@ -11,7 +11,7 @@ import {
   type InvocationContext,
   type Log,
 } from '../../../lambdas/shared/handlers';
-import { DEFAULT_POLL_PLAN, ENV, MAX_CAUSE_CHARS, RESULT_LIMITS, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from '../../../lambdas/shared/contract';
+import { DEFAULT_POLL_PLAN, DOORBELL_GRACE_SECONDS, ENV, MAX_CAUSE_CHARS, RESULT_LIMITS, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from '../../../lambdas/shared/contract';
 import { lambdaDeps } from '../../../lambdas/shared/lambda-runtime';
 import { loadResult, type ResultStore } from '../../../lambdas/shared/result-store';
 import { memorySessionRecords } from '../../../lambdas/shared/session-records';
@@ -102,7 +102,8 @@ describe('startSession', () => {
         ],
         taskCount: 2,
       },
-      loop: { index: 0, status: 'ready', results: [] },
+      // waitSeconds: how long a doorbell for task 0 is awaited (its 300 s maxDuration plus the grace).
+      loop: { index: 0, status: 'ready', results: [], waitSeconds: 300 + DOORBELL_GRACE_SECONDS },
     });
     expect(client.startSession).toHaveBeenCalledTimes(1);
     expect(client.startSession).toHaveBeenCalledWith({ startingPoint: 'https://example.com' });
@@ -155,6 +156,7 @@ describe('sendTask', () => {
       index: 2,
       status: 'ready',
       results: [completedResult(0, 't-0'), { index: 1, taskId: 't-9', status: 'completed', result: { message: 'in cart' }, usage: { inputTokens: 3, outputTokens: 4, cost: 0.01 } }],
+      waitSeconds: 180 + DOORBELL_GRACE_SECONDS,
     });
     expect(logs.some((l) => l.message === 'task completed' && l.fields?.taskIndex === 1)).toBe(true);
   });
@@ -304,7 +306,7 @@ describe('pollTask', () => {
     const loop = await handlers.pollTask(event(pendingLoop(1, {}, prior)));
     expect(client.getTask).toHaveBeenCalledTimes(2);
     expect(sleeps).toEqual([3000]);
-    expect(loop).toStrictEqual({ index: 2, status: 'ready', results: [...prior, { index: 1, taskId: 't-1', status: 'completed', result: { message: 'ok' } }] });
+    expect(loop).toStrictEqual({ index: 2, status: 'ready', results: [...prior, { index: 1, taskId: 't-1', status: 'completed', result: { message: 'ok' } }], waitSeconds: 180 + DOORBELL_GRACE_SECONDS });
   });
 
   it('completed on the very last allowed attempt wins over the poll cap', async () => {
