@@ -36,7 +36,8 @@ import {
  */
 export const MAX_INPUT_DEPTH = 32;
 
-const DOMAIN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+/** Without flags, so the same pattern serves in the generated JSON Schema. */
+const DOMAIN = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
 /** A secret's name in its ARN (which ends with a 6-character suffix that CDK and the console add). */
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:([A-Za-z0-9/_+=.@-]+)$/;
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
@@ -102,14 +103,15 @@ const domains = list(
   v.pipe(textUpTo(2_000), v.regex(DOMAIN, (issue) => `must be a domain name like "example.com", got ${quote(issue.input)}`)),
   LIMITS.maxAvoidDomains,
 );
-const tokens = integer(1, LIMITS.maxTokens);
+const avoidDomains = v.pipe(domains, v.description('Domains the agent must not visit, like "x.com" or "*.ads.example.com".'));
+const tokens = v.pipe(integer(1, LIMITS.maxTokens), v.description('A cap on the tokens the agent may use.'));
 
 /** Session options accepted in the execution input (`session`). */
 export const SessionSchema = v.pipe(
   strict({
     startingPoint: v.optional(v.pipe(httpUrl(), v.description('The page the browser opens first (http or https).'))),
     profileId: v.optional(v.pipe(textUpTo(200), v.description('A saved browser profile (cookies, logins) to start from.'))),
-    avoidDomains: v.optional(v.pipe(domains, v.description('Domains the agent must not visit, like "x.com" or "*.ads.example.com".'))),
+    avoidDomains: v.optional(avoidDomains),
     maxInputTokens: v.optional(tokens),
     maxOutputTokens: v.optional(tokens),
   }),
@@ -165,10 +167,10 @@ export const TaskSchema = v.pipe(
       LIMITS.maxDurationMs,
     ),
     startingPoint: v.optional(v.pipe(httpUrl(), v.description('A page to open before the task (http or https).'))),
-    avoidDomains: v.optional(domains),
+    avoidDomains: v.optional(avoidDomains),
     maxInputTokens: v.optional(tokens),
     maxOutputTokens: v.optional(tokens),
-    outputType: v.optional(oneOf(OUTPUT_TYPES)),
+    outputType: v.optional(v.pipe(oneOf(OUTPUT_TYPES), v.description('The form of the result: text (the default), structured_json or structured_csv (with outputSchema).'))),
     outputSchema: v.optional(outputSchema),
     files: v.optional(v.pipe(list(textUpTo(2_000), LIMITS.maxFiles), v.description('Ids of files uploaded to the API beforehand.'))),
     secrets: v.optional(
