@@ -172,7 +172,7 @@ export function pathItems(root: unknown, path: readonly PathKey[]): [v.IssuePath
   const items: v.IssuePathItem[] = [];
   let input = root;
   for (const key of path) {
-    const value = isPlainObject(input) || Array.isArray(input) ? (input as Record<PathKey, unknown>)[key] : undefined;
+    const value: unknown = Array.isArray(input) ? input[Number(key)] : isPlainObject(input) ? input[String(key)] : undefined;
     items.push({ type: 'unknown', origin: 'value', input, key, value });
     input = value;
   }
