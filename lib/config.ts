@@ -2,166 +2,47 @@
  * The deployment's one configuration file, `webrun.config.json` at the repo root (another path with
  * `cdk synth -c webrun:config=<path>`): typed, validated and defaulted here, read once by bin/app.ts (and by
  * the CLI for the stack name). A wrong value fails `cdk synth` with a message naming the file and the field,
- * e.g. `webrun.config.json: schedules[0].expression: ...`. Every field is documented in the README.
+ * e.g. `webrun.config.json: schedules[0].expression: ...`, one line per problem.
+ * Every field is documented in the README.
  *
  * Pure Node: no aws-cdk-lib import, so the CLI can read the stack name without loading CDK.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { isWebrunError } from '../lambdas/shared/errors';
-import { validateWorkflowInput } from '../lambdas/shared/input';
+import * as v from 'valibot';
+import {
+  anObject,
+  check,
+  custom,
+  describe,
+  formatPath,
+  isPlainObject,
+  type Issue,
+  oneOf,
+  parseUrl,
+  type PathKey,
+  quote,
+  reportIssues,
+  strict,
+  text,
+  tooDeep,
+} from '../lambdas/shared/schema/core';
+import { MAX_INPUT_DEPTH, WorkflowInputSchema } from '../lambdas/shared/schema/workflow-input';
 
 export const DEFAULT_CONFIG_FILE = 'webrun.config.json';
 export const CONFIG_CONTEXT_KEY = 'webrun:config';
 export const DEFAULT_STACK_NAME = 'WebrunSfn';
 
-export type StateMachineLogLevel = 'OFF' | 'ERROR' | 'FATAL' | 'ALL';
-export type LambdaLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+export const LOG_LEVELS = ['OFF', 'ERROR', 'FATAL', 'ALL'] as const;
+export const LAMBDA_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type StateMachineLogLevel = (typeof LOG_LEVELS)[number];
+export type LambdaLogLevel = (typeof LAMBDA_LOG_LEVELS)[number];
 
 /** The retention periods CloudWatch Logs accepts, in days (`logs.RetentionDays`; 9999 = never expire). */
 export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653, 9999] as const;
 
-export interface ScheduleConfig {
-  /** Letters, digits, `-` and `_`; unique among the schedules. Names the construct and the schedule's description. */
-  readonly name: string;
-  /** An EventBridge Scheduler expression: `rate(1 hour)`, `cron(0 9 ? * MON-FRI *)` or `at(2030-01-01T09:00:00)`. */
-  readonly expression: string;
-  /** IANA time zone for cron and at expressions. @default 'UTC' (Scheduler's default) */
-  readonly timezone?: string;
-  /** The execution input, validated with the state machine's own validator (given inline or read from `inputFile`). */
-  readonly input: Record<string, unknown>;
-  /** The file the input was read from, resolved against the config file's folder, when `inputFile` was used. */
-  readonly inputFile?: string;
-  readonly description?: string;
-  /** @default true */
-  readonly enabled: boolean;
-}
-
-/** EventBridge's own event pattern keys (as in the console and the docs: `detail-type`, not `detailType`). */
-export const EVENT_PATTERN_KEYS = ['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail'] as const;
-export type EventPatternConfig = Partial<Record<(typeof EVENT_PATTERN_KEYS)[number], unknown>>;
-
-export interface TriggerConfig {
-  /** Letters, digits, `-` and `_`; unique among the triggers. */
-  readonly name: string;
-  /** An EventBridge event pattern for the default bus, in EventBridge's JSON form. */
-  readonly eventPattern: EventPatternConfig;
-  /**
-   * A fixed execution input. Strings in it may reference event fields as `<$.detail.object.key>`; they are
-   * filled in by an EventBridge input transformer.
-   */
-  readonly input?: Record<string, unknown>;
-  /** The part of the event that is the execution input, when no `input` is given. @default '$.detail' */
-  readonly inputPath?: string;
-  readonly description?: string;
-  /** @default true */
-  readonly enabled: boolean;
-}
-
-export interface WebrunConfig {
-  /** @default 'WebrunSfn' */
-  readonly stackName: string;
-  /** Name of an existing Secrets Manager secret holding the webrun API key. @default the stack creates one */
-  readonly apiKeySecretName?: string;
-  /** Base URL of the webrun API (https). @default 'https://connect.webrun.ai' */
-  readonly baseUrl?: string;
-  /** E-mail address subscribed to the alarm topic (confirm the subscription mail). @default no subscription */
-  readonly alarmEmail?: string;
-  /** State machine log level. @default 'ERROR' */
-  readonly logLevel: StateMachineLogLevel;
-  /** Whether the state machine logs include execution input/output (task results may be private). @default false */
-  readonly includeExecutionData: boolean;
-  /** Lambda (Powertools) log level. @default 'INFO' */
-  readonly lambdaLogLevel: LambdaLogLevel;
-  /** Retention of every log group, in days (one of RETENTION_DAYS). @default 30 */
-  readonly logRetentionDays: number;
-  readonly schedules: readonly ScheduleConfig[];
-  readonly triggers: readonly TriggerConfig[];
-}
-
-/** A configuration problem; the message names the file and the field. */
-export class ConfigFileError extends Error {
-  override readonly name = 'ConfigFileError';
-  constructor(readonly source: string, readonly field: string, readonly problem: string) {
-    super(`${source}: ${field ? `${field}: ` : ''}${problem}`);
-  }
-}
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
-const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`);
-
-const TOP_FIELDS = ['$comment', 'stackName', 'apiKeySecretName', 'baseUrl', 'alarmEmail', 'logLevel', 'includeExecutionData', 'lambdaLogLevel', 'logRetentionDays', 'schedules', 'triggers'];
-const SCHEDULE_FIELDS = ['$comment', 'name', 'expression', 'timezone', 'input', 'inputFile', 'description', 'enabled'];
-const TRIGGER_FIELDS = ['$comment', 'name', 'eventPattern', 'input', 'inputPath', 'description', 'enabled'];
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/;
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /** A reference to an event field inside a trigger's input string: `<$.detail.object.key>`. */
 export const EVENT_REFERENCE = /<(\$(?:\.[A-Za-z0-9_-]+|\[\d+\])+)>/g;
-
-/** Collects the checks of one file so every message names it. */
-class Checker {
-  constructor(readonly source: string, readonly baseDir: string) {}
-
-  fail(field: string, problem: string): never {
-    throw new ConfigFileError(this.source, field, problem);
-  }
-
-  known(obj: Json, allowed: readonly string[], at: string): void {
-    for (const key of Object.keys(obj)) {
-      if (!allowed.includes(key)) this.fail(at ? `${at}.${key}` : key, `is not a known field (allowed: ${allowed.filter((k) => k !== '$comment').join(', ')})`);
-    }
-  }
-
-  string(obj: Json, key: string, at: string, required: true): string;
-  string(obj: Json, key: string, at: string, required?: false): string | undefined;
-  string(obj: Json, key: string, at: string, required = false): string | undefined {
-    const v = obj[key];
-    const field = at ? `${at}.${key}` : key;
-    if (v === undefined || v === null) {
-      if (required) this.fail(field, 'is required');
-      return undefined;
-    }
-    if (typeof v !== 'string' || v.trim() === '') this.fail(field, `must be a non-empty string, got ${describe(v)}`);
-    return v;
-  }
-
-  boolean(obj: Json, key: string, at: string, fallback: boolean): boolean {
-    const v = obj[key];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'boolean') this.fail(at ? `${at}.${key}` : key, `must be true or false, got ${describe(v)}`);
-    return v;
-  }
-
-  oneOf<T extends string | number>(obj: Json, key: string, allowed: readonly T[], fallback: T): T {
-    const v = obj[key];
-    if (v === undefined) return fallback;
-    if (!allowed.includes(v as T)) this.fail(key, `must be one of ${allowed.join(', ')}, got ${describe(v)}`);
-    return v as T;
-  }
-
-  name(obj: Json, at: string, seen: Set<string>): string {
-    const name = this.string(obj, 'name', at, true);
-    if (!NAME.test(name)) this.fail(`${at}.name`, `must be 1-48 letters, digits, "-" or "_", starting with a letter or digit, got ${JSON.stringify(name)}`);
-    if (seen.has(name)) this.fail(`${at}.name`, `${JSON.stringify(name)} is used twice`);
-    seen.add(name);
-    return name;
-  }
-
-  /** Runs the state machine's input validator and re-words its error under `field`. */
-  workflowInput(input: unknown, field: string): void {
-    try {
-      validateWorkflowInput(input);
-    } catch (err) {
-      if (isWebrunError(err) && err.name === 'Webrun.InvalidInput') {
-        const inner = (err as { field?: string }).field;
-        const problem = err.message.slice((inner ?? '').length + 2);
-        this.fail(inner && inner !== 'input' ? `${field}.${inner}` : field, inner ? problem : err.message);
-      }
-      throw err;
-    }
-  }
-}
 
 /** Checks an EventBridge Scheduler expression; returns a problem or undefined. */
 export function scheduleExpressionProblem(expression: string): string | undefined {
@@ -190,149 +71,323 @@ function validTimeZone(zone: string): boolean {
   }
 }
 
-function readJsonFile(c: Checker, file: string, field: string): unknown {
-  const full = path.resolve(c.baseDir, file);
-  let text: string;
-  try {
-    text = readFileSync(full, 'utf8');
-  } catch (err) {
-    c.fail(field, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    c.fail(field, `${file} is not valid JSON: ${(err as Error).message}`);
-  }
-}
+// ---------------------------------------------------------------------------------------------------------------
+// The schema of webrun.config.json: the one place its fields are listed. Types, defaults, messages and
+// schema/webrun-config.schema.json (`npm run schema`) come from it.
 
-function parseSchedule(c: Checker, raw: unknown, at: string, seen: Set<string>): ScheduleConfig {
-  if (!isObject(raw)) c.fail(at, `must be an object, got ${describe(raw)}`);
-  c.known(raw, SCHEDULE_FIELDS, at);
-  const name = c.name(raw, at, seen);
-  const expression = c.string(raw, 'expression', at, true).trim();
-  const problem = scheduleExpressionProblem(expression);
-  if (problem) c.fail(`${at}.expression`, `${problem}, got ${JSON.stringify(expression)}`);
-  const timezone = c.string(raw, 'timezone', at);
-  if (timezone !== undefined && !validTimeZone(timezone)) c.fail(`${at}.timezone`, `is not an IANA time zone (like "Europe/Paris"), got ${JSON.stringify(timezone)}`);
-  const inputFile = c.string(raw, 'inputFile', at);
-  if ((raw.input === undefined) === (inputFile === undefined)) c.fail(at, 'needs exactly one of "input" and "inputFile"');
-  let input: unknown;
-  let inputField: string;
-  if (inputFile !== undefined) {
-    inputField = `${at}.inputFile`;
-    input = readJsonFile(c, inputFile, inputField);
-    inputField = `${inputField} (${inputFile})`;
-  } else {
-    inputField = `${at}.input`;
-    input = raw.input;
-  }
-  if (!isObject(input)) c.fail(inputField, `must be a workflow input object with "tasks", got ${describe(input)}`);
-  c.workflowInput(input, inputField);
-  return {
-    name,
-    expression,
-    timezone,
-    input,
-    inputFile: inputFile === undefined ? undefined : path.resolve(c.baseDir, inputFile),
-    description: c.string(raw, 'description', at),
-    enabled: c.boolean(raw, 'enabled', at, true),
-  };
-}
-
-/** Event pattern values are arrays of match values, or objects of those (EventBridge's rule syntax). */
-function checkPatternValue(c: Checker, value: unknown, field: string): void {
-  if (Array.isArray(value)) {
-    if (value.length === 0) c.fail(field, 'must not be an empty array (it would match nothing)');
-    return;
-  }
-  if (isObject(value)) {
-    if (Object.keys(value).length === 0) c.fail(field, 'must not be an empty object');
-    for (const [k, v] of Object.entries(value)) checkPatternValue(c, v, `${field}.${k}`);
-    return;
-  }
-  c.fail(field, `must be an array of values to match (e.g. ["aws.s3"]) or an object of such arrays, got ${describe(value)}`);
-}
+const comment = v.optional(v.pipe(v.unknown(), v.description('A note for people; ignored.')));
+const bool = v.boolean((issue) => `must be true or false, got ${describe(issue.input, true)}`);
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/;
+const name = v.pipe(
+  text(),
+  v.regex(NAME, (issue) => `must be 1-48 letters, digits, "-" or "_", starting with a letter or digit, got ${JSON.stringify(issue.input)}`),
+  v.description('Letters, digits, "-" and "_" (1-48); unique in its list.'),
+);
+const description = v.optional(v.pipe(text(), v.description('Shown in the AWS console (cut to 512 characters with the name).')));
 
 /** The input with every `<$.path>` reference replaced by `sample`, for validation at synth. */
 function withSampleValues(value: unknown): unknown {
   if (typeof value === 'string') return value.replace(EVENT_REFERENCE, 'sample');
   if (Array.isArray(value)) return value.map(withSampleValues);
-  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withSampleValues(v)]));
+  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, item]) => [k, withSampleValues(item)]));
   return value;
 }
 
-function parseTrigger(c: Checker, raw: unknown, at: string, seen: Set<string>): TriggerConfig {
-  if (!isObject(raw)) c.fail(at, `must be an object, got ${describe(raw)}`);
-  c.known(raw, TRIGGER_FIELDS, at);
-  const name = c.name(raw, at, seen);
-  const pattern = raw.eventPattern;
-  if (!isObject(pattern) || Object.keys(pattern).length === 0) c.fail(`${at}.eventPattern`, `must be a non-empty EventBridge event pattern object, got ${describe(pattern)}`);
-  c.known(pattern, EVENT_PATTERN_KEYS, `${at}.eventPattern`);
-  for (const [k, v] of Object.entries(pattern)) checkPatternValue(c, v, `${at}.eventPattern.${k}`);
-  const inputPath = c.string(raw, 'inputPath', at);
-  if (raw.input !== undefined && inputPath !== undefined) c.fail(at, 'give either "input" or "inputPath", not both');
-  if (inputPath !== undefined && !/^\$(\.[A-Za-z0-9_-]+|\[\d+\])*$/.test(inputPath)) c.fail(`${at}.inputPath`, `must be a JSONPath into the event like "$.detail", got ${JSON.stringify(inputPath)}`);
-  let input: Json | undefined;
-  if (raw.input !== undefined) {
-    if (!isObject(raw.input)) c.fail(`${at}.input`, `must be a workflow input object with "tasks", got ${describe(raw.input)}`);
-    input = raw.input;
-    c.workflowInput(withSampleValues(input), `${at}.input`);
-  }
-  return {
-    name,
-    eventPattern: pattern as EventPatternConfig,
-    input,
-    inputPath: input === undefined ? (inputPath ?? '$.detail') : undefined,
-    description: c.string(raw, 'description', at),
-    enabled: c.boolean(raw, 'enabled', at, true),
-  };
+/**
+ * A workflow input inside the config, checked with the state machine's own input schema; its issues are reported
+ * under the field that holds it (`schedules[0].input.tasks[0].taskDetails`). `prepare` turns it into what the
+ * execution will receive (a trigger's event references filled in).
+ */
+function workflowInputField(prepare: (input: Record<string, unknown>) => unknown) {
+  return v.pipe(
+    custom<Record<string, unknown>>(isPlainObject, (value) => `must be a workflow input object with "tasks", got ${describe(value)}`, { $ref: '#/$defs/WorkflowInput' }),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const result = check(WorkflowInputSchema, prepare(dataset.value));
+      if (!result.ok) reportIssues(addIssue, dataset.value, result.issues);
+    }),
+  );
 }
 
-function list(c: Checker, raw: Json, key: string): unknown[] {
-  const v = raw[key];
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) c.fail(key, `must be an array, got ${describe(v)}`);
-  return v;
+/** Names must be unique in their list: the second use of a name is reported at its `name`. */
+function uniqueNames(list: unknown[], addIssue: Parameters<typeof reportIssues>[0]): void {
+  const seen = new Set<string>();
+  const issues: Issue[] = [];
+  list.forEach((item, i) => {
+    if (!isPlainObject(item) || typeof item.name !== 'string') return;
+    if (seen.has(item.name)) issues.push({ path: [i, 'name'], message: `${JSON.stringify(item.name)} is used twice` });
+    seen.add(item.name);
+  });
+  reportIssues(addIssue, list, issues);
+}
+
+function listOf<const S extends v.GenericSchema>(item: S, what: string) {
+  return v.optional(
+    v.pipe(
+      v.array(item, (issue) => `must be an array, got ${describe(issue.input)}`),
+      v.rawCheck(({ dataset, addIssue }) => { if (Array.isArray(dataset.value)) uniqueNames(dataset.value, addIssue); }),
+      v.description(what),
+    ),
+    [],
+  );
+}
+
+const ScheduleSchema = v.pipe(
+  strict({
+    $comment: comment,
+    name,
+    expression: v.pipe(
+      text(),
+      v.trim(),
+      v.check((e) => scheduleExpressionProblem(e) === undefined, (issue) => `${scheduleExpressionProblem(issue.input)}, got ${JSON.stringify(issue.input)}`),
+      v.description('An EventBridge Scheduler expression: rate(1 hour), cron(0 9 ? * MON-FRI *) or at(2030-01-01T09:00:00).'),
+    ),
+    timezone: v.optional(
+      v.pipe(
+        text(),
+        v.check(validTimeZone, (issue) => `is not an IANA time zone (like "Europe/Paris"), got ${JSON.stringify(issue.input)}`),
+        v.description('IANA time zone of cron and at expressions. Default: UTC.'),
+      ),
+    ),
+    input: v.optional(workflowInputField((input) => input)),
+    inputFile: v.optional(v.pipe(text(), v.description('A JSON file holding the input, relative to this config file (instead of "input").'))),
+    description,
+    enabled: v.optional(v.pipe(bool, v.description('Default: true.')), true),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    const s = dataset.value;
+    if (isPlainObject(s) && (s.input === undefined) === (s.inputFile === undefined)) addIssue({ message: 'needs exactly one of "input" and "inputFile"' });
+  }),
+  v.description('Starts the workflow on a schedule (EventBridge Scheduler).'),
+);
+
+/**
+ * Where an event pattern value goes wrong: values are arrays of match values, or objects of those (EventBridge's
+ * rule syntax). Its depth is bounded first, so the walk stays short.
+ */
+function patternIssues(value: unknown): Issue[] {
+  if (tooDeep(value, MAX_INPUT_DEPTH)) return [{ path: [], message: `is nested too deeply (more than ${MAX_INPUT_DEPTH} levels)` }];
+  const issues: Issue[] = [];
+  const stack: Array<{ node: unknown; path: PathKey[] }> = [{ node: value, path: [] }];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const { node, path } = next;
+    if (Array.isArray(node)) {
+      if (node.length === 0) issues.push({ path, message: 'must not be an empty array (it would match nothing)' });
+    } else if (isPlainObject(node)) {
+      const entries = Object.entries(node);
+      if (entries.length === 0) issues.push({ path, message: 'must not be an empty object' });
+      else for (let i = entries.length - 1; i >= 0; i--) stack.push({ node: entries[i][1], path: [...path, entries[i][0]] });
+    } else {
+      issues.push({ path, message: `must be an array of values to match (e.g. ["aws.s3"]) or an object of such arrays, got ${describe(node, true)}` });
+    }
+  }
+  return issues;
+}
+
+const patternValue = v.optional(
+  v.pipe(
+    custom<unknown[] | Record<string, unknown>>(
+      (value): value is unknown[] | Record<string, unknown> => Array.isArray(value) || isPlainObject(value),
+      (value) => `must be an array of values to match (e.g. ["aws.s3"]) or an object of such arrays, got ${describe(value, true)}`,
+      { anyOf: [{ type: 'array', minItems: 1 }, { type: 'object', minProperties: 1 }] },
+    ),
+    v.rawCheck(({ dataset, addIssue }) => { if (dataset.typed) reportIssues(addIssue, dataset.value, patternIssues(dataset.value)); }),
+  ),
+);
+
+const notAPattern = (value: unknown) => `must be a non-empty EventBridge event pattern object, got ${describe(value)}`;
+/** An EventBridge event pattern, in EventBridge's JSON form (`detail-type`, not CDK's `detailType`). */
+const EventPatternSchema = v.pipe(
+  anObject('a non-empty EventBridge event pattern object'),
+  strict({
+    version: patternValue,
+    id: patternValue,
+    'detail-type': patternValue,
+    source: patternValue,
+    account: patternValue,
+    time: patternValue,
+    region: patternValue,
+    resources: patternValue,
+    detail: patternValue,
+  }),
+  v.minEntries(1, (issue) => notAPattern(issue.input)),
+  v.description('An EventBridge event pattern for the default bus, in EventBridge\'s JSON form: { "source": ["com.example"] }.'),
+);
+
+const TriggerSchema = v.pipe(
+  strict({
+    $comment: comment,
+    name,
+    eventPattern: EventPatternSchema,
+    input: v.optional(
+      v.pipe(
+        // Event references are filled in by EventBridge: they are checked as a sample value.
+        workflowInputField((input) => (tooDeep(input, MAX_INPUT_DEPTH) ? input : withSampleValues(input))),
+        v.description('A fixed execution input; strings in it may hold event fields as <$.detail.object.key>.'),
+      ),
+    ),
+    inputPath: v.optional(
+      v.pipe(
+        text(),
+        v.regex(/^\$(\.[A-Za-z0-9_-]+|\[\d+\])*$/, (issue) => `must be a JSONPath into the event like "$.detail", got ${JSON.stringify(issue.input)}`),
+        v.description('The part of the event that is the execution input, when no "input" is given. Default: $.detail.'),
+      ),
+    ),
+    description,
+    enabled: v.optional(v.pipe(bool, v.description('Default: true.')), true),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    const t = dataset.value;
+    if (isPlainObject(t) && t.input !== undefined && t.inputPath !== undefined) addIssue({ message: 'give either "input" or "inputPath", not both' });
+  }),
+  v.description('Starts the workflow on matching events of the default EventBridge bus.'),
+);
+
+/** webrun.config.json. Every field is documented in the README, section Configuration. */
+export const WebrunConfigSchema = v.pipe(
+  strict(
+    {
+      $schema: v.optional(v.pipe(v.string((issue) => `must be a string, got ${describe(issue.input)}`), v.description('The JSON Schema of this file, for editors; ignored.'))),
+      $comment: comment,
+      stackName: v.optional(
+        v.pipe(
+          text(),
+          v.regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, (issue) => `must start with a letter and hold only letters, digits and "-", got ${JSON.stringify(issue.input)}`),
+          v.description(`The CloudFormation stack name. Default: ${DEFAULT_STACK_NAME}.`),
+        ),
+        DEFAULT_STACK_NAME,
+      ),
+      apiKeySecretName: v.optional(
+        v.pipe(
+          text(),
+          v.regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, (issue) => `is not a valid secret name (letters, digits and /_+=.@-), got ${JSON.stringify(issue.input)}`),
+          v.description('An existing Secrets Manager secret holding the webrun API key. Default: the stack creates one.'),
+        ),
+      ),
+      baseUrl: v.optional(
+        v.pipe(
+          text(),
+          v.check((url) => parseUrl(url) !== undefined, (issue) => `is not a URL: ${JSON.stringify(issue.input)}`),
+          v.check((url) => (parseUrl(url)?.protocol ?? 'https:') === 'https:', (issue) => `must be https (the API key travels to it), got ${parseUrl(issue.input)?.protocol}`),
+          v.description('Base URL of the webrun API (https). Default: https://connect.webrun.ai.'),
+        ),
+      ),
+      alarmEmail: v.optional(
+        v.pipe(
+          text(),
+          v.regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, (issue) => `is not an e-mail address: ${quote(issue.input)}`),
+          v.description('An e-mail address subscribed to the alarm topic. Default: no subscription.'),
+        ),
+      ),
+      logLevel: v.optional(v.pipe(oneOf(LOG_LEVELS), v.description('State machine log level. Default: ERROR.')), 'ERROR'),
+      includeExecutionData: v.optional(v.pipe(bool, v.description('Whether state machine logs include execution input and output (results may be private). Default: false.')), false),
+      lambdaLogLevel: v.optional(v.pipe(oneOf(LAMBDA_LOG_LEVELS), v.description('Lambda (Powertools) log level. Default: INFO.')), 'INFO'),
+      logRetentionDays: v.optional(v.pipe(oneOf(RETENTION_DAYS), v.description('Retention of every log group, in days. Default: 30.')), 30),
+      schedules: listOf(ScheduleSchema, 'EventBridge Scheduler schedules that start the workflow.'),
+      triggers: listOf(TriggerSchema, 'EventBridge rules on the default bus that start the workflow.'),
+    },
+    'a JSON object',
+  ),
+  v.title('webrun-sfn deployment configuration (webrun.config.json)'),
+  v.description('Read by cdk synth (bin/app.ts) and by the CLI for the stack name. Every field is documented in README.md, section Configuration.'),
+);
+
+type ConfigOutput = v.InferOutput<typeof WebrunConfigSchema>;
+type Meta = '$schema' | '$comment';
+
+/** A schedule, validated: `inputFile` (when used) is resolved against the config file's folder and `input` read from it. */
+export type ScheduleConfig = Readonly<Omit<ConfigOutput['schedules'][number], Meta | 'input'> & { input: Record<string, unknown> }>;
+/** A trigger, validated: `inputPath` is set (default `$.detail`) exactly when `input` is not. */
+export type TriggerConfig = Readonly<Omit<ConfigOutput['triggers'][number], Meta>>;
+export type EventPatternConfig = TriggerConfig['eventPattern'];
+/** The deployment's configuration, validated and defaulted. */
+export type WebrunConfig = Readonly<Omit<ConfigOutput, Meta | 'schedules' | 'triggers'> & { schedules: readonly ScheduleConfig[]; triggers: readonly TriggerConfig[] }>;
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/** One problem of a configuration file: the field (empty for the file itself) and what is wrong with it. */
+export interface ConfigIssue {
+  readonly field: string;
+  readonly problem: string;
+}
+
+/** At most this many problems are listed in a ConfigFileError's message (all are in `issues`). */
+const MAX_LISTED_ISSUES = 50;
+
+/** A configuration file with problems; the message names the file and lists each problem on its own line. */
+export class ConfigFileError extends Error {
+  override readonly name = 'ConfigFileError';
+  /** The first problem's field and text. */
+  readonly field: string;
+  readonly problem: string;
+
+  constructor(readonly source: string, readonly issues: readonly [ConfigIssue, ...ConfigIssue[]]) {
+    const lines = issues.slice(0, MAX_LISTED_ISSUES).map((i) => `${source}: ${i.field ? `${i.field}: ` : ''}${i.problem}`);
+    if (issues.length > MAX_LISTED_ISSUES) lines.push(`${source}: and ${issues.length - MAX_LISTED_ISSUES} more problems`);
+    super(lines.join('\n'));
+    this.field = issues[0].field;
+    this.problem = issues[0].problem;
+  }
+}
+
+function configError(source: string, issues: readonly ConfigIssue[]): ConfigFileError {
+  const [first = { field: '', problem: 'is not a valid configuration' }, ...rest] = issues;
+  return new ConfigFileError(source, [first, ...rest]);
+}
+
+/** Reads a schedule's `inputFile` and checks it as a workflow input; its problems name the file. */
+function readScheduleInput(baseDir: string, file: string, at: readonly PathKey[], issues: ConfigIssue[]): Record<string, unknown> | undefined {
+  const field = formatPath(at);
+  let text: string;
+  try {
+    text = readFileSync(path.resolve(baseDir, file), 'utf8');
+  } catch (err) {
+    issues.push({ field, problem: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    return undefined;
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (err) {
+    issues.push({ field, problem: `${file} is not valid JSON: ${(err as Error).message}` });
+    return undefined;
+  }
+  const result = check(WorkflowInputSchema, input);
+  if (!result.ok) {
+    for (const issue of result.issues) issues.push({ field: formatPath(issue.path, `${field} (${file})`), problem: issue.message });
+    return undefined;
+  }
+  return isPlainObject(input) ? input : undefined;
 }
 
 /**
- * Validates a parsed configuration and applies defaults.
+ * Validates a parsed configuration and applies defaults. Throws ConfigFileError listing every problem.
  * @param source how the file is named in messages (e.g. `webrun.config.json`)
  * @param baseDir where `inputFile`s are resolved from (the config file's folder)
  */
 export function parseConfig(raw: unknown, source = DEFAULT_CONFIG_FILE, baseDir = process.cwd()): WebrunConfig {
-  const c: Checker = new Checker(source, baseDir);
-  if (!isObject(raw)) c.fail('', `must hold a JSON object, got ${describe(raw)}`);
-  c.known(raw, TOP_FIELDS, '');
-  const stackName = c.string(raw, 'stackName', '') ?? DEFAULT_STACK_NAME;
-  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) c.fail('stackName', `must start with a letter and hold only letters, digits and "-", got ${JSON.stringify(stackName)}`);
-  const apiKeySecretName = c.string(raw, 'apiKeySecretName', '');
-  if (apiKeySecretName !== undefined && !/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(apiKeySecretName)) c.fail('apiKeySecretName', `is not a valid secret name (letters, digits and /_+=.@-), got ${JSON.stringify(apiKeySecretName)}`);
-  const baseUrl = c.string(raw, 'baseUrl', '');
-  if (baseUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(baseUrl);
-    } catch {
-      c.fail('baseUrl', `is not a URL: ${JSON.stringify(baseUrl)}`);
-    }
-    if (url.protocol !== 'https:') c.fail('baseUrl', `must be https (the API key travels to it), got ${url.protocol}`);
-  }
-  const alarmEmail = c.string(raw, 'alarmEmail', '');
-  if (alarmEmail !== undefined && !EMAIL.test(alarmEmail)) c.fail('alarmEmail', `is not an e-mail address: ${JSON.stringify(alarmEmail)}`);
-  const scheduleNames = new Set<string>();
-  const triggerNames = new Set<string>();
+  const result = check(WebrunConfigSchema, raw);
+  const issues: ConfigIssue[] = result.ok ? [] : result.issues.map((i) => ({ field: formatPath(i.path), problem: i.message }));
+  // Input files are read only for schedules that use one (and not "input" as well), and whose name is a string.
+  const fileInputs = new Map<number, Record<string, unknown>>();
+  const schedules = isPlainObject(raw) && Array.isArray(raw.schedules) ? raw.schedules : [];
+  schedules.forEach((s: unknown, i) => {
+    if (!isPlainObject(s) || s.input !== undefined || typeof s.inputFile !== 'string') return;
+    const at = ['schedules', i, 'inputFile'];
+    if (issues.some((issue) => issue.field === formatPath(at))) return;
+    const input = readScheduleInput(baseDir, s.inputFile, at, issues);
+    if (input) fileInputs.set(i, input);
+  });
+  if (!result.ok || issues.length > 0) throw configError(source, issues);
+  const { $schema: _schema, $comment: _comment, schedules: scheduleList, triggers, ...settings } = result.value;
   return {
-    stackName,
-    apiKeySecretName,
-    baseUrl,
-    alarmEmail,
-    logLevel: c.oneOf<StateMachineLogLevel>(raw, 'logLevel', ['OFF', 'ERROR', 'FATAL', 'ALL'], 'ERROR'),
-    includeExecutionData: c.boolean(raw, 'includeExecutionData', '', false),
-    lambdaLogLevel: c.oneOf<LambdaLogLevel>(raw, 'lambdaLogLevel', ['DEBUG', 'INFO', 'WARN', 'ERROR'], 'INFO'),
-    logRetentionDays: c.oneOf<number>(raw, 'logRetentionDays', RETENTION_DAYS, 30),
-    schedules: list(c, raw, 'schedules').map((s, i) => parseSchedule(c, s, `schedules[${i}]`, scheduleNames)),
-    triggers: list(c, raw, 'triggers').map((t, i) => parseTrigger(c, t, `triggers[${i}]`, triggerNames)),
+    ...settings,
+    schedules: scheduleList.map(({ $comment: _c, input, inputFile, ...schedule }, i) => ({
+      ...schedule,
+      input: input ?? fileInputs.get(i) ?? {},
+      inputFile: inputFile === undefined ? undefined : path.resolve(baseDir, inputFile),
+    })),
+    triggers: triggers.map(({ $comment: _c, ...trigger }) => ({ ...trigger, inputPath: trigger.input === undefined ? (trigger.inputPath ?? '$.detail') : undefined })),
   };
 }
 
@@ -344,21 +399,21 @@ export interface LoadConfigOptions {
   readonly cwd?: string;
 }
 
-/** Reads and validates the config file. Throws ConfigFileError naming the file and the field. */
+/** Reads and validates the config file. Throws ConfigFileError naming the file and each bad field. */
 export function loadConfig(options: LoadConfigOptions = {}): WebrunConfig {
   const cwd = options.cwd ?? process.cwd();
   const explicit = options.path !== undefined && options.path !== '';
   const file = explicit ? path.resolve(cwd, options.path as string) : path.resolve(options.defaultDir ?? cwd, DEFAULT_CONFIG_FILE);
   const source = explicit ? (options.path as string) : DEFAULT_CONFIG_FILE;
   if (!existsSync(file)) {
-    if (explicit) throw new ConfigFileError(source, '', `file not found (${file})`);
+    if (explicit) throw new ConfigFileError(source, [{ field: '', problem: `file not found (${file})` }]);
     return parseConfig({}, source, path.dirname(file));
   }
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new ConfigFileError(source, '', `is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigFileError(source, [{ field: '', problem: `is not valid JSON: ${(err as Error).message}` }]);
   }
   return parseConfig(raw, source, path.dirname(file));
 }

@@ -167,3 +167,108 @@ describe('cdk synth with a wrong config', () => {
     expect(run.stderr).toContain(`webrun-sfn: ${file}: schedules[0].expression: must be rate(<n> minutes|hours|days)`);
   });
 });
+
+describe('a config with several mistakes reports all of them', () => {
+  /** The ConfigFileError parseConfig throws for `raw`. */
+  function refusal(raw: unknown, baseDir = root): ConfigFileError {
+    try {
+      parseConfig(raw, 'webrun.config.json', baseDir);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigFileError);
+      return err as ConfigFileError;
+    }
+    throw new Error('expected the config to be rejected');
+  }
+
+  it('lists each problem on its own line, in the order of the file, and keeps them in `issues`', () => {
+    const err = refusal({
+      stackNme: 'x',
+      logLevel: 'DEBUG',
+      includeExecutionData: 'no',
+      schedules: [schedule({ expression: 'every day', input: { tasks: [{ taskDetails: '', maxDuration: 0 }] } }), schedule({ enabled: 'yes' })],
+      triggers: [trigger({ eventPattern: { source: 'aws.s3' }, inputPath: 'detail' })],
+    });
+    const lines = [
+      'logLevel: must be one of OFF, ERROR, FATAL, ALL, got "DEBUG"',
+      'includeExecutionData: must be true or false, got string "no"',
+      'schedules[0].expression: must be rate(<n> minutes|hours|days), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss), got "every day"',
+      'schedules[0].input.tasks[0].taskDetails: must not be empty',
+      'schedules[0].input.tasks[0].maxDuration: must be between 1000 and 300000, got 0',
+      'schedules[1].enabled: must be true or false, got string "yes"',
+      'schedules[1].name: "daily" is used twice',
+      'triggers[0].eventPattern.source: must be an array of values to match (e.g. ["aws.s3"]) or an object of such arrays, got string "aws.s3"',
+      'triggers[0].inputPath: must be a JSONPath into the event like "$.detail", got "detail"',
+      'stackNme: is not a known field (allowed: stackName, apiKeySecretName, baseUrl, alarmEmail, logLevel, includeExecutionData, lambdaLogLevel, logRetentionDays, schedules, triggers)',
+    ];
+    expect(err.message).toBe(lines.map((line) => `webrun.config.json: ${line}`).join('\n'));
+    expect(err.source).toBe('webrun.config.json');
+    expect(err.issues.map((i) => `${i.field}: ${i.problem}`)).toEqual(lines);
+    expect([err.field, err.problem]).toEqual(['logLevel', 'must be one of OFF, ERROR, FATAL, ALL, got "DEBUG"']);
+  });
+
+  it('a problem in an input file is listed with the others', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'webrun-config-'));
+    writeFileSync(path.join(dir, 'in.json'), JSON.stringify({ tasks: [{ taskDetails: '\u200B' }, { taskDetails: 'x', colour: 'red' }] }));
+    const err = refusal({ alarmEmail: 'ops', schedules: [{ name: 'a', expression: 'rate(5 minutes)', inputFile: 'in.json' }, { name: 'b', expression: 'rate(5 minutes)', inputFile: 'gone.json' }] }, dir);
+    expect(err.issues.map((i) => `${i.field}: ${i.problem}`)).toEqual([
+      'alarmEmail: is not an e-mail address: "ops"',
+      'schedules[0].inputFile (in.json).tasks[0].taskDetails: must not be empty',
+      expect.stringMatching(/^schedules\[0\]\.inputFile \(in\.json\)\.tasks\[1\]\.colour: is not a known field \(allowed: taskDetails, /),
+      'schedules[1].inputFile: cannot read gone.json: ENOENT',
+    ]);
+  });
+
+  it('lists at most 50 problems and counts the rest', () => {
+    const err = refusal({ schedules: Array.from({ length: 60 }, (_, i) => schedule({ name: `s${i}`, enabled: 'yes' })) });
+    expect(err.issues).toHaveLength(60);
+    const lines = err.message.split('\n');
+    expect(lines).toHaveLength(51);
+    expect(lines[50]).toBe('webrun.config.json: and 10 more problems');
+  });
+});
+
+describe('config validation reuses the input schema and bounds every nesting', () => {
+  let deep: unknown = [];
+  for (let i = 0; i < 5_000; i++) deep = [deep];
+  let deepSchema: Record<string, unknown> = { type: 'string' };
+  for (let i = 0; i < 3_000; i++) deepSchema = { type: 'object', properties: { a: deepSchema } };
+  const deepInput = { tasks: [{ taskDetails: 'x', outputType: 'structured_json', outputSchema: deepSchema }] };
+
+  it.each([
+    ['a schedule input', { schedules: [schedule({ input: deepInput })] }, 'schedules[0].input.tasks[0].outputSchema: is nested too deeply (more than 32 levels)'],
+    ['a trigger input (before its event references are filled)', { triggers: [trigger({ input: deepInput })] }, 'triggers[0].input.tasks[0].outputSchema: is nested too deeply (more than 32 levels)'],
+    ['an event pattern', { triggers: [trigger({ eventPattern: { source: ['a'], detail: { x: deep } } })] }, 'triggers[0].eventPattern.detail: is nested too deeply (more than 32 levels)'],
+  ])('%s nested thousands deep is refused, not a stack overflow', (_name, raw, message) => {
+    expect(() => parseConfig(raw)).toThrow(ConfigFileError);
+    expect(problem(raw).replace(/^webrun\.config\.json: /, '')).toEqual(message);
+  });
+
+  it('an event pattern object nested deeper than 32 levels is refused', () => {
+    let pattern: Record<string, unknown> = { k: ['v'] };
+    for (let i = 0; i < 100; i++) pattern = { k: pattern };
+    expect(problem({ triggers: [trigger({ eventPattern: { detail: pattern } })] })).toBe('webrun.config.json: triggers[0].eventPattern.detail: is nested too deeply (more than 32 levels)');
+  });
+
+  it('names of invisible characters only are empty', () => {
+    expect(problem({ schedules: [schedule({ name: '\u200B\u200D' })] })).toBe('webrun.config.json: schedules[0].name: must not be empty');
+    expect(problem({ stackName: '\uFEFF' })).toBe('webrun.config.json: stackName: must not be empty');
+  });
+});
+
+describe('"$schema" (for editors)', () => {
+  it('is accepted at the top of the config and absent from the result', () => {
+    const config = parseConfig({ $schema: './schema/webrun-config.schema.json', stackName: 'Abc' });
+    expect(config.stackName).toBe('Abc');
+    expect('$schema' in config).toBe(false);
+  });
+
+  it('is accepted in a schedule input, as a workflow input file may carry one (the state machine ignores it)', () => {
+    const config = parseConfig({ schedules: [schedule({ input: { $schema: '../schema/workflow-input.schema.json', ...task } })] });
+    expect(config.schedules[0].input).toMatchObject(task);
+  });
+
+  it('is not a field of a schedule or a trigger', () => {
+    expect(problem({ schedules: [schedule({ $schema: 'x' })] })).toMatch(/^webrun\.config\.json: schedules\[0\]\.\$schema: is not a known field/);
+    expect(problem({ triggers: [trigger({ $schema: 'x' })] })).toMatch(/^webrun\.config\.json: triggers\[0\]\.\$schema: is not a known field/);
+  });
+});

@@ -2,7 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInput } from '../../../lambdas/shared/errors';
 import { LIMITS } from '../../../lambdas/shared/contract';
-import { checkJsonSchema, validateWorkflowInput } from '../../../lambdas/shared/input';
+import { checkJsonSchema, validateWorkflowInput, workflowInputIssues } from '../../../lambdas/shared/input';
+import { formatPath } from '../../../lambdas/shared/schema/core';
+import { MAX_INPUT_DEPTH } from '../../../lambdas/shared/schema/workflow-input';
 
 /** The sample execution input of DESIGN.md. */
 const SAMPLE = {
@@ -403,5 +405,165 @@ describe('task secrets (site credentials by reference)', () => {
   it('a refused secret reference on a later task names that task', () => {
     const err = refusal({ tasks: [{ taskDetails: 'a', secrets: [ref('webrun-sfn/a')] }, { taskDetails: 'b', secrets: [ref('webrun-sfn/b'), ref('nope')] }] });
     expect(err.field).toBe('tasks[1].secrets[1].secret');
+  });
+});
+
+describe('the exact message of a refusal names the field and the limit', () => {
+  it.each([
+    [{ tasks: [{ taskDetails: 'a' }, { taskDetails: 'b', maxDuration: 0 }] }, 'tasks[1].maxDuration: must be between 1000 and 300000, got 0'],
+    [{ tasks: [{ taskDetails: 'a', maxDuration: 1500.5 }] }, 'tasks[0].maxDuration: must be an integer, got number 1500.5'],
+    [{ tasks: [{ taskDetails: 'a', maxDuration: '180000' }] }, 'tasks[0].maxDuration: must be an integer, got a string'],
+    [{ tasks: [{}] }, 'tasks[0].taskDetails: must be a string, got nothing'],
+    [{ session: {} }, 'tasks: must be an array of tasks, got nothing'],
+    [{ tasks: [] }, 'tasks: must contain at least one task'],
+    [[], 'input: must be a workflow input object with "tasks", got an array'],
+    [{ tasks: [{ taskDetails: 'a', outputType: 'xml' }] }, 'tasks[0].outputType: must be one of text, structured_json, structured_csv, got "xml"'],
+    [{ session: { startingPoint: 'ftp://x' }, tasks: [{ taskDetails: 'a' }] }, 'session.startingPoint: must be an http(s) URL, got ftp:'],
+    [{ session: { avoidDomains: ['https://y.com'] }, tasks: [{ taskDetails: 'a' }] }, 'session.avoidDomains[0]: must be a domain name like "example.com", got "https://y.com"'],
+    [{ tasks: [{ taskDetails: 'a', outputSchema: { type: 'object' } }] }, 'tasks[0].outputSchema: needs outputType "structured_json" or "structured_csv"'],
+    [{ tasks: [{ taskDetails: 'a', secrets: [] }] }, 'tasks[0].secrets: must hold 1 to 10 entries, got 0'],
+    [
+      { tasks: [{ taskDetails: 'a', timeout: 5 }] },
+      'tasks[0].timeout: is not a known field (allowed: taskDetails, maxDuration, startingPoint, avoidDomains, maxInputTokens, maxOutputTokens, outputType, outputSchema, files, secrets)',
+    ],
+    [{ tasks: [{ taskDetails: 'a' }], vars: {} }, 'vars: is not a known field (allowed: session, tasks)'],
+  ])('%j', (input, message) => {
+    const err = refusal(input);
+    expect(err.message).toBe(message);
+    expect(err.field).toBe(message.slice(0, message.indexOf(': ')));
+  });
+});
+
+describe('workflowInputIssues lists every problem, one per field, in the order the schema declares them', () => {
+  it('a valid input has none', () => {
+    expect(workflowInputIssues(clone(SAMPLE))).toEqual([]);
+  });
+
+  it('an input with several mistakes', () => {
+    const input = { session: { startingPoint: 'x', maxInputTokens: 0, colour: 'red' }, tasks: [{ taskDetails: ' ', maxDuration: 1.5 }, 'click'] };
+    expect(workflowInputIssues(input).map((i) => [formatPath(i.path), i.message])).toEqual([
+      ['session.startingPoint', 'is not a valid URL: "x"'],
+      ['session.maxInputTokens', 'must be between 1 and 1000000, got 0'],
+      ['session.colour', 'is not a known field (allowed: startingPoint, profileId, avoidDomains, maxInputTokens, maxOutputTokens)'],
+      // 1.5 is also below 1000: one issue per field, the first thing wrong with it
+      ['tasks[0].taskDetails', 'must not be empty'],
+      ['tasks[0].maxDuration', 'must be an integer, got number 1.5'],
+      ['tasks[1]', 'must be an object with taskDetails, got a string'],
+    ]);
+    // validateWorkflowInput throws the first of them
+    expect(refusal(input).message).toBe('session.startingPoint: is not a valid URL: "x"');
+  });
+});
+
+describe('nesting depth is bounded over the whole input, before any other check', () => {
+  /** An outputSchema whose innermost schema sits `levels` objects deep inside it (outputSchema itself is 1). */
+  function nestedItems(levels: number): Record<string, unknown> {
+    let schema: Record<string, unknown> = { type: 'string' };
+    for (let i = 1; i < levels; i++) schema = { type: 'array', items: schema };
+    return schema;
+  }
+  /** A one-task input whose deepest container is at `depth` (the input object is level 1; outputSchema is level 4). */
+  const inputOfDepth = (depth: number) => ({ tasks: [{ taskDetails: 'x', outputType: 'structured_json', outputSchema: nestedItems(depth - 3) }] });
+  /** The same shape as DESIGN.md's example, nested with properties: 2 levels per schema. */
+  function nestedProperties(n: number): Record<string, unknown> {
+    let schema: Record<string, unknown> = { type: 'string' };
+    for (let i = 0; i < n; i++) schema = { type: 'object', properties: { a: schema } };
+    return schema;
+  }
+
+  it(`an input exactly ${MAX_INPUT_DEPTH} levels deep is accepted, one level more is refused`, () => {
+    expect(validateWorkflowInput(inputOfDepth(MAX_INPUT_DEPTH)).tasks[0].outputSchema).toStrictEqual(nestedItems(MAX_INPUT_DEPTH - 3));
+    const err = refusal(inputOfDepth(MAX_INPUT_DEPTH + 1));
+    expect(err.message).toBe(`tasks[0].outputSchema: is nested too deeply (more than ${MAX_INPUT_DEPTH} levels)`);
+  });
+
+  it.each([3_000, 5_000])('an outputSchema nested %i deep is refused with InvalidInput naming tasks[0].outputSchema, quickly', (n) => {
+    const input = { tasks: [{ taskDetails: 'x', outputType: 'structured_json', outputSchema: nestedProperties(n) }] };
+    const started = Date.now();
+    const err = refusal(input);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(err.field).toBe('tasks[0].outputSchema');
+    expect(err.message).toBe('tasks[0].outputSchema: is nested too deeply (more than 32 levels)');
+  });
+
+  it('checkJsonSchema walks a schema nested 20,000 deep without recursion (recursion would overflow the stack)', () => {
+    const deep = nestedItems(20_000);
+    expect(() => checkJsonSchema(deep, 's')).not.toThrow();
+    (function innermost(s: Record<string, unknown>): void {
+      let node = s;
+      while (typeof node.items === 'object') node = node.items as Record<string, unknown>;
+      node.type = 'float';
+    })(deep);
+    expect(() => checkJsonSchema(deep, 's')).toThrow(/^s\.items\.items\..*\.type: must be one of object/);
+  });
+
+  it.each([
+    ['an unknown field', (deep: unknown) => ({ tasks: [{ taskDetails: 'x', note: deep }] }), 'tasks[0].note'],
+    ['a string field given an array', (deep: unknown) => ({ tasks: [{ taskDetails: deep }] }), 'tasks[0].taskDetails'],
+    ['an item of a session list', (deep: unknown) => ({ session: { avoidDomains: deep }, tasks: [{ taskDetails: 'x' }] }), 'session.avoidDomains[0]'],
+    ['a task given as an array', (deep: unknown) => ({ tasks: deep }), 'tasks[0]'],
+  ])('deep nesting in %s is refused naming that field', (_name, make, field) => {
+    let deep: unknown = [];
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    expect(refusal(make(deep)).message).toBe(`${field}: is nested too deeply (more than 32 levels)`);
+  });
+
+  it('is checked before the size limit and before the fields', () => {
+    const input = { tasks: [{ taskDetails: 'x'.repeat(LIMITS.maxTaskDetailsChars + 1), maxDuration: 0, outputSchema: nestedProperties(20) }, { taskDetails: 'y'.repeat(LIMITS.maxInputBytes) }] };
+    expect(workflowInputIssues(input).map((i) => i.message)).toEqual(['is nested too deeply (more than 32 levels)']);
+  });
+
+  it('a cyclic object (a programmatic caller) is refused, not walked forever', () => {
+    const task: Record<string, unknown> = { taskDetails: 'x' };
+    task.outputSchema = task;
+    expect(refusal({ tasks: [task] }).field).toBe('tasks[0].outputSchema');
+  });
+});
+
+describe('text made only of invisible characters is empty', () => {
+  const INVISIBLE = ['\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF', '\u00A0', '\u3000', '\u2028', '\u180E', '\u00AD', '\u200E', '\u202E', '\u2800', '\u3164', '\uFE0F'];
+
+  it.each(INVISIBLE.map((c) => [`U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`, c]))('taskDetails of %s alone, repeated and mixed with spaces is refused', (_name, c) => {
+    for (const taskDetails of [c, c.repeat(50), ` ${c}\n${c}\t`]) {
+      expect(refusal(withTask({ taskDetails })).message).toBe('tasks[0].taskDetails: must not be empty');
+    }
+  });
+
+  it('every zero-width character together is refused', () => {
+    expect(refusal(withTask({ taskDetails: '\u200B\u200C\u200D\u2060\uFEFF' })).field).toBe('tasks[0].taskDetails');
+  });
+
+  it.each([
+    ['session.profileId', withSession({ profileId: '\u200B' })],
+    ['session.avoidDomains[0]', withSession({ avoidDomains: ['\uFEFF'] })],
+    ['tasks[0].avoidDomains[0]', withTask({ avoidDomains: ['\u2060\u2060'] })],
+    ['tasks[0].files[1]', withTask({ files: ['file-1', '\u200D'] })],
+    ['tasks[0].secrets[0].match', withTask({ secrets: [{ match: '\u200C', secret: 'webrun-sfn/shop' }] })],
+    ['tasks[0].secrets[0].secret', withTask({ secrets: [{ match: 'x.com', secret: '\u200B\u200B' }] })],
+  ])('%s of invisible characters is refused as empty', (field, input) => {
+    expect(refusal(input).message).toBe(`${field}: must not be empty`);
+  });
+
+  it('text with one visible character among invisible ones is kept as given', () => {
+    const taskDetails = '\u200BOpen the cart\u200D';
+    expect(validateWorkflowInput(withTask({ taskDetails })).tasks[0].taskDetails).toBe(taskDetails);
+    expect(validateWorkflowInput(withTask({ taskDetails: '\u200B\u00E9' })).tasks[0].taskDetails).toBe('\u200B\u00E9');
+  });
+});
+
+describe('a top-level "$schema" (for editors) is accepted and ignored', () => {
+  it('is accepted and absent from the validated input', () => {
+    const result = validateWorkflowInput({ $schema: '../schema/workflow-input.schema.json', ...clone(SAMPLE) });
+    expect(result).toStrictEqual(validateWorkflowInput(clone(SAMPLE)));
+    expect('$schema' in result).toBe(false);
+  });
+
+  it('must be a string', () => {
+    expect(refusal({ $schema: 1, tasks: [{ taskDetails: 'x' }] }).message).toBe('$schema: must be a string, got number 1');
+  });
+
+  it('is a field of the input only, not of a session or a task', () => {
+    expect(refusal(withSession({ $schema: 'x' })).field).toBe('session.$schema');
+    expect(refusal(withTask({ $schema: 'x' })).field).toBe('tasks[0].$schema');
   });
 });

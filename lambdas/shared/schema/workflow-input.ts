@@ -1,0 +1,238 @@
+/**
+ * The execution input, declared once. From this schema come the TypeScript types (`WorkflowInput`, ...), the
+ * validator the start Lambda, the local runner, the CLI and the config file use (`validateWorkflowInput` in
+ * ../input.ts) and schema/workflow-input.schema.json (`npm run schema`), which editors use through `$schema`.
+ *
+ * To add a task option: add it to `TaskSchema` below (with its limits and description), add a test, run
+ * `npm run schema`. Its type, its place in the allowed-field list, its JSON Schema and its message follow.
+ */
+import * as v from 'valibot';
+import { LIMITS, SITE_SECRET_PREFIX } from '../contract';
+import {
+  anObject,
+  custom,
+  declaredField,
+  describe,
+  fields,
+  httpUrl,
+  integer,
+  isPlainObject,
+  type Issue,
+  list,
+  oneOf,
+  type PathKey,
+  pathItems,
+  quote,
+  strict,
+  textUpTo,
+  tooDeep,
+} from './core';
+
+/**
+ * How deep the whole input may nest objects and arrays (the input object is level 1). Checked before anything
+ * else reads the input, so a hostile input (an outputSchema nested thousands deep) is refused instead of
+ * exhausting a stack here or in the executor. The deepest valid shape needs 5 levels; the rest is room for
+ * outputSchema (about 14 nested object schemas).
+ */
+export const MAX_INPUT_DEPTH = 32;
+
+/** Without flags, so the same pattern serves in the generated JSON Schema. */
+const DOMAIN = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
+/** A secret's name in its ARN (which ends with a 6-character suffix that CDK and the console add). */
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:([A-Za-z0-9/_+=.@-]+)$/;
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const JSON_SCHEMA_TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean', 'null'];
+
+/** The name of the secret a reference (name or ARN) points at. */
+export function siteSecretName(reference: string): string {
+  return SECRET_ARN.exec(reference)?.[1] ?? reference;
+}
+
+/** A place inside a value: its parent's place and its key (a path built only when an issue names it). */
+interface Place {
+  readonly parent?: Place;
+  readonly key?: PathKey;
+}
+
+function pathOf(place: Place, ...more: PathKey[]): PathKey[] {
+  const path = [...more];
+  for (let at: Place | undefined = place; at?.key !== undefined; at = at.parent) path.unshift(at.key);
+  return path;
+}
+
+/**
+ * What is wrong with a JSON Schema given as `outputSchema`, structurally (types, properties, items, required,
+ * enum), with paths relative to it. Iterative and linear, however deep the schema (the input's depth is bounded
+ * before this runs, but a direct caller's is not).
+ */
+export function jsonSchemaIssues(schema: unknown): Issue[] {
+  const issues: Issue[] = [];
+  const stack: Array<{ node: unknown; place: Place }> = [{ node: schema, place: {} }];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const { node, place } = next;
+    if (!isPlainObject(node)) {
+      issues.push({ path: pathOf(place), message: `must be a JSON Schema object, got ${describe(node)}` });
+      continue;
+    }
+    const children: Array<{ node: unknown; place: Place }> = [];
+    if ('type' in node) {
+      const types: unknown[] = Array.isArray(node.type) ? node.type : [node.type];
+      if (types.length === 0 || !types.every((t) => typeof t === 'string' && JSON_SCHEMA_TYPES.includes(t))) {
+        issues.push({ path: pathOf(place, 'type'), message: `must be one of ${JSON_SCHEMA_TYPES.join(', ')} (or an array of them)` });
+      }
+    }
+    if ('properties' in node) {
+      if (!isPlainObject(node.properties)) issues.push({ path: pathOf(place, 'properties'), message: 'must be an object of schemas' });
+      else {
+        const properties: Place = { parent: place, key: 'properties' };
+        for (const [key, sub] of Object.entries(node.properties)) children.push({ node: sub, place: { parent: properties, key } });
+      }
+    }
+    if ('items' in node && typeof node.items !== 'boolean') children.push({ node: node.items, place: { parent: place, key: 'items' } });
+    if ('required' in node && !(Array.isArray(node.required) && node.required.every((r) => typeof r === 'string'))) {
+      issues.push({ path: pathOf(place, 'required'), message: 'must be an array of property names' });
+    }
+    if ('enum' in node && !Array.isArray(node.enum)) issues.push({ path: pathOf(place, 'enum'), message: 'must be an array' });
+    // Depth first, in document order.
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
+  }
+  return issues;
+}
+
+const domains = list(
+  v.pipe(textUpTo(2_000), v.regex(DOMAIN, (issue) => `must be a domain name like "example.com", got ${quote(issue.input)}`)),
+  LIMITS.maxAvoidDomains,
+);
+const avoidDomains = v.pipe(domains, v.description('Domains the agent must not visit, like "x.com" or "*.ads.example.com".'));
+const tokens = v.pipe(integer(1, LIMITS.maxTokens), v.description('A cap on the tokens the agent may use.'));
+
+/** Session options accepted in the execution input (`session`). */
+export const SessionSchema = v.pipe(
+  strict({
+    startingPoint: v.optional(v.pipe(httpUrl(), v.description('The page the browser opens first (http or https).'))),
+    profileId: v.optional(v.pipe(textUpTo(200), v.description('A saved browser profile (cookies, logins) to start from.'))),
+    avoidDomains: v.optional(avoidDomains),
+    maxInputTokens: v.optional(tokens),
+    maxOutputTokens: v.optional(tokens),
+  }),
+  v.description('Options of the one browser session all tasks run in.'),
+);
+
+const INLINE_CREDENTIALS =
+  `inline credentials are refused: execution input is kept in the execution history. Put them in a Secrets Manager secret named "${SITE_SECRET_PREFIX}..." and name it with "secret"`;
+
+/**
+ * Site credentials by reference: the agent may type the login fields held by this Secrets Manager secret (a name
+ * or ARN under the `webrun-sfn/` prefix) on pages matching `match`. The send step reads the secret, so its
+ * values never enter execution input, state or history.
+ */
+export const SiteCredentialRefSchema = v.pipe(
+  anObject('an object { "match", "secret" }'),
+  // Before the fields, and instead of "not a known field": never echo the values, they are someone's password.
+  v.forward(v.check((item: Record<string, unknown>) => !('fields' in item), INLINE_CREDENTIALS), ['fields']),
+  fields({
+    match: v.pipe(textUpTo(500), v.description('The pages the credentials are for, like "*.shop.example.com".')),
+    secret: v.pipe(
+      textUpTo(2_048),
+      // A malformed ARN keeps its colons in the "name" and fails here too.
+      v.check((s) => SECRET_NAME.test(siteSecretName(s)), 'must be a Secrets Manager secret name or ARN'),
+      v.check(
+        (s) => siteSecretName(s).startsWith(SITE_SECRET_PREFIX),
+        (issue) => `must name a secret whose name starts with "${SITE_SECRET_PREFIX}" (the workflow may read only those), got ${JSON.stringify(siteSecretName(issue.input))}`,
+      ),
+      v.description(`A Secrets Manager secret name or ARN; the name must start with "${SITE_SECRET_PREFIX}".`),
+    ),
+  }),
+);
+
+const secretsCount = (issue: v.BaseIssue<unknown>) => `must hold 1 to ${LIMITS.maxSiteCredentials} entries, got ${issue.received}`;
+
+export const OUTPUT_TYPES = ['text', 'structured_json', 'structured_csv'] as const;
+
+const outputSchema = v.pipe(
+  custom<Record<string, unknown>>(isPlainObject, (value) => `must be a JSON Schema object, got ${describe(value)}`, { $ref: 'http://json-schema.org/draft-07/schema#' }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    for (const issue of jsonSchemaIssues(dataset.value)) addIssue({ message: issue.message, path: pathItems(dataset.value, issue.path) });
+  }),
+  v.description('The JSON Schema the result must follow (needs outputType "structured_json" or "structured_csv").'),
+);
+
+/** One task of the execution input. */
+export const TaskSchema = v.pipe(
+  strict({
+    taskDetails: v.pipe(textUpTo(LIMITS.maxTaskDetailsChars), v.description('What the agent should do, in plain words.')),
+    maxDuration: v.optional(
+      v.pipe(integer(LIMITS.minDurationMs, LIMITS.maxDurationMs), v.description('Milliseconds the agent may spend on the task (the API\'s default and maximum is 300000).')),
+      LIMITS.maxDurationMs,
+    ),
+    startingPoint: v.optional(v.pipe(httpUrl(), v.description('A page to open before the task (http or https).'))),
+    avoidDomains: v.optional(avoidDomains),
+    maxInputTokens: v.optional(tokens),
+    maxOutputTokens: v.optional(tokens),
+    outputType: v.optional(v.pipe(oneOf(OUTPUT_TYPES), v.description('The form of the result: text (the default), structured_json or structured_csv (with outputSchema).'))),
+    outputSchema: v.optional(outputSchema),
+    files: v.optional(v.pipe(list(textUpTo(2_000), LIMITS.maxFiles), v.description('Ids of files uploaded to the API beforehand.'))),
+    secrets: v.optional(
+      v.pipe(
+        v.array(SiteCredentialRefSchema, (issue) => `must be an array of { "match", "secret" }, got ${describe(issue.input)}`),
+        v.minLength(1, secretsCount),
+        v.maxLength(LIMITS.maxSiteCredentials, secretsCount),
+        v.description('Site credentials by reference: Secrets Manager secrets whose login fields the agent may type.'),
+      ),
+    ),
+  }, 'an object with taskDetails'),
+  v.forward(
+    v.partialCheck(
+      [['outputType'], ['outputSchema']],
+      (task) => task.outputSchema === undefined || (task.outputType !== undefined && task.outputType !== 'text'),
+      'needs outputType "structured_json" or "structured_csv"',
+    ),
+    ['outputSchema'],
+  ),
+);
+
+const ROOT_ENTRIES = {
+  $schema: v.optional(v.pipe(v.string((issue) => `must be a string, got ${describe(issue.input)}`), v.description('The JSON Schema of this file, for editors; ignored.'))),
+  session: v.optional(SessionSchema, {}),
+  tasks: v.pipe(
+    v.array(TaskSchema, (issue) => `must be an array of tasks, got ${describe(issue.input)}`),
+    v.minLength(1, 'must contain at least one task'),
+    v.maxLength(LIMITS.maxTasks, (issue) => `must contain at most ${LIMITS.maxTasks} tasks, got ${issue.received}`),
+    v.description(`The tasks, run in order in the one session (1 to ${LIMITS.maxTasks}).`),
+  ),
+};
+const rootFields = fields(ROOT_ENTRIES);
+
+/**
+ * The execution input: `{ "session"?, "tasks" }` (and an ignored `$schema`). Its output has every default applied
+ * (`session: {}`, each task's `maxDuration: 300000`) and no `$schema`.
+ */
+export const WorkflowInputSchema = v.pipe(
+  anObject('a workflow input object with "tasks"'),
+  // The whole input's depth first, without recursion: nothing after this may meet a hostile nesting.
+  v.rawCheck(({ dataset, addIssue }) => {
+    const at = tooDeep(dataset.value, MAX_INPUT_DEPTH);
+    if (at === undefined) return;
+    addIssue({ message: `is nested too deeply (more than ${MAX_INPUT_DEPTH} levels)`, path: pathItems(dataset.value, declaredField(rootFields, at)) });
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (dataset.issues) return;
+    const bytes = Buffer.byteLength(JSON.stringify(dataset.value), 'utf8');
+    if (bytes > LIMITS.maxInputBytes) addIssue({ message: `is ${bytes} bytes; at most ${LIMITS.maxInputBytes} are accepted` });
+  }),
+  rootFields,
+  v.transform(({ $schema: _ignored, ...input }) => input),
+  v.title('webrun-sfn workflow input'),
+  v.description('The execution input of a webrun-sfn workflow: one browser session and the tasks sent to it in order.'),
+);
+
+export type OutputType = (typeof OUTPUT_TYPES)[number];
+/** Session options accepted in the execution input (`session`). */
+export type SessionOptions = v.InferOutput<typeof SessionSchema>;
+/** Site credentials by reference (a task's `secrets`). */
+export type SiteCredentialRef = v.InferOutput<typeof SiteCredentialRefSchema>;
+/** One task of the execution input, after validation and defaults. */
+export type WorkflowTask = v.InferOutput<typeof TaskSchema>;
+/** The execution input, validated (`validateWorkflowInput`). */
+export type WorkflowInput = v.InferOutput<typeof WorkflowInputSchema>;

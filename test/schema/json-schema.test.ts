@@ -1,0 +1,126 @@
+/**
+ * The JSON Schema files in schema/ are generated from the valibot schemas (`npm run schema`) and committed: they
+ * must be exactly what the generator writes, and every example and config file in the repo must name the right
+ * one in "$schema" and pass it, as an editor would check it.
+ */
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import Ajv, { type ValidateFunction } from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { jsonSchemaFiles, SCHEMA_DIR, staleJsonSchemaFiles } from '../../bin/schema';
+import { validateWorkflowInput } from '../../lambdas/shared/input';
+import { loadConfig } from '../../lib/config';
+
+const root = path.join(__dirname, '..', '..');
+const INPUT_SCHEMA = path.join(SCHEMA_DIR, 'workflow-input.schema.json');
+const CONFIG_SCHEMA = path.join(SCHEMA_DIR, 'webrun-config.schema.json');
+/** Config files; every other JSON file under examples/ is a workflow input. */
+const CONFIG_FILES = ['webrun.config.json', 'examples/config/full.json'];
+/** Not a workflow input nor a config: the local stand-in for Secrets Manager, which has no schema. */
+const NO_SCHEMA = ['examples/site-secrets.local.json'];
+
+const readJson = (file: string): unknown => JSON.parse(readFileSync(file, 'utf8'));
+
+function jsonFilesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return jsonFilesUnder(full);
+    return name.endsWith('.json') ? [path.relative(root, full)] : [];
+  });
+}
+
+const ajv = new Ajv({ allErrors: true });
+const validateInput = ajv.compile(readJson(INPUT_SCHEMA) as object);
+const validateConfig = ajv.compile(readJson(CONFIG_SCHEMA) as object);
+
+function errorsOf(validate: ValidateFunction, value: unknown): string[] {
+  return validate(value) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
+}
+
+describe('schema/*.json', () => {
+  it('are exactly what `npm run schema` generates (run it and commit the result if this fails)', () => {
+    const generated = jsonSchemaFiles();
+    expect(readdirSync(SCHEMA_DIR).sort()).toEqual(Object.keys(generated).sort());
+    for (const [name, text] of Object.entries(generated)) expect(readFileSync(path.join(SCHEMA_DIR, name), 'utf8'), name).toBe(text);
+    expect(staleJsonSchemaFiles()).toEqual([]);
+  });
+
+  it('a file that differs from the generated one is reported stale', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'webrun-schema-'));
+    for (const [name, text] of Object.entries(jsonSchemaFiles())) writeFileSync(path.join(dir, name), text);
+    expect(staleJsonSchemaFiles(dir)).toEqual([]);
+    writeFileSync(path.join(dir, 'workflow-input.schema.json'), readFileSync(INPUT_SCHEMA, 'utf8').replace('"maxItems": 20', '"maxItems": 21'));
+    expect(staleJsonSchemaFiles(dir)).toEqual(['workflow-input.schema.json']);
+  });
+
+  it('the config schema embeds the input schema for schedule and trigger inputs', () => {
+    const config = readJson(CONFIG_SCHEMA) as { $defs: { WorkflowInput: unknown } };
+    const { $schema: _s, $comment: _c, ...input } = readJson(INPUT_SCHEMA) as Record<string, unknown>;
+    expect(config.$defs.WorkflowInput).toEqual(input);
+  });
+});
+
+describe('every example and config file names its schema in "$schema" and passes it', () => {
+  const files = [...jsonFilesUnder(path.join(root, 'examples')), 'webrun.config.json'].filter((f) => !NO_SCHEMA.includes(f));
+
+  it('finds the examples', () => {
+    expect(files).toEqual(expect.arrayContaining(['examples/shopping.json', 'examples/config/full.json', 'examples/config/monday-report.input.json', 'webrun.config.json']));
+  });
+
+  it.each(files)('%s', (file) => {
+    const value = readJson(path.join(root, file)) as Record<string, unknown>;
+    const isConfig = CONFIG_FILES.includes(file);
+    expect(typeof value.$schema).toBe('string');
+    expect(path.resolve(root, path.dirname(file), value.$schema as string)).toBe(isConfig ? CONFIG_SCHEMA : INPUT_SCHEMA);
+    expect(errorsOf(isConfig ? validateConfig : validateInput, value)).toEqual([]);
+    // and the runtime validators accept it too
+    if (isConfig) expect(() => loadConfig({ path: file, cwd: root })).not.toThrow();
+    else expect(() => validateWorkflowInput(value)).not.toThrow();
+  });
+});
+
+describe('the JSON Schema catches in an editor the mistakes the validator refuses', () => {
+  const task = { taskDetails: 'Open the page' };
+  it.each([
+    ['an unknown task field', { tasks: [{ ...task, timeout: 5 }] }],
+    ['an unknown top-level field', { tasks: [task], vars: {} }],
+    ['no tasks', { session: {} }],
+    ['an empty task list', { tasks: [] }],
+    ['21 tasks', { tasks: Array.from({ length: 21 }, () => task) }],
+    ['maxDuration 0', { tasks: [{ ...task, maxDuration: 0 }] }],
+    ['a fractional maxDuration', { tasks: [{ ...task, maxDuration: 1500.5 }] }],
+    ['taskDetails of zero-width spaces', { tasks: [{ taskDetails: '\u200B\u200C\u200D\u2060\uFEFF' }] }],
+    ['a URL in avoidDomains', { session: { avoidDomains: ['https://x.com'] }, tasks: [task] }],
+    ['an unknown outputType', { tasks: [{ ...task, outputType: 'xml' }] }],
+    ['an outputSchema with a bad type', { tasks: [{ ...task, outputType: 'structured_json', outputSchema: { type: 'float' } }] }],
+    ['inline credentials', { tasks: [{ ...task, secrets: [{ match: 'x.com', fields: { password: 'p' } }] }] }],
+  ])('input: %s', (_name, input) => {
+    expect(() => validateWorkflowInput(input)).toThrow();
+    expect(errorsOf(validateInput, input)).not.toEqual([]);
+  });
+
+  it.each([
+    ['an unknown field', { stackNme: 'x' }],
+    ['a log level', { logLevel: 'DEBUG' }],
+    ['a retention', { logRetentionDays: 31 }],
+    ['a schedule name', { schedules: [{ name: 'has space', expression: 'rate(1 day)', input: { tasks: [task] } }] }],
+    ['a task in a schedule input', { schedules: [{ name: 'a', expression: 'rate(1 day)', input: { tasks: [{ ...task, maxDuration: 999_999 }] } }] }],
+    ['an empty event pattern', { triggers: [{ name: 'a', eventPattern: {} }] }],
+    ['an event pattern key', { triggers: [{ name: 'a', eventPattern: { detailType: ['x'] } }] }],
+  ])('config: %s', (_name, config) => {
+    expect(errorsOf(validateConfig, config)).not.toEqual([]);
+  });
+
+  it('accepts what the validator accepts, "$schema" included', () => {
+    const inputs = [
+      { tasks: [task] },
+      { $schema: '../schema/workflow-input.schema.json', session: {}, tasks: [{ ...task, maxDuration: 1000, avoidDomains: ['*.ads.example.co.uk'], outputType: 'structured_csv', outputSchema: { type: ['object', 'null'], items: true } }] },
+      { tasks: [{ taskDetails: '\u200BOpen the cart', secrets: [{ match: '*.shop.example.com', secret: 'webrun-sfn/shop' }] }] },
+    ];
+    for (const input of inputs) {
+      expect(() => validateWorkflowInput(input)).not.toThrow();
+      expect(errorsOf(validateInput, input)).toEqual([]);
+    }
+  });
+});
