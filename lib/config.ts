@@ -16,6 +16,7 @@ import {
   custom,
   describe,
   formatPath,
+  integer,
   isPlainObject,
   type Issue,
   oneOf,
@@ -27,6 +28,7 @@ import {
   text,
   tooDeep,
 } from '../lambdas/shared/schema/core';
+import { CompletionModes, RESULT_LIMITS } from '../lambdas/shared/contract';
 import { MAX_INPUT_DEPTH, WorkflowInputSchema } from '../lambdas/shared/schema/workflow-input';
 
 export const DEFAULT_CONFIG_FILE = 'webrun.config.json';
@@ -37,6 +39,7 @@ export const LOG_LEVELS = ['OFF', 'ERROR', 'FATAL', 'ALL'] as const;
 export const LAMBDA_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type StateMachineLogLevel = (typeof LOG_LEVELS)[number];
 export type LambdaLogLevel = (typeof LAMBDA_LOG_LEVELS)[number];
+export const COMPLETION_MODES = [CompletionModes.poll, CompletionModes.webhook] as const;
 
 /** The retention periods CloudWatch Logs accepts, in days (`logs.RetentionDays`; 9999 = never expire). */
 export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653, 9999] as const;
@@ -283,6 +286,24 @@ export const WebrunConfigSchema = v.pipe(
       includeExecutionData: v.optional(v.pipe(bool, v.description('Whether state machine logs include execution input and output (results may be private). Default: false.')), false),
       lambdaLogLevel: v.optional(v.pipe(oneOf(LAMBDA_LOG_LEVELS), v.description('Lambda (Powertools) log level. Default: INFO.')), 'INFO'),
       logRetentionDays: v.optional(v.pipe(oneOf(RETENTION_DAYS), v.description('Retention of every log group, in days. Default: 30.')), 30),
+      completion: v.optional(
+        v.pipe(
+          oneOf(COMPLETION_MODES),
+          v.description('How a pending task\'s end is learned: "poll" (Wait + poll Lambda, no public endpoint) or "webhook" (a doorbell on a public Lambda Function URL, polling as the fallback). Default: poll.'),
+        ),
+        'poll',
+      ),
+      inlineResultBytes: v.optional(
+        v.pipe(
+          integer(0, RESULT_LIMITS.inlineBudgetBytes),
+          v.description(`Task results whose JSON is larger go to the result bucket and the output carries a resultRef. Default: ${RESULT_LIMITS.defaultInlineResultBytes}.`),
+        ),
+        RESULT_LIMITS.defaultInlineResultBytes,
+      ),
+      resultRetentionDays: v.optional(
+        v.pipe(integer(1, 3650), v.description(`Days a stored result is kept before it expires. Default: ${RESULT_LIMITS.defaultRetentionDays}.`)),
+        RESULT_LIMITS.defaultRetentionDays,
+      ),
       schedules: listOf(ScheduleSchema, 'EventBridge Scheduler schedules that start the workflow.'),
       triggers: listOf(TriggerSchema, 'EventBridge rules on the default bus that start the workflow.'),
     },

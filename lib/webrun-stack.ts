@@ -6,7 +6,7 @@ import type { Construct } from 'constructs';
 import type { ScheduleConfig, TriggerConfig, WebrunConfig } from './config';
 import { WebrunObservability } from './observability';
 import { WebrunTriggers } from './triggers';
-import { WebrunWorkflow, type WebrunWorkflowProps } from './webrun-workflow';
+import { Completion, WebrunWorkflow, type WebrunWorkflowProps } from './webrun-workflow';
 
 export interface WebrunStackProps extends StackProps {
   readonly workflow?: WebrunWorkflowProps;
@@ -32,6 +32,9 @@ export function stackPropsFromConfig(config: WebrunConfig): WebrunStackProps {
       includeExecutionData: config.includeExecutionData,
       lambdaLogLevel: config.lambdaLogLevel,
       logRetention: config.logRetentionDays as logs.RetentionDays,
+      completion: config.completion === 'webhook' ? Completion.WEBHOOK : Completion.POLL,
+      inlineResultBytes: config.inlineResultBytes,
+      resultRetentionDays: config.resultRetentionDays,
     },
     apiKeySecretName: config.apiKeySecretName,
     schedules: config.schedules,
@@ -59,15 +62,22 @@ export class WebrunStack extends Stack {
     }
     this.observability = new WebrunObservability(this, 'Observability', {
       stateMachine,
-      functions: { ...functions, ...(cleanup ? { sessionCleanup: cleanup.function } : {}) },
+      functions: { ...functions, ...(cleanup ? { sessionCleanup: cleanup.function } : {}), ...(this.workflow.doorbell ? { receiveDoorbell: this.workflow.doorbell.receiver } : {}) },
       cleanupFunctions: [functions.terminateSession, ...(cleanup ? [cleanup.function] : [])],
       deadLetterQueue: this.triggers?.deadLetterQueue,
       alarmEmail: props.alarmEmail,
-      extraAlarms: cleanup ? [cleanup.deadLetterAlarm] : [],
+      extraAlarms: [
+        ...(cleanup ? [cleanup.deadLetterAlarm] : []),
+        ...(this.workflow.doorbell ? [this.workflow.doorbell.receiverErrorsAlarm, this.workflow.doorbell.fallbacksAlarm] : []),
+      ],
     });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.alarmTopic.topicArn, description: 'Every alarm notifies this SNS topic' });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn, description: 'Start executions of this state machine' });
     new CfnOutput(this, 'ApiKeySecretArn', { value: this.workflow.apiKeySecret.secretArn, description: 'Put the webrun API key into this secret' });
+    new CfnOutput(this, 'ResultBucketName', { value: this.workflow.resultBucket.bucketName, description: 'Task results too large for the execution state (resultRef.uri)' });
+    if (this.workflow.doorbell) {
+      new CfnOutput(this, 'DoorbellReceiverUrl', { value: this.workflow.doorbell.url.url, description: 'The public doorbell receiver the webrun API rings when a task ends (completion by webhook)' });
+    }
     if (this.workflow.cleanup) {
       new CfnOutput(this, 'SessionCleanupDeadLetterQueueUrl', {
         value: this.workflow.cleanup.deadLetterQueue.queueUrl,

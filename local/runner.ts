@@ -14,6 +14,8 @@ import { QUOTAS, WebrunErrors, type WorkflowOutput } from '../lambdas/shared/con
 import { endRecordedSession } from '../lambdas/shared/cleanup';
 import { makeHandlers, type HandlerDeps, type HandlerName, type InvocationContext, type Log } from '../lambdas/shared/handlers';
 import { validateWorkflowInput } from '../lambdas/shared/input';
+import { tooDeep } from '../lambdas/shared/schema/core';
+import { MAX_INPUT_DEPTH } from '../lambdas/shared/schema/workflow-input';
 import { resolveOutput } from '../lambdas/shared/result-store';
 import { memorySessionRecords } from '../lambdas/shared/session-records';
 import { sleep as pause } from '../lambdas/shared/settings';
@@ -129,9 +131,10 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   let lambdaInvocations = 0;
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`waitScale must be a finite number >= 0, got ${scale}`);
   const emptyStats = () => ({ stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started, historyEvents: 0, largestPayloadBytes: 0, storedResults: 0 });
-  if (!options.input) {
+  if (!options.input || tooDeep(options.input, MAX_INPUT_DEPTH)) {
     // aws-local-stepfunctions treats a falsy input (null, false, 0, "") as "no value" when it applies
-    // `"input.$": "$"` and fails with States.Runtime; refuse it here with the error the start state would raise.
+    // `"input.$": "$"` and fails with States.Runtime, and overflows its stack on an input nested thousands deep
+    // before the start step could refuse it: refuse both here with the error the start state raises deployed.
     const cause = { message: invalidInputMessage(options.input), sessionId: null, taskIndex: null, completed: [], sessionEnded: null };
     return { status: 'FAILED', error: { name: WebrunErrors.InvalidInput, cause: JSON.stringify(cause) }, stats: emptyStats() };
   }

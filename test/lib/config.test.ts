@@ -1,3 +1,5 @@
+import { stackPropsFromConfig } from '../../lib/webrun-stack';
+import { Completion } from '../../lib/webrun-workflow';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,9 +34,18 @@ describe('config defaults and samples', () => {
       includeExecutionData: false,
       lambdaLogLevel: 'INFO',
       logRetentionDays: 30,
+      completion: 'poll',
+      inlineResultBytes: 8192,
+      resultRetentionDays: 30,
       schedules: [],
       triggers: [],
     });
+  });
+
+  it('completion, inlineResultBytes and resultRetentionDays reach the construct', () => {
+    const config = parseConfig({ completion: 'webhook', inlineResultBytes: 1024, resultRetentionDays: 7 });
+    expect(stackPropsFromConfig(config).workflow).toMatchObject({ completion: Completion.WEBHOOK, inlineResultBytes: 1024, resultRetentionDays: 7 });
+    expect(stackPropsFromConfig(parseConfig({})).workflow).toMatchObject({ completion: Completion.POLL });
   });
 
   it('a missing default file means all defaults, a missing explicit file is an error', () => {
@@ -83,6 +94,9 @@ describe('config errors name the file and the field', () => {
     [{ includeExecutionData: 'no' }, /^webrun\.config\.json: includeExecutionData: must be true or false/],
     [{ apiKeySecretName: 'bad name!' }, /^webrun\.config\.json: apiKeySecretName: is not a valid secret name/],
     [{ schedules: {} }, /^webrun\.config\.json: schedules: must be an array/],
+    [{ completion: 'push' }, /^webrun\.config\.json: completion: must be one of poll, webhook, got "push"/],
+    [{ inlineResultBytes: 20_000 }, /^webrun\.config\.json: inlineResultBytes: must be between 0 and 16384, got 20000/],
+    [{ resultRetentionDays: 0 }, /^webrun\.config\.json: resultRetentionDays: must be between 1 and 3650, got 0/],
   ])('%j', (raw, message) => {
     expect(problem(raw)).toMatch(message);
   });
@@ -198,7 +212,7 @@ describe('a config with several mistakes reports all of them', () => {
       'schedules[1].name: "daily" is used twice',
       'triggers[0].eventPattern.source: must be an array of values to match (e.g. ["aws.s3"]) or an object of such arrays, got string "aws.s3"',
       'triggers[0].inputPath: must be a JSONPath into the event like "$.detail", got "detail"',
-      'stackNme: is not a known field (allowed: stackName, apiKeySecretName, baseUrl, alarmEmail, logLevel, includeExecutionData, lambdaLogLevel, logRetentionDays, schedules, triggers)',
+      'stackNme: is not a known field (allowed: stackName, apiKeySecretName, baseUrl, alarmEmail, logLevel, includeExecutionData, lambdaLogLevel, logRetentionDays, completion, inlineResultBytes, resultRetentionDays, schedules, triggers)',
     ];
     expect(err.message).toBe(lines.map((line) => `webrun.config.json: ${line}`).join('\n'));
     expect(err.source).toBe('webrun.config.json');

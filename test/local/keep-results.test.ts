@@ -189,3 +189,20 @@ describe('Step Functions quotas, enforced locally', () => {
     expect(summary.stats.historyEvents).toBeLessThan(QUOTAS.maxHistoryEvents / 4);
   }, 60_000);
 });
+
+describe('hostile input', () => {
+  const nested = (depth: number) => {
+    let schema: Record<string, unknown> = { type: 'string' };
+    for (let i = 0; i < depth; i++) schema = { type: 'object', properties: { a: schema } };
+    return { tasks: [{ taskDetails: 'x', outputType: 'structured_json', outputSchema: schema }] };
+  };
+
+  it.each([3_000, 5_000])('an outputSchema nested %i deep is refused as InvalidInput at once, before any session (never a hang or a crash)', async (depth) => {
+    const started = Date.now();
+    const summary = await run(nested(depth));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(summary.error!.name).toBe('Webrun.InvalidInput');
+    expect(cause(summary).message).toMatch(/nested too deeply/);
+    expect(emulator.ledger().requests).toHaveLength(0);
+  });
+});
