@@ -7,13 +7,12 @@
 import { readFile } from 'node:fs/promises';
 import { readJsonInput, type CliIo } from './process';
 import { parseArgs } from 'node:util';
-import { DEFAULT_BASE_URL, WebrunErrors } from '../lambdas/shared/contract';
+import { CompletionModes, DEFAULT_BASE_URL, WebrunErrors, type CompletionMode } from '../lambdas/shared/contract';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { startEmulator, type Emulator } from '../local/emulator';
 import { parseFailureCause, readableCause } from '../local/progress';
 import { defaultResultsDir } from '../local/result-store';
 import { runLocalWorkflow, type LocalRunSummary } from '../local/runner';
-import { Completion } from '../lib/webrun-workflow';
 
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
 
@@ -106,8 +105,8 @@ function parseCli(argv: string[]) {
     if (values['wait-scale'].trim() === '' || !Number.isFinite(waitScale) || waitScale < 0) throw new UsageError(`--wait-scale must be a number >= 0, got ${JSON.stringify(values['wait-scale'])}`);
   }
   if (values['results-dir'] !== undefined && values['results-dir'].trim() === '') throw new UsageError('--results-dir must name a folder');
-  const completion = values.completion ?? 'poll';
-  if (completion !== 'poll' && completion !== 'webhook') throw new UsageError(`--completion must be poll or webhook, got ${JSON.stringify(completion)}`);
+  const completion = (values.completion ?? CompletionModes.poll) as CompletionMode;
+  if (!(Object.values(CompletionModes) as string[]).includes(completion)) throw new UsageError(`--completion must be poll or webhook, got ${JSON.stringify(completion)}`);
   return { help: false as const, json: values.json, inputPath: positionals[0], baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'], completion };
 }
 
@@ -212,7 +211,7 @@ export async function main(io: CliIo): Promise<number> {
       waitScale: cli.waitScale,
       siteCredentials,
       resultsDir,
-      workflowProps: cli.completion === 'webhook' ? { completion: Completion.WEBHOOK } : undefined,
+      completion: cli.completion,
       onProgress: (line) => io.stderr(`${line}\n`),
       signal: io.signal,
     });

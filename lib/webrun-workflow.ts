@@ -8,7 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, RESULT_LIMITS, SITE_SECRET_PREFIX, WorkflowMetricNames } from '../lambdas/shared/contract';
+import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, WAITING_FUNCTION_MEMORY_MB, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, RESULT_LIMITS, SITE_SECRET_PREFIX, WorkflowMetricNames } from '../lambdas/shared/contract';
 import { iam5ResourceFinding } from './nag';
 import { SessionCleanup } from './session-cleanup';
 import { WebrunFunction } from './webrun-function';
@@ -214,8 +214,8 @@ export class WebrunWorkflow extends Construct {
     const terminateTimeout = Duration.seconds(60);
     this.functions = {
       startSession: new WebrunFunction(this, 'StartSession', { ...common, entryName: 'start-session', description: 'webrun-sfn: validate input and start a webrun session', timeout: sendTimeout }),
-      sendTask: new WebrunFunction(this, 'SendTask', { ...common, entryName: 'send-task', description: 'webrun-sfn: send one task to the session', timeout: sendTimeout }),
-      pollTask: new WebrunFunction(this, 'PollTask', { ...common, entryName: 'poll-task', description: 'webrun-sfn: poll a pending task', timeout: pollTimeout }),
+      sendTask: new WebrunFunction(this, 'SendTask', { ...common, entryName: 'send-task', description: 'webrun-sfn: send one task to the session', timeout: sendTimeout, memorySize: WAITING_FUNCTION_MEMORY_MB }),
+      pollTask: new WebrunFunction(this, 'PollTask', { ...common, entryName: 'poll-task', description: 'webrun-sfn: poll a pending task', timeout: pollTimeout, memorySize: WAITING_FUNCTION_MEMORY_MB }),
       terminateSession: new WebrunFunction(this, 'TerminateSession', { ...common, entryName: 'terminate-session', description: 'webrun-sfn: terminate the session and report failures', timeout: terminateTimeout }),
     };
     for (const fn of Object.values(this.functions)) this.apiKeySecret.grantRead(fn);

@@ -3,39 +3,15 @@
  * in-process (no cdk.out, no bundling), and tells which Lambda handler each Task state invokes, with the settings
  * and timeouts the deployed functions get.
  */
-import './polyfill';
 import { App, Stack } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
-import { StateMachine } from 'aws-local-stepfunctions';
 import type { HandlerName } from '../lambdas/shared/handlers';
-import { settingsFromEnv, type WorkflowSettings } from '../lambdas/shared/settings';
+import { settingsFromEnv } from '../lambdas/shared/settings';
 import { WebrunWorkflow, type WebrunWorkflowProps } from '../lib/webrun-workflow';
+import { localWorkflow, PLACEHOLDER, type AslState, type LocalWorkflow, type WorkflowDescription } from './workflow';
 
-export const PLACEHOLDER = { account: '123456789012', region: 'us-east-1', partition: 'aws' } as const;
-
-export interface LocalWorkflow {
-  /** The synthesized definition, tokens resolved to placeholders. */
-  definition: Record<string, unknown> & { States: Record<string, AslState> };
-  /** Task state name → the handler its Lambda runs. */
-  taskHandlers: Record<string, HandlerName>;
-  /** The settings the deployed Lambdas get through their environment. */
-  settings: WorkflowSettings;
-  /** Each handler's Lambda timeout, in seconds: its invocations get that much time, as deployed. */
-  timeouts: Record<HandlerName, number>;
-  /** Task states that wait on a task token (completion by webhook): their Lambda answers, the token resumes them. */
-  waitsForToken: ReadonlySet<string>;
-  /** The executor for this definition, built (and its definition validated) once. */
-  machine: StateMachine;
-}
-
-export interface AslState {
-  Type: string;
-  Resource?: string;
-  Seconds?: number;
-  Retry?: Array<{ ErrorEquals: string[]; IntervalSeconds?: number }>;
-  [key: string]: unknown;
-}
+export { PLACEHOLDER, type AslState, type LocalWorkflow };
 
 type Cfn = unknown;
 
@@ -72,23 +48,17 @@ export function resolveIntrinsics(value: Cfn): Cfn {
   return Object.fromEntries(keys.map((k) => [k, resolveIntrinsics(obj[k])]));
 }
 
-/**
- * The definition as the local executor gets it. One difference, for states that wait on a task token:
- * aws-local-stepfunctions resolves `TimeoutSecondsPath` against the state's payload instead of its input (Step
- * Functions uses the input), so the runner enforces that timeout itself, from the same path, scaled like every wait.
- */
-function executable(definition: LocalWorkflow['definition'], waitsForToken: ReadonlySet<string>): LocalWorkflow['definition'] {
-  const copy = structuredClone(definition);
-  for (const name of waitsForToken) delete copy.States[name].TimeoutSecondsPath;
-  return copy;
-}
-
 export function functionArn(logicalId: string): string {
   return `arn:${PLACEHOLDER.partition}:lambda:${PLACEHOLDER.region}:${PLACEHOLDER.account}:function:${logicalId}`;
 }
 
 /** Builds the workflow construct in a throwaway app and returns its definition as runnable ASL. */
 export function synthesizeLocalWorkflow(props: WebrunWorkflowProps = {}): LocalWorkflow {
+  return localWorkflow(describeWorkflow(props), true);
+}
+
+/** What the construct synthesizes for these props, as the local runner needs it. */
+export function describeWorkflow(props: WebrunWorkflowProps = {}): WorkflowDescription {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'WebrunLocal', { env: { account: PLACEHOLDER.account, region: PLACEHOLDER.region } });
   const workflow = new WebrunWorkflow(stack, 'Workflow', props);
@@ -99,11 +69,13 @@ export function synthesizeLocalWorkflow(props: WebrunWorkflowProps = {}): LocalW
 
   const byArn = new Map<string, HandlerName>();
   const timeouts = {} as Record<HandlerName, number>;
+  const memoryMb = {} as Record<HandlerName, number>;
   let env: Record<string, string> = {};
   for (const [name, fn] of Object.entries(workflow.functions) as Array<[HandlerName, WebrunWorkflow['functions'][HandlerName]]>) {
     const cfnFunction = fn.node.defaultChild as CfnFunction;
     byArn.set(functionArn(stack.getLogicalId(cfnFunction)), name);
     timeouts[name] = Number(cfnFunction.timeout ?? 3);
+    memoryMb[name] = Number(cfnFunction.memorySize ?? 128);
     const resolvedEnv = stack.resolve(cfnFunction.environment) as { variables?: Record<string, unknown> } | undefined;
     env = Object.fromEntries(Object.entries(resolvedEnv?.variables ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
   }
@@ -119,7 +91,5 @@ export function synthesizeLocalWorkflow(props: WebrunWorkflowProps = {}): LocalW
     taskHandlers[stateName] = handler;
     if (state.Resource?.endsWith('.waitForTaskToken')) waitsForToken.add(stateName);
   }
-  // Validated here, once: each run reuses the executor instead of checking the same definition again.
-  const machine = new StateMachine(executable(definition, waitsForToken) as never, { validationOptions: { checkArn: false } });
-  return { definition, taskHandlers, settings: settingsFromEnv(env), timeouts, waitsForToken, machine };
+  return { definition, taskHandlers, settings: settingsFromEnv(env), timeouts, memoryMb, waitsForToken: [...waitsForToken] };
 }

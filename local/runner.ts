@@ -10,7 +10,7 @@
  */
 import './polyfill';
 import { randomUUID } from 'node:crypto';
-import { QUOTAS, WebrunErrors, type WorkflowOutput } from '../lambdas/shared/contract';
+import { CompletionModes, QUOTAS, WebrunErrors, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';
 import { endRecordedSession } from '../lambdas/shared/cleanup';
 import { makeHandlers, type HandlerDeps, type HandlerName, type InvocationContext, type Log } from '../lambdas/shared/handlers';
 import { validateWorkflowInput } from '../lambdas/shared/input';
@@ -22,7 +22,7 @@ import { sleep as pause } from '../lambdas/shared/settings';
 import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { WebrunClient } from '../lambdas/shared/webrun-client';
 import type { WebrunWorkflowProps } from '../lib/webrun-workflow';
-import { synthesizeLocalWorkflow, type LocalWorkflow } from './asl';
+import { builtWorkflow, type LocalWorkflow } from './workflow';
 import { parseFailureCause, ProgressTracker, type StateEvent } from './progress';
 import { QuotaGuard, type QuotaViolation } from './quotas';
 import { defaultResultsDir, folderResultStore } from './result-store';
@@ -42,8 +42,10 @@ export interface LocalRunOptions {
   onProgress?: (line: string) => void;
   /** Aborting stops the execution like StopExecution; the session is then terminated by the runner. */
   signal?: AbortSignal;
-  /** Construct props to synthesize with (e.g. another poll interval). */
+  /** Construct props to synthesize with (e.g. another poll interval): the run then synthesizes its workflow. */
   workflowProps?: WebrunWorkflowProps;
+  /** Without `workflow` or `workflowProps`: the default workflow of this completion mode, as built. @default 'poll' */
+  completion?: CompletionMode;
   /** Reuse an already synthesized workflow (tests run many executions). */
   workflow?: LocalWorkflow;
   /** Where the handlers' structured log lines go (the Lambda logger's stand-in). @default discarded */
@@ -52,6 +54,8 @@ export interface LocalRunOptions {
   onStateEvent?: (event: StateEvent) => void;
   /** The folder standing in for the result bucket. @default <OS temp dir>/webrun-sfn-results */
   resultsDir?: string;
+  /** Called after each Lambda invocation with its handler and wall time (for cost figures). */
+  onInvocation?: (handler: HandlerName | 'receiveDoorbell', ms: number) => void;
   /**
    * After a stop, how long steps still running may take to answer (a start-session in flight may be creating a
    * session that must then be terminated). @default 30000
@@ -138,7 +142,10 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     const cause = { message: invalidInputMessage(options.input), sessionId: null, taskIndex: null, completed: [], sessionEnded: null };
     return { status: 'FAILED', error: { name: WebrunErrors.InvalidInput, cause: JSON.stringify(cause) }, stats: emptyStats() };
   }
-  const workflow = options.workflow ?? synthesizeLocalWorkflow(options.workflowProps);
+  const workflow =
+    options.workflow ??
+    // Synthesizing loads aws-cdk-lib: only for props other than the defaults, whose workflows come built.
+    (options.workflowProps ? (await import('./asl')).synthesizeLocalWorkflow(options.workflowProps) : builtWorkflow(options.completion ?? CompletionModes.poll));
   const store = folderResultStore(options.resultsDir ?? defaultResultsDir());
   const sessions = memorySessionRecords();
   const log = options.log ?? silentLog;
@@ -159,9 +166,14 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   const tokens = localTaskTokens();
   let receiver: LocalReceiver | undefined;
   if (workflow.waitsForToken.size > 0) {
-    receiver = await startReceiver((request) => {
+    receiver = await startReceiver(async (request) => {
       lambdaInvocations++;
-      return handlers.receiveDoorbell(request, { remainingMs: () => 30_000 });
+      const invoked = Date.now();
+      try {
+        return await handlers.receiveDoorbell(request, { remainingMs: () => 30_000 });
+      } finally {
+        options.onInvocation?.('receiveDoorbell', Date.now() - invoked);
+      }
     });
     deps.doorbell = { waiting: memoryWaitingTasks(), taskTokens: tokens, receiverUrl: receiver.url };
   }
@@ -188,7 +200,9 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
         const token = waits ? `local-token-${randomUUID()}` : undefined;
         if (token) payload = { ...(payload as Record<string, unknown>), token };
         const resumed = token ? tokens.wait(token) : undefined;
+        const invoked = Date.now();
         const call = handlers[handlerName](payload, ctx);
+        call.then(() => options.onInvocation?.(handlerName, Date.now() - invoked), () => options.onInvocation?.(handlerName, Date.now() - invoked));
         inflight.add(call);
         call.then(() => inflight.delete(call), () => inflight.delete(call));
         let result: unknown;
@@ -272,7 +286,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     options.signal?.removeEventListener('abort', stop);
   }
   // The log closes with the execution; a bounded wait keeps a broken executor from holding the run.
-  await Promise.race([following.catch(() => {}), pause(1_000)]);
+  await atMost(following.catch(() => {}), 1_000);
   if (quotas.violation) summary = violated(quotas.violation);
 
   // Steps still running after a stop: cancel what may be cancelled, wait a while for the rest (start-session may
@@ -280,7 +294,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   stopping.abort();
   if (inflight.size > 0) {
     write(`  waiting for ${inflight.size} step(s) still running, to end any session they open`);
-    await Promise.race([Promise.allSettled([...inflight]), pause(options.stopGraceMs ?? 30_000)]);
+    await atMost(Promise.allSettled([...inflight]), options.stopGraceMs ?? 30_000);
   }
 
   // Every recorded session that no terminate ended is ended here, as the deployed session cleanup does.
@@ -318,6 +332,13 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
       storedResults,
     },
   };
+}
+
+/** Waits for `work`, but no longer than `ms` (and holds the process no longer than the work does). */
+async function atMost(work: Promise<unknown>, ms: number): Promise<void> {
+  const timeUp = new AbortController();
+  await Promise.race([work, pause(ms, timeUp.signal)]);
+  timeUp.abort();
 }
 
 function violated(v: QuotaViolation): Pick<LocalRunSummary, 'status' | 'error'> {

@@ -94,7 +94,20 @@ export interface PollPlan {
   graceSeconds: number;
 }
 
-export const DEFAULT_POLL_PLAN: PollPlan = { intervalSeconds: 5, holdSeconds: 20, everySeconds: 3, graceSeconds: 60 };
+/**
+ * Holding inside one poll invocation is far cheaper than Step Functions transitions (a transition costs as much as
+ * ~12 s of a 160 MB Lambda), so a poll invocation holds long enough to cover a whole task (the API's maximum is
+ * 5 minutes) and GETs every 2 s (the API asks for 2-3 s): one poll cycle per task, detection within ~1 s.
+ * `npm run bench` prints the figures.
+ */
+export const DEFAULT_POLL_PLAN: PollPlan = { intervalSeconds: 2, holdSeconds: 360, everySeconds: 2, graceSeconds: 60 };
+
+/**
+ * Memory of the functions that wait on the API (send-message may hold ~50 s, a poll holds minutes): sized by
+ * measurement (`npm run bench` loads the bundled poll Lambda and handles 200 KiB results: ~100 MB at peak) with
+ * room to spare. The short functions keep 256 MB, whose extra CPU shortens their cold starts.
+ */
+export const WAITING_FUNCTION_MEMORY_MB = 160;
 
 /** What the execution input may hold. */
 export const LIMITS = {

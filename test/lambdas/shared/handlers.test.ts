@@ -378,12 +378,14 @@ describe('pollTask', () => {
 
 describe('maxPollAttempts / getsPerPoll', () => {
   it('covers maxDuration plus grace at one poll cycle each, at least 1', () => {
-    expect(maxPollAttempts(300_000, DEFAULT_POLL_PLAN)).toBe(Math.ceil(360 / 25));
+    // The default plan holds long enough for one poll invocation to cover a whole task.
+    expect(maxPollAttempts(300_000, DEFAULT_POLL_PLAN)).toBe(1);
+    expect(maxPollAttempts(300_000, { ...DEFAULT_POLL_PLAN, intervalSeconds: 5, holdSeconds: 20 })).toBe(Math.ceil(360 / 25));
     expect(maxPollAttempts(1_000, { intervalSeconds: 0, holdSeconds: 0, everySeconds: 0, graceSeconds: 0 })).toBe(1);
     expect(maxPollAttempts(0, { ...PLAN, graceSeconds: 0 })).toBe(1);
   });
   it('GETs: one now, then one every everySeconds within holdSeconds', () => {
-    expect(getsPerPoll(DEFAULT_POLL_PLAN)).toBe(7);
+    expect(getsPerPoll(DEFAULT_POLL_PLAN)).toBe(181);
     expect(getsPerPoll({ ...PLAN, holdSeconds: 20, everySeconds: 5 })).toBe(5);
     expect(getsPerPoll({ ...PLAN, everySeconds: 0 })).toBe(1);
   });

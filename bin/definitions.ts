@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/**
+ * `npm run definitions`: writes local/built/<completion>.json, the workflow the construct synthesizes with default
+ * props for each completion mode, as the local runner executes it. `npm start` loads these instead of synthesizing
+ * (no aws-cdk-lib, no synth: a local run starts in a fraction of the time). `-- --check` writes nothing and exits 1
+ * when a committed file differs from what the construct synthesizes now (a test does the same).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { CompletionModes, type CompletionMode } from '../lambdas/shared/contract';
+import { describeWorkflow } from '../local/asl';
+import { BUILT_DIR } from '../local/workflow';
+import { Completion } from '../lib/webrun-workflow';
+
+const MODES: Record<CompletionMode, Completion> = { poll: Completion.POLL, webhook: Completion.WEBHOOK };
+
+/** The files, by name in local/built/. */
+export function builtDefinitions(): Record<string, string> {
+  return Object.fromEntries(
+    Object.values(CompletionModes).map((mode) => [`${mode}.json`, `${JSON.stringify(describeWorkflow({ completion: MODES[mode] }), null, 2)}\n`]),
+  );
+}
+
+/** The names of the committed files that differ from what the construct synthesizes now. */
+export function staleDefinitions(dir = BUILT_DIR): string[] {
+  return Object.entries(builtDefinitions())
+    .filter(([name, text]) => {
+      try {
+        return readFileSync(path.join(dir, name), 'utf8') !== text;
+      } catch {
+        return true;
+      }
+    })
+    .map(([name]) => name);
+}
+
+if (require.main === module) {
+  if (process.argv.includes('--check')) {
+    const stale = staleDefinitions();
+    if (stale.length > 0) {
+      console.error(`stale: ${stale.map((n) => `local/built/${n}`).join(', ')}: run npm run definitions`);
+      process.exitCode = 1;
+    }
+  } else {
+    mkdirSync(BUILT_DIR, { recursive: true });
+    for (const [name, text] of Object.entries(builtDefinitions())) {
+      writeFileSync(path.join(BUILT_DIR, name), text);
+      console.error(`wrote local/built/${name}`);
+    }
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * A workflow as the local runner executes it: the definition that deploys (tokens resolved to placeholders), which
+ * Lambda handler each Task state runs, and the settings, timeouts and memory the deployed functions get. It comes
+ * from the construct (local/asl.ts synthesizes it in-process) or, for the command line, from the copy built by
+ * `npm run definitions` (local/built/), which a test keeps equal to the synthesized one: `npm start` then needs
+ * neither aws-cdk-lib nor a synth.
+ */
+import './polyfill';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { StateMachine } from 'aws-local-stepfunctions';
+import type { CompletionMode } from '../lambdas/shared/contract';
+import type { HandlerName } from '../lambdas/shared/handlers';
+import type { WorkflowSettings } from '../lambdas/shared/settings';
+
+export const PLACEHOLDER = { account: '123456789012', region: 'us-east-1', partition: 'aws' } as const;
+
+export interface AslState {
+  Type: string;
+  Resource?: string;
+  Seconds?: number;
+  Retry?: Array<{ ErrorEquals: string[]; IntervalSeconds?: number }>;
+  [key: string]: unknown;
+}
+
+/** Everything about a workflow but its executor: what `npm run definitions` writes. */
+export interface WorkflowDescription {
+  /** The synthesized definition, tokens resolved to placeholders. */
+  definition: Record<string, unknown> & { States: Record<string, AslState> };
+  /** Task state name → the handler its Lambda runs. */
+  taskHandlers: Record<string, HandlerName>;
+  /** The settings the deployed Lambdas get through their environment. */
+  settings: WorkflowSettings;
+  /** Each handler's Lambda timeout, in seconds: its invocations get that much time, as deployed. */
+  timeouts: Record<HandlerName, number>;
+  /** Each handler's Lambda memory, in MB (for cost figures). */
+  memoryMb: Record<HandlerName, number>;
+  /** Task states that wait on a task token (completion by webhook): their Lambda answers, the token resumes them. */
+  waitsForToken: string[];
+}
+
+export interface LocalWorkflow extends Omit<WorkflowDescription, 'waitsForToken'> {
+  waitsForToken: ReadonlySet<string>;
+  /** The executor for this definition, built (and its definition validated) once. */
+  machine: StateMachine;
+}
+
+/**
+ * The definition as the local executor gets it. One difference, for states that wait on a task token:
+ * aws-local-stepfunctions resolves `TimeoutSecondsPath` against the state's payload instead of its input (Step
+ * Functions uses the input), so the runner enforces that timeout itself, from the same path, scaled like every wait.
+ */
+function executable(definition: WorkflowDescription['definition'], waitsForToken: readonly string[]): WorkflowDescription['definition'] {
+  const copy = structuredClone(definition);
+  for (const name of waitsForToken) delete copy.States[name].TimeoutSecondsPath;
+  return copy;
+}
+
+/** Builds the executor once for a description; `validate` runs aws-local-stepfunctions' definition check (Ajv, slow). */
+export function localWorkflow(description: WorkflowDescription, validate: boolean): LocalWorkflow {
+  const machine = new StateMachine(executable(description.definition, description.waitsForToken) as never, {
+    validationOptions: validate ? { checkArn: false } : { noValidate: true },
+  });
+  return { ...description, waitsForToken: new Set(description.waitsForToken), machine };
+}
+
+/** Where `npm run definitions` writes the built workflow of each completion mode. */
+export const BUILT_DIR = path.join(__dirname, 'built');
+
+/** The workflow `cdk deploy` ships with default props and this completion mode, as built (validated by its test). */
+export function builtWorkflow(mode: CompletionMode): LocalWorkflow {
+  const description = JSON.parse(readFileSync(path.join(BUILT_DIR, `${mode}.json`), 'utf8')) as WorkflowDescription;
+  return localWorkflow(description, false);
+}
