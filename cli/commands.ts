@@ -73,7 +73,7 @@ export const LIST_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'AB
 /** Step Functions execution names: 1-80 characters, none of whitespace, brackets, wildcards or the listed specials. */
 const EXECUTION_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
 
-const clientsOf = (io: CommandIo) => io.clients ?? defaultClients;
+export const clientsOf = (io: CommandIo) => io.clients ?? defaultClients;
 
 export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

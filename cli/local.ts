@@ -12,7 +12,8 @@ import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/
 import { startEmulator, type Emulator } from '../local/emulator';
 import { parseFailureCause, readableCause } from '../local/progress';
 import { defaultResultsDir } from '../local/result-store';
-import { runLocalWorkflow, type LocalRunSummary } from '../local/runner';
+import { runLocalWorkflow, type LocalQuestion, type LocalRunSummary } from '../local/runner';
+import type { PersonsAnswer } from '../lambdas/shared/state';
 
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
 
@@ -157,6 +158,21 @@ function printOutcome(summary: LocalRunSummary, io: CliIo): void {
   io.stderr(`✘ failed: ${summary.error?.name}\n  ${readableCause(summary.error?.cause ?? '')}\n  (${totals})\n`);
 }
 
+/**
+ * A guardrail question for a person, locally: asked on the terminal (the live view only here, never in a log), or
+ * said plainly when there is no terminal, where the question runs out at its timeout.
+ */
+async function askOnTerminal(q: LocalQuestion, io: CliIo): Promise<PersonsAnswer | 'stop' | undefined> {
+  io.stderr(`\n  task ${q.taskIndex + 1} asks: ${q.question}\n${q.liveViewUrl ? `  watch the browser live: ${q.liveViewUrl}\n` : ''}  answer before ${q.deadline}\n`);
+  if (!io.ask) {
+    io.stderr('  (no terminal to answer on: the run waits until the deadline, then ends with Webrun.GuardrailUnanswered)\n');
+    return undefined;
+  }
+  const line = (await io.ask('  your answer ("stop" ends the run): ', q.closed))?.trim();
+  if (line === undefined || line === '') return undefined;
+  return line.toLowerCase() === 'stop' ? 'stop' : { answer: line };
+}
+
 /** What stdout gets without --json: the output, or on a failure the results it kept (which are the user's data). */
 function printResults(summary: LocalRunSummary, io: CliIo): void {
   if (summary.output) {
@@ -212,6 +228,7 @@ export async function main(io: CliIo): Promise<number> {
       siteCredentials,
       resultsDir,
       completion: cli.completion,
+      onQuestion: (q) => askOnTerminal(q, io),
       onProgress: (line) => io.stderr(`${line}\n`),
       signal: io.signal,
     });

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import type { CliIo as LocalCliIo } from './process';
 import { CliError, EXIT } from './aws';
 import { followCommand, listCommand, resultCommand, startCommand, stopCommand, type CommandIo } from './commands';
+import { answerCommand, pendingCommand } from './questions';
 
 export const USAGE = `Usage: npx webrun-sfn <command> [options]
 
@@ -23,6 +24,9 @@ Deployed workflows (AWS credentials and region as for the AWS CLI: AWS_PROFILE, 
   list                     latest executions, newest first
       --status <S>           RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE
       --max <n>              at most n executions (default 20)
+  pending                  guardrail questions waiting for a person's answer
+  answer <executionArn> "<text>"   answer the question the execution waits on
+      --stop                 stop the run instead (Webrun.GuardrailStopped)
 
 The state machine (start, list): --state-machine-arn <arn>, else WEBRUN_STATE_MACHINE_ARN, else the
 StateMachineArn output of the stack (--stack <name>, else stackName in webrun.config.json or --config <path>,
@@ -51,8 +55,10 @@ const ALLOWED: Record<string, string[]> = {
   result: [...COMMON, 'refs'],
   stop: [...COMMON, 'cause'],
   list: [...COMMON, 'status', 'max', 'state-machine-arn', 'stack', 'config'],
+  pending: [...COMMON, 'state-machine-arn', 'stack', 'config'],
+  answer: [...COMMON, 'stop'],
 };
-const POSITIONAL: Record<string, string | undefined> = { start: '<input.json>', follow: '<executionArn>', result: '<executionArn>', stop: '<executionArn>', list: undefined };
+const POSITIONAL: Record<string, string | undefined> = { start: '<input.json>', follow: '<executionArn>', result: '<executionArn>', stop: '<executionArn>', list: undefined, pending: undefined, answer: '<executionArn>' };
 
 function parse(argv: string[]) {
   try {
@@ -73,6 +79,7 @@ function parse(argv: string[]) {
         status: { type: 'string' },
         max: { type: 'string' },
         refs: { type: 'boolean', default: false },
+        stop: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -98,6 +105,10 @@ async function run(io: CliIo, command: string, argv: string[]): Promise<number> 
     if (value === undefined || value === false || allowed.includes(key)) continue;
     throw new CliError(`--${key} does not apply to \`${command}\``, true);
   }
+  if (command === 'answer') {
+    if (positionals.length < 1 || positionals.length > 2) throw new CliError('`answer` needs <executionArn> and then "<text>" (or --stop)', true);
+    return answerCommand(io, { ...{ json: values.json ?? false, region: values.region }, stop: values.stop ?? false }, positionals[0], positionals[1]);
+  }
   const expected = POSITIONAL[command];
   if (expected && positionals.length !== 1) throw new CliError(positionals.length === 0 ? `\`${command}\` needs ${expected}` : `\`${command}\` takes one ${expected}, got ${positionals.length}: ${positionals.join(' ')}`, true);
   if (!expected && positionals.length > 0) throw new CliError(`\`${command}\` takes no argument, got ${positionals.join(' ')}`, true);
@@ -113,6 +124,8 @@ async function run(io: CliIo, command: string, argv: string[]): Promise<number> 
       return resultCommand(io, common, positionals[0]);
     case 'stop':
       return stopCommand(io, { ...common, cause: values.cause }, positionals[0]);
+    case 'pending':
+      return pendingCommand(io, { ...common, ...target });
     default:
       return listCommand(io, { ...common, ...target, status: values.status, max: number('max', values.max, 1) });
   }

@@ -13,6 +13,8 @@ export interface CliIo {
   readStdin: () => Promise<string>;
   /** Aborted on Ctrl-C. */
   signal?: AbortSignal;
+  /** Asks a person on the terminal and resolves with the line they typed; absent when there is no terminal. */
+  ask?: (prompt: string, cancel: Promise<void>) => Promise<string | undefined>;
 }
 
 /**
@@ -67,8 +69,25 @@ export function runAsProcess(main: (io: CliIo) => Promise<number>, interruptNote
     return text;
   };
 
+  const ask = process.stdin.isTTY && process.stderr.isTTY
+    ? async (prompt: string, cancel: Promise<void>) => {
+        const { createInterface } = await import('node:readline/promises');
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const gone = new AbortController();
+        void cancel.then(() => gone.abort());
+        try {
+          return await rl.question(prompt, { signal: gone.signal });
+        } catch {
+          return undefined;
+        } finally {
+          rl.close();
+        }
+      }
+    : undefined;
+
   main({
     argv: process.argv.slice(2),
+    ask,
     env: process.env,
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),

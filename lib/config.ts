@@ -282,6 +282,20 @@ export const WebrunConfigSchema = v.pipe(
           v.description('An e-mail address subscribed to the alarm topic. Default: no subscription.'),
         ),
       ),
+      questionEmail: v.optional(
+        v.pipe(
+          text(),
+          v.regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, (issue) => `is not an e-mail address: ${quote(issue.input)}`),
+          v.description('An e-mail address told of each guardrail question that waits for a person (guardrails.ask), through an SNS topic the stack creates. The mail carries the session\'s live view link. Default: the EventBridge event only.'),
+        ),
+      ),
+      costAlarmUsd: v.optional(
+        v.pipe(
+          v.number('must be a number of US dollars'),
+          v.check((n) => Number.isFinite(n) && n > 0, 'must be a positive number of US dollars'),
+          v.description('An alarm when the tasks of the last 24 hours cost more than this many US dollars in all (the CostUsd metric). Default: no cost alarm.'),
+        ),
+      ),
       logLevel: v.optional(v.pipe(oneOf(LOG_LEVELS), v.description('State machine log level. Default: ERROR.')), 'ERROR'),
       includeExecutionData: v.optional(v.pipe(bool, v.description('Whether state machine logs include execution input and output (results may be private). Default: false.')), false),
       lambdaLogLevel: v.optional(v.pipe(oneOf(LAMBDA_LOG_LEVELS), v.description('Lambda (Powertools) log level. Default: INFO.')), 'INFO'),

@@ -29,6 +29,8 @@ export interface WebrunObservabilityProps {
   readonly alarmEmail?: string;
   /** Alarms made elsewhere (e.g. the session cleanup's dead letters) that should notify the topic too. @default none */
   readonly extraAlarms?: readonly cloudwatch.Alarm[];
+  /** An alarm when the tasks of the last 24 hours cost more than this many US dollars (metric CostUsd). @default none */
+  readonly costAlarmUsd?: number;
   /** The period alarms evaluate. @default Duration.minutes(5) */
   readonly period?: Duration;
 }
@@ -41,6 +43,7 @@ export class WebrunObservability extends Construct {
     readonly executionsTimedOut: cloudwatch.Alarm;
     readonly cleanupErrors: cloudwatch.Alarm;
     readonly startFailures?: cloudwatch.Alarm;
+    readonly cost?: cloudwatch.Alarm;
   };
   public readonly dashboard: cloudwatch.Dashboard;
 
@@ -76,6 +79,14 @@ export class WebrunObservability extends Construct {
         label: 'Cleanup errors',
         period,
       });
+    const custom = (name: WorkflowMetricName, statistic: string = cloudwatch.Stats.SUM, label?: string) => new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName: name,
+      dimensionsMap: { service: METRICS_SERVICE, [METRICS_STACK_DIMENSION]: stackName },
+      statistic,
+      period,
+      label,
+    });
     this.alarms = {
       executionsFailed: atLeastOnce('ExecutionsFailed', props.stateMachine.metricFailed(sum),
         'a webrun workflow execution failed. `npx webrun-sfn list --status FAILED` lists them; the failure cause keeps the completed results.'),
@@ -87,19 +98,12 @@ export class WebrunObservability extends Construct {
         ? atLeastOnce('StartFailures', props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }),
           'a scheduled or triggered start failed after its retries and is in the dead-letter queue.')
         : undefined,
+      cost: props.costAlarmUsd === undefined ? undefined : this.costAlarm(props.costAlarmUsd, custom(WorkflowMetricNames.costUsd), stackName, notify),
     };
 
     for (const alarm of props.extraAlarms ?? []) alarm.addAlarmAction(notify);
     const allAlarms = [...Object.values(this.alarms).filter((a): a is cloudwatch.Alarm => a !== undefined), ...(props.extraAlarms ?? [])];
 
-    const custom = (name: WorkflowMetricName, statistic: string = cloudwatch.Stats.SUM, label?: string) => new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName: name,
-      dimensionsMap: { service: METRICS_SERVICE, [METRICS_STACK_DIMENSION]: stackName },
-      statistic,
-      period,
-      label,
-    });
     const sm = props.stateMachine;
     const fns = Object.entries(props.functions);
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -127,7 +131,13 @@ export class WebrunObservability extends Construct {
           new cloudwatch.GraphWidget({
             title: 'Tasks',
             width: 8,
-            left: [custom(WorkflowMetricNames.tasksCompleted), custom(WorkflowMetricNames.tasksFailed), custom(WorkflowMetricNames.guardrailsTriggered)],
+            left: [
+              custom(WorkflowMetricNames.tasksCompleted),
+              custom(WorkflowMetricNames.tasksFailed),
+              custom(WorkflowMetricNames.guardrailsTriggered),
+              custom(WorkflowMetricNames.guardrailsAnswered),
+            ],
+            right: [custom(WorkflowMetricNames.costUsd, cloudwatch.Stats.SUM, 'Cost (USD)')],
           }),
           new cloudwatch.GraphWidget({
             title: 'Task duration (ms)',
@@ -161,5 +171,20 @@ export class WebrunObservability extends Construct {
         ],
       ],
     });
+  }
+
+  /** The summed CostUsd of a day against the threshold: one evaluation of a one-day period (CloudWatch's longest). */
+  private costAlarm(thresholdUsd: number, metric: cloudwatch.Metric, stackName: string, notify: cwActions.SnsAction): cloudwatch.Alarm {
+    if (!(Number.isFinite(thresholdUsd) && thresholdUsd > 0)) throw new Error(`WebrunObservability: costAlarmUsd must be a positive number of US dollars, got ${thresholdUsd}`);
+    const alarm = new cloudwatch.Alarm(this, 'Cost', {
+      metric: metric.with({ period: Duration.days(1), statistic: cloudwatch.Stats.SUM }),
+      threshold: thresholdUsd,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: `${stackName}: webrun tasks cost more than $${thresholdUsd} in a day (metric CostUsd). Per-run limits: session.maxCostUsd.`,
+    });
+    alarm.addAlarmAction(notify);
+    return alarm;
   }
 }

@@ -1,6 +1,8 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { ScheduleConfig, TriggerConfig, WebrunConfig } from './config';
@@ -21,6 +23,13 @@ export interface WebrunStackProps extends StackProps {
   readonly triggers?: readonly TriggerConfig[];
   /** E-mail subscribed to the alarm topic. @default no subscription (the topic is still created) */
   readonly alarmEmail?: string;
+  /**
+   * E-mail told of guardrail questions that wait for a person: the stack creates the question topic with this
+   * subscription (ignored when `workflow.questionTopic` is set). @default the EventBridge event only
+   */
+  readonly questionEmail?: string;
+  /** An alarm when the tasks of the last 24 hours cost more than this (US dollars). @default no cost alarm */
+  readonly costAlarmUsd?: number;
 }
 
 /** The stack's props from a validated `webrun.config.json` (bin/app.ts adds the environment). */
@@ -40,6 +49,8 @@ export function stackPropsFromConfig(config: WebrunConfig): WebrunStackProps {
     schedules: config.schedules,
     triggers: config.triggers,
     alarmEmail: config.alarmEmail,
+    questionEmail: config.questionEmail,
+    costAlarmUsd: config.costAlarmUsd,
   };
 }
 
@@ -54,7 +65,14 @@ export class WebrunStack extends Stack {
     super(scope, id, props);
     const apiKeySecret = props.workflow?.apiKeySecret
       ?? (props.apiKeySecretName ? secretsmanager.Secret.fromSecretNameV2(this, 'ApiKeySecret', props.apiKeySecretName) : undefined);
-    this.workflow = new WebrunWorkflow(this, 'Workflow', { ...props.workflow, apiKeySecret });
+    let questionTopic = props.workflow?.questionTopic;
+    if (!questionTopic && props.questionEmail) {
+      const topic = new sns.Topic(this, 'QuestionTopic', { displayName: 'webrun-sfn guardrail questions', enforceSSL: true });
+      topic.addSubscription(new subscriptions.EmailSubscription(props.questionEmail));
+      questionTopic = topic;
+    }
+    this.workflow = new WebrunWorkflow(this, 'Workflow', { ...props.workflow, apiKeySecret, questionTopic });
+    if (questionTopic) new CfnOutput(this, 'QuestionTopicArn', { value: questionTopic.topicArn, description: 'Guardrail questions waiting for a person are published here' });
     const { stateMachine, functions, cleanup } = this.workflow;
     if ((props.schedules?.length ?? 0) + (props.triggers?.length ?? 0) > 0) {
       this.triggers = new WebrunTriggers(this, 'Triggers', { stateMachine, schedules: props.schedules, triggers: props.triggers });
@@ -66,6 +84,7 @@ export class WebrunStack extends Stack {
       cleanupFunctions: [functions.terminateSession, ...(cleanup ? [cleanup.function] : [])],
       deadLetterQueue: this.triggers?.deadLetterQueue,
       alarmEmail: props.alarmEmail,
+      costAlarmUsd: props.costAlarmUsd,
       extraAlarms: [
         ...(cleanup ? [cleanup.deadLetterAlarm] : []),
         ...(this.workflow.doorbell ? [this.workflow.doorbell.receiverErrorsAlarm, this.workflow.doorbell.fallbacksAlarm] : []),

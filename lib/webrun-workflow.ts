@@ -5,6 +5,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -110,6 +111,12 @@ export interface WebrunWorkflowProps {
    * @default 30
    */
   readonly resultRetentionDays?: number;
+  /**
+   * Where a person is told (e-mail, chat, paging) that a guardrail question waits for them (`guardrails.ask`),
+   * besides the EventBridge event `source: "webrun-sfn"`, `detail-type: "Guardrail question"` on the default bus.
+   * @default the event only
+   */
+  readonly questionTopic?: sns.ITopic;
 }
 
 /**
@@ -212,13 +219,18 @@ export class WebrunWorkflow extends Construct {
     const pollTimeout = Duration.seconds(pollHold.toSeconds() + 30);
     // Terminate retries a failing terminate call itself on the failure path, within this time.
     const terminateTimeout = Duration.seconds(60);
+    const shortTimeout = Duration.seconds(30);
     this.functions = {
       startSession: new WebrunFunction(this, 'StartSession', { ...common, entryName: 'start-session', description: 'webrun-sfn: validate input and start a webrun session', timeout: sendTimeout }),
       sendTask: new WebrunFunction(this, 'SendTask', { ...common, entryName: 'send-task', description: 'webrun-sfn: send one task to the session', timeout: sendTimeout, memorySize: WAITING_FUNCTION_MEMORY_MB }),
       pollTask: new WebrunFunction(this, 'PollTask', { ...common, entryName: 'poll-task', description: 'webrun-sfn: poll a pending task', timeout: pollTimeout, memorySize: WAITING_FUNCTION_MEMORY_MB }),
       terminateSession: new WebrunFunction(this, 'TerminateSession', { ...common, entryName: 'terminate-session', description: 'webrun-sfn: terminate the session and report failures', timeout: terminateTimeout }),
+      // The ask step never calls the API: it does not learn where the key is.
+      askPerson: new WebrunFunction(this, 'AskPerson', { ...common, environment: withoutKey(environment), entryName: 'ask-person', description: 'webrun-sfn: tell a person a guardrail question waits for them', timeout: shortTimeout }),
     };
-    for (const fn of Object.values(this.functions)) this.apiKeySecret.grantRead(fn);
+    this.grantQuestions(this.functions.askPerson, props.questionTopic);
+    // Every function that calls the API reads its key; the ask step only tells a person.
+    for (const fn of [this.functions.startSession, this.functions.sendTask, this.functions.pollTask, this.functions.terminateSession]) this.apiKeySecret.grantRead(fn);
     // Steps that complete a task may store its result; the failure report may move inline results there to fit.
     for (const fn of [this.functions.sendTask, this.functions.pollTask, this.functions.terminateSession]) this.grantResultWrites(fn);
     this.sessionTable.grant(this.functions.startSession, 'dynamodb:PutItem');
@@ -339,6 +351,21 @@ export class WebrunWorkflow extends Construct {
     });
   }
 
+  /**
+   * The ask step publishes the question: events:PutEvents on the account's default bus (where `source: webrun-sfn`
+   * events go; a rule routes them on), sns:Publish on the question topic when there is one, the session table to
+   * read the live view from.
+   */
+  private grantQuestions(fn: WebrunFunction, topic: sns.ITopic | undefined): void {
+    const bus = Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' });
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [bus] }));
+    this.sessionTable.grant(fn, 'dynamodb:GetItem');
+    if (topic) {
+      topic.grantPublish(fn);
+      fn.addEnvironment(ENV.questionTopicArn, topic.topicArn);
+    }
+  }
+
   /** s3:PutObject on the result bucket's objects, nothing else (no deletes, no ACLs, no reads). */
   private grantResultWrites(fn: lambda.IFunction): void {
     const objects = this.resultBucket.arnForObjects('*');
@@ -440,4 +467,10 @@ function validateProps(p: { baseUrl: string; pollInterval: Duration; pollHold: D
   };
   count('inlineResultBytes', p.inlineResultBytes, 0, RESULT_LIMITS.inlineBudgetBytes);
   count('resultRetentionDays', p.resultRetentionDays, 1, 3650);
+}
+
+/** The functions' environment without the API key secret's ARN. */
+function withoutKey(environment: Record<string, string>): Record<string, string> {
+  const { [ENV.secretArn]: _secret, ...rest } = environment;
+  return rest;
 }

@@ -18,13 +18,14 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { CompletionModes, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, StateNames, WebrunErrors, type CompletionMode } from '../lambdas/shared/contract';
-import type { FailureEvent, FallbackEvent, SendAndWaitEvent, StartEvent, StepEvent } from '../lambdas/shared/state';
+import type { AnswerEvent, AskEvent, FailureEvent, FallbackEvent, SendAndWaitEvent, StartEvent, StepEvent } from '../lambdas/shared/state';
 
 export interface WorkflowFunctions {
   readonly startSession: lambda.IFunction;
   readonly sendTask: lambda.IFunction;
   readonly pollTask: lambda.IFunction;
   readonly terminateSession: lambda.IFunction;
+  readonly askPerson: lambda.IFunction;
 }
 
 export interface WorkflowTimings {
@@ -178,15 +179,44 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
     .addCatch(terminateAfterFailure, onFailure);
   terminate.next(new sfn.Succeed(scope, StateNames.succeeded));
 
+  // A guardrail question no rule answers (guardrails.ask): tell a person, wait for the answer with no Lambda running,
+  // then send it and follow the task on by polling. No answer in time: Webrun.GuardrailUnanswered.
+  const questionUnanswered = sfn.Pass.jsonPath(scope, StateNames.questionUnanswered, {
+    resultPath: '$.failure',
+    parameters: {
+      Error: WebrunErrors.GuardrailUnanswered,
+      'Cause.$': "States.Format('No one answered the guardrail question of task {} in time: {}', $.loop.index, $.loop.question.text)",
+    },
+  });
+  questionUnanswered.next(terminateAfterFailure);
+  const askPayload: Payload<StepEvent> & Pick<AskEvent, 'token'> = { ...step, token: sfn.JsonPath.taskToken };
+  const askPerson = tasks.LambdaInvoke.jsonPath(scope, StateNames.askPerson, {
+    lambdaFunction: fns.askPerson,
+    integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+    payload: sfn.TaskInput.fromObject(askPayload),
+    retryOnServiceExceptions: true,
+    resultPath: '$.answer',
+    taskTimeout: sfn.Timeout.at('$.loop.question.timeoutSeconds'),
+  })
+    .addCatch(questionUnanswered, { errors: [sfn.Errors.TIMEOUT], resultPath: '$.unanswered' })
+    .addCatch(terminateAfterFailure, onFailure);
+  const answerPayload: Payload<AnswerEvent> = { ...step, 'answer.$': '$.answer' };
+  const answerQuestion = invoke(scope, StateNames.answerQuestion, fns.pollTask, answerPayload, '$.loop', t.poll)
+    .addRetry(NON_IDEMPOTENT_RETRY)
+    .addCatch(terminateAfterFailure, onFailure);
+  askPerson.next(answerQuestion);
+
   const wait = sfn.Wait.jsonPath(scope, StateNames.wait, { time: sfn.WaitTime.duration(timings.pollInterval) });
   const next = sfn.Choice.jsonPath(scope, StateNames.next)
     .when(sfn.Condition.stringEquals('$.loop.status', 'pending'), wait)
+    .when(sfn.Condition.stringEquals('$.loop.status', 'question'), askPerson)
     .when(sfn.Condition.numberLessThanJsonPath('$.loop.index', '$.run.taskCount'), send)
     .otherwise(terminate);
   wait.next(poll);
   poll.next(next);
   send.next(next);
   fallBack?.next(next);
+  answerQuestion.next(next);
 
   return start.next(next);
 }

@@ -80,7 +80,7 @@ export function describeWorkflow(props: WebrunWorkflowProps = {}): WorkflowDescr
     env = Object.fromEntries(Object.entries(resolvedEnv?.variables ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
   }
   const taskHandlers: Record<string, HandlerName> = {};
-  const waitsForToken = new Set<string>();
+  const waitsForToken: Record<string, string | undefined> = {};
   for (const [stateName, state] of Object.entries(definition.States)) {
     if (state.Type !== 'Task') continue;
     // payloadResponseOnly names the function as the Resource; the lambda:invoke integrations name it in Parameters.
@@ -89,7 +89,7 @@ export function describeWorkflow(props: WebrunWorkflowProps = {}): WorkflowDescr
     const handler = arn ? byArn.get(arn) : undefined;
     if (!handler) throw new Error(`Task state "${stateName}" invokes ${arn ?? state.Resource}, which is not one of the workflow's Lambdas`);
     taskHandlers[stateName] = handler;
-    if (state.Resource?.endsWith('.waitForTaskToken')) waitsForToken.add(stateName);
+    if (state.Resource?.endsWith('.waitForTaskToken')) waitsForToken[stateName] = state.TimeoutSecondsPath as string | undefined;
   }
-  return { definition, taskHandlers, settings: settingsFromEnv(env), timeouts, memoryMb, waitsForToken: [...waitsForToken] };
+  return { definition, taskHandlers, settings: settingsFromEnv(env), timeouts, memoryMb, waitsForToken };
 }

@@ -15,22 +15,40 @@ export interface LocalTaskTokens extends TaskTokens {
   wait(token: string): Promise<TokenOutcome>;
   /** Stops waiting on a token (its state failed or timed out): a later resume answers false, as for a dead token. */
   forget(token: string): void;
+  /** Resolves once the token is resumed or forgotten. */
+  settled(token: string): Promise<void>;
   /** Tokens still waiting. */
   readonly waiting: number;
 }
 
 export function localTaskTokens(): LocalTaskTokens {
   const waiters = new Map<string, (outcome: TokenOutcome) => void>();
+  const done = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  const doneOf = (token: string) => {
+    let entry = done.get(token);
+    if (!entry) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      entry = { promise, resolve };
+      done.set(token, entry);
+    }
+    return entry;
+  };
+  const finish = (token: string) => {
+    waiters.delete(token);
+    doneOf(token).resolve();
+  };
   const settle = async (token: string, outcome: TokenOutcome) => {
     const resolve = waiters.get(token);
     if (!resolve) return false;
-    waiters.delete(token);
+    finish(token);
     resolve(outcome);
     return true;
   };
   return {
     wait: (token) => new Promise<TokenOutcome>((resolve) => waiters.set(token, resolve)),
-    forget: (token) => void waiters.delete(token),
+    forget: (token) => finish(token),
+    settled: (token) => doneOf(token).promise,
     succeed: (token, output) => settle(token, { output: structuredClone(output) }),
     fail: (token, error, cause) => settle(token, { error, cause }),
     get waiting() {

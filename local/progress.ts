@@ -95,12 +95,18 @@ export class ProgressTracker {
         this.write(`  session ${this.sessionId} started (${this.taskCount} task${this.taskCount === 1 ? '' : 's'})`);
         break;
       }
+      case StateNames.answerQuestion:
+        this.write(`  ${label(Number(obj(output.loop).index))}: the answer was sent, following the task on`);
+        break;
       case StateNames.send:
       case StateNames.poll:
       case StateNames.fallBack: {
         const loop = obj(output.loop);
         const pending = obj(loop.pending);
-        if (loop.status === 'ready') {
+        if (loop.status === 'question') {
+          const question = obj(loop.question);
+          this.write(`  ${label(Number(loop.index))} stopped at a question for a person: ${JSON.stringify(short(String(question.text ?? '')))}`);
+        } else if (loop.status === 'ready') {
           const index = Number(loop.index) - 1;
           const elapsed = event.at - (this.taskStartedAt.get(index) ?? event.at);
           const entry = obj((loop.results as unknown[] | undefined)?.find((r) => obj(r).index === index));

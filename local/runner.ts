@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { CompletionModes, QUOTAS, WebrunErrors, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';
 import { endRecordedSession } from '../lambdas/shared/cleanup';
 import { makeHandlers, type HandlerDeps, type HandlerName, type InvocationContext, type Log } from '../lambdas/shared/handlers';
+import type { PersonsAnswer } from '../lambdas/shared/state';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { tooDeep } from '../lambdas/shared/schema/core';
 import { MAX_INPUT_DEPTH } from '../lambdas/shared/schema/workflow-input';
@@ -54,6 +55,12 @@ export interface LocalRunOptions {
   onStateEvent?: (event: StateEvent) => void;
   /** The folder standing in for the result bucket. @default <OS temp dir>/webrun-sfn-results */
   resultsDir?: string;
+  /**
+   * A person asked a guardrail question (`guardrails.ask`): the terminal prompt, or a test. Resolve with the answer,
+   * with 'stop' (the run ends with Webrun.GuardrailStopped), or undefined to leave it unanswered (the run ends with
+   * Webrun.GuardrailUnanswered at the question's timeout, scaled). @default nobody answers
+   */
+  onQuestion?: (question: LocalQuestion) => Promise<PersonsAnswer | 'stop' | undefined>;
   /** Called after each Lambda invocation with its handler and wall time (for cost figures). */
   onInvocation?: (handler: HandlerName | 'receiveDoorbell', ms: number) => void;
   /**
@@ -61,6 +68,17 @@ export interface LocalRunOptions {
    * session that must then be terminated). @default 30000
    */
   stopGraceMs?: number;
+}
+
+/** A guardrail question, as the local prompt shows it. */
+export interface LocalQuestion {
+  taskIndex: number;
+  question: string;
+  deadline: string;
+  /** The session's live view (a secret-grade link: shown to the person, never logged). */
+  liveViewUrl?: string;
+  /** Resolves when the question is no longer waiting (answered elsewhere, timed out, or the run ended). */
+  closed: Promise<void>;
 }
 
 export interface LocalRunSummary {
@@ -165,7 +183,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   // Completion by webhook: the receiver on loopback, waiting tasks in memory, a registry of waiting states.
   const tokens = localTaskTokens();
   let receiver: LocalReceiver | undefined;
-  if (workflow.waitsForToken.size > 0) {
+  if (Object.keys(workflow.waitsForToken).length > 0) {
     receiver = await startReceiver(async (request) => {
       lambdaInvocations++;
       const invoked = Date.now();
@@ -177,6 +195,18 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     });
     deps.doorbell = { waiting: memoryWaitingTasks(), taskTokens: tokens, receiverUrl: receiver.url };
   }
+  // Asking a person: the runner's question source answers the waiting Ask state through the same token registry.
+  deps.questions = {
+    async notify(notice) {
+      const closed = tokens.settled(notice.token);
+      const ask = options.onQuestion?.({ taskIndex: notice.taskIndex, question: notice.question, deadline: notice.deadline, liveViewUrl: notice.liveViewUrl, closed });
+      if (!ask) return;
+      void ask.then(async (reply) => {
+        if (reply === 'stop') await tokens.fail(notice.token, WebrunErrors.GuardrailStopped, JSON.stringify({ errorType: WebrunErrors.GuardrailStopped, errorMessage: `A person stopped the run at the question of task ${notice.taskIndex}.` }));
+        else if (reply) await tokens.succeed(notice.token, reply);
+      }, () => undefined);
+    },
+  };
   const handlers = makeHandlers(deps);
   const write = options.onProgress ?? (() => {});
   const tracker = new ProgressTracker(write);
@@ -188,7 +218,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
       async (input: unknown) => {
         // Let the event log catch up first, so a quota broken by the state before stops the run before this step acts.
         await new Promise(setImmediate);
-        const waits = workflow.waitsForToken.has(stateName);
+        const waits = stateName in workflow.waitsForToken;
         // A lambda:invoke integration passes { FunctionName, Payload }; payloadResponseOnly passes the payload itself.
         let payload = waits ? (input as { Payload: Record<string, unknown> }).Payload : input;
         quotas.payload(payload, `The payload of task state "${stateName}"`);
@@ -212,7 +242,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
           if (token) tokens.forget(token);
           throw asLambdaError(err);
         }
-        if (token && resumed) result = await resumedOrTimedOut(token, resumed, (payload as { loop?: { waitSeconds?: number } }).loop?.waitSeconds);
+        if (token && resumed) result = await resumedOrTimedOut(token, resumed, secondsAt(payload, workflow.waitsForToken[stateName]));
         quotas.payload(result, `The result of task state "${stateName}"`);
         return result as never;
       },
@@ -332,6 +362,14 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
       storedResults,
     },
   };
+}
+
+/** The number a TimeoutSecondsPath (`$.a.b`) names in a payload, if any. */
+function secondsAt(payload: unknown, timeoutPath: string | undefined): number | undefined {
+  if (!timeoutPath?.startsWith('$.')) return undefined;
+  let at: unknown = payload;
+  for (const key of timeoutPath.slice(2).split('.')) at = at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined;
+  return typeof at === 'number' ? at : undefined;
 }
 
 /** Waits for `work`, but no longer than `ms` (and holds the process no longer than the work does). */

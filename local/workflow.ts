@@ -35,12 +35,14 @@ export interface WorkflowDescription {
   timeouts: Record<HandlerName, number>;
   /** Each handler's Lambda memory, in MB (for cost figures). */
   memoryMb: Record<HandlerName, number>;
-  /** Task states that wait on a task token (completion by webhook): their Lambda answers, the token resumes them. */
-  waitsForToken: string[];
+  /**
+   * Task states that wait on a task token (completion by webhook, asking a person), with their TimeoutSecondsPath:
+   * their Lambda answers, the token resumes them.
+   */
+  waitsForToken: Record<string, string | undefined>;
 }
 
-export interface LocalWorkflow extends Omit<WorkflowDescription, 'waitsForToken'> {
-  waitsForToken: ReadonlySet<string>;
+export interface LocalWorkflow extends WorkflowDescription {
   /** The executor for this definition, built (and its definition validated) once. */
   machine: StateMachine;
 }
@@ -50,9 +52,9 @@ export interface LocalWorkflow extends Omit<WorkflowDescription, 'waitsForToken'
  * aws-local-stepfunctions resolves `TimeoutSecondsPath` against the state's payload instead of its input (Step
  * Functions uses the input), so the runner enforces that timeout itself, from the same path, scaled like every wait.
  */
-function executable(definition: WorkflowDescription['definition'], waitsForToken: readonly string[]): WorkflowDescription['definition'] {
+function executable(definition: WorkflowDescription['definition'], waitsForToken: WorkflowDescription['waitsForToken']): WorkflowDescription['definition'] {
   const copy = structuredClone(definition);
-  for (const name of waitsForToken) delete copy.States[name].TimeoutSecondsPath;
+  for (const name of Object.keys(waitsForToken)) delete copy.States[name].TimeoutSecondsPath;
   return copy;
 }
 
@@ -61,7 +63,7 @@ export function localWorkflow(description: WorkflowDescription, validate: boolea
   const machine = new StateMachine(executable(description.definition, description.waitsForToken) as never, {
     validationOptions: validate ? { checkArn: false } : { noValidate: true },
   });
-  return { ...description, waitsForToken: new Set(description.waitsForToken), machine };
+  return { ...description, machine };
 }
 
 /** Where `npm run definitions` writes the built workflow of each completion mode. */

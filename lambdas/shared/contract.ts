@@ -15,6 +15,12 @@ export const StateNames = {
   poll: 'Poll task',
   /** Completion by webhook: the doorbell never rang in time, so the task is followed by polling from here on. */
   fallBack: 'Fall back to polling',
+  /** A guardrail question no rule answers, with `ask` set: a person is told and the execution waits for the answer. */
+  askPerson: 'Ask a person',
+  /** Sends the person's answer and follows the task on (by polling). */
+  answerQuestion: 'Answer the question',
+  /** No one answered in time: the failure the run ends with. */
+  questionUnanswered: 'Question unanswered',
   terminate: 'Terminate session',
   succeeded: 'Workflow succeeded',
   terminateAfterFailure: 'Terminate session after failure',
@@ -26,6 +32,9 @@ export const StateNames = {
 
 /** The states that end the session: a history in which one of them succeeded needs no cleanup. */
 export const TERMINATE_STATES: readonly string[] = [StateNames.terminate, StateNames.terminateAfterFailure];
+
+/** The EventBridge event that tells a person a guardrail question waits for them (default bus). */
+export const QUESTION_EVENT = { source: 'webrun-sfn', detailType: 'Guardrail question' } as const;
 
 /** The EventBridge detail-type of an execution's status change, which the session cleanup listens to. */
 export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
@@ -53,6 +62,8 @@ export const ENV = {
   waitingTable: 'WEBRUN_WAITING_TABLE',
   /** The public URL of the doorbell receiver (completion by webhook). */
   receiverUrl: 'WEBRUN_RECEIVER_URL',
+  /** The SNS topic a person is e-mailed a guardrail question on (optional). */
+  questionTopicArn: 'WEBRUN_QUESTION_TOPIC_ARN',
 } as const;
 
 /** How the workflow learns that a task ended. */
@@ -152,6 +163,12 @@ export const WebrunErrors = {
   GuardrailTriggered: 'Webrun.GuardrailTriggered',
   PollTimeout: 'Webrun.PollTimeout',
   ConfigError: 'Webrun.ConfigError',
+  /** The run's cost crossed `session.maxCostUsd`: the task was stopped and the session ended. */
+  BudgetExceeded: 'Webrun.BudgetExceeded',
+  /** A question for a person (`guardrails.ask`) got no answer in time. */
+  GuardrailUnanswered: 'Webrun.GuardrailUnanswered',
+  /** A person answered a question with "stop". */
+  GuardrailStopped: 'Webrun.GuardrailStopped',
 } as const;
 
 export type WebrunErrorName = (typeof WebrunErrors)[keyof typeof WebrunErrors];
@@ -190,6 +207,10 @@ export const WorkflowMetricNames = {
   doorbellsIgnored: 'DoorbellsIgnored',
   /** A task whose doorbell never rang in time: the workflow polled it instead. */
   webhookFallbacks: 'WebhookFallbacks',
+  /** A guardrail question answered, by a rule or a person. */
+  guardrailsAnswered: 'GuardrailsAnswered',
+  /** US dollars a completed task cost (its usage.cost). */
+  costUsd: 'CostUsd',
 } as const;
 
 export type WorkflowMetricName = (typeof WorkflowMetricNames)[keyof typeof WorkflowMetricNames];
@@ -229,6 +250,12 @@ export interface ResultRef {
   sha256: string;
 }
 
+/** A guardrail question a task got on its way, and who answered it (never the answer: it may come from a secret). */
+export interface AnsweredGuardrail {
+  question: string;
+  answeredBy: 'rule' | 'person';
+}
+
 /** One completed task in the workflow's output: its result inline, or a reference to it in the result store. */
 export interface TaskResult {
   index: number;
@@ -237,12 +264,16 @@ export interface TaskResult {
   result?: TaskData;
   resultRef?: ResultRef;
   usage?: Usage;
+  /** The guardrail questions the task got, answered by a rule or a person. */
+  guardrails?: AnsweredGuardrail[];
 }
 
 /** Success output of an execution. */
 export interface WorkflowOutput {
   sessionId: string;
   tasks: TaskResult[];
+  /** The run's total: tokens and cost summed over its tasks. */
+  usage?: Usage;
 }
 
 /**

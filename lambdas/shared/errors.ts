@@ -69,8 +69,9 @@ export class GuardrailTriggered extends WebrunError {
   readonly name = WebrunErrors.GuardrailTriggered;
   /** What the agent asked for, e.g. "I need login credentials". */
   readonly question: string;
-  constructor(question: string) {
-    super(`The agent stopped at a guardrail and needs a human: ${question}`);
+  /** @param why why it was not answered (e.g. "no rule answers it"), when rules or a person could have */
+  constructor(question: string, why?: string) {
+    super(`The agent stopped at a guardrail and needs a human: ${question}${why ? ` (${why})` : ''}`);
     this.question = question;
   }
 }
@@ -83,4 +84,8 @@ export class ConfigError extends WebrunError {
 
 export function isWebrunError(err: unknown): err is WebrunError {
   return err instanceof WebrunError;
+}
+
+export class BudgetExceeded extends WebrunError {
+  readonly name = WebrunErrors.BudgetExceeded;
 }

@@ -6,15 +6,16 @@
  * Each step gets the state's `run` and `loop` (lambdas/shared/state.ts) and returns the new `loop`, so a result is
  * in the state once, whatever the step; results too large for the state go to the result store.
  */
-import { DOORBELL_GRACE_SECONDS, MAX_CAUSE_CHARS, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from './contract';
-import { ApiError, ConfigError, GuardrailTriggered, InvalidInput, isWebrunError, PollTimeout, TaskFailed } from './errors';
+import { DOORBELL_GRACE_SECONDS, LIMITS, MAX_CAUSE_CHARS, type AnsweredGuardrail, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from './contract';
+import { ApiError, BudgetExceeded, ConfigError, GuardrailTriggered, InsufficientBalance, InvalidInput, isWebrunError, PollTimeout, TaskFailed, UnexpectedResponse } from './errors';
+import { decide, secretAnswers } from './guardrails';
 import { validateWorkflowInput } from './input';
 import { noMetrics, type WorkflowMetrics } from './metrics';
-import { redactOutcome } from './redact';
+import { redactDeep, redactOutcome } from './redact';
 import { keepsInline, storeResult, type ResultPlacement, type ResultStore } from './result-store';
 import type { SessionRecords } from './session-records';
 import { noCredentials, resolveSiteCredentials, type SiteCredentialResolver } from './site-credentials';
-import { resultKey, type DoorbellAnswer, type DoorbellRequest, type FailureEvent, type FailureReport, type LoopState, type RunState, type StartEvent, type StepEvent, type WorkflowState } from './state';
+import { resultKey, type DoorbellAnswer, type DoorbellRequest, type FailureEvent, type FailureReport, type LoopState, type PendingTask, type PersonsAnswer, type Question, type RunState, type StartEvent, type StepEvent, type WorkflowState } from './state';
 import type { TaskTokens } from './task-tokens';
 import type { SiteCredentialRef, TaskOutcome, WorkflowTask } from './types';
 import { digest, sameSecret, unguessable, waitingKey, type WaitingTask, type WaitingTasks } from './waiting-tasks';
@@ -57,7 +58,42 @@ export interface HandlerDeps {
   now?: () => number;
   /** Completion by webhook: where waiting tasks are kept, how executions resume, and the receiver's public URL. */
   doorbell?: { waiting: WaitingTasks; taskTokens: TaskTokens; receiverUrl: string };
+  /** Tells a person a guardrail question waits for them (`guardrails.ask`). @default none: asking fails with ConfigError */
+  questions?: QuestionNotifier;
 }
+
+/** A guardrail question for a person, as the notification carries it. */
+export interface QuestionNotice {
+  executionArn: string;
+  taskIndex: number;
+  question: string;
+  /** ISO time after which the run ends with Webrun.GuardrailUnanswered. */
+  deadline: string;
+  /** The session's live view: a secret-grade link, in the notification only (never in logs or output). */
+  liveViewUrl?: string;
+  /** The task token the answer resumes (the local prompt uses it; deployed, the CLI finds it in the history). */
+  token: string;
+}
+
+export interface QuestionNotifier {
+  notify(notice: QuestionNotice): Promise<void>;
+}
+
+/** Where a task stands while it is followed: the step's event, its id, when it was sent, what was answered. */
+interface Following {
+  event: StepEvent;
+  taskId: string;
+  sentAt: number;
+  answered: readonly AnsweredGuardrail[];
+  /** The task's own guardrails when the event carries no tasks (the receiver has them from the waiting record). */
+  taskGuardrails?: WorkflowTask['guardrails'];
+}
+
+/** What following one answer gave. */
+type Followed =
+  | { kind: 'done'; loop: LoopState }
+  | { kind: 'pending'; answered: AnsweredGuardrail[] }
+  | { kind: 'question'; answered: AnsweredGuardrail[]; question: Question };
 
 /** The doorbell's name in the API's webhook object. */
 const WEBHOOK_NAME = 'webrun-sfn';
@@ -98,7 +134,7 @@ export function parseStepEvent(raw: unknown, handler: string): StepEvent {
   if (!Array.isArray(run.tasks)) throw new InvalidInput(`${handler} event.run.tasks`, 'must be an array');
   int(loop, 'index', `${handler} event.loop`);
   if (!Array.isArray(loop.results)) throw new InvalidInput(`${handler} event.loop.results`, 'must be an array');
-  if (loop.status !== 'ready' && loop.status !== 'pending') throw new InvalidInput(`${handler} event.loop.status`, 'must be "ready" or "pending"');
+  if (loop.status !== 'ready' && loop.status !== 'pending' && loop.status !== 'question') throw new InvalidInput(`${handler} event.loop.status`, 'must be "ready", "pending" or "question"');
   return { executionArn: typeof event.executionArn === 'string' ? event.executionArn : 'unknown-execution', run: run as unknown as RunState, loop: loop as unknown as LoopState };
 }
 
@@ -124,28 +160,66 @@ export function makeHandlers(deps: HandlerDeps) {
   const deadlineOf = (ctx: InvocationContext): number | undefined => (ctx.remainingMs ? now() + ctx.remainingMs() - SAFETY_MS : undefined);
   const clientFor = (ctx: InvocationContext) => deps.client({ signal: ctx.signal, deadlineAt: deadlineOf(ctx) });
 
-  /** Raises the final outcomes; returns the completed task's entry, or undefined while it is pending. */
-  function settle(outcome: TaskOutcome, index: number, sessionId: string, elapsedMs: number): TaskResult | undefined {
+  /**
+   * One answer of the API about the task at `loop.index`, followed: a completed task is kept (its result inline or
+   * stored), a failed one raises TaskFailed, a guardrail question is answered by a rule (the task goes on), becomes
+   * a question for a person, or raises GuardrailTriggered; and a running cost over the run's budget stops the task
+   * and raises BudgetExceeded.
+   */
+  async function follow(at: Following, outcome: TaskOutcome, client: WebrunClient): Promise<Followed> {
+    const { event, taskId, sentAt } = at;
+    const { run, loop } = event;
+    const index = loop.index;
+    const answered = [...at.answered];
+    if (outcome.kind === 'pending') checkBudget(event, outcome.usage?.cost, 'running');
     switch (outcome.kind) {
       case 'pending':
-        return undefined;
+        return { kind: 'pending', answered };
       case 'completed': {
-        const result: TaskResult = { index, taskId: outcome.taskId ?? null, status: 'completed', result: outcome.data };
-        if (outcome.usage) result.usage = outcome.usage;
-        log.info('task completed', { sessionId, taskIndex: index, taskId: outcome.taskId, usage: outcome.usage });
+        const task = run.tasks[index] as WorkflowTask | undefined;
+        const hidden = await secretAnswers(answered, task?.guardrails ?? at.taskGuardrails, run.guardrails, siteCredentials);
+        const data = hidden.length > 0 ? redactDeep(outcome.data, hidden) : outcome.data;
+        const entry: TaskResult = { index, taskId: outcome.taskId ?? (taskId || null), status: 'completed', result: data };
+        if (outcome.usage) entry.usage = outcome.usage;
+        if (answered.length > 0) entry.guardrails = answered;
+        log.info('task completed', { sessionId: run.sessionId, taskIndex: index, taskId: entry.taskId, usage: outcome.usage });
         metrics.add(M.tasksCompleted, 1);
-        metrics.add(M.taskDuration, Math.max(0, elapsedMs));
-        return result;
+        metrics.add(M.taskDuration, Math.max(0, now() - sentAt));
+        if (typeof outcome.usage?.cost === 'number') metrics.add(M.costUsd, outcome.usage.cost);
+        return { kind: 'done', loop: await keep(event, entry) };
       }
-      case 'guardrail':
-        log.warn('task stopped at a guardrail', { sessionId, taskIndex: index, taskId: outcome.taskId, guardrailType: outcome.guardrailType });
-        metrics.add(M.guardrailsTriggered, 1);
-        throw new GuardrailTriggered(outcome.question);
       case 'failed':
-        log.warn('task failed', { sessionId, taskIndex: index, taskId: outcome.taskId });
+        log.warn('task failed', { sessionId: run.sessionId, taskIndex: index, taskId });
         metrics.add(M.tasksFailed, 1);
         throw new TaskFailed(`Task ${index} failed: ${outcome.reason}`);
+      case 'guardrail': {
+        log.warn('task stopped at a guardrail', { sessionId: run.sessionId, taskIndex: index, taskId, guardrailType: outcome.guardrailType });
+        metrics.add(M.guardrailsTriggered, 1);
+        const task = run.tasks[index] as WorkflowTask | undefined;
+        const decision = await decide(outcome.question, task?.guardrails ?? at.taskGuardrails, run.guardrails, answered, siteCredentials, now);
+        if (decision.kind === 'fail') throw new GuardrailTriggered(outcome.question, decision.why);
+        if (decision.kind === 'ask') return { kind: 'question', answered, question: { text: outcome.question, timeoutSeconds: decision.timeoutSeconds } };
+        // The answer (perhaps from a secret) goes to the API only; the output records that a rule answered.
+        await client.answerGuardrail(run.sessionId, taskId, decision.text);
+        answered.push({ question: outcome.question, answeredBy: 'rule' });
+        metrics.add(M.guardrailsAnswered, 1);
+        log.info('guardrail answered by a rule', { sessionId: run.sessionId, taskIndex: index, taskId, answers: answered.length });
+        return { kind: 'pending', answered };
+      }
     }
+  }
+
+  /**
+   * The run's budget (`session.maxCostUsd`): the cost of the completed tasks plus, for a running one, its running
+   * cost. Crossing it stops the running task (the session is then ended by the failure path).
+   */
+  function checkBudget(event: StepEvent, running: number | undefined, _when: 'running' | 'before-send'): void {
+    const max = event.run.maxCostUsd;
+    if (max === undefined) return;
+    const spent = event.loop.results.reduce((sum, r) => sum + (typeof r.usage?.cost === 'number' ? r.usage.cost : 0), 0) + (running ?? 0);
+    if (spent <= max) return;
+    if (running !== undefined) metrics.add(M.costUsd, running);
+    throw new BudgetExceeded(`The run has cost $${spent.toFixed(4)}, over its budget of $${max} (session.maxCostUsd).`);
   }
 
   /** The loop after a completed task: its result kept inline when it fits, else stored and referenced. */
@@ -153,6 +227,14 @@ export function makeHandlers(deps: HandlerDeps) {
     const prior = event.loop.results.filter((r) => r.index !== entry.index);
     const kept = keepsInline(entry, prior, deps.placement) ? entry : await storeResult(entry, deps.results, resultKey(event.executionArn, entry.index));
     return ready(event.run, event.loop.index + 1, [...prior, kept]);
+  }
+
+  /** Stops the task the budget no longer allows, then raises the budget error (for the failure path to end the session). */
+  async function stopOverBudget(err: unknown, client: WebrunClient, sessionId: string): Promise<never> {
+    if ((err as Error)?.name === WebrunErrors.BudgetExceeded) {
+      await client.stopTask(sessionId).catch((stopErr: unknown) => log.warn('could not stop the task over budget', { sessionId, error: (stopErr as Error)?.name }));
+    }
+    throw err;
   }
 
   /** Validates the execution input (`{ input }`, as the state machine passes it), then starts and records the session. */
@@ -164,7 +246,7 @@ export function makeHandlers(deps: HandlerDeps) {
     const session = await client.startSession(input.session);
     try {
       // Before this state can end: a stop that lands now leaves a record the cleanup finds.
-      await deps.sessions.started(executionArn, session.sessionId);
+      await deps.sessions.started(executionArn, session.sessionId, { liveViewUrl: session.liveViewUrl });
     } catch (err) {
       // A session nothing can find would stay open and billed until it idles out: end it now.
       log.error('could not record the session; terminating it', { sessionId: session.sessionId, error: (err as Error)?.name });
@@ -173,7 +255,19 @@ export function makeHandlers(deps: HandlerDeps) {
     }
     log.info('session started', { sessionId: session.sessionId, taskCount: input.tasks.length, balance: session.balance });
     metrics.add(M.sessionsStarted, 1);
-    const run: RunState = { sessionId: session.sessionId, tasks: input.tasks, taskCount: input.tasks.length };
+    const min = input.session.minBalanceUsd;
+    if (min !== undefined && typeof session.balance === 'number' && session.balance < min) {
+      // Nothing else knows this session yet: end it here, before failing.
+      await endSession(client, executionArn, session.sessionId).catch(() => undefined);
+      throw new InsufficientBalance(`The account balance is $${session.balance}, under the $${min} the run needs (session.minBalanceUsd).`);
+    }
+    const run: RunState = {
+      sessionId: session.sessionId,
+      tasks: input.tasks,
+      taskCount: input.tasks.length,
+      ...(input.session.guardrails ? { guardrails: input.session.guardrails } : {}),
+      ...(input.session.maxCostUsd !== undefined ? { maxCostUsd: input.session.maxCostUsd } : {}),
+    };
     return { run, loop: ready(run, 0, []) };
   }
 
@@ -186,15 +280,20 @@ export function makeHandlers(deps: HandlerDeps) {
     const client = await clientFor(ctx);
     // Resolved here, at send time, so the values exist only in this invocation's memory and the request body.
     const credentials = task.secrets ? await resolveSiteCredentials(task.secrets, siteCredentials) : [];
+    // What the run has spent already may be its whole budget: no task starts over it.
+    checkBudget(event, 0, 'before-send');
     const token = (raw as { token?: unknown }).token;
     if (typeof token === 'string' && token !== '') return sendAndWait(event, task, token, client, credentials);
     const sentAt = now();
     const outcome = await client.sendTask(run.sessionId, task, credentials);
-    const done = settle(outcome, loop.index, run.sessionId, now() - sentAt);
-    if (done) return keep(event, done);
-    const taskId = outcome.taskId as string;
+    const taskId = outcome.taskId ?? '';
+    const followed = await follow({ event, taskId, sentAt, answered: [] }, outcome, client).catch((err: unknown) => stopOverBudget(err, client, run.sessionId));
+    if (followed.kind === 'done') return followed.loop;
+    if (!taskId) throw new UnexpectedResponse('send-message answered without a taskId, so the task cannot be followed.');
+    const pending: PendingTask = { taskId, attempt: 0, maxAttempts: maxPollAttempts(task.maxDuration, pollPlan), sentAt, ...(followed.answered.length ? { answered: followed.answered } : {}) };
+    if (followed.kind === 'question') return { ...loop, status: 'question', pending, question: followed.question };
     log.info('task pending', { sessionId: run.sessionId, taskIndex: loop.index, taskId });
-    return { ...loop, status: 'pending', pending: { taskId, attempt: 0, maxAttempts: maxPollAttempts(task.maxDuration, pollPlan), sentAt } };
+    return { ...loop, status: 'pending', pending };
   }
 
   /** The completion-by-webhook dependencies, or a ConfigError naming what is missing. */
@@ -225,6 +324,8 @@ export function makeHandlers(deps: HandlerDeps) {
       loop,
       ...(task.secrets ? { secretRefs: task.secrets } : {}),
       ...(ready(run, loop.index + 1, []).waitSeconds !== undefined ? { nextWaitSeconds: ready(run, loop.index + 1, []).waitSeconds } : {}),
+      // What the receiver needs of the run to answer a question or check the budget when the doorbell rings.
+      run: { guardrails: run.guardrails, maxCostUsd: run.maxCostUsd, taskGuardrails: task.guardrails },
       expiresAt: Math.floor(now() / 1000) + (loop.waitSeconds ?? DOORBELL_GRACE_SECONDS) + 3_600,
     };
     // Stored before the task is sent: its doorbell may ring before send-message answers.
@@ -243,9 +344,10 @@ export function makeHandlers(deps: HandlerDeps) {
       log.info('task pending, waiting for its doorbell', { sessionId: run.sessionId, taskIndex: loop.index, taskId: outcome.taskId });
       // A doorbell that rang before the id was stored could not be checked: look once, now that it is.
       outcome = await answerOf(client, record, task.secrets);
-      if (outcome.kind === 'pending') return loop;
+    } else {
+      record.taskId = outcome.taskId;
     }
-    await resume(record, outcome, run);
+    await advance(record, outcome, run, client);
     return loop;
   }
 
@@ -258,20 +360,37 @@ export function makeHandlers(deps: HandlerDeps) {
   }
 
   /**
-   * Resumes the execution waiting on `record` with a task's final outcome: its new loop, or the error it ended with.
-   * Claiming the record first makes this happen once, whoever calls it (send, receiver, fallback) and however often.
+   * Follows one answer about a task that waits for its doorbell: a task still running (perhaps after a rule answered
+   * its question) keeps waiting; an ended one, or a question for a person, resumes the execution with the new loop,
+   * and a failure (TaskFailed, GuardrailTriggered, BudgetExceeded, ...) resumes it with that error. Claiming the
+   * record first makes a resume happen once, whoever calls it (send, receiver, fallback) and however often.
    */
-  async function resume(record: WaitingTask, outcome: TaskOutcome, run: RunState | undefined): Promise<'resumed' | 'already-resumed'> {
+  async function advance(record: WaitingTask, outcome: TaskOutcome, run: RunState | undefined, client: WebrunClient): Promise<'waiting' | 'resumed' | 'already-resumed'> {
     const { waiting, taskTokens } = doorbell();
-    // The receiver has no run: the record carries what the next step needs of it (the next task's wait).
-    const event: StepEvent = { executionArn: record.executionArn, run: run ?? { sessionId: record.sessionId, tasks: [], taskCount: record.loop.index + 1 }, loop: record.loop };
+    // The receiver has no run: the record carries what following the task needs of it.
+    const event: StepEvent = {
+      executionArn: record.executionArn,
+      run: run ?? { sessionId: record.sessionId, tasks: [], taskCount: record.index + 1, guardrails: record.run?.guardrails, maxCostUsd: record.run?.maxCostUsd },
+      loop: record.loop,
+    };
+    const taskId = record.taskId ?? '';
     let next: LoopState | undefined;
     let failure: Error | undefined;
     try {
-      const done = settle(outcome, record.index, record.sessionId, now() - record.sentAt);
-      if (done) next = await keep(event, done);
-      if (next && !run && record.nextWaitSeconds !== undefined) next.waitSeconds = record.nextWaitSeconds;
+      const followed = await follow({ event, taskId, sentAt: record.sentAt, answered: record.answered ?? [], taskGuardrails: record.run?.taskGuardrails }, outcome, client);
+      if (followed.kind === 'pending') {
+        if (followed.answered.length !== (record.answered?.length ?? 0)) await waiting.setAnswered(record.key, record.nonce, followed.answered);
+        return 'waiting';
+      }
+      if (followed.kind === 'question') {
+        const pending: PendingTask = { taskId, attempt: 0, maxAttempts: maxPollAttempts(LIMITS.maxDurationMs, pollPlan), sentAt: record.sentAt, answered: followed.answered };
+        next = { ...record.loop, status: 'question', pending, question: followed.question };
+      } else {
+        next = followed.loop;
+        if (!run && record.nextWaitSeconds !== undefined) next.waitSeconds = record.nextWaitSeconds;
+      }
     } catch (err) {
+      if ((err as Error)?.name === WebrunErrors.BudgetExceeded) await client.stopTask(record.sessionId).catch(() => undefined);
       failure = err as Error;
     }
     const claimed = await waiting.claim(record.key, record.nonce);
@@ -307,8 +426,10 @@ export function makeHandlers(deps: HandlerDeps) {
     const client = await clientFor(ctx);
     const outcome = await answerOf(client, record, record.secretRefs);
     if (outcome.kind === 'pending') return ignored(202, 'not-ended');
-    const result = await resume(record, outcome, undefined);
+    const result = await advance(record, outcome, undefined, client);
     if (result === 'already-resumed') return ignored(200, 'already-resumed');
+    // A question a rule answered: the task goes on, and its end will ring again.
+    if (result === 'waiting') return { status: 200, body: { outcome: 'answered' } };
     metrics.add(M.doorbellsAnswered, 1);
     log.info('doorbell answered: task ended', { sessionId: record.sessionId, taskIndex: record.index, taskId: record.taskId, kind: outcome.kind });
     return { status: 200, body: { outcome: 'resumed' } };
@@ -321,7 +442,10 @@ export function makeHandlers(deps: HandlerDeps) {
    */
   async function pollTask(raw: unknown, ctx: InvocationContext = {}): Promise<LoopState> {
     const event = parseStepEvent(raw, 'pollTask');
+    const client = await clientFor(ctx);
     if ((raw as { fallback?: unknown }).fallback === true) event.loop = await takeOver(event);
+    const answer = (raw as { answer?: PersonsAnswer }).answer;
+    if (answer !== undefined) event.loop = await answerQuestion(event, answer, client);
     const { run, loop } = event;
     const pending = loop.pending;
     if (loop.status !== 'pending' || !pending) throw new InvalidInput('pollTask event.loop', 'has no pending task');
@@ -329,9 +453,9 @@ export function makeHandlers(deps: HandlerDeps) {
     // The task (as the state machine validated it) tells whether its answer may carry credentials to redact.
     const refs = run.tasks[loop.index]?.secrets ?? [];
     const deadlineAt = deadlineOf(ctx);
-    const client = await clientFor(ctx);
     const gets = getsPerPoll(pollPlan);
     const everyMs = pollPlan.everySeconds * 1000;
+    let answered = pending.answered ?? [];
     metrics.add(M.pollAttempts, 1);
     for (let i = 0; i < gets; i++) {
       if (i > 0) {
@@ -346,16 +470,32 @@ export function makeHandlers(deps: HandlerDeps) {
         const credentials = await resolveSiteCredentials(refs, siteCredentials);
         outcome = redactOutcome(outcome, credentials.flatMap((c) => Object.values(c.fields)));
       }
-      const done = settle(outcome, loop.index, run.sessionId, now() - pending.sentAt);
-      if (done) return keep(event, done);
+      const followed = await follow({ event, taskId: pending.taskId, sentAt: pending.sentAt, answered }, outcome, client).catch((err: unknown) => stopOverBudget(err, client, run.sessionId));
+      if (followed.kind === 'done') return followed.loop;
+      if (followed.kind === 'question') return { ...loop, status: 'question', pending: { ...pending, attempt, answered: followed.answered }, question: followed.question };
+      answered = followed.answered;
     }
+    const still = { ...pending, attempt, ...(answered.length ? { answered } : {}) };
     if (attempt >= pending.maxAttempts) {
       log.warn('task poll cap reached', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, attempt });
       metrics.add(M.tasksFailed, 1);
       throw new PollTimeout(`Task ${loop.index} was still pending after ${attempt} polls; the workflow gave up on it.`);
     }
     log.info('task pending', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, attempt });
-    return { ...loop, pending: { ...pending, attempt } };
+    return { ...loop, pending: still };
+  }
+
+  /** Sends a person's answer to the question the task stopped at; the task goes on and is followed by polling. */
+  async function answerQuestion(event: StepEvent, answer: PersonsAnswer, client: WebrunClient): Promise<LoopState> {
+    const { loop, run } = event;
+    if (loop.status !== 'question' || !loop.pending || !loop.question) throw new InvalidInput('pollTask event.loop', 'has no question waiting for an answer');
+    if (typeof answer?.answer !== 'string' || answer.answer.trim() === '') throw new InvalidInput('pollTask event.answer.answer', 'must be a non-empty string');
+    await client.answerGuardrail(run.sessionId, loop.pending.taskId, answer.answer);
+    const answered = [...(loop.pending.answered ?? []), { question: loop.question.text, answeredBy: 'person' as const }];
+    metrics.add(M.guardrailsAnswered, 1);
+    log.info('guardrail answered by a person', { sessionId: run.sessionId, taskIndex: loop.index, taskId: loop.pending.taskId });
+    const { question: _asked, ...rest } = loop;
+    return { ...rest, status: 'pending', pending: { ...loop.pending, answered } };
   }
 
   /**
@@ -385,10 +525,37 @@ export function makeHandlers(deps: HandlerDeps) {
     return terminated;
   }
 
-  /** Success path: ends the session and returns the execution's output. Errors go to the failure path. */
+  /** Success path: ends the session and returns the execution's output, with the run's usage. Errors go to the failure path. */
   async function finishRun(event: StepEvent, ctx: InvocationContext): Promise<WorkflowOutput> {
     await endSession(await clientFor(ctx), event.executionArn, event.run.sessionId);
-    return { sessionId: event.run.sessionId, tasks: event.loop.results };
+    const output: WorkflowOutput = { sessionId: event.run.sessionId, tasks: event.loop.results };
+    const usage = totalUsage(event.loop.results);
+    if (usage) output.usage = usage;
+    return output;
+  }
+
+  /**
+   * Ask a person (`guardrails.ask`): tells them the question (with the session's live view, which only the
+   * notification carries), then the execution waits on `token` for the answer, a stop, or the timeout.
+   */
+  async function askPerson(raw: unknown): Promise<LoopState> {
+    const event = parseStepEvent(raw, 'askPerson');
+    const token = (raw as { token?: unknown }).token;
+    if (typeof token !== 'string' || token === '') throw new InvalidInput('askPerson event.token', 'must be a task token');
+    const { loop, executionArn } = event;
+    if (loop.status !== 'question' || !loop.question) throw new InvalidInput('askPerson event.loop', 'has no question');
+    if (!deps.questions) throw new ConfigError('A guardrail question must go to a person, but no way to ask one is configured here.');
+    const record = await deps.sessions.get(executionArn).catch(() => undefined);
+    await deps.questions.notify({
+      executionArn,
+      taskIndex: loop.index,
+      question: loop.question.text,
+      deadline: new Date(now() + loop.question.timeoutSeconds * 1000).toISOString(),
+      ...(record?.liveViewUrl ? { liveViewUrl: record.liveViewUrl } : {}),
+      token,
+    });
+    log.info('asked a person', { sessionId: event.run.sessionId, taskIndex: loop.index, timeoutSeconds: loop.question.timeoutSeconds });
+    return loop;
   }
 
   /**
@@ -438,7 +605,15 @@ export function makeHandlers(deps: HandlerDeps) {
     return finishRun(parseStepEvent(event, 'terminateSession'), ctx);
   }
 
-  return { startSession, sendTask, pollTask, terminateSession, receiveDoorbell };
+  return { startSession, sendTask, pollTask, terminateSession, receiveDoorbell, askPerson };
+}
+
+/** Tokens and cost summed over completed tasks; undefined when none reported usage. */
+export function totalUsage(results: readonly TaskResult[]): WorkflowOutput['usage'] {
+  const withUsage = results.filter((r) => r.usage);
+  if (withUsage.length === 0) return undefined;
+  const sum = (key: 'inputTokens' | 'outputTokens' | 'cost') => withUsage.reduce((total, r) => total + (typeof r.usage?.[key] === 'number' ? r.usage[key] : 0), 0);
+  return { inputTokens: sum('inputTokens'), outputTokens: sum('outputTokens'), cost: Math.round(sum('cost') * 1e6) / 1e6 };
 }
 
 /**
@@ -452,7 +627,7 @@ function ready(run: RunState, index: number, results: TaskResult[]): LoopState {
 
 export type WorkflowHandlers = ReturnType<typeof makeHandlers>;
 /** The handlers the state machine's Task states invoke (the receiver is called by the API's doorbells). */
-export type HandlerName = 'startSession' | 'sendTask' | 'pollTask' | 'terminateSession';
+export type HandlerName = 'startSession' | 'sendTask' | 'pollTask' | 'terminateSession' | 'askPerson';
 
 /** The one-sentence message of a caught error: Lambda wraps it as `{ errorType, errorMessage, trace }`. */
 export function causeMessage(cause: string | undefined): string {

@@ -17,6 +17,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { awsQuestionNotifier } from './questions';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { DEFAULT_BASE_URL, ENV, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames } from './contract';
@@ -63,6 +66,11 @@ export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): HandlerDeps {
     placement: { inlineResultBytes: settings.inlineResultBytes },
     sessions: dynamoSessionRecords({ client: tracer.captureAWSv3Client(new DynamoDBClient({})), tableName: env[ENV.sessionTable], ttlSeconds: Number(env[ENV.sessionTtlSeconds]) || 8 * 86_400 }),
     metrics: powertoolsMetrics(metrics, env),
+    questions: awsQuestionNotifier(
+      tracer.captureAWSv3Client(new EventBridgeClient({})),
+      env[ENV.questionTopicArn] ? tracer.captureAWSv3Client(new SNSClient({})) : undefined,
+      env[ENV.questionTopicArn],
+    ),
     // Completion by webhook: set up when the construct gave this function the waiting-task table.
     ...(env[ENV.waitingTable]
       ? {

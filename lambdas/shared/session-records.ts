@@ -14,11 +14,13 @@ export interface SessionRecord {
   startedAt: number;
   /** Epoch ms, once a terminate succeeded (or the API said the session was already gone). */
   endedAt?: number;
+  /** The session's live view, for a person asked a guardrail question: kept here, never in the execution's state. */
+  liveViewUrl?: string;
 }
 
 export interface SessionRecords {
   /** Records the session an execution opened. */
-  started(executionArn: string, sessionId: string): Promise<void>;
+  started(executionArn: string, sessionId: string, extras?: { liveViewUrl?: string }): Promise<void>;
   /** Marks the execution's session ended; false when it already was (a repeated terminate or event: do nothing more). */
   ended(executionArn: string, sessionId: string): Promise<boolean>;
   get(executionArn: string): Promise<SessionRecord | undefined>;
@@ -28,13 +30,13 @@ export interface SessionRecords {
 export function memorySessionRecords(now: () => number = Date.now): SessionRecords & { all(): SessionRecord[] } {
   const records = new Map<string, SessionRecord>();
   return {
-    async started(executionArn, sessionId) {
-      records.set(executionArn, { executionArn, sessionId, startedAt: now() });
+    async started(executionArn, sessionId, extras = {}) {
+      records.set(executionArn, { executionArn, sessionId, startedAt: now(), ...(extras.liveViewUrl ? { liveViewUrl: extras.liveViewUrl } : {}) });
     },
     async ended(executionArn, sessionId) {
       const record = records.get(executionArn);
       if (record?.endedAt !== undefined) return false;
-      records.set(executionArn, { executionArn, sessionId, startedAt: record?.startedAt ?? now(), endedAt: now() });
+      records.set(executionArn, { ...record, executionArn, sessionId, startedAt: record?.startedAt ?? now(), endedAt: now() });
       return true;
     },
     async get(executionArn) {
@@ -63,10 +65,16 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
   };
   const expiresAt = () => String(Math.floor(now() / 1000) + options.ttlSeconds);
   return {
-    async started(executionArn, sessionId) {
+    async started(executionArn, sessionId, extras = {}) {
       await client.send(new PutItemCommand({
         TableName: table(),
-        Item: { executionArn: { S: executionArn }, sessionId: { S: sessionId }, startedAt: { N: String(now()) }, expiresAt: { N: expiresAt() } },
+        Item: {
+          executionArn: { S: executionArn },
+          sessionId: { S: sessionId },
+          startedAt: { N: String(now()) },
+          expiresAt: { N: expiresAt() },
+          ...(extras.liveViewUrl ? { liveViewUrl: { S: extras.liveViewUrl } } : {}),
+        },
       }));
     },
     async ended(executionArn, sessionId) {
@@ -93,6 +101,7 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
         sessionId: item.sessionId.S,
         startedAt: Number(item.startedAt?.N ?? 0),
         ...(item.endedAt?.N !== undefined ? { endedAt: Number(item.endedAt.N) } : {}),
+        ...(item.liveViewUrl?.S ? { liveViewUrl: item.liveViewUrl.S } : {}),
       };
     },
   };

@@ -7,13 +7,17 @@
  * which each step replaces (`ResultPath: $.loop`). A handler returns only the new `loop`, so nothing it did not
  * change passes through it, and no result is ever in the state twice.
  */
-import type { TaskResult } from './contract';
-import type { WorkflowTask } from './types';
+import type { AnsweredGuardrail, TaskResult } from './contract';
+import type { SessionOptions, WorkflowTask } from './types';
 
 export interface RunState {
   sessionId: string;
   tasks: WorkflowTask[];
   taskCount: number;
+  /** The session's guardrail rules (a task's own come first). */
+  guardrails?: SessionOptions['guardrails'];
+  /** The run's budget: crossing it stops the task and ends the run with Webrun.BudgetExceeded. */
+  maxCostUsd?: number;
 }
 
 /** The task that was sent and is not finished yet. */
@@ -25,14 +29,26 @@ export interface PendingTask {
   maxAttempts: number;
   /** When send-message was called (epoch ms), for the task-duration metric. */
   sentAt: number;
+  /** The guardrail questions answered so far (the result lists them; `maxAnswers` bounds them). */
+  answered?: AnsweredGuardrail[];
+}
+
+/** A guardrail question no rule answers, waiting for a person (`guardrails.ask`). */
+export interface Question {
+  text: string;
+  /** How long the person has (the Ask state's TimeoutSecondsPath). */
+  timeoutSeconds: number;
 }
 
 export interface LoopState {
   /** The task to send next, or the one pending. */
   index: number;
-  status: 'ready' | 'pending';
-  /** Present while `status` is `pending`. */
+  /** `question`: the pending task stopped at a guardrail that a person must answer. */
+  status: 'ready' | 'pending' | 'question';
+  /** Present while `status` is `pending` or `question`. */
   pending?: PendingTask;
+  /** Present while `status` is `question`. */
+  question?: Question;
   /** Completed tasks, in order: small results inline, larger ones by reference. */
   results: TaskResult[];
   /**
@@ -72,6 +88,21 @@ export interface SendAndWaitEvent extends StepEvent {
   token: string;
 }
 
+/** Ask a person: the execution waits on this token until the answer (or a stop, or the timeout). */
+export interface AskEvent extends StepEvent {
+  token: string;
+}
+
+/** A person's answer, as `webrun-sfn answer` (or the local prompt) resumes the Ask state with it. */
+export interface PersonsAnswer {
+  answer: string;
+}
+
+/** Answer the question: send the person's answer and follow the task on. */
+export interface AnswerEvent extends StepEvent {
+  answer: PersonsAnswer;
+}
+
 /** Fall back to polling: the doorbell of the task at `loop.index` never rang in time. */
 export interface FallbackEvent extends StepEvent {
   fallback: true;
@@ -86,7 +117,7 @@ export interface DoorbellRequest {
 
 export interface DoorbellAnswer {
   status: number;
-  body: { outcome: 'resumed' | 'already-resumed' | 'not-ended' | 'not-yet-known' | 'unknown' | 'unauthorized' | 'refused' };
+  body: { outcome: 'resumed' | 'answered' | 'already-resumed' | 'not-ended' | 'not-yet-known' | 'unknown' | 'unauthorized' | 'refused' };
 }
 
 /** Terminate session after failure (with the run) and Report start failure (without: no session exists). */

@@ -9,8 +9,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from './errors';
-import type { LoopState } from './state';
-import type { SiteCredentialRef } from './types';
+import type { AnsweredGuardrail } from './contract';
+import type { LoopState, RunState } from './state';
+import type { SiteCredentialRef, WorkflowTask } from './types';
 
 export interface WaitingTask {
   /** `waitingKey(executionArn, index)`: the fallback finds the record from the state alone. */
@@ -33,6 +34,10 @@ export interface WaitingTask {
   secretRefs?: SiteCredentialRef[];
   /** The doorbell wait of the task after this one (the receiver has no run to compute it from). */
   nextWaitSeconds?: number;
+  /** The guardrail questions the task got and that rules answered meanwhile. */
+  answered?: AnsweredGuardrail[];
+  /** The run's guardrails and budget, which the receiver applies when the doorbell brings a question or a cost. */
+  run?: Pick<RunState, 'guardrails' | 'maxCostUsd'> & { taskGuardrails?: WorkflowTask['guardrails'] };
   /** Epoch seconds after which the record may go (DynamoDB TTL). */
   expiresAt: number;
 }
@@ -41,6 +46,8 @@ export interface WaitingTasks {
   put(record: WaitingTask): Promise<void>;
   /** Adds the task id to a record still waiting (same nonce); false when it was claimed or replaced meanwhile. */
   setTaskId(key: string, nonce: string, taskId: string): Promise<boolean>;
+  /** Records the guardrail questions answered so far, on a record still waiting (same nonce). */
+  setAnswered(key: string, nonce: string, answered: AnsweredGuardrail[]): Promise<boolean>;
   get(key: string): Promise<WaitingTask | undefined>;
   /** Deletes the record if it is still the one with this nonce, returning it: the one caller that gets it resumes. */
   claim(key: string, nonce: string): Promise<WaitingTask | undefined>;
@@ -80,6 +87,12 @@ export function memoryWaitingTasks(): WaitingTasks & { all(): WaitingTask[] } {
       r.taskId = taskId;
       return true;
     },
+    async setAnswered(key, nonce, answered) {
+      const r = records.get(key);
+      if (!r || r.nonce !== nonce) return false;
+      r.answered = structuredClone(answered);
+      return true;
+    },
     async get(key) {
       return copy(records.get(key));
     },
@@ -106,11 +119,17 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
     return options.tableName;
   };
   const parse = (item: Record<string, { S?: string; N?: string }> | undefined): WaitingTask | undefined =>
-    item?.record?.S ? ({ ...(JSON.parse(item.record.S) as WaitingTask), ...(item.taskId?.S ? { taskId: item.taskId.S } : {}) }) : undefined;
+    item?.record?.S
+      ? {
+          ...(JSON.parse(item.record.S) as WaitingTask),
+          ...(item.taskId?.S ? { taskId: item.taskId.S } : {}),
+          ...(item.answered?.S ? { answered: JSON.parse(item.answered.S) as AnsweredGuardrail[] } : {}),
+        }
+      : undefined;
   const conditionFailed = (err: unknown) => err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException';
   return {
     async put(record) {
-      const { taskId: _taskId, ...rest } = record;
+      const { taskId: _taskId, answered: _answered, ...rest } = record;
       await client.send(new PutItemCommand({
         TableName: table(),
         Item: { key: { S: record.key }, nonce: { S: record.nonce }, record: { S: JSON.stringify(rest) }, expiresAt: { N: String(record.expiresAt) } },
@@ -124,6 +143,21 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
           UpdateExpression: 'SET taskId = :t',
           ConditionExpression: 'nonce = :n',
           ExpressionAttributeValues: { ':t': { S: taskId }, ':n': { S: nonce } },
+        }));
+        return true;
+      } catch (err) {
+        if (conditionFailed(err)) return false;
+        throw err;
+      }
+    },
+    async setAnswered(key, nonce, answered) {
+      try {
+        await client.send(new UpdateItemCommand({
+          TableName: table(),
+          Key: { key: { S: key } },
+          UpdateExpression: 'SET answered = :a',
+          ConditionExpression: 'nonce = :n',
+          ExpressionAttributeValues: { ':a': { S: JSON.stringify(answered) }, ':n': { S: nonce } },
         }));
         return true;
       } catch (err) {

@@ -54,6 +54,8 @@ export interface StartedSession {
   sessionId: string;
   expiresIn?: number;
   balance?: number;
+  /** The session's live view (`streaming.webViewURL`): a secret-grade link, shown to a person asked a question only. */
+  liveViewUrl?: string;
 }
 
 /** A doorbell the API rings when a task ends (completion by webhook). */
@@ -129,11 +131,23 @@ export class WebrunClient {
     if (typeof sessionId !== 'string' || sessionId === '') {
       throw new UnexpectedResponse('start-session answered without a sessionId.');
     }
+    const view = (answer.streaming as Json | undefined)?.webViewURL;
     return {
       sessionId,
       expiresIn: typeof answer.expiresIn === 'number' ? answer.expiresIn : undefined,
       balance: typeof answer.balance === 'number' ? answer.balance : undefined,
+      liveViewUrl: typeof view === 'string' && view !== '' ? view : undefined,
     };
+  }
+
+  /** Answers the guardrail a task stopped at; the task resumes where it paused. `hide`: values to keep out of errors. */
+  async answerGuardrail(sessionId: string, taskId: string, answer: string, hide: readonly string[] = []): Promise<void> {
+    await this.call('send-message', 'POST', '/start/send-message', { sessionId, message: { actionType: 'guardrail', taskId, taskDetails: answer, newState: 'resume' } }, this.callTimeoutMs, [answer, ...hide]);
+  }
+
+  /** Stops the session's running task (the session stays open). */
+  async stopTask(sessionId: string): Promise<void> {
+    await this.call('send-message', 'POST', '/start/send-message', { sessionId, message: { actionType: 'state', newState: 'stop' } }, this.callTimeoutMs);
   }
 
   /**
@@ -142,7 +156,8 @@ export class WebrunClient {
    * redacted from the outcome and from any error message, like the API key.
    */
   async sendTask(sessionId: string, task: WorkflowTask, credentials: readonly SiteCredentials[] = [], webhook?: Webhook): Promise<TaskOutcome> {
-    const { secrets: _references, ...fields } = task;
+    // Credential references and guardrail rules are the workflow's: only what they resolve to reaches the API.
+    const { secrets: _references, guardrails: _rules, ...fields } = task;
     const message: Json = { actionType: 'newTask', newState: 'start', ...fields };
     if (credentials.length > 0) message.secrets = credentials;
     if (webhook) message.webhook = webhook;

@@ -87,8 +87,8 @@ describe('WebrunWorkflow (default props)', () => {
   });
 
   describe('Lambdas', () => {
-    it('builds the four workflow functions and the cleanup function', () => {
-      expect(Object.keys(functions)).toHaveLength(5);
+    it('builds the five workflow functions and the cleanup function', () => {
+      expect(Object.keys(functions)).toHaveLength(6);
       expect(Object.keys(functions)).toEqual(
         expect.arrayContaining([...Object.values(workflow.functions), workflow.cleanup!.function].map((fn) => logicalId(stack, fn))),
       );
@@ -100,11 +100,12 @@ describe('WebrunWorkflow (default props)', () => {
       }
     });
 
-    it('gives every function the secret ARN, never the API key', () => {
+    it('gives every function that calls the API the secret ARN, never the API key; the ask step not even the ARN', () => {
       const secretRef = { Ref: logicalId(stack, workflow.apiKeySecret) };
-      for (const fn of Object.values(functions)) {
+      const askPerson = logicalId(stack, workflow.functions.askPerson);
+      for (const [id, fn] of Object.entries(functions)) {
         const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
-        expect(variables[ENV.secretArn]).toEqual(secretRef);
+        expect(variables[ENV.secretArn]).toEqual(id === askPerson ? undefined : secretRef);
         expect(Object.keys(variables).filter((name) => /API_?KEY/i.test(name))).toEqual([]);
         // No dynamic reference or attribute that would put the secret's value into the configuration.
         expect(JSON.stringify(variables)).not.toMatch(/resolve:secretsmanager|SecretString/);
@@ -120,13 +121,13 @@ describe('WebrunWorkflow (default props)', () => {
       }
       const logStatements = statements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:') && a !== 'logs:CreateLogDelivery'));
       const logWrites = logStatements.filter((s) => actionsOf(s).includes('logs:PutLogEvents'));
-      expect(logWrites).toHaveLength(5);
+      expect(logWrites).toHaveLength(6);
       for (const s of logWrites) expect(s.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/Logs/), 'Arn'] });
     });
   });
 
   describe('grants', () => {
-    it('scopes secret reads to the API key secret, for the five functions only', () => {
+    it('scopes secret reads to the API key secret, for the five functions that call the API only', () => {
       const secretRef = { Ref: logicalId(stack, workflow.apiKeySecret) };
       const secretStatements = statements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')) && !isSiteCredentialGrant(s));
       expect(secretStatements).toHaveLength(5);
@@ -200,7 +201,14 @@ describe('WebrunWorkflow (default props)', () => {
     it('hands every function the execution ARN, and each step the run and its loop, writing only the loop back', () => {
       const tasks = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task');
       expect(tasks.length).toBeGreaterThanOrEqual(6);
-      for (const [name, state] of tasks) expect((state.Parameters as Record<string, unknown>)['executionArn.$'], name).toBe('$$.Execution.Id');
+      for (const [name, state] of tasks) {
+        // A task-token wait invokes through lambda:invoke, whose Parameters wrap the payload.
+        const parameters = state.Parameters as Record<string, unknown>;
+        const payload = (name === StateNames.askPerson ? parameters.Payload : parameters) as Record<string, unknown>;
+        expect(payload['executionArn.$'], name).toBe('$$.Execution.Id');
+      }
+      expect(definition.States[StateNames.askPerson].Resource).toMatch(/:lambda:invoke\.waitForTaskToken$/);
+      expect((definition.States[StateNames.askPerson].Parameters as { Payload: Record<string, unknown> }).Payload['token.$']).toBe('$$.Task.Token');
       for (const name of [StateNames.send, StateNames.poll]) {
         expect(definition.States[name].Parameters, name).toEqual({ 'executionArn.$': '$$.Execution.Id', 'run.$': '$.run', 'loop.$': '$.loop' });
         expect(definition.States[name].ResultPath, name).toBe('$.loop');
@@ -218,11 +226,15 @@ describe('WebrunWorkflow (default props)', () => {
 
     it('catches every error of every Task state into the session-ending failure path', () => {
       const tasks = Object.entries(definition.States).filter(([name, s]) => s.Type === 'Task' && !FAILURE_REPORTERS.has(name));
-      expect(tasks.map(([name]) => name).sort()).toEqual([StateNames.poll, StateNames.send, StateNames.start, StateNames.terminate].sort());
+      expect(tasks.map(([name]) => name).sort()).toEqual([StateNames.poll, StateNames.send, StateNames.start, StateNames.terminate, StateNames.askPerson, StateNames.answerQuestion].sort());
       for (const [name, state] of tasks) {
         const expected = name === StateNames.start ? StateNames.reportStartFailure : StateNames.terminateAfterFailure;
-        expect(state.Catch, name).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: expected })]);
+        // Only the question's own timeout is turned into a named error first (Webrun.GuardrailUnanswered).
+        const catches = name === StateNames.askPerson ? state.Catch?.slice(1) : state.Catch;
+        expect(catches, name).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: expected })]);
       }
+      expect(definition.States[StateNames.askPerson].Catch?.[0]).toMatchObject({ ErrorEquals: ['States.Timeout'], Next: StateNames.questionUnanswered });
+      expect(definition.States[StateNames.questionUnanswered].Next).toBe(StateNames.terminateAfterFailure);
       expect(definition.States[StateNames.terminateAfterFailure].Next).toBe(StateNames.failed);
       expect(definition.States[StateNames.reportStartFailure].Next).toBe(StateNames.failed);
     });
@@ -301,13 +313,15 @@ describe('WebrunWorkflow props', () => {
 
     it('creates no secret and hands the given ARN to the functions', () => {
       template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-      template.allResourcesProperties('AWS::Lambda::Function', Match.objectLike({ Environment: { Variables: Match.objectLike({ [ENV.secretArn]: secretArn }) } }));
+      const callers = Object.values(template.findResources('AWS::Lambda::Function') as Record<string, Resource>).filter((fn) => !String(fn.Properties.Description).includes('guardrail question'));
+      expect(callers).toHaveLength(4);
+      for (const fn of callers) expect(fn.Properties.Environment.Variables[ENV.secretArn]).toEqual(secretArn);
     });
 
     it('creates no cleanup rule, function or queue', () => {
       template.resourceCountIs('AWS::Events::Rule', 0);
       template.resourceCountIs('AWS::SQS::Queue', 0);
-      template.resourceCountIs('AWS::Lambda::Function', 4);
+      template.resourceCountIs('AWS::Lambda::Function', 5);
     });
 
     it('grants no read on site-credential secrets', () => {

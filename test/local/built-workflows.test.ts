@@ -28,7 +28,8 @@ describe('built workflows (local/built)', () => {
     const synthesized = describeWorkflow({ completion: Completion.WEBHOOK });
     expect(built.definition).toEqual(synthesized.definition);
     expect(built.taskHandlers).toEqual(synthesized.taskHandlers);
-    expect([...built.waitsForToken]).toEqual(synthesized.waitsForToken);
+    expect(built.waitsForToken).toEqual(synthesized.waitsForToken);
+    expect(built.waitsForToken).toEqual({ 'Send task': '$.loop.waitSeconds', 'Ask a person': '$.loop.question.timeoutSeconds' });
     expect(JSON.parse(readFileSync(path.join(BUILT_DIR, 'poll.json'), 'utf8')).settings).toEqual(describeWorkflow().settings);
   });
 });

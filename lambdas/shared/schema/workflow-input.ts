@@ -106,6 +106,88 @@ const domains = list(
 const avoidDomains = v.pipe(domains, v.description('Domains the agent must not visit, like "x.com" or "*.ads.example.com".'));
 const tokens = v.pipe(integer(1, LIMITS.maxTokens), v.description('A cap on the tokens the agent may use.'));
 
+/**
+ * A guardrail rule's `when`: text found in the question (case-insensitive), or `/regex/flags`. Returns a problem,
+ * or undefined when it can be used.
+ */
+export function whenProblem(when: string): string | undefined {
+  const m = /^\/(.*)\/([a-z]*)$/s.exec(when);
+  if (!m) return undefined;
+  try {
+    new RegExp(m[1], m[2]);
+    return undefined;
+  } catch (err) {
+    return `is not a valid /regex/flags: ${(err as Error).message}`;
+  }
+}
+
+const secretName = v.pipe(
+  textUpTo(2_048),
+  // A malformed ARN keeps its colons in the "name" and fails here too.
+  v.check((s) => SECRET_NAME.test(siteSecretName(s)), 'must be a Secrets Manager secret name or ARN'),
+  v.check(
+    (s) => siteSecretName(s).startsWith(SITE_SECRET_PREFIX),
+    (issue) => `must name a secret whose name starts with "${SITE_SECRET_PREFIX}" (the workflow may read only those), got ${JSON.stringify(siteSecretName(issue.input))}`,
+  ),
+);
+
+const ANSWERS = ['answer', 'answerFromSecret', 'action'] as const;
+
+/** A guardrail rule: when a question matches, answer it (text, or a field of a secret) or fail the run. */
+export const GuardrailRuleSchema = v.pipe(
+  strict({
+    when: v.pipe(
+      textUpTo(500),
+      v.check((w) => whenProblem(w) === undefined, (issue) => whenProblem(issue.input) ?? 'is not valid'),
+      v.description('Text to find in the question (case-insensitive), or /regex/flags.'),
+    ),
+    answer: v.optional(v.pipe(textUpTo(2_000), v.description('The answer to send.'))),
+    answerFromSecret: v.optional(
+      v.pipe(
+        strict({
+          secret: v.pipe(secretName, v.description(`A Secrets Manager secret name or ARN; the name must start with "${SITE_SECRET_PREFIX}".`)),
+          field: v.pipe(textUpTo(200), v.description('The field of the secret (a JSON object of strings) that holds the answer.')),
+          totp: v.optional(v.pipe(v.boolean((issue) => `must be true or false, got ${describe(issue.input)}`), v.description('The field is a base32 TOTP seed: answer with its current RFC 6238 code.'))),
+        }),
+        v.description('Answer with a field of a Secrets Manager secret, read when the question comes; never recorded.'),
+      ),
+    ),
+    action: v.optional(v.pipe(oneOf(['fail'] as const), v.description('"fail": end the run with Webrun.GuardrailTriggered.'))),
+  }, 'an object { "when", and one of "answer", "answerFromSecret", "action" }'),
+  v.check(
+    (rule) => ANSWERS.filter((k) => rule[k] !== undefined).length === 1,
+    'needs exactly one of "answer", "answerFromSecret" and "action"',
+  ),
+);
+
+/** What to do when the agent stops at a guardrail and asks a question. */
+export const GuardrailsSchema = v.pipe(
+  strict({
+    rules: v.optional(v.pipe(list(GuardrailRuleSchema, 20, 'rules'), v.description('Rules tried in order; task rules before session rules.'))),
+    ask: v.optional(
+      v.pipe(
+        strict({
+          timeoutSeconds: v.optional(
+            v.pipe(integer(10, 280), v.description('How long to wait for a person (at most 280: an idle session ends after 5 minutes). Default: 240.')),
+            240,
+          ),
+        }),
+        v.description('When no rule matches, ask a person and wait for the answer.'),
+      ),
+    ),
+    maxAnswers: v.optional(v.pipe(integer(1, 20), v.description('Answers one task may get before the run gives up on it. Default: 5.')), 5),
+  }),
+  v.description('Guardrail questions answered by rules or a person, instead of ending the run.'),
+);
+
+const usd = (what: string) =>
+  v.pipe(
+    v.number((issue) => `must be a number of US dollars, got ${describe(issue.input)}`),
+    v.minValue(0, (issue) => `must not be negative, got ${String(issue.input)}`),
+    v.maxValue(100_000, (issue) => `must be at most 100000, got ${String(issue.input)}`),
+    v.description(what),
+  );
+
 /** Session options accepted in the execution input (`session`). */
 export const SessionSchema = v.pipe(
   strict({
@@ -114,6 +196,9 @@ export const SessionSchema = v.pipe(
     avoidDomains: v.optional(avoidDomains),
     maxInputTokens: v.optional(tokens),
     maxOutputTokens: v.optional(tokens),
+    guardrails: v.optional(GuardrailsSchema),
+    maxCostUsd: v.optional(usd('The most the run may cost (the sum of its tasks\' usage.cost, the running one included): crossing it stops the task and ends the run with Webrun.BudgetExceeded.')),
+    minBalanceUsd: v.optional(usd('The least balance the account must have after start-session, else Webrun.InsufficientBalance before any task.')),
   }),
   v.description('Options of the one browser session all tasks run in.'),
 );
@@ -133,13 +218,7 @@ export const SiteCredentialRefSchema = v.pipe(
   fields({
     match: v.pipe(textUpTo(500), v.description('The pages the credentials are for, like "*.shop.example.com".')),
     secret: v.pipe(
-      textUpTo(2_048),
-      // A malformed ARN keeps its colons in the "name" and fails here too.
-      v.check((s) => SECRET_NAME.test(siteSecretName(s)), 'must be a Secrets Manager secret name or ARN'),
-      v.check(
-        (s) => siteSecretName(s).startsWith(SITE_SECRET_PREFIX),
-        (issue) => `must name a secret whose name starts with "${SITE_SECRET_PREFIX}" (the workflow may read only those), got ${JSON.stringify(siteSecretName(issue.input))}`,
-      ),
+      secretName,
       v.description(`A Secrets Manager secret name or ARN; the name must start with "${SITE_SECRET_PREFIX}".`),
     ),
   }),
@@ -173,6 +252,7 @@ export const TaskSchema = v.pipe(
     outputType: v.optional(v.pipe(oneOf(OUTPUT_TYPES), v.description('The form of the result: text (the default), structured_json or structured_csv (with outputSchema).'))),
     outputSchema: v.optional(outputSchema),
     files: v.optional(v.pipe(list(textUpTo(2_000), LIMITS.maxFiles), v.description('Ids of files uploaded to the API beforehand.'))),
+    guardrails: v.optional(GuardrailsSchema),
     secrets: v.optional(
       v.pipe(
         v.array(SiteCredentialRefSchema, (issue) => `must be an array of { "match", "secret" }, got ${describe(issue.input)}`),

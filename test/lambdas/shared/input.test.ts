@@ -424,7 +424,7 @@ describe('the exact message of a refusal names the field and the limit', () => {
     [{ tasks: [{ taskDetails: 'a', secrets: [] }] }, 'tasks[0].secrets: must hold 1 to 10 entries, got 0'],
     [
       { tasks: [{ taskDetails: 'a', timeout: 5 }] },
-      'tasks[0].timeout: is not a known field (allowed: taskDetails, maxDuration, startingPoint, avoidDomains, maxInputTokens, maxOutputTokens, outputType, outputSchema, files, secrets)',
+      'tasks[0].timeout: is not a known field (allowed: taskDetails, maxDuration, startingPoint, avoidDomains, maxInputTokens, maxOutputTokens, outputType, outputSchema, files, guardrails, secrets)',
     ],
     [{ tasks: [{ taskDetails: 'a' }], vars: {} }, 'vars: is not a known field (allowed: session, tasks)'],
   ])('%j', (input, message) => {
@@ -444,7 +444,7 @@ describe('workflowInputIssues lists every problem, one per field, in the order t
     expect(workflowInputIssues(input).map((i) => [formatPath(i.path), i.message])).toEqual([
       ['session.startingPoint', 'is not a valid URL: "x"'],
       ['session.maxInputTokens', 'must be between 1 and 1000000, got 0'],
-      ['session.colour', 'is not a known field (allowed: startingPoint, profileId, avoidDomains, maxInputTokens, maxOutputTokens)'],
+      ['session.colour', 'is not a known field (allowed: startingPoint, profileId, avoidDomains, maxInputTokens, maxOutputTokens, guardrails, maxCostUsd, minBalanceUsd)'],
       // 1.5 is also below 1000: one issue per field, the first thing wrong with it
       ['tasks[0].taskDetails', 'must not be empty'],
       ['tasks[0].maxDuration', 'must be an integer, got number 1.5'],
