@@ -9,13 +9,14 @@ import { readJsonInput, type CliIo } from './process';
 import { parseArgs } from 'node:util';
 import { CompletionModes, DEFAULT_BASE_URL, WebrunErrors, type CompletionMode } from '../lambdas/shared/contract';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
-import { startEmulator, type Emulator } from '../local/emulator';
+import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
 import { parseFailureCause, readableCause } from '../local/progress';
 import { defaultResultsDir } from '../local/result-store';
 import { runLocalWorkflow, type LocalQuestion, type LocalRunSummary } from '../local/runner';
 import type { PersonsAnswer } from '../lambdas/shared/state';
 
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
+                    [--emulator-tasks FILE]
 
 Runs the webrun-sfn state machine locally, in-process, against the built-in webrun emulator
 (default), WEBRUN_BASE_URL / --base-url, or the real API when WEBRUN_API_KEY is set.
@@ -26,6 +27,8 @@ Runs the webrun-sfn state machine locally, in-process, against the built-in webr
   --results-dir DIR  where results too large for the state are written (default: <temp dir>/webrun-sfn-results)
   --completion M     how a pending task's end is learned: poll (default, as deployed by default) or webhook
                      (a doorbell receiver on 127.0.0.1, polling as its fallback; needs a base URL on loopback)
+  --emulator-tasks FILE  script the built-in emulator: a JSON array of task behaviours, one per task sent, in
+                     order (e.g. [{"outcome":"completed","questions":["Confirm purchase?"]}]; docs/EMULATOR.md)
   -h, --help         show this help
 
 Ctrl-C, SIGTERM and SIGHUP stop the run: its session is terminated and the summary printed (exit 1).
@@ -91,6 +94,7 @@ function parseCli(argv: string[]) {
         'wait-scale': { type: 'string' },
         'results-dir': { type: 'string' },
         completion: { type: 'string' },
+        'emulator-tasks': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -108,7 +112,8 @@ function parseCli(argv: string[]) {
   if (values['results-dir'] !== undefined && values['results-dir'].trim() === '') throw new UsageError('--results-dir must name a folder');
   const completion = (values.completion ?? CompletionModes.poll) as CompletionMode;
   if (!(Object.values(CompletionModes) as string[]).includes(completion)) throw new UsageError(`--completion must be poll or webhook, got ${JSON.stringify(completion)}`);
-  return { help: false as const, json: values.json, inputPath: positionals[0], baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'], completion };
+  if (values['emulator-tasks'] !== undefined && values['emulator-tasks'].trim() === '') throw new UsageError('--emulator-tasks must name a JSON file');
+  return { help: false as const, json: values.json, inputPath: positionals[0], baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'], completion, emulatorTasks: values['emulator-tasks'] };
 }
 
 async function readInput(path: string, io: CliIo): Promise<unknown> {
@@ -142,6 +147,24 @@ async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteCredenti
     throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: ${file} must hold a JSON object of secrets by name, e.g. {"webrun-sfn/example":{"username":"...","password":"..."}}`, false);
   }
   return fileCredentials(contents as Record<string, unknown>, file);
+}
+
+/** `--emulator-tasks FILE`: the task behaviours to queue on the built-in emulator, each checked, errors naming its place. */
+async function readEmulatorTasks(file: string, io: CliIo): Promise<TaskBehaviour[]> {
+  let contents: unknown;
+  try {
+    contents = await readJsonInput(file, io.readStdin);
+  } catch (err) {
+    throw new UsageError(`--emulator-tasks: ${(err as Error).message}`, false);
+  }
+  if (!Array.isArray(contents)) throw new UsageError(`--emulator-tasks: ${file} must hold a JSON array of task behaviours (docs/EMULATOR.md)`, false);
+  return contents.map((behaviour, i) => {
+    try {
+      return validateTaskBehaviour(behaviour);
+    } catch (err) {
+      throw new UsageError(`--emulator-tasks: ${file} [${i}]: ${(err as Error).message}`, false);
+    }
+  });
 }
 
 function emptyStats() {
@@ -203,7 +226,12 @@ export async function main(io: CliIo): Promise<number> {
     }
     input = await readInput(cli.inputPath, io);
     siteCredentials = await readSiteCredentials(io.env);
+    const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(cli.emulatorTasks, io);
     target = await resolveTarget(cli.baseUrl, io.env);
+    if (emulatorTasks) {
+      if (!target.emulator) throw new UsageError(`--emulator-tasks scripts the built-in emulator, but this run uses ${target.label}`);
+      target.emulator.enqueueTasks(...emulatorTasks);
+    }
     if (cli.completion === 'webhook' && !isLoopback(new URL(target.baseUrl))) {
       await target.emulator?.close();
       // The receiver listens on 127.0.0.1: an API elsewhere could never ring it.

@@ -242,7 +242,7 @@ export class WebrunWorkflow extends Construct {
 
     const margin = (d: Duration) => Duration.seconds(d.toSeconds() + 10);
     const completion = props.completion ?? Completion.POLL;
-    if (completion === Completion.WEBHOOK) this.doorbell = this.addDoorbell(environment, props.logRetention);
+    if (completion === Completion.WEBHOOK) this.doorbell = this.addDoorbell(environment, props.logRetention, props.siteCredentials ?? true);
     const definition = buildWorkflowDefinition(this, this.functions, {
       completion: completion === Completion.WEBHOOK ? 'webhook' : 'poll',
       pollInterval,
@@ -280,7 +280,7 @@ export class WebrunWorkflow extends Construct {
    * Completion by webhook: the waiting-task table, the doorbell receiver behind a public Function URL, the grants
    * between them and the send and poll Lambdas, and alarms on lost doorbells.
    */
-  private addDoorbell(environment: Record<string, string>, logRetention: logs.RetentionDays | undefined): NonNullable<WebrunWorkflow['doorbell']> {
+  private addDoorbell(environment: Record<string, string>, logRetention: logs.RetentionDays | undefined, siteCredentials: boolean): NonNullable<WebrunWorkflow['doorbell']> {
     const waitingTable = new dynamodb.Table(this, 'WaitingTasks', {
       partitionKey: { name: 'key', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -309,9 +309,11 @@ export class WebrunWorkflow extends Construct {
     this.functions.pollTask.addEnvironment(ENV.waitingTable, waitingTable.tableName);
     this.apiKeySecret.grantRead(receiver);
     this.grantResultWrites(receiver);
-    this.grantSiteCredentialReads(receiver);
+    // The receiver redacts a task's site logins from its answer and may answer a question from a secret.
+    if (siteCredentials) this.grantSiteCredentialReads(receiver);
     waitingTable.grant(this.functions.sendTask, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem');
-    waitingTable.grant(receiver, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
+    // UpdateItem: a rule's answer is recorded on the waiting task (the task goes on, its end rings again).
+    waitingTable.grant(receiver, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
     waitingTable.grant(this.functions.pollTask, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
 
     const metric = (name: string) => new cloudwatch.Metric({

@@ -110,7 +110,8 @@ export class ProgressTracker {
           const index = Number(loop.index) - 1;
           const elapsed = event.at - (this.taskStartedAt.get(index) ?? event.at);
           const entry = obj((loop.results as unknown[] | undefined)?.find((r) => obj(r).index === index));
-          this.write(`  ${label(index)} completed in ${seconds(elapsed)}${entry.resultRef ? ` (result stored: ${String(obj(entry.resultRef).uri)})` : ''}`);
+          const answered = Array.isArray(entry.guardrails) ? entry.guardrails.map((g) => `${JSON.stringify(short(String(obj(g).question ?? '')))} answered by a ${String(obj(g).answeredBy)}`) : [];
+          this.write(`  ${label(index)} completed in ${seconds(elapsed)}${entry.resultRef ? ` (result stored: ${String(obj(entry.resultRef).uri)})` : ''}${answered.length ? `; ${answered.join(', ')}` : ''}`);
         } else if (pending.attempt === 0) {
           this.write(`  ${label(Number(loop.index))} pending, polling (at most ${pending.maxAttempts} polls)`);
         } else {

@@ -6,7 +6,7 @@
  * Each step gets the state's `run` and `loop` (lambdas/shared/state.ts) and returns the new `loop`, so a result is
  * in the state once, whatever the step; results too large for the state go to the result store.
  */
-import { DOORBELL_GRACE_SECONDS, LIMITS, MAX_CAUSE_CHARS, type AnsweredGuardrail, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from './contract';
+import { DOORBELL_GRACE_SECONDS, LIMITS, MAX_CAUSE_CHARS, type AnsweredGuardrail, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput, type WebrunErrorName } from './contract';
 import { ApiError, BudgetExceeded, ConfigError, GuardrailTriggered, InsufficientBalance, InvalidInput, isWebrunError, PollTimeout, TaskFailed, UnexpectedResponse } from './errors';
 import { decide, secretAnswers } from './guardrails';
 import { validateWorkflowInput } from './input';
@@ -200,7 +200,15 @@ export function makeHandlers(deps: HandlerDeps) {
         if (decision.kind === 'fail') throw new GuardrailTriggered(outcome.question, decision.why);
         if (decision.kind === 'ask') return { kind: 'question', answered, question: { text: outcome.question, timeoutSeconds: decision.timeoutSeconds } };
         // The answer (perhaps from a secret) goes to the API only; the output records that a rule answered.
-        await client.answerGuardrail(run.sessionId, taskId, decision.text);
+        try {
+          await client.answerGuardrail(run.sessionId, taskId, decision.text);
+        } catch (err) {
+          // Refused or unknown: the next look at the task finds the question again (and answers it) or the task
+          // going on. A final error (401, 402, 404, ...) ends the run.
+          if (![...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS].includes((err as Error)?.name as WebrunErrorName)) throw err;
+          log.warn('could not send a rule\'s answer; the task will be looked at again', { sessionId: run.sessionId, taskIndex: index, taskId, error: (err as Error)?.name });
+          return { kind: 'pending', answered };
+        }
         answered.push({ question: outcome.question, answeredBy: 'rule' });
         metrics.add(M.guardrailsAnswered, 1);
         log.info('guardrail answered by a rule', { sessionId: run.sessionId, taskIndex: index, taskId, answers: answered.length });

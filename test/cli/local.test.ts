@@ -165,6 +165,36 @@ describe('npm start (local command)', () => {
     expect(summary).toMatchObject({ status: 'FAILED', error: { name: 'States.Aborted' }, sessionId: external.ledger().sessions[0].sessionId });
   });
 
+  it('--emulator-tasks scripts the built-in emulator: the guardrails example needs its rule, and gets it', async () => {
+    const root = join(__dirname, '..', '..');
+    const { code, stdout, stderr } = await cli([join(root, 'examples/guardrails.json'), '--emulator-tasks', join(root, 'examples/guardrails.emulator.json'), '--json', '--wait-scale', '0']);
+    expect(code, stderr).toBe(0);
+    const summary = JSON.parse(stdout);
+    expect(summary.output.tasks[1].guardrails).toEqual([{ question: 'Please confirm purchase of 1 item for 24.90 EUR?', answeredBy: 'rule' }]);
+    expect(summary.output.usage).toEqual({ inputTokens: expect.any(Number), outputTokens: expect.any(Number), cost: expect.any(Number) });
+    expect(stderr).toContain('answered by a rule');
+  });
+
+  it.each([
+    [['[{"outcome":"maybe"}]'], '[0]: outcome must be one of'],
+    [['{"outcome":"completed"}'], 'must hold a JSON array of task behaviours'],
+    [['not json'], 'is not valid JSON'],
+  ])('--emulator-tasks refuses %j with exit 2, naming the file', async ([body], message) => {
+    const script = file(`script-${Math.random().toString(36).slice(2)}.json`, body);
+    const { code, stderr } = await cli([good, '--emulator-tasks', script, '--wait-scale', '0']);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`--emulator-tasks: ${script}`.slice(0, 20));
+    expect(stderr).toContain(message);
+  });
+
+  it('--emulator-tasks is refused when the run does not use the built-in emulator', async () => {
+    const script = file('script-ok.json', [{ outcome: 'completed' }]);
+    const { code, stderr } = await cli([good, '--emulator-tasks', script, '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456' });
+    expect(code).toBe(2);
+    expect(stderr).toContain('--emulator-tasks scripts the built-in emulator');
+    expect(external.ledger().requests).toHaveLength(0);
+  });
+
   it('accepts an input file that starts with a byte-order mark', async () => {
     const bom = file('bom.json', `\uFEFF${JSON.stringify({ tasks: [{ taskDetails: 'Open the page' }] })}`);
     const { code } = await cli([bom, '--wait-scale', '0']);

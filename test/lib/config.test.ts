@@ -30,6 +30,8 @@ describe('config defaults and samples', () => {
       apiKeySecretName: undefined,
       baseUrl: undefined,
       alarmEmail: undefined,
+      questionEmail: undefined,
+      costAlarmUsd: undefined,
       logLevel: 'ERROR',
       includeExecutionData: false,
       lambdaLogLevel: 'INFO',
@@ -69,7 +71,7 @@ describe('config defaults and samples', () => {
 
   it('the full example sets every field and reads a schedule input from a file next to it', () => {
     const config = loadConfig({ path: 'examples/config/full.json', cwd: root });
-    expect(config).toMatchObject({ stackName: 'WebrunSfnProd', apiKeySecretName: 'webrun/api-key', alarmEmail: 'ops@example.com', logLevel: 'ALL', logRetentionDays: 90 });
+    expect(config).toMatchObject({ stackName: 'WebrunSfnProd', apiKeySecretName: 'webrun/api-key', alarmEmail: 'ops@example.com', questionEmail: 'buyer@example.com', costAlarmUsd: 25, logLevel: 'ALL', logRetentionDays: 90 });
     const monday = config.schedules.find((s) => s.name === 'monday-report');
     expect(monday?.inputFile).toBe(path.join(root, 'examples/config/monday-report.input.json'));
     expect(monday?.input).toMatchObject({ tasks: [{ taskDetails: "Open last week's traffic report" }, expect.anything()] });
@@ -88,6 +90,9 @@ describe('config errors name the file and the field', () => {
     [{ baseUrl: 'http://connect.webrun.ai' }, /^webrun\.config\.json: baseUrl: must be https/],
     [{ baseUrl: 'not a url' }, /^webrun\.config\.json: baseUrl: is not a URL/],
     [{ alarmEmail: 'ops' }, /^webrun\.config\.json: alarmEmail: is not an e-mail address/],
+    [{ questionEmail: 'buyer at example.com' }, /^webrun\.config\.json: questionEmail: is not an e-mail address/],
+    [{ costAlarmUsd: 0 }, /^webrun\.config\.json: costAlarmUsd: must be a positive number of US dollars/],
+    [{ costAlarmUsd: '25' }, /^webrun\.config\.json: costAlarmUsd: must be a number of US dollars/],
     [{ logLevel: 'DEBUG' }, /^webrun\.config\.json: logLevel: must be one of OFF, ERROR, FATAL, ALL/],
     [{ lambdaLogLevel: 'TRACE' }, /^webrun\.config\.json: lambdaLogLevel: must be one of DEBUG, INFO, WARN, ERROR/],
     [{ logRetentionDays: 31 }, /^webrun\.config\.json: logRetentionDays: must be one of 1, 3, 5/],

@@ -207,10 +207,24 @@ describe('alarms and dashboard', () => {
 
   it('every alarm notifies the topic, which mails the configured address and takes TLS only', () => {
     for (const alarm of resources('AWS::CloudWatch::Alarm')) expect(alarm.Properties.AlarmActions).toEqual([topic()]);
-    expect(resources('AWS::CloudWatch::Alarm')).toHaveLength(5);
+    expect(resources('AWS::CloudWatch::Alarm')).toHaveLength(6);
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: topic() });
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  it('costAlarmUsd raises an alarm when the tasks of a day cost more (CostUsd summed over one day)', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: METRICS_NAMESPACE,
+      MetricName: WorkflowMetricNames.costUsd,
+      Statistic: 'Sum',
+      Period: 86_400,
+      EvaluationPeriods: 1,
+      Threshold: 25,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topic()],
     });
   });
 
@@ -220,6 +234,37 @@ describe('alarms and dashboard', () => {
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
     for (const name of ['ExecutionsStarted', 'ExecutionsFailed', METRICS_NAMESPACE, ...Object.values(WorkflowMetricNames), 'Errors', 'Throttles']) expect(body).toContain(name);
     expect(body).toContain('alarm');
+  });
+});
+
+describe('guardrail questions', () => {
+  const askRole = () => stack.resolve(stack.workflow.functions.askPerson.role!.roleName);
+  const askStatements = () => resources('AWS::IAM::Policy').filter((p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([askRole()])).flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+
+  it('questionEmail gets a TLS-only question topic with that e-mail subscribed, which the ask step alone may publish to', () => {
+    const topicRef = { Ref: stack.getLogicalId(stack.node.findChild('QuestionTopic').node.defaultChild as never) };
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'buyer@example.com', TopicArn: topicRef });
+    const publishers = statements().filter((s) => actionsOf(s).includes('sns:Publish'));
+    expect(publishers).toHaveLength(1);
+    expect(publishers[0].Resource).toEqual(topicRef);
+    expect(askStatements()).toContainEqual(expect.objectContaining({ Action: 'sns:Publish', Resource: topicRef }));
+    const ask = resources('AWS::Lambda::Function').find((f) => f.Properties.Description?.includes('guardrail question'))!;
+    expect(ask.Properties.Environment.Variables[ENV.questionTopicArn]).toEqual(topicRef);
+    expect(Object.keys(template.toJSON().Outputs)).toContain('QuestionTopicArn');
+  });
+
+  it('the ask step may put events on the default bus and read session records, and nothing of the API key', () => {
+    const actions = askStatements().flatMap(actionsOf);
+    expect(actions).toContain('events:PutEvents');
+    expect(actions.filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
+    const put = askStatements().find((s) => actionsOf(s).includes('events:PutEvents'))!;
+    expect(JSON.stringify(put.Resource)).toContain(':event-bus/default');
+    // Only the ask step puts events (the cleanup reads them, it does not put them).
+    expect(statements().filter((s) => actionsOf(s).includes('events:PutEvents'))).toHaveLength(1);
+  });
+
+  it('completing by poll, no Lambda may resume a task token: a person\'s answer comes through the CLI user\'s own rights', () => {
+    expect(statements().filter((s) => actionsOf(s).some((a) => a === 'states:SendTaskSuccess' || a === 'states:SendTaskFailure'))).toEqual([]);
   });
 });
 

@@ -432,6 +432,15 @@ describe('WebrunWorkflow with completion by webhook', () => {
     expect(JSON.stringify(owner.Properties.Roles).match(/Role/g)?.length).toBe(2);
   });
 
+  it('lets the receiver read and update waiting tasks (a rule\'s answer is recorded there), never put them', () => {
+    const receiverRole = JSON.stringify([stack.resolve(workflow.doorbell!.receiver.role!.roleName)]);
+    const receiverStatements = Object.values(template.findResources('AWS::IAM::Policy') as Record<string, Resource>)
+      .filter((p) => JSON.stringify(p.Properties.Roles) === receiverRole)
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+    const dynamo = receiverStatements.flatMap(actionsOf).filter((a) => a.startsWith('dynamodb:')).sort();
+    expect(dynamo).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  });
+
   it('alarms on receiver errors and on fallbacks', () => {
     expect(workflow.doorbell!.receiverErrorsAlarm).toBeDefined();
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhookFallbacks', Namespace: 'WebrunSfn' });

@@ -2,11 +2,11 @@
  * End to end: the ASL the stack synthesizes, run by the local runner against the emulator, for every path a
  * workflow can take. Each case asserts the outcome and that every session created was terminated exactly once.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getsPerPoll, maxPollAttempts } from '../../lambdas/shared/handlers';
-import { startEmulator, type Emulator, type Ledger } from '../../local/emulator';
+import { startEmulator, validateTaskBehaviour, type Emulator, type Ledger, type TaskBehaviour } from '../../local/emulator';
 import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
 import { fileCredentials } from '../../lambdas/shared/site-credentials';
 import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
@@ -271,14 +271,21 @@ describe('local workflow against the emulator', () => {
   });
 
   const examples = join(__dirname, '..', '..', 'examples');
-  const exampleInputs = readdirSync(examples).filter((f) => f.endsWith('.json') && !f.startsWith('site-secrets'));
+  // <name>.emulator.json scripts the emulator for examples/<name>.json (npm start -- ... --emulator-tasks).
+  const exampleInputs = readdirSync(examples).filter((f) => f.endsWith('.json') && !f.startsWith('site-secrets') && !f.endsWith('.emulator.json'));
   const exampleSecrets = JSON.parse(readFileSync(join(examples, 'site-secrets.local.json'), 'utf8')) as Record<string, unknown>;
 
   it.each(exampleInputs)('runs examples/%s to success', async (name) => {
     const input = JSON.parse(readFileSync(join(examples, name), 'utf8')) as { tasks: unknown[] };
+    const script = join(examples, name.replace(/\.json$/, '.emulator.json'));
+    const scripted = existsSync(script) ? (JSON.parse(readFileSync(script, 'utf8')) as TaskBehaviour[]).map(validateTaskBehaviour) : [];
+    emulator.enqueueTasks(...scripted);
     const summary = await run(input, { siteCredentials: fileCredentials(exampleSecrets, 'examples/site-secrets.local.json') });
     expect(summary.status, summary.error?.cause).toBe('SUCCEEDED');
     expect(summary.output!.tasks).toHaveLength(input.tasks.length);
+    // Every question the script asks was answered (by the example's rules: nobody is asked here).
+    const asked = scripted.flatMap((b) => b.questions ?? []);
+    expect(summary.output!.tasks.flatMap((t) => t.guardrails ?? []).map((g) => g.question)).toEqual(asked);
     expectNoLeak(emulator.ledger(), 1);
   });
 });

@@ -175,7 +175,8 @@ export const GuardrailsSchema = v.pipe(
         v.description('When no rule matches, ask a person and wait for the answer.'),
       ),
     ),
-    maxAnswers: v.optional(v.pipe(integer(1, 20), v.description('Answers one task may get before the run gives up on it. Default: 5.')), 5),
+    // No schema default: a task's guardrails without maxAnswers take the session's, then 5 (lambdas/shared/guardrails.ts).
+    maxAnswers: v.optional(v.pipe(integer(1, 20), v.description('Answers one task may get before the run gives up on it; a task without it takes the session\'s. Default: 5.'))),
   }),
   v.description('Guardrail questions answered by rules or a person, instead of ending the run.'),
 );

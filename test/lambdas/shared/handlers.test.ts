@@ -10,6 +10,8 @@ import {
   maxPollAttempts,
   type InvocationContext,
   type Log,
+  type QuestionNotice,
+  type QuestionNotifier,
 } from '../../../lambdas/shared/handlers';
 import { DEFAULT_POLL_PLAN, DOORBELL_GRACE_SECONDS, ENV, MAX_CAUSE_CHARS, RESULT_LIMITS, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput } from '../../../lambdas/shared/contract';
 import { lambdaDeps } from '../../../lambdas/shared/lambda-runtime';
@@ -37,6 +39,8 @@ function fakeClient() {
     sendTask: vi.fn(async (): Promise<TaskOutcome> => ({ kind: 'pending', taskId: 't-1' })),
     getTask: vi.fn(async (): Promise<TaskOutcome> => ({ kind: 'pending', taskId: 't-1' })),
     terminateSession: vi.fn(async () => ({ terminated: true })),
+    answerGuardrail: vi.fn(async (_sessionId: string, _taskId: string, _answer: string) => undefined),
+    stopTask: vi.fn(async (_sessionId: string) => undefined),
   };
 }
 
@@ -60,7 +64,7 @@ function memoryStore(): ResultStore & { objects: Map<string, string> } {
 
 const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:WebrunWorkflow:run-1';
 
-function setup(plan: PollPlan = PLAN, siteCredentials?: SiteCredentialResolver, inlineResultBytes: number = RESULT_LIMITS.defaultInlineResultBytes) {
+function setup(plan: PollPlan = PLAN, siteCredentials?: SiteCredentialResolver, inlineResultBytes: number = RESULT_LIMITS.defaultInlineResultBytes, questions?: QuestionNotifier) {
   const client = fakeClient();
   const factory = vi.fn(async (_options?: unknown) => client as unknown as WebrunClient);
   const logs: LogEntry[] = [];
@@ -74,7 +78,7 @@ function setup(plan: PollPlan = PLAN, siteCredentials?: SiteCredentialResolver, 
   const sessions = memorySessionRecords();
   const handlers = makeHandlers({
     client: factory, pollPlan: plan, log, sleep: async (ms) => void sleeps.push(ms), siteCredentials,
-    results: store, placement: { inlineResultBytes }, sessions,
+    results: store, placement: { inlineResultBytes }, sessions, questions,
   });
   return { client, factory, logs, sleeps, handlers, store, sessions };
 }
@@ -713,5 +717,137 @@ describe('pollTask with site credentials', () => {
     const err = await caught(handlers.pollTask(event()));
     expect(err.name).toBe('Webrun.ConfigError');
     expect(err.message).not.toContain(PASSWORD);
+  });
+});
+
+describe('guardrails and budgets', () => {
+  const guardrail = (question: string): TaskOutcome => ({ kind: 'guardrail', taskId: 't-1', question });
+  const completed = (data: Record<string, unknown>, cost = 0.01): TaskOutcome => ({ kind: 'completed', taskId: 't-1', data, usage: { inputTokens: 100, outputTokens: 10, cost } });
+  const withRules = (guardrails: WorkflowTask['guardrails'], extra: Partial<RunState> = {}): RunState => ({ ...run([TASK]), ...(guardrails ? { guardrails } : {}), ...extra });
+  const event = (loop: LoopState, state: RunState = run([TASK])) => ({ executionArn: EXECUTION_ARN, run: state, loop });
+
+  it('a rule answers the question while polling, the same task is followed to its end, and the output says a rule answered', async () => {
+    const { handlers, client } = setup();
+    client.getTask.mockResolvedValueOnce(guardrail('Please confirm purchase?')).mockResolvedValueOnce({ kind: 'pending', taskId: 't-1' }).mockResolvedValueOnce(completed({ ordered: true }));
+    const loop = await handlers.pollTask(event(pendingLoop(0), withRules({ rules: [{ when: 'confirm purchase', answer: 'yes' }] })));
+    expect(client.answerGuardrail).toHaveBeenCalledExactlyOnceWith('sess-1', 't-1', 'yes');
+    expect(loop.results).toEqual([expect.objectContaining({ index: 0, status: 'completed', result: { ordered: true }, guardrails: [{ question: 'Please confirm purchase?', answeredBy: 'rule' }] })]);
+  });
+
+  it('answers a question that comes inline with send-message, then polls the task', async () => {
+    const { handlers, client } = setup();
+    client.sendTask.mockResolvedValueOnce(guardrail('Confirm purchase?'));
+    const loop = await handlers.sendTask(event(ready(0), withRules({ rules: [{ when: 'confirm', answer: 'yes' }] })));
+    expect(client.answerGuardrail).toHaveBeenCalledExactlyOnceWith('sess-1', 't-1', 'yes');
+    expect(loop).toMatchObject({ status: 'pending', pending: { taskId: 't-1', answered: [{ question: 'Confirm purchase?', answeredBy: 'rule' }] } });
+  });
+
+  it('a refused answer is not the end: the question is looked at again and answered on the next GET', async () => {
+    const { handlers, client } = setup();
+    client.answerGuardrail.mockRejectedValueOnce(new ApiError('send-message was refused with HTTP 500.'));
+    client.getTask.mockResolvedValueOnce(guardrail('Confirm purchase?')).mockResolvedValueOnce(guardrail('Confirm purchase?')).mockResolvedValueOnce(completed({ ok: 1 }));
+    const loop = await handlers.pollTask(event(pendingLoop(0), withRules({ rules: [{ when: 'confirm', answer: 'yes' }] })));
+    expect(client.answerGuardrail).toHaveBeenCalledTimes(2);
+    expect(loop.results[0]).toMatchObject({ status: 'completed', guardrails: [{ answeredBy: 'rule' }] });
+  });
+
+  it('an answer refused for good (401) ends the run with that error', async () => {
+    const { handlers, client } = setup();
+    client.answerGuardrail.mockRejectedValueOnce(new Unauthorized('The API key was refused.'));
+    client.getTask.mockResolvedValueOnce(guardrail('Confirm purchase?'));
+    expect((await caught(handlers.pollTask(event(pendingLoop(0), withRules({ rules: [{ when: 'confirm', answer: 'yes' }] }))))).name).toBe('Webrun.Unauthorized');
+  });
+
+  it('redacts a plain secret the agent repeats in its answer, and never records the answer itself', async () => {
+    const read: SiteCredentialResolver = vi.fn(async () => ({ pin: '98765' }));
+    const { handlers, client, logs } = setup(PLAN, read);
+    client.getTask.mockResolvedValueOnce(guardrail('Enter your PIN')).mockResolvedValueOnce(completed({ message: 'Logged in with PIN 98765' }));
+    const loop = await handlers.pollTask(event(pendingLoop(0), withRules({ rules: [{ when: 'pin', answerFromSecret: { secret: 'webrun-sfn/bank', field: 'pin' } }] })));
+    expect(client.answerGuardrail).toHaveBeenCalledWith('sess-1', 't-1', '98765');
+    expect(JSON.stringify(loop)).not.toContain('98765');
+    expect(loop.results[0].result).toEqual({ message: 'Logged in with PIN [redacted]' });
+    expect(JSON.stringify(logs)).not.toContain('98765');
+  });
+
+  it('without a matching rule or `ask`, a question still ends the run with GuardrailTriggered carrying it', async () => {
+    const { handlers, client } = setup();
+    client.getTask.mockResolvedValueOnce(guardrail('Solve the CAPTCHA'));
+    const err = await caught(handlers.pollTask(event(pendingLoop(0), withRules({ rules: [{ when: 'confirm', answer: 'yes' }] }))));
+    expect(err).toBeInstanceOf(GuardrailTriggered);
+    expect(err).toMatchObject({ question: 'Solve the CAPTCHA', message: expect.stringContaining('no rule answers it') });
+    expect(client.answerGuardrail).not.toHaveBeenCalled();
+  });
+
+  it('with `ask`, the loop waits at the question; Ask a person tells the notifier with the live view and the deadline', async () => {
+    const notices: QuestionNotice[] = [];
+    const { handlers, client, sessions } = setup(PLAN, undefined, undefined, { notify: async (n) => void notices.push(n) });
+    client.startSession.mockResolvedValueOnce({ sessionId: 'sess-1', balance: 10, liveViewUrl: 'https://live.example/view?k=secret-view' } as never);
+    await handlers.startSession({ executionArn: EXECUTION_ARN, input: { tasks: [{ taskDetails: 'a' }] } });
+    expect((await sessions.get(EXECUTION_ARN))?.liveViewUrl).toBe('https://live.example/view?k=secret-view');
+    client.getTask.mockResolvedValueOnce(guardrail('Which account?'));
+    const asked = await handlers.pollTask(event(pendingLoop(0), withRules({ ask: { timeoutSeconds: 60 } })));
+    expect(asked).toMatchObject({ status: 'question', question: { text: 'Which account?', timeoutSeconds: 60 }, pending: { taskId: 't-1' } });
+    expect(JSON.stringify(asked)).not.toContain('secret-view');
+
+    await handlers.askPerson({ ...event(asked, withRules({ ask: { timeoutSeconds: 60 } })), token: 'task-token-1' });
+    expect(notices).toEqual([expect.objectContaining({ executionArn: EXECUTION_ARN, taskIndex: 0, question: 'Which account?', liveViewUrl: 'https://live.example/view?k=secret-view', token: 'task-token-1' })]);
+    expect(Date.parse(notices[0].deadline)).toBeGreaterThan(Date.now() + 50_000);
+  });
+
+  it('a person\'s answer goes to the API, and the task is followed again, answered by "person"', async () => {
+    const { handlers, client } = setup();
+    const asked: LoopState = { ...pendingLoop(0), status: 'question', question: { text: 'Which account?', timeoutSeconds: 60 } };
+    client.getTask.mockResolvedValueOnce(completed({ account: 'business' }));
+    const loop = await handlers.pollTask({ ...event(asked, withRules({ ask: { timeoutSeconds: 60 } })), answer: { answer: 'the business one' } });
+    expect(client.answerGuardrail).toHaveBeenCalledExactlyOnceWith('sess-1', 't-1', 'the business one');
+    expect(loop.results[0]).toMatchObject({ status: 'completed', guardrails: [{ question: 'Which account?', answeredBy: 'person' }] });
+    expect(JSON.stringify(loop)).not.toContain('the business one');
+  });
+
+  it.each([[{}], [{ answer: '  ' }], [{ answer: 7 }]])('refuses a person\'s answer %j with InvalidInput before calling the API', async (answer) => {
+    const { handlers, client } = setup();
+    const asked: LoopState = { ...pendingLoop(0), status: 'question', question: { text: 'Which account?', timeoutSeconds: 60 } };
+    expect(await caught(handlers.pollTask({ ...event(asked), answer }))).toBeInstanceOf(InvalidInput);
+    expect(client.answerGuardrail).not.toHaveBeenCalled();
+  });
+
+  it('a running cost over maxCostUsd stops the task and raises BudgetExceeded; under it the task goes on', async () => {
+    const { handlers, client } = setup();
+    const budget = withRules(undefined, { maxCostUsd: 0.05 });
+    client.getTask.mockResolvedValueOnce({ kind: 'pending', taskId: 't-1', usage: { inputTokens: 1, outputTokens: 1, cost: 0.02 } });
+    client.getTask.mockResolvedValueOnce({ kind: 'pending', taskId: 't-1', usage: { inputTokens: 1, outputTokens: 1, cost: 0.04 } });
+    const still = await handlers.pollTask(event(pendingLoop(0, {}, [completedResult(9, 'earlier')]), budget));
+    expect(still.status).toBe('pending');
+    expect(client.stopTask).not.toHaveBeenCalled();
+
+    // Completed tasks count too: 0.03 spent before + 0.03 running > 0.05.
+    const spent: TaskResult = { ...completedResult(0, 't-0'), usage: { inputTokens: 1, outputTokens: 1, cost: 0.03 } };
+    client.getTask.mockReset().mockResolvedValue({ kind: 'pending', taskId: 't-1', usage: { inputTokens: 1, outputTokens: 1, cost: 0.03 } });
+    const err = await caught(handlers.pollTask(event(pendingLoop(1, {}, [spent]), { ...budget, tasks: [TASK, TASK], taskCount: 2 })));
+    expect(err).toMatchObject({ name: 'Webrun.BudgetExceeded', message: expect.stringContaining('$0.0600') });
+    expect(client.stopTask).toHaveBeenCalledExactlyOnceWith('sess-1');
+  });
+
+  it('a stop that fails does not hide BudgetExceeded', async () => {
+    const { handlers, client } = setup();
+    client.stopTask.mockRejectedValueOnce(new ApiError('500'));
+    client.getTask.mockResolvedValue({ kind: 'pending', taskId: 't-1', usage: { inputTokens: 1, outputTokens: 1, cost: 1 } });
+    expect((await caught(handlers.pollTask(event(pendingLoop(0), withRules(undefined, { maxCostUsd: 0.5 }))))).name).toBe('Webrun.BudgetExceeded');
+  });
+
+  it('a balance under minBalanceUsd ends the new session at once and raises InsufficientBalance', async () => {
+    const { handlers, client, sessions } = setup();
+    client.startSession.mockResolvedValueOnce({ sessionId: 'sess-1', balance: 1.5 });
+    const err = await caught(handlers.startSession({ executionArn: EXECUTION_ARN, input: { session: { minBalanceUsd: 2 }, tasks: [{ taskDetails: 'a' }] } }));
+    expect(err).toMatchObject({ name: 'Webrun.InsufficientBalance', message: expect.stringContaining('$1.5') });
+    expect(client.terminateSession).toHaveBeenCalledExactlyOnceWith('sess-1');
+    expect((await sessions.get(EXECUTION_ARN))?.endedAt).toEqual(expect.any(Number));
+  });
+
+  it('the success output carries the run\'s usage total', async () => {
+    const { handlers } = setup();
+    const results = [0, 1].map((i) => ({ ...completedResult(i, `t-${i}`), usage: { inputTokens: 100 * (i + 1), outputTokens: 10, cost: 0.1 + i * 0.2 } }));
+    const output = (await handlers.terminateSession({ ...event({ index: 2, status: 'ready', results }, run([TASK, TASK])) })) as WorkflowOutput;
+    expect(output.usage).toEqual({ inputTokens: 300, outputTokens: 20, cost: 0.4 });
   });
 });
