@@ -45,7 +45,11 @@ describe('completion by webhook', () => {
     expect(summary.stats.stateTransitions).toBe(1 + 2 * 3 + 1 + 1 + 1);
     const ledger = emulator.ledger();
     expect(ledger.open).toBe(0);
-    expect(ledger.doorbells.filter((d) => d.status === 200)).toHaveLength(2);
+    // Both pending tasks rang; a bell that comes before send-message's answer is stored is taken as a hint (202)
+    // and the send step looks itself, so under load either answer is right.
+    const rang = ledger.doorbells.filter((d) => d.kind === 'task');
+    expect(rang).toHaveLength(2);
+    for (const bell of rang) expect([200, 202]).toContain(bell.status);
   });
 
   it('a lost doorbell costs the wait, then polling takes the task over and it completes', async () => {

@@ -18,7 +18,8 @@ const CONFIG_SCHEMA = path.join(SCHEMA_DIR, 'webrun-config.schema.json');
 /** Config files; every other JSON file under examples/ is a workflow input. */
 const CONFIG_FILES = ['webrun.config.json', 'examples/config/full.json'];
 /** Not a workflow input nor a config: the local stand-in for Secrets Manager, which has no schema. */
-const NO_SCHEMA = ['examples/site-secrets.local.json'];
+/** Not inputs: the local secrets stand-in, and emulator scripts (`--emulator-tasks`, checked by the emulator). */
+const NO_SCHEMA = ['examples/site-secrets.local.json', 'examples/guardrails.emulator.json'];
 
 const readJson = (file: string): unknown => JSON.parse(readFileSync(file, 'utf8'));
 
