@@ -162,14 +162,14 @@ function localRunSpeed(): { npmStartMs: number; minimalScriptMs: number; ratio: 
 function pollLambdaMemory(): { afterLoadMb: number; peakWith200KiBMb: number } {
   const dir = mkdtempSync(path.join(tmpdir(), 'webrun-bench-'));
   try {
-    buildSync({ entryPoints: [path.join(ROOT, 'lambdas/poll-task.ts')], bundle: true, platform: 'node', target: 'node22', minify: true, external: ['@aws-sdk/*'], outfile: path.join(dir, 'poll.js'), logLevel: 'silent' });
+    buildSync({ entryPoints: [path.join(ROOT, 'lambdas/index.ts')], bundle: true, platform: 'node', target: 'node22', minify: true, external: ['@aws-sdk/*'], outfile: path.join(dir, 'poll.js'), logLevel: 'silent' });
     const probe = `
       const m = require(${JSON.stringify(path.join(dir, 'poll.js'))});
       const after = process.memoryUsage().rss;
       const big = { type: 'task_completed', data: { message: 'x'.repeat(200 * 1024) } };
       let peak = after;
       for (let i = 0; i < 5; i++) { const text = JSON.stringify(big); JSON.parse(text); peak = Math.max(peak, process.memoryUsage().rss); }
-      console.log(JSON.stringify({ afterLoadMb: after / 1048576, peakWith200KiBMb: peak / 1048576, handler: typeof m.handler }));`;
+      console.log(JSON.stringify({ afterLoadMb: after / 1048576, peakWith200KiBMb: peak / 1048576, handler: typeof m.pollTask }));`;
     const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8', env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') } });
     const out = JSON.parse(r.stdout) as { afterLoadMb: number; peakWith200KiBMb: number };
     return { afterLoadMb: Math.round(out.afterLoadMb), peakWith200KiBMb: Math.round(out.peakWith200KiBMb) };

@@ -52,7 +52,7 @@ export class SessionCleanup extends Construct {
     });
 
     this.function = new WebrunFunction(this, 'CleanupSession', {
-      entryName: 'cleanup-session',
+      handler: 'cleanupSession',
       description: 'webrun-sfn: terminate the session of a stopped, timed-out or failed execution',
       // Up to 25 pages of history (25,000 events) and one terminate call of at most 15 s.
       timeout: Duration.minutes(1),

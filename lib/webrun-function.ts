@@ -7,6 +7,7 @@ import { NodejsFunction, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import type { WebrunHandlerName } from '../lambdas/shared/contract';
 
 /** How an asynchronously invoked function (EventBridge) retries, and where the events it gave up on go. */
 export interface WebrunFunctionAsyncProps {
@@ -19,8 +20,8 @@ export interface WebrunFunctionAsyncProps {
 }
 
 export interface WebrunFunctionProps {
-  /** File name under lambdas/, without extension (e.g. `start-session`). */
-  readonly entryName: string;
+  /** The export of the Lambda bundle (lambdas/index.ts) this function runs: its Lambda handler is `index.<handler>`. */
+  readonly handler: WebrunHandlerName;
   readonly description: string;
   readonly timeout: Duration;
   readonly environment: Record<string, string>;
@@ -36,9 +37,9 @@ export interface WebrunFunctionProps {
 }
 
 /**
- * How every Lambda entry point is bundled, wherever that happens: by NodejsFunction when this repo synthesizes from
+ * How the Lambda entry point is bundled, wherever that happens: by NodejsFunction when this repo synthesizes from
  * its sources, and by `npm run build` (bin/build.ts) into the package's dist/lambdas. One definition, so the
- * pre-built bundles are the very code NodejsFunction builds (test/package/consumer.test.ts compares them byte for
+ * pre-built bundle is the very code NodejsFunction builds (test/package/consumer.test.ts compares them byte for
  * byte). CommonJS, platform node: esbuild's defaults for NodejsFunction's output.
  */
 export const LAMBDA_BUNDLING = {
@@ -52,10 +53,19 @@ export const LAMBDA_BUNDLING = {
 } as const;
 
 /**
- * The folder beside lib/ that holds the Lambda code: the TypeScript entry points (lambdas/<entry>.ts) in this repo,
- * the pre-built bundles (dist/lambdas/<entry>/index.js) in the installed package.
+ * The folder beside lib/ that holds the Lambda code: the TypeScript entry point (lambdas/index.ts) in this repo, the
+ * pre-built bundle (dist/lambdas/bundle/index.js) in the installed package.
  */
 export const LAMBDAS_DIR = path.join(__dirname, '..', 'lambdas');
+
+/**
+ * The one Lambda entry point, which every function deploys (the functions differ by handler, the export they run).
+ * All of them bundled alike, it is one asset: synth bundles it once, and a deploy uploads it once.
+ */
+export const LAMBDA_ENTRY = path.join(LAMBDAS_DIR, 'index.ts');
+
+/** The folder of the pre-built bundle under dist/lambdas, beside the compiled lambdas/shared. */
+export const LAMBDA_BUNDLE_FOLDER = 'bundle';
 
 /**
  * Where the Lambda code comes from, decided by what this module is. TypeScript (this repo, under tsx or vitest): the
@@ -65,10 +75,8 @@ export const LAMBDAS_DIR = path.join(__dirname, '..', 'lambdas');
  */
 export const LAMBDA_CODE_FROM_SOURCE = path.extname(__filename) === '.ts';
 
-/** The pre-built bundle of a Lambda entry point (a folder holding index.js and index.js.map). */
-export function lambdaBundleDir(entryName: string): string {
-  return path.join(LAMBDAS_DIR, entryName);
-}
+/** The pre-built bundle of the Lambda entry point: a folder holding index.js and index.js.map. */
+export const LAMBDA_BUNDLE_DIR = path.join(LAMBDAS_DIR, LAMBDA_BUNDLE_FOLDER);
 
 /**
  * This project's own lock file, so synth from the sources works from any working directory (NodejsFunction
@@ -85,9 +93,10 @@ const FunctionBase = (LAMBDA_CODE_FROM_SOURCE ? NodejsFunction : lambda.Function
   new (scope: Construct, id: string, props: NodejsFunctionProps | lambda.FunctionProps) => lambda.Function;
 
 /**
- * Every webrun Lambda is built the same way: Node.js 22 on arm64, its code bundled by esbuild (never Docker),
- * minified with source maps, the AWS SDK v3 left to the runtime, X-Ray tracing, its own log group, and its own
- * role that may write to that log group only (instead of AWSLambdaBasicExecutionRole's `logs:*` on every group).
+ * Every webrun Lambda is built the same way: Node.js 22 on arm64, its code the one bundle of lambdas/index.ts that
+ * they all share (made by esbuild, never Docker; minified with source maps, the AWS SDK v3 left to the runtime), its
+ * own export of it as handler, X-Ray tracing, its own log group, and its own role that may write to that log group
+ * only (instead of AWSLambdaBasicExecutionRole's `logs:*` on every group).
  */
 export class WebrunFunction extends FunctionBase {
   constructor(scope: Construct, id: string, props: WebrunFunctionProps) {
@@ -115,7 +124,7 @@ export class WebrunFunction extends FunctionBase {
       maxEventAge: props.async?.maxEventAge,
       deadLetterQueue: props.async?.deadLetterQueue,
     } satisfies CommonOptions;
-    super(scope, id, LAMBDA_CODE_FROM_SOURCE ? fromSource(props.entryName, options) : fromBundle(props.entryName, options));
+    super(scope, id, LAMBDA_CODE_FROM_SOURCE ? fromSource(props.handler, options) : fromBundle(props.handler, options));
 
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
@@ -136,22 +145,22 @@ export class WebrunFunction extends FunctionBase {
 /** What both ways of building a WebrunFunction share: everything but the code. */
 type CommonOptions = lambda.FunctionOptions & { readonly runtime: lambda.Runtime };
 
-/** NodejsFunction's props: bundle lambdas/<entry>.ts at synth. */
-function fromSource(entryName: string, options: CommonOptions): NodejsFunctionProps {
+/** NodejsFunction's props: bundle lambdas/index.ts at synth (the same bundle, so the same asset, for every function). */
+function fromSource(handler: WebrunHandlerName, options: CommonOptions): NodejsFunctionProps {
   return {
     ...options,
-    entry: path.join(LAMBDAS_DIR, `${entryName}.ts`),
+    entry: LAMBDA_ENTRY,
     depsLockFilePath: OWN_LOCK_FILE,
-    handler: 'handler',
+    handler,
     bundling: { ...LAMBDA_BUNDLING, externalModules: [...LAMBDA_BUNDLING.externalModules], forceDockerBundling: false },
   };
 }
 
-/** lambda.Function's props: deploy the bundle `npm run build` made, as it is. */
-function fromBundle(entryName: string, options: CommonOptions): lambda.FunctionProps {
-  const dir = lambdaBundleDir(entryName);
-  if (!fs.existsSync(path.join(dir, 'index.js'))) {
-    throw new Error(`webrun-sfn: the pre-built Lambda bundle ${path.join(dir, 'index.js')} is missing: this copy of the package was not built (npm run build)`);
+/** lambda.Function's props: deploy the bundle `npm run build` made, as it is (one asset for every function). */
+function fromBundle(handler: WebrunHandlerName, options: CommonOptions): lambda.FunctionProps {
+  const index = path.join(LAMBDA_BUNDLE_DIR, 'index.js');
+  if (!fs.existsSync(index)) {
+    throw new Error(`webrun-sfn: the pre-built Lambda bundle ${index} is missing: this copy of the package was not built (npm run build)`);
   }
-  return { ...options, code: lambda.Code.fromAsset(dir), handler: 'index.handler' };
+  return { ...options, code: lambda.Code.fromAsset(LAMBDA_BUNDLE_DIR), handler: `index.${handler}` };
 }

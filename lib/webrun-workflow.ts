@@ -221,12 +221,12 @@ export class WebrunWorkflow extends Construct {
     const terminateTimeout = Duration.seconds(60);
     const shortTimeout = Duration.seconds(30);
     this.functions = {
-      startSession: new WebrunFunction(this, 'StartSession', { ...common, entryName: 'start-session', description: 'webrun-sfn: validate input and start a webrun session', timeout: sendTimeout }),
-      sendTask: new WebrunFunction(this, 'SendTask', { ...common, entryName: 'send-task', description: 'webrun-sfn: send one task to the session', timeout: sendTimeout, memorySize: WAITING_FUNCTION_MEMORY_MB }),
-      pollTask: new WebrunFunction(this, 'PollTask', { ...common, entryName: 'poll-task', description: 'webrun-sfn: poll a pending task', timeout: pollTimeout, memorySize: WAITING_FUNCTION_MEMORY_MB }),
-      terminateSession: new WebrunFunction(this, 'TerminateSession', { ...common, entryName: 'terminate-session', description: 'webrun-sfn: terminate the session and report failures', timeout: terminateTimeout }),
+      startSession: new WebrunFunction(this, 'StartSession', { ...common, handler: 'startSession', description: 'webrun-sfn: validate input and start a webrun session', timeout: sendTimeout }),
+      sendTask: new WebrunFunction(this, 'SendTask', { ...common, handler: 'sendTask', description: 'webrun-sfn: send one task to the session', timeout: sendTimeout, memorySize: WAITING_FUNCTION_MEMORY_MB }),
+      pollTask: new WebrunFunction(this, 'PollTask', { ...common, handler: 'pollTask', description: 'webrun-sfn: poll a pending task', timeout: pollTimeout, memorySize: WAITING_FUNCTION_MEMORY_MB }),
+      terminateSession: new WebrunFunction(this, 'TerminateSession', { ...common, handler: 'terminateSession', description: 'webrun-sfn: terminate the session and report failures', timeout: terminateTimeout }),
       // The ask step never calls the API: it does not learn where the key is.
-      askPerson: new WebrunFunction(this, 'AskPerson', { ...common, environment: withoutKey(environment), entryName: 'ask-person', description: 'webrun-sfn: tell a person a guardrail question waits for them', timeout: shortTimeout }),
+      askPerson: new WebrunFunction(this, 'AskPerson', { ...common, environment: withoutKey(environment), handler: 'askPerson', description: 'webrun-sfn: tell a person a guardrail question waits for them', timeout: shortTimeout }),
     };
     this.grantQuestions(this.functions.askPerson, props.questionTopic);
     // Every function that calls the API reads its key; the ask step only tells a person.
@@ -294,7 +294,7 @@ export class WebrunWorkflow extends Construct {
     });
     environment[ENV.waitingTable] = waitingTable.tableName;
     const receiver = new WebrunFunction(this, 'ReceiveDoorbell', {
-      entryName: 'receive-doorbell',
+      handler: 'receiveDoorbell',
       description: 'webrun-sfn: doorbell receiver, confirms a task ended and resumes its execution',
       timeout: Duration.seconds(30),
       environment: { ...environment },

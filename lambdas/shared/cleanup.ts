@@ -5,7 +5,7 @@
  * by Start session the moment start-session answered) and terminates the session unless it was ended; the history
  * is read only for executions without a record. A repeated event finds the record ended and does nothing.
  *
- * Pure logic over injected clients: the Lambda entry point (lambdas/cleanup-session.ts) binds it to the SFN SDK
+ * Pure logic over injected clients: the Lambda handler `cleanupSession` (lambdas/index.ts) binds it to the SFN SDK
  * client and the same Secrets Manager-backed webrun client factory as the workflow Lambdas.
  */
 import { GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';

@@ -42,6 +42,14 @@ export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
 /** The statuses whose executions may have left a session open: they end without running a terminate state. */
 export const CLEANUP_STATUSES = ['ABORTED', 'TIMED_OUT', 'FAILED'] as const;
 
+/**
+ * The handlers of the one Lambda bundle, each an export of lambdas/index.ts: every function deploys that bundle and
+ * runs one of them (its Lambda handler is `index.<name>`). The workflow's Task states invoke the first five (the
+ * `HandlerName`s of ./handlers.ts); the API's doorbells and EventBridge invoke the other two.
+ */
+export const WEBRUN_HANDLERS = ['startSession', 'sendTask', 'pollTask', 'terminateSession', 'askPerson', 'receiveDoorbell', 'cleanupSession'] as const;
+export type WebrunHandlerName = (typeof WEBRUN_HANDLERS)[number];
+
 /** Environment variables the construct sets on the Lambdas (never the API key itself: only its secret's ARN). */
 export const ENV = {
   secretArn: 'WEBRUN_SECRET_ARN',

@@ -292,7 +292,7 @@ describe('cleanupSession', () => {
   });
 });
 
-describe('cleanup-session Lambda entry point', () => {
+describe('cleanupSession, the Lambda handler', () => {
   const secretsMock = mockClient(SecretsManagerClient);
   const dynamoMock = mockClient(DynamoDBClient);
   const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-AbCdEf';
@@ -320,7 +320,7 @@ describe('cleanup-session Lambda entry point', () => {
     const fetchMock = vi.fn(async () => new Response(JSON.stringify({ success: true }), { status: 200, headers: { 'content-type': 'application/json' } }));
     vi.stubGlobal('fetch', fetchMock);
 
-    const { handler } = await import('../../lambdas/cleanup-session');
+    const { cleanupSession: handler } = await import('../../lambdas/index');
     await expect(handler(statusChange('TIMED_OUT'), lambdaContext())).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'terminated' });
 
     expect(secretsMock.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: SECRET_ARN });
@@ -335,7 +335,7 @@ describe('cleanup-session Lambda entry point', () => {
 
   it('bundles without aws-cdk-lib (state names come from the dependency-free contract)', async () => {
     const result = await build({
-      entryPoints: [path.join(__dirname, '..', '..', 'lambdas', 'cleanup-session.ts')],
+      entryPoints: [path.join(__dirname, '..', '..', 'lambdas', 'index.ts')],
       bundle: true,
       write: false,
       metafile: true,

@@ -6,8 +6,9 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { WebrunErrors } from '../../lambdas/shared/contract';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import type * as lambdaEntry from '../../lambdas/index';
+import { WEBRUN_HANDLERS, WebrunErrors, type WebrunHandlerName } from '../../lambdas/shared/contract';
 import { SITE_SECRET_PREFIX } from '../../lambdas/shared/contract';
 import { ENV } from '../../lambdas/shared/contract';
 import { flattenReference } from '../../lib/nag';
@@ -92,6 +93,13 @@ describe('WebrunWorkflow (default props)', () => {
       expect(Object.keys(functions)).toEqual(
         expect.arrayContaining([...Object.values(workflow.functions), workflow.cleanup!.function].map((fn) => logicalId(stack, fn))),
       );
+    });
+
+    it('runs in each function its own export of the one Lambda bundle', () => {
+      const expected = Object.entries({ ...workflow.functions, cleanupSession: workflow.cleanup!.function }).map(([name, fn]) => [logicalId(stack, fn), `index.${name}`]);
+      expect(Object.entries(functions).map(([id, fn]) => [id, fn.Properties.Handler]).sort()).toEqual(expected.sort());
+      // The handler names the construct may use are the entry point's exports, no more and no fewer.
+      expectTypeOf<keyof typeof lambdaEntry>().toEqualTypeOf<WebrunHandlerName>();
     });
 
     it('runs every function on Node.js 22, arm64, with active tracing', () => {
@@ -327,6 +335,42 @@ describe('WebrunWorkflow props', () => {
     it('grants no read on site-credential secrets', () => {
       expect(statements(template).filter(isSiteCredentialGrant)).toEqual([]);
     });
+  });
+});
+
+describe('the Lambda code, bundled as `cdk synth` bundles it', () => {
+  let outdir: string;
+  let templates: Record<string, { Resources: Record<string, Resource> }>;
+
+  beforeAll(() => {
+    // Bundling on (unlike the tests above, which skip it): only a real bundle gives assets their content hashes.
+    outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'webrun-assets-'));
+    const app = new App({ outdir });
+    new WebrunStack(app, 'WebrunSfn', { env: ENVIRONMENT });
+    new WebrunStack(app, 'WebrunSfnWebhook', { env: ENVIRONMENT, workflow: { completion: Completion.WEBHOOK } });
+    const assembly = app.synth();
+    templates = Object.fromEntries(assembly.stacks.map((s) => [s.stackName, s.template]));
+  }, 60_000);
+
+  afterAll(() => {
+    if (outdir) fs.rmSync(outdir, { recursive: true, force: true });
+  });
+
+  const codeOf = (stackName: string) => Object.values(templates[stackName].Resources).filter((r) => r.Type === 'AWS::Lambda::Function').map((fn) => fn.Properties);
+
+  it('is one asset in the default stack: every function has the same code (S3Key), and runs its own export of it', () => {
+    const fns = codeOf('WebrunSfn');
+    expect(fns).toHaveLength(6);
+    const keys = new Set(fns.map((fn) => fn.Code.S3Key));
+    expect(keys.size).toBe(1);
+    expect([...keys][0]).toMatch(/^[0-9a-f]{64}\.zip$/);
+    expect(fns.map((fn) => fn.Handler).sort()).toEqual(WEBRUN_HANDLERS.filter((h) => h !== 'receiveDoorbell').map((h) => `index.${h}`).sort());
+  });
+
+  it('is the same one asset with completion by webhook, the doorbell receiver included', () => {
+    const fns = codeOf('WebrunSfnWebhook');
+    expect(fns.map((fn) => fn.Handler).sort()).toEqual(WEBRUN_HANDLERS.map((h) => `index.${h}`).sort());
+    expect(new Set(fns.map((fn) => fn.Code.S3Key))).toEqual(new Set(codeOf('WebrunSfn').map((fn) => fn.Code.S3Key)));
   });
 });
 

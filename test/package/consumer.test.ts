@@ -13,9 +13,9 @@ import { App, Stack } from 'aws-cdk-lib';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lambdaEntries } from '../../bin/build';
-import { WebrunErrors } from '../../lambdas/shared/contract';
+import { WEBRUN_HANDLERS, WebrunErrors } from '../../lambdas/shared/contract';
 import { WebrunWorkflow } from '../../index';
+import { LAMBDA_BUNDLE_FOLDER } from '../../lib/webrun-function';
 
 const ROOT = path.join(__dirname, '..', '..');
 const FIXTURE = path.join(__dirname, 'consumer-app');
@@ -46,6 +46,12 @@ function readJson<T>(file: string): T {
 
 function lambdas(template: Template): [string, Resource][] {
   return Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+}
+
+/** The export a Lambda runs: its handler is `index.<export>`. */
+function exportOf(fn: Resource): string {
+  expect(fn.Properties.Handler).toMatch(/^index\.[A-Za-z]+$/);
+  return String(fn.Properties.Handler).slice('index.'.length);
 }
 
 /** The folder a synthesized Lambda's code was staged in: the file asset its `Code.S3Key` names. */
@@ -108,7 +114,7 @@ afterAll(() => {
 });
 
 describe('the npm package', () => {
-  it('ships the compiled construct, a bundle per Lambda, LICENSE and README, and no sources, tests or local tools, in at most 1 MB', () => {
+  it('ships the compiled construct, one Lambda bundle, LICENSE and README, and no sources, tests or local tools, in at most 1 MB', () => {
     const paths = packed.files.map((f) => f.path);
     expect(packed.size).toBeLessThanOrEqual(MAX_TARBALL_BYTES);
     expect(paths).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts']));
@@ -116,8 +122,15 @@ describe('the npm package', () => {
     expect(paths.filter((p) => !p.startsWith('dist/')).sort()).toEqual(['LICENSE', 'README.md', 'bin/webrun-sfn.js', 'package.json']);
     expect(paths.filter((p) => /\.ts$/.test(p) && !p.endsWith('.d.ts'))).toEqual([]);
     expect(paths.filter((p) => /^dist\/(test|local|cli|bin|examples)\//.test(p))).toEqual([]);
-    const bundles = paths.filter((p) => /^dist\/lambdas\/[^/]+\/index\.js$/.test(p)).map((p) => p.split('/')[2]).sort();
-    expect(bundles).toEqual(lambdaEntries());
+    // One bundle for every Lambda (beside it in dist/lambdas, the compiled lambdas/shared the construct imports).
+    expect(paths.filter((p) => /^dist\/lambdas\/[^/]+\/index\.js(\.map)?$/.test(p)).sort()).toEqual([
+      `dist/lambdas/${LAMBDA_BUNDLE_FOLDER}/index.js`,
+      `dist/lambdas/${LAMBDA_BUNDLE_FOLDER}/index.js.map`,
+    ]);
+    expect(paths.filter((p) => p.startsWith('dist/lambdas/') && !p.startsWith('dist/lambdas/shared/')).sort()).toEqual([
+      `dist/lambdas/${LAMBDA_BUNDLE_FOLDER}/index.js`,
+      `dist/lambdas/${LAMBDA_BUNDLE_FOLDER}/index.js.map`,
+    ]);
   });
 
   it('has type declarations that import nothing but their own files, the peer dependencies and the declared dependencies', () => {
@@ -151,32 +164,41 @@ describe('a plain JavaScript CDK app that installed the package', () => {
     expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine')).toHaveLength(1);
   });
 
-  it('deploys every Lambda with its pre-built bundle, as it is in the package', () => {
+  it('deploys every Lambda with the pre-built bundle, as it is in the package, as one asset, each running its own export', () => {
     const template = readJson<Template>(path.join(appOut, `${STACK}.template.json`));
-    const bundleDir = path.join(app, 'node_modules', 'webrun-sfn', 'dist', 'lambdas');
-    const entryOfBundle = new Map(lambdaEntries().map((entry) => [sha256(path.join(bundleDir, entry, 'index.js')), entry]));
+    const bundle = sha256(path.join(app, 'node_modules', 'webrun-sfn', 'dist', 'lambdas', LAMBDA_BUNDLE_FOLDER, 'index.js'));
     const fns = lambdas(template);
-    expect(fns.length).toBeGreaterThanOrEqual(5);
+    // The five steps and the session cleanup (the fixture polls: no doorbell receiver). CDK provides no Lambda of its own here.
+    expect(fns).toHaveLength(6);
     for (const [id, fn] of fns) {
-      // A Lambda that CDK itself provides (a custom resource's handler) would have its own code: exclude it here.
       const index = path.join(codeDir(appOut, fn.Properties.Code), 'index.js');
       expect(fs.existsSync(index), `${id}: index.js in its code asset`).toBe(true);
-      expect(entryOfBundle.get(sha256(index)), `${id}: its code is one of the package's bundles`).toBeDefined();
-      expect(fn.Properties.Handler).toBe('index.handler');
+      expect(sha256(index), `${id}: its code is the package's bundle`).toBe(bundle);
     }
+    expect(new Set(fns.map(([, fn]) => fn.Properties.Code.S3Key)).size, 'one code asset for every function').toBe(1);
+    expect(fns.map(([, fn]) => exportOf(fn)).sort()).toEqual(WEBRUN_HANDLERS.filter((h) => h !== 'receiveDoorbell').sort());
   });
 
   it('deploys the same handlers as the sources: the same functions, and code byte for byte what NodejsFunction bundles', () => {
     // The fixture's stack, synthesized in this repo from the sources: WebrunFunction is a NodejsFunction here.
     const sourceOut = path.join(tmp, 'source.out');
     const sourceApp = new App({ outdir: sourceOut, builtinCloudFormationValidation: false });
-    const workflow = new WebrunWorkflow(new Stack(sourceApp, STACK), 'Workflow');
+    const stack = new Stack(sourceApp, STACK);
+    const workflow = new WebrunWorkflow(stack, 'Workflow');
     expect(workflow.functions.startSession).toBeInstanceOf(NodejsFunction);
     sourceApp.synth();
     const fromSource = Object.fromEntries(lambdas(readJson<Template>(path.join(sourceOut, `${STACK}.template.json`))));
     const fromPackage = Object.fromEntries(lambdas(readJson<Template>(path.join(appOut, `${STACK}.template.json`))));
 
     expect(Object.keys(fromPackage).sort()).toEqual(Object.keys(fromSource).sort());
+    // Each function runs the export of its name (the package's functions have the same handlers: see below).
+    const functions = { ...workflow.functions, cleanupSession: workflow.cleanup!.function };
+    for (const [name, fn] of Object.entries(functions)) {
+      const id = stack.getLogicalId(fn.node.defaultChild as Parameters<Stack['getLogicalId']>[0]);
+      expect(fromSource[id]?.Properties.Handler, name).toBe(`index.${name}`);
+    }
+    // NodejsFunction bundled the one entry point alike for every function: one asset.
+    expect(new Set(Object.values(fromSource).map((fn) => fn.Properties.Code.S3Key)).size).toBe(1);
     for (const [id, fn] of Object.entries(fromSource)) {
       const { Code: sourceCode, ...sourceProps } = fn.Properties;
       const { Code: packageCode, ...packageProps } = fromPackage[id].Properties;
@@ -188,14 +210,19 @@ describe('a plain JavaScript CDK app that installed the package', () => {
     }
   });
 
-  it('gets bundles that load and export `handler`', () => {
-    const bundles = lambdaEntries().map((entry) => path.join(app, 'node_modules', 'webrun-sfn', 'dist', 'lambdas', entry, 'index.js'));
+  it('gets a bundle that loads and exports a function under every handler name the construct uses, and nothing else', () => {
+    const bundle = path.join(app, 'node_modules', 'webrun-sfn', 'dist', 'lambdas', LAMBDA_BUNDLE_FOLDER, 'index.js');
     // The Lambda runtime provides @aws-sdk/*; here this repo's node_modules does.
-    const r = spawnSync(process.execPath, ['-e', `console.log(JSON.stringify(${JSON.stringify(bundles)}.map((b) => typeof require(b).handler)))`], {
+    const r = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(bundle)});
+      console.log(JSON.stringify(Object.fromEntries(Object.keys(m).map((k) => [k, typeof m[k]]))))`], {
       encoding: 'utf8', env: childEnv({ NODE_PATH: path.join(ROOT, 'node_modules'), AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }),
     });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual(bundles.map(() => 'function'));
+    const exported = JSON.parse(r.stdout) as Record<string, string>;
+    expect(exported).toEqual(Object.fromEntries(WEBRUN_HANDLERS.map((name) => [name, 'function'])));
+    // Every handler the consumer's functions name is among them.
+    const used = lambdas(readJson<Template>(path.join(appOut, `${STACK}.template.json`))).map(([, fn]) => exportOf(fn));
+    expect(used.filter((name) => exported[name] !== 'function')).toEqual([]);
   });
 
   it('is the app docs/USE-THE-CONSTRUCT.md shows', () => {
