@@ -5,6 +5,7 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { WebrunErrors } from '../lambdas/shared/contract';
 
 /** Exit codes: 0 ok, 1 the execution failed / was aborted / timed out, 2 the command could not do its job. */
 export const EXIT = { ok: 0, executionFailed: 1, usage: 2, interrupted: 130 } as const;
@@ -12,7 +13,8 @@ export const EXIT = { ok: 0, executionFailed: 1, usage: 2, interrupted: 130 } as
 /** A failure of the command itself (not of an execution): printed as one message, exit code 2. */
 export class CliError extends Error {
   override readonly name: string;
-  constructor(message: string, readonly showUsage = false, name = 'UsageError') {
+  /** @param name the error's name in `--json` output: usage and input mistakes are `Webrun.InvalidInput`, as in the local command */
+  constructor(message: string, readonly showUsage = false, name: string = WebrunErrors.InvalidInput) {
     super(message);
     this.name = name;
   }

@@ -273,7 +273,7 @@ export async function startCommand(io: CommandIo, opts: StartOptions, inputFile:
   try {
     validateWorkflowInput(input);
   } catch (err) {
-    if (isWebrunError(err)) throw new CliError(`${inputFile === '-' ? 'stdin' : inputFile}: ${err.message}`, false, 'Webrun.InvalidInput');
+    if (isWebrunError(err)) throw new CliError(`${inputFile === '-' ? 'stdin' : inputFile}: ${err.message}`, false, err.name);
     throw err;
   }
   if (opts.name !== undefined && !EXECUTION_NAME.test(opts.name)) {

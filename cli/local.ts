@@ -17,6 +17,7 @@ import type { PersonsAnswer } from '../lambdas/shared/state';
 
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
                     [--emulator-tasks FILE]
+   or: npx webrun-sfn local <input.json | -> [the same options]
 
 Runs the webrun-sfn state machine locally, in-process, against the built-in webrun emulator
 (default), WEBRUN_BASE_URL / --base-url, or the real API when WEBRUN_API_KEY is set.

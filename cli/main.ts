@@ -28,7 +28,7 @@ Deployed workflows (AWS credentials and region as for the AWS CLI: AWS_PROFILE, 
   answer <executionArn> "<text>"   answer the question the execution waits on
       --stop                 stop the run instead (Webrun.GuardrailStopped)
 
-The state machine (start, list): --state-machine-arn <arn>, else WEBRUN_STATE_MACHINE_ARN, else the
+The state machine (start, list, pending): --state-machine-arn <arn>, else WEBRUN_STATE_MACHINE_ARN, else the
 StateMachineArn output of the stack (--stack <name>, else stackName in webrun.config.json or --config <path>,
 else WebrunSfn).
 
@@ -41,6 +41,28 @@ Everywhere:
   -h, --help               this help
 
 Exit codes: 0 ok, 1 the execution failed, was aborted or timed out, 2 usage, input or AWS access errors.`;
+
+/** `webrun-sfn <command> --help`: the command's own lines of USAGE, then what applies everywhere. */
+export function commandUsage(command: string): string {
+  const lines = USAGE.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(`  ${command} `) || l === `  ${command}`);
+  if (at < 0) return USAGE;
+  const own = [lines[at]];
+  for (const line of lines.slice(at + 1)) {
+    if (!line.startsWith('      ')) break;
+    own.push(line);
+  }
+  const targetsStateMachine = ALLOWED[command]?.includes('state-machine-arn') ?? false;
+  const everywhere = lines.slice(lines.indexOf('Everywhere:'));
+  return [
+    `Usage: npx webrun-sfn ${own[0].trim().replace(/\s{2,}.*$/, '')} [options]`,
+    '',
+    ...own,
+    '',
+    ...(targetsStateMachine ? [...lines.slice(lines.findIndex((l) => l.startsWith("The state machine")), lines.findIndex((l) => l.startsWith('else WebrunSfn')) + 1), ''] : []),
+    ...everywhere,
+  ].join('\n');
+}
 
 export interface CliIo extends CommandIo {
   argv: string[];
@@ -97,7 +119,7 @@ function number(flag: string, raw: string | undefined, min: number): number | un
 async function run(io: CliIo, command: string, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   if (values.help) {
-    io.stderr(`${USAGE}\n`);
+    io.stderr(`${commandUsage(command)}\n`);
     return EXIT.ok;
   }
   const allowed = ALLOWED[command];
@@ -152,7 +174,8 @@ export async function main(io: CliIo): Promise<number> {
     if (!(err instanceof CliError)) throw err;
     const e = err;
     io.stderr(`webrun-sfn: ${e.message}\n${e.showUsage ? `\n${USAGE}\n` : ''}`);
-    if (wantsJson) io.stdout(`${JSON.stringify({ error: { name: e.name, message: e.message } })}\n`);
+    // The same shape as the local command's and Step Functions' own errors: a name and a cause.
+    if (wantsJson) io.stdout(`${JSON.stringify({ error: { name: e.name, cause: e.message } })}\n`);
     return EXIT.usage;
   }
 }

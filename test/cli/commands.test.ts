@@ -111,7 +111,7 @@ describe('start', () => {
     const r = await run(['start', badInputFile, '--state-machine-arn', STATE_MACHINE_ARN, '--json']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`webrun-sfn: ${badInputFile}: tasks[0].taskDetails: must not be empty`);
-    expect(JSON.parse(r.stdout)).toEqual({ error: { name: 'Webrun.InvalidInput', message: `${badInputFile}: tasks[0].taskDetails: must not be empty` } });
+    expect(JSON.parse(r.stdout)).toEqual({ error: { name: 'Webrun.InvalidInput', cause: `${badInputFile}: tasks[0].taskDetails: must not be empty` } });
     expect(sfn.calls()).toHaveLength(0);
   });
 
@@ -240,7 +240,7 @@ describe('follow', () => {
     const r = await run(['follow', EXECUTION_ARN, '--json']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`execution ${EXECUTION_ARN} does not exist in region ${REGION}`);
-    expect(JSON.parse(r.stdout).error).toEqual({ name: 'ExecutionDoesNotExist', message: expect.stringContaining(EXECUTION_ARN) });
+    expect(JSON.parse(r.stdout).error).toEqual({ name: 'ExecutionDoesNotExist', cause: expect.stringContaining(EXECUTION_ARN) });
   });
 
   it('stops at a region that contradicts the ARN, and at a string that is no execution ARN, before calling AWS', async () => {
@@ -436,3 +436,26 @@ describe('local', () => {
     expect(usage.status).toBe(2);
   });
 });
+
+describe('help and errors, the same for every command', () => {
+  it('`<command> --help` prints that command\'s usage, not the whole list', async () => {
+    const r = await run(['follow', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stderr.startsWith('Usage: npx webrun-sfn follow <executionArn> [options]')).toBe(true);
+    expect(r.stderr).toContain('--interval <s>');
+    expect(r.stderr).not.toContain('--cause <text>');
+    expect((await run(['list', '-h'])).stderr).toContain('--state-machine-arn <arn>');
+  });
+
+  it.each([
+    [['follow', '--json']],
+    [['bogus', '--json']],
+    [['list', '--cause', 'x', '--json']],
+  ])('%j: a usage mistake is {"error": {"name": "Webrun.InvalidInput", "cause"}} on stdout, as the local command says it', async (argv) => {
+    const r = await run(argv);
+    expect(r.code).toBe(2);
+    const out = JSON.parse(r.stdout);
+    expect(out).toEqual({ error: { name: 'Webrun.InvalidInput', cause: expect.any(String) } });
+  });
+});
+
