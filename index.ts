@@ -1,9 +1,11 @@
 /**
  * The package's one entry point (`require('webrun-sfn')`, `import ... from 'webrun-sfn'`): the constructs a CDK app
  * composes and their props, the error names a failed execution carries, and the shape of an execution's input and
- * output. docs/USE-THE-CONSTRUCT.md shows a complete app.
+ * output. README.md, section "Use the construct in your own CDK app", shows a complete app.
  */
 export { Completion, WebrunWorkflow, type WebrunWorkflowProps } from './lib/webrun-workflow';
+export { LambdaLogLevel } from './lib/lambda-log-level';
+export { WebrunObservability, type WebrunObservabilityOptions, type WebrunObservabilityProps } from './lib/observability';
 export { WebrunStack, type WebrunStackProps } from './lib/webrun-stack';
 export type { ScheduleConfig, TriggerConfig, EventPatternConfig } from './lib/config';
 export { WebrunErrors, type WebrunErrorName } from './lambdas/shared/contract';

@@ -30,6 +30,7 @@ import {
 } from '../lambdas/shared/schema/core';
 import { CompletionModes, RESULT_LIMITS } from '../lambdas/shared/contract';
 import { MAX_INPUT_DEPTH, WorkflowInputSchema } from '../lambdas/shared/schema/workflow-input';
+import { LambdaLogLevel } from './lambda-log-level';
 
 export const DEFAULT_CONFIG_FILE = 'webrun.config.json';
 export const CONFIG_CONTEXT_KEY = 'webrun:config';
@@ -38,7 +39,9 @@ export const DEFAULT_STACK_NAME = 'WebrunSfn';
 export const LOG_LEVELS = ['OFF', 'ERROR', 'FATAL', 'ALL'] as const;
 export const LAMBDA_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type StateMachineLogLevel = (typeof LOG_LEVELS)[number];
-export type LambdaLogLevel = (typeof LAMBDA_LOG_LEVELS)[number];
+export type LambdaLogLevelName = (typeof LAMBDA_LOG_LEVELS)[number];
+/** The construct's LambdaLogLevel for a validated config value (`lambdaLogLevel`). */
+export const lambdaLogLevelOf = (name: LambdaLogLevelName): LambdaLogLevel => LambdaLogLevel[name];
 export const COMPLETION_MODES = [CompletionModes.poll, CompletionModes.webhook] as const;
 
 /** The retention periods CloudWatch Logs accepts, in days (`logs.RetentionDays`; 9999 = never expire). */

@@ -1,9 +1,11 @@
 /**
- * What an operator watches: alarms on failed and timed-out executions, on session cleanup errors and on starts
- * that landed in the dead-letter queue, all to one SNS topic (optionally with an e-mail subscription), and a
- * small CloudWatch dashboard over the Step Functions, Lambda and custom workflow metrics.
+ * What an operator watches: alarms on failed and timed-out executions, on session cleanup errors, on a day's cost
+ * and on dead-letter queues, all to one SNS topic (optionally with an e-mail subscription), and a small CloudWatch
+ * dashboard over the Step Functions, Lambda and custom workflow metrics. WebrunWorkflow makes one by default
+ * (`workflow.observability`); alarms made later (a trigger's dead-letter queue) join it with `addAlarm` or
+ * `alarmOnDeadLetters`.
  */
-import { Duration, Stack, Token } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -14,61 +16,98 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type WorkflowMetricName } from '../lambdas/shared/contract';
 
-export interface WebrunObservabilityProps {
-  readonly stateMachine: sfn.IStateMachine;
-  /** Every Lambda of the workflow, for the dashboard's error and duration graphs. */
-  readonly functions: Record<string, lambda.IFunction>;
+/** The alarms, topic and dashboard a WebrunWorkflow makes: what a user of the construct may choose. */
+export interface WebrunObservabilityOptions {
   /**
-   * The functions whose errors mean a session may still be open and billed (the terminate step, and the
-   * cleanup that ends sessions of timed-out or stopped executions).
+   * An e-mail address subscribed to the alarm topic (the new one, or `alarmTopic`). AWS mails a confirmation
+   * first: alarms reach the address once it is confirmed.
+   * @default no subscription (the topic and the alarms exist either way)
    */
-  readonly cleanupFunctions: readonly lambda.IFunction[];
-  /** Where failed scheduled and triggered starts land. @default no dead-letter alarm */
-  readonly deadLetterQueue?: sqs.IQueue;
-  /** Subscribed to the alarm topic by e-mail (the address must confirm the subscription). @default none */
   readonly alarmEmail?: string;
-  /** Alarms made elsewhere (e.g. the session cleanup's dead letters) that should notify the topic too. @default none */
-  readonly extraAlarms?: readonly cloudwatch.Alarm[];
-  /** An alarm when the tasks of the last 24 hours cost more than this many US dollars (metric CostUsd). @default none */
+  /**
+   * An existing SNS topic every alarm notifies, e.g. one shared by an account's alarms and already wired to chat or
+   * paging. Its encryption and access policy are its owner's.
+   * @default a new topic that accepts TLS only
+   */
+  readonly alarmTopic?: sns.ITopic;
+  /**
+   * An alarm when the webrun tasks of a day cost more than this many US dollars in all (the CostUsd metric, summed
+   * over one day). Per-run limits are the execution input's `session.maxCostUsd`.
+   * @default no cost alarm
+   */
   readonly costAlarmUsd?: number;
-  /** The period alarms evaluate. @default Duration.minutes(5) */
+  /**
+   * Whether to make a CloudWatch dashboard. An account's first 3 dashboards are free, each further one costs $3 a
+   * month: turn it off when you chart these metrics elsewhere.
+   * @default true
+   */
+  readonly dashboard?: boolean;
+  /**
+   * The dashboard's name (letters, digits, `-` and `_`). Dashboard names are unique per account, hence no fixed name
+   * by default: two workflows in one account (or one stack) never collide.
+   * @default a name CloudFormation generates
+   */
+  readonly dashboardName?: string;
+  /**
+   * The period the execution and cleanup alarms evaluate (one period at or above the threshold of 1 fires them).
+   * @default Duration.minutes(5)
+   */
   readonly period?: Duration;
 }
 
+export interface WebrunObservabilityProps extends WebrunObservabilityOptions {
+  /** The workflow's state machine: its failed and timed-out executions raise alarms. */
+  readonly stateMachine: sfn.IStateMachine;
+  /** Every Lambda of the workflow by name, for the dashboard's error, throttle and duration graphs. */
+  readonly functions: { readonly [name: string]: lambda.IFunction };
+  /**
+   * The functions whose errors mean a session may still be open and billed (the terminate step, and the cleanup
+   * that ends the sessions of timed-out or stopped executions). At least one.
+   */
+  readonly cleanupFunctions: lambda.IFunction[];
+}
+
+/**
+ * Alarms to one SNS topic and a dashboard, for one webrun workflow. Every alarm made here, or added with
+ * `addAlarm` / `alarmOnDeadLetters`, notifies `alarmTopic` and shows on the dashboard's alarm widget.
+ */
 export class WebrunObservability extends Construct {
   /** Every alarm notifies this topic: subscribe a chat or paging integration to it. */
-  public readonly alarmTopic: sns.Topic;
-  public readonly alarms: {
-    readonly executionsFailed: cloudwatch.Alarm;
-    readonly executionsTimedOut: cloudwatch.Alarm;
-    readonly cleanupErrors: cloudwatch.Alarm;
-    readonly startFailures?: cloudwatch.Alarm;
-    readonly cost?: cloudwatch.Alarm;
-  };
-  public readonly dashboard: cloudwatch.Dashboard;
+  public readonly alarmTopic: sns.ITopic;
+  /** At least one execution failed in a period. */
+  public readonly executionsFailedAlarm: cloudwatch.Alarm;
+  /** At least one execution reached its timeout in a period. */
+  public readonly executionsTimedOutAlarm: cloudwatch.Alarm;
+  /** The terminate step or the session cleanup failed: a session may still be open and billed. */
+  public readonly cleanupErrorsAlarm: cloudwatch.Alarm;
+  /** The tasks of a day cost more than `costAlarmUsd`; undefined without it. */
+  public readonly costAlarm?: cloudwatch.Alarm;
+  /** Undefined when `dashboard` is false. */
+  public readonly dashboard?: cloudwatch.Dashboard;
+
+  private readonly notify: cwActions.SnsAction;
+  private readonly alarmList: cloudwatch.AlarmBase[] = [];
+  private readonly period: Duration;
 
   constructor(scope: Construct, id: string, props: WebrunObservabilityProps) {
     super(scope, id);
     if (props.cleanupFunctions.length === 0) throw new Error('WebrunObservability: cleanupFunctions must name at least one function');
-    const period = props.period ?? Duration.minutes(5);
+    this.period = props.period ?? Duration.minutes(5);
+    const period = this.period;
     const stackName = Stack.of(this).stackName;
 
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'webrun-sfn alarms', enforceSSL: true });
+    this.alarmTopic = props.alarmTopic ?? new sns.Topic(this, 'AlarmTopic', { displayName: 'webrun-sfn alarms', enforceSSL: true });
     if (props.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
-    const notify = new cwActions.SnsAction(this.alarmTopic);
+    this.notify = new cwActions.SnsAction(this.alarmTopic);
 
-    const atLeastOnce = (alarmId: string, metric: cloudwatch.IMetric, description: string) => {
-      const alarm = new cloudwatch.Alarm(this, alarmId, {
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: `${stackName}: ${description}`,
-      });
-      alarm.addAlarmAction(notify);
-      return alarm;
-    };
+    const atLeastOnce = (alarmId: string, metric: cloudwatch.IMetric, description: string) => this.addAlarm(new cloudwatch.Alarm(this, alarmId, {
+      metric,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: `${stackName}: ${description}`,
+    }));
     const sum = { period, statistic: cloudwatch.Stats.SUM };
 
     const cleanupErrors = props.cleanupFunctions.length === 1
@@ -87,27 +126,71 @@ export class WebrunObservability extends Construct {
       period,
       label,
     });
-    this.alarms = {
-      executionsFailed: atLeastOnce('ExecutionsFailed', props.stateMachine.metricFailed(sum),
-        'a webrun workflow execution failed. `npx webrun-sfn list --status FAILED` lists them; the failure cause keeps the completed results.'),
-      executionsTimedOut: atLeastOnce('ExecutionsTimedOut', props.stateMachine.metricTimedOut(sum),
-        'a webrun workflow execution reached its timeout. Check that its session was terminated.'),
-      cleanupErrors: atLeastOnce('CleanupErrors', cleanupErrors,
-        'terminating a webrun session failed: a session may still be open and billed. Check the cleanup function logs.'),
-      startFailures: props.deadLetterQueue
-        ? atLeastOnce('StartFailures', props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }),
-          'a scheduled or triggered start failed after its retries and is in the dead-letter queue.')
-        : undefined,
-      cost: props.costAlarmUsd === undefined ? undefined : this.costAlarm(props.costAlarmUsd, custom(WorkflowMetricNames.costUsd), stackName, notify),
-    };
+    this.executionsFailedAlarm = atLeastOnce('ExecutionsFailed', props.stateMachine.metricFailed(sum),
+      'a webrun workflow execution failed. `npx webrun-sfn list --status FAILED` lists them; the failure cause keeps the completed results.');
+    this.executionsTimedOutAlarm = atLeastOnce('ExecutionsTimedOut', props.stateMachine.metricTimedOut(sum),
+      'a webrun workflow execution reached its timeout. Check that its session was terminated.');
+    this.cleanupErrorsAlarm = atLeastOnce('CleanupErrors', cleanupErrors,
+      'terminating a webrun session failed: a session may still be open and billed. Check the cleanup function logs.');
+    if (props.costAlarmUsd !== undefined) this.costAlarm = this.addAlarm(this.makeCostAlarm(props.costAlarmUsd, custom(WorkflowMetricNames.costUsd), stackName));
 
-    for (const alarm of props.extraAlarms ?? []) alarm.addAlarmAction(notify);
-    const allAlarms = [...Object.values(this.alarms).filter((a): a is cloudwatch.Alarm => a !== undefined), ...(props.extraAlarms ?? [])];
+    if (props.dashboard ?? true) this.dashboard = this.makeDashboard(props, custom, sum);
+  }
 
+  /**
+   * Every alarm made here or added since, in the order they were added (the dashboard's alarm widget shows them
+   * all, however late they were added).
+   */
+  public get alarms(): cloudwatch.AlarmBase[] {
+    return [...this.alarmList];
+  }
+
+  /** Makes `alarm` notify the alarm topic and shows it on the dashboard. Returns the alarm. */
+  public addAlarm<T extends cloudwatch.AlarmBase>(alarm: T): T {
+    alarm.addAlarmAction(this.notify);
+    this.alarmList.push(alarm);
+    return alarm;
+  }
+
+  /**
+   * An alarm, made in this construct as `id`, that fires while `queue` holds a message (its maximum of visible
+   * messages over the alarm period reaches 1), notifying the topic: for the dead-letter queue of whatever starts or
+   * cleans up the workflow's executions.
+   */
+  public alarmOnDeadLetters(id: string, queue: sqs.IQueue, description: string): cloudwatch.Alarm {
+    return this.addAlarm(new cloudwatch.Alarm(this, id, {
+      metric: queue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: `${Stack.of(this).stackName}: ${description}`,
+    }));
+  }
+
+  /** The summed CostUsd of a day against the threshold: one evaluation of a one-day period (CloudWatch's longest). */
+  private makeCostAlarm(thresholdUsd: number, metric: cloudwatch.Metric, stackName: string): cloudwatch.Alarm {
+    if (!(Number.isFinite(thresholdUsd) && thresholdUsd > 0)) throw new Error(`WebrunObservability: costAlarmUsd must be a positive number of US dollars, got ${thresholdUsd}`);
+    return new cloudwatch.Alarm(this, 'Cost', {
+      metric: metric.with({ period: Duration.days(1), statistic: cloudwatch.Stats.SUM }),
+      threshold: thresholdUsd,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: `${stackName}: webrun tasks cost more than $${thresholdUsd} in a day (metric CostUsd). Per-run limits: session.maxCostUsd.`,
+    });
+  }
+
+  private makeDashboard(
+    props: WebrunObservabilityProps,
+    custom: (name: WorkflowMetricName, statistic?: string, label?: string) => cloudwatch.Metric,
+    sum: cloudwatch.MetricOptions,
+  ): cloudwatch.Dashboard {
+    const period = this.period;
     const sm = props.stateMachine;
     const fns = Object.entries(props.functions);
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: Token.isUnresolved(stackName) ? undefined : `${stackName}-webrun`,
+    return new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
       defaultInterval: Duration.days(1),
       widgets: [
         [
@@ -121,11 +204,7 @@ export class WebrunObservability extends Construct {
             width: 8,
             left: [sm.metricTime({ period, statistic: 'p50', label: 'p50' }), sm.metricTime({ period, statistic: 'p90', label: 'p90' })],
           }),
-          new cloudwatch.AlarmStatusWidget({
-            title: 'Alarms',
-            width: 8,
-            alarms: allAlarms,
-          }),
+          new AlarmListWidget('Alarms', 8, this.alarmList),
         ],
         [
           new cloudwatch.GraphWidget({
@@ -172,19 +251,20 @@ export class WebrunObservability extends Construct {
       ],
     });
   }
+}
 
-  /** The summed CostUsd of a day against the threshold: one evaluation of a one-day period (CloudWatch's longest). */
-  private costAlarm(thresholdUsd: number, metric: cloudwatch.Metric, stackName: string, notify: cwActions.SnsAction): cloudwatch.Alarm {
-    if (!(Number.isFinite(thresholdUsd) && thresholdUsd > 0)) throw new Error(`WebrunObservability: costAlarmUsd must be a positive number of US dollars, got ${thresholdUsd}`);
-    const alarm = new cloudwatch.Alarm(this, 'Cost', {
-      metric: metric.with({ period: Duration.days(1), statistic: cloudwatch.Stats.SUM }),
-      threshold: thresholdUsd,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: `${stackName}: webrun tasks cost more than $${thresholdUsd} in a day (metric CostUsd). Per-run limits: session.maxCostUsd.`,
-    });
-    alarm.addAlarmAction(notify);
-    return alarm;
+/**
+ * An alarm status widget over a list that may still grow after the dashboard is made (`addAlarm` is called after
+ * construction): it renders an AlarmStatusWidget of the list as it is when the template is synthesized.
+ */
+class AlarmListWidget extends cloudwatch.ConcreteWidget {
+  constructor(private readonly title: string, width: number, private readonly list: readonly cloudwatch.IAlarm[]) {
+    super(width, 3);
+  }
+
+  toJson(): any[] {
+    const widget = new cloudwatch.AlarmStatusWidget({ title: this.title, width: this.width, height: this.height, alarms: [...this.list] });
+    widget.position(this.x ?? 0, this.y ?? 0);
+    return widget.toJson();
   }
 }

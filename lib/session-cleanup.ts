@@ -1,4 +1,4 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -26,6 +26,17 @@ export interface SessionCleanupProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * What a stack deletion does with the cleanup Lambda's log group.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * Whether to alarm while the dead-letter queue holds events (`deadLetterAlarm`). WebrunWorkflow turns it off with
+   * its `observability`, which adds the alarm to its topic.
+   * @default true
+   */
+  readonly deadLetterAlarm?: boolean;
 }
 
 /**
@@ -39,8 +50,11 @@ export class SessionCleanup extends Construct {
   public readonly function: WebrunFunction;
   public readonly rule: events.Rule;
   public readonly deadLetterQueue: sqs.Queue;
-  /** In alarm while the dead-letter queue holds events: a session may still be open and billed. */
-  public readonly deadLetterAlarm: cloudwatch.Alarm;
+  /**
+   * In alarm while the dead-letter queue holds events: a session may still be open and billed. Undefined when
+   * `deadLetterAlarm` is false.
+   */
+  public readonly deadLetterAlarm?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: SessionCleanupProps) {
     super(scope, id);
@@ -58,6 +72,7 @@ export class SessionCleanup extends Construct {
       timeout: Duration.minutes(1),
       environment: props.environment,
       logRetention: props.logRetention,
+      logRemovalPolicy: props.logRemovalPolicy,
       // A webrun outage is retried twice (after ~1 and ~2 minutes), then the event waits in the queue.
       async: { retryAttempts: 2, maxEventAge: Duration.hours(6), deadLetterQueue: this.deadLetterQueue },
     });
@@ -88,6 +103,7 @@ export class SessionCleanup extends Construct {
       ],
     });
 
+    if (props.deadLetterAlarm === false) return;
     this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLettersAlarm', {
       alarmDescription: `webrun-sfn: session cleanup gave up on an execution; its webrun session may still be open. Read the messages in ${this.deadLetterQueue.queueName}.`,
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),

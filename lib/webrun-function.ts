@@ -29,6 +29,8 @@ export interface WebrunFunctionProps {
   readonly memorySize?: number;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /** What a stack deletion (or a replacement) does with the function's log group. @default RemovalPolicy.DESTROY */
+  readonly logRemovalPolicy?: RemovalPolicy;
   /**
    * Asynchronous invocation settings, for functions that EventBridge invokes.
    * @default Lambda's defaults: 2 retries, 6 hours, no dead-letter queue (Step Functions invokes synchronously)
@@ -102,7 +104,7 @@ export class WebrunFunction extends FunctionBase {
   constructor(scope: Construct, id: string, props: WebrunFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
     });
     const role = new iam.Role(scope, `${id}Role`, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

@@ -1,12 +1,12 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import type { ScheduleConfig, TriggerConfig, WebrunConfig } from './config';
-import { WebrunObservability } from './observability';
+import { lambdaLogLevelOf, type ScheduleConfig, type TriggerConfig, type WebrunConfig } from './config';
+import type { WebrunObservability } from './observability';
 import { WebrunTriggers } from './triggers';
 import { Completion, WebrunWorkflow, type WebrunWorkflowProps } from './webrun-workflow';
 
@@ -21,14 +21,21 @@ export interface WebrunStackProps extends StackProps {
   readonly schedules?: readonly ScheduleConfig[];
   /** EventBridge rules on the default bus that start the workflow (validated by lib/config.ts). @default none */
   readonly triggers?: readonly TriggerConfig[];
-  /** E-mail subscribed to the alarm topic. @default no subscription (the topic is still created) */
+  /**
+   * E-mail subscribed to the alarm topic (ignored when `workflow.observability` is false or sets its own `alarmEmail`).
+   * @default no subscription (the topic is still created)
+   */
   readonly alarmEmail?: string;
   /**
    * E-mail told of guardrail questions that wait for a person: the stack creates the question topic with this
    * subscription (ignored when `workflow.questionTopic` is set). @default the EventBridge event only
    */
   readonly questionEmail?: string;
-  /** An alarm when the tasks of the last 24 hours cost more than this (US dollars). @default no cost alarm */
+  /**
+   * An alarm when the tasks of the last 24 hours cost more than this (US dollars); ignored when
+   * `workflow.observability` is false or sets its own `costAlarmUsd`.
+   * @default no cost alarm
+   */
   readonly costAlarmUsd?: number;
 }
 
@@ -39,7 +46,7 @@ export function stackPropsFromConfig(config: WebrunConfig): WebrunStackProps {
       baseUrl: config.baseUrl,
       logLevel: config.logLevel as sfn.LogLevel,
       includeExecutionData: config.includeExecutionData,
-      lambdaLogLevel: config.lambdaLogLevel,
+      lambdaLogLevel: lambdaLogLevelOf(config.lambdaLogLevel),
       logRetention: config.logRetentionDays as logs.RetentionDays,
       completion: config.completion === 'webhook' ? Completion.WEBHOOK : Completion.POLL,
       inlineResultBytes: config.inlineResultBytes,
@@ -54,12 +61,16 @@ export function stackPropsFromConfig(config: WebrunConfig): WebrunStackProps {
   };
 }
 
-/** The deployable unit: composes the workflow construct and publishes what operators need. */
+/**
+ * The deployable unit: composes the workflow construct (with its alarms, topic and dashboard), the schedules and
+ * triggers, and publishes what operators need.
+ */
 export class WebrunStack extends Stack {
   public readonly workflow: WebrunWorkflow;
   /** Schedules and event rules; undefined when the config has none. */
   public readonly triggers?: WebrunTriggers;
-  public readonly observability: WebrunObservability;
+  /** The workflow's alarms, topic and dashboard (`workflow.observability`); undefined when `workflow.observability` is false. */
+  public readonly observability?: WebrunObservability;
 
   constructor(scope: Construct, id: string, props: WebrunStackProps = {}) {
     super(scope, id, props);
@@ -71,26 +82,25 @@ export class WebrunStack extends Stack {
       topic.addSubscription(new subscriptions.EmailSubscription(props.questionEmail));
       questionTopic = topic;
     }
-    this.workflow = new WebrunWorkflow(this, 'Workflow', { ...props.workflow, apiKeySecret, questionTopic });
+    const given = props.workflow?.observability;
+    const observability = given === false ? false : {
+      ...(typeof given === 'object' ? given : {}),
+      alarmEmail: (typeof given === 'object' ? given.alarmEmail : undefined) ?? props.alarmEmail,
+      costAlarmUsd: (typeof given === 'object' ? given.costAlarmUsd : undefined) ?? props.costAlarmUsd,
+      // One workflow per stack: its dashboard can carry the stack's name.
+      dashboardName: (typeof given === 'object' ? given.dashboardName : undefined) ?? (Token.isUnresolved(this.stackName) ? undefined : `${this.stackName}-webrun`),
+    };
+    this.workflow = new WebrunWorkflow(this, 'Workflow', { ...props.workflow, apiKeySecret, questionTopic, observability });
+    this.observability = this.workflow.observability;
     if (questionTopic) new CfnOutput(this, 'QuestionTopicArn', { value: questionTopic.topicArn, description: 'Guardrail questions waiting for a person are published here' });
-    const { stateMachine, functions, cleanup } = this.workflow;
     if ((props.schedules?.length ?? 0) + (props.triggers?.length ?? 0) > 0) {
-      this.triggers = new WebrunTriggers(this, 'Triggers', { stateMachine, schedules: props.schedules, triggers: props.triggers });
+      this.triggers = new WebrunTriggers(this, 'Triggers', { stateMachine: this.workflow.stateMachine, schedules: props.schedules, triggers: props.triggers });
       new CfnOutput(this, 'StartFailuresQueueUrl', { value: this.triggers.deadLetterQueue.queueUrl, description: 'Scheduled or triggered starts that failed after their retries' });
+      // The triggers come after the workflow: their dead-letter queue joins the workflow's alarms.
+      this.observability?.alarmOnDeadLetters('StartFailures', this.triggers.deadLetterQueue,
+        'a scheduled or triggered start failed after its retries and is in the dead-letter queue.');
     }
-    this.observability = new WebrunObservability(this, 'Observability', {
-      stateMachine,
-      functions: { ...functions, ...(cleanup ? { sessionCleanup: cleanup.function } : {}), ...(this.workflow.doorbell ? { receiveDoorbell: this.workflow.doorbell.receiver } : {}) },
-      cleanupFunctions: [functions.terminateSession, ...(cleanup ? [cleanup.function] : [])],
-      deadLetterQueue: this.triggers?.deadLetterQueue,
-      alarmEmail: props.alarmEmail,
-      costAlarmUsd: props.costAlarmUsd,
-      extraAlarms: [
-        ...(cleanup ? [cleanup.deadLetterAlarm] : []),
-        ...(this.workflow.doorbell ? [this.workflow.doorbell.receiverErrorsAlarm, this.workflow.doorbell.fallbacksAlarm] : []),
-      ],
-    });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.alarmTopic.topicArn, description: 'Every alarm notifies this SNS topic' });
+    if (this.observability) new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.alarmTopic.topicArn, description: 'Every alarm notifies this SNS topic' });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn, description: 'Start executions of this state machine' });
     new CfnOutput(this, 'ApiKeySecretArn', { value: this.workflow.apiKeySecret.secretArn, description: 'Put the webrun API key into this secret' });
     new CfnOutput(this, 'ResultBucketName', { value: this.workflow.resultBucket.bucketName, description: 'Task results too large for the execution state (resultRef.uri)' });

@@ -10,7 +10,9 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, WAITING_FUNCTION_MEMORY_MB, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, RESULT_LIMITS, SITE_SECRET_PREFIX, WorkflowMetricNames } from '../lambdas/shared/contract';
+import { LambdaLogLevel } from './lambda-log-level';
 import { iam5ResourceFinding } from './nag';
+import { WebrunObservability, type WebrunObservabilityOptions } from './observability';
 import { SessionCleanup } from './session-cleanup';
 import { WebrunFunction } from './webrun-function';
 import { buildWorkflowDefinition, type WorkflowFunctions } from './workflow-definition';
@@ -45,14 +47,15 @@ export interface WebrunWorkflowProps {
    */
   readonly baseUrl?: string;
   /**
-   * The Wait state between two poll invocations of a pending task. 1 s to 5 minutes.
-   * @default Duration.seconds(5)
+   * The Wait state before each poll invocation of a pending task. 1 s to 5 minutes.
+   * @default Duration.seconds(2)
    */
   readonly pollInterval?: Duration;
   /**
-   * How long one poll invocation keeps polling (a GET every 3 s) before it answers "pending". Holding in the
-   * Lambda is cheaper than state transitions; `Duration.seconds(0)` makes every poll a single GET. 0 to 10 minutes.
-   * @default Duration.seconds(20)
+   * How long one poll invocation keeps polling (a GET every 2 s) before it answers "pending". Holding in the
+   * Lambda is cheaper than state transitions: the default covers a task's 5-minute maximum with one invocation.
+   * `Duration.seconds(0)` makes every poll a single GET. 0 to 10 minutes.
+   * @default Duration.minutes(6)
    */
   readonly pollHold?: Duration;
   /**
@@ -72,6 +75,15 @@ export interface WebrunWorkflowProps {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * What a stack deletion (or a replacement of the construct) does with every log group the construct makes: the
+   * state machine's and each Lambda's. The default deletes them with the stack: they hold operational logs (no
+   * execution data unless `includeExecutionData`), the execution history stays in Step Functions for 90 days, and
+   * retained groups would outlive the stack unseen and keep costing storage. `RemovalPolicy.RETAIN` keeps them for
+   * an audit trail; their logs still expire after `logRetention`.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /**
    * State machine log level. Execution data stays out of the logs either way: task results may be private.
    * @default sfn.LogLevel.ERROR
    */
@@ -83,9 +95,9 @@ export interface WebrunWorkflowProps {
   readonly includeExecutionData?: boolean;
   /**
    * Log level of the Lambdas' structured (Powertools) logs.
-   * @default 'INFO'
+   * @default LambdaLogLevel.INFO
    */
-  readonly lambdaLogLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  readonly lambdaLogLevel?: LambdaLogLevel;
   /**
    * Terminate the session of executions that end without passing a terminate state (execution timeout,
    * StopExecution, uncatchable failures): an EventBridge rule, a cleanup Lambda and its dead-letter queue.
@@ -117,6 +129,14 @@ export interface WebrunWorkflowProps {
    * @default the event only
    */
   readonly questionTopic?: sns.ITopic;
+  /**
+   * Alarms to an SNS topic and a dashboard (`WebrunObservability`): failed and timed-out executions, terminate and
+   * cleanup errors, the session cleanup's dead letters, lost doorbells (completion by webhook) and, with
+   * `costAlarmUsd`, a day's cost. `true` or an options object (an e-mail, an existing topic, a cost threshold, no
+   * dashboard) keeps them; `false` makes none of them, for apps that watch the workflow their own way.
+   * @default true: the alarms, a new topic and a dashboard
+   */
+  readonly observability?: boolean | WebrunObservabilityOptions;
 }
 
 /**
@@ -131,6 +151,11 @@ export class WebrunWorkflow extends Construct {
   public readonly logGroup: logs.LogGroup;
   /** The session cleanup for executions that skip Catch; undefined when `sessionCleanup` is false. */
   public readonly cleanup?: SessionCleanup;
+  /**
+   * The alarms, their SNS topic and the dashboard; undefined when `observability` is false. Alarms made later (a
+   * trigger's dead-letter queue) join them with `addAlarm` or `alarmOnDeadLetters`.
+   */
+  public readonly observability?: WebrunObservability;
   /** Where results larger than `inlineResultBytes` are kept (`resultRef.uri` is `s3://<bucket>/...`). */
   public readonly resultBucket: s3.Bucket;
   /** Which session each execution opened and whether it ended: read by the session cleanup. */
@@ -140,10 +165,10 @@ export class WebrunWorkflow extends Construct {
     readonly receiver: WebrunFunction;
     readonly url: lambda.FunctionUrl;
     readonly waitingTable: dynamodb.Table;
-    /** In alarm when the receiver fails: doorbells are lost and tasks wait for their fallback. */
-    readonly receiverErrorsAlarm: cloudwatch.Alarm;
-    /** In alarm when tasks fall back to polling: doorbells are not arriving. */
-    readonly fallbacksAlarm: cloudwatch.Alarm;
+    /** In alarm when the receiver fails: doorbells are lost and tasks wait for their fallback. Undefined without `observability`. */
+    readonly receiverErrorsAlarm?: cloudwatch.Alarm;
+    /** In alarm when tasks fall back to polling: doorbells are not arriving. Undefined without `observability`. */
+    readonly fallbacksAlarm?: cloudwatch.Alarm;
   };
 
   constructor(scope: Construct, id: string, props: WebrunWorkflowProps = {}) {
@@ -154,7 +179,9 @@ export class WebrunWorkflow extends Construct {
     const timeout = props.timeout ?? Duration.hours(2);
     const inlineResultBytes = props.inlineResultBytes ?? RESULT_LIMITS.defaultInlineResultBytes;
     const resultRetentionDays = props.resultRetentionDays ?? RESULT_LIMITS.defaultRetentionDays;
-    validateProps({ baseUrl, pollInterval, pollHold, timeout, inlineResultBytes, resultRetentionDays });
+    const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
+    validateProps({ baseUrl, pollInterval, pollHold, timeout, inlineResultBytes, resultRetentionDays, logRemovalPolicy });
+    const observability = props.observability === false ? undefined : props.observability === true ? {} : (props.observability ?? {});
 
     this.apiKeySecret = props.apiKeySecret ?? new secretsmanager.Secret(this, 'ApiKey', {
       description: `webrun API key for the webrun-sfn workflow. Set it as {"${API_KEY_FIELD}":"<key>"}.`,
@@ -211,9 +238,10 @@ export class WebrunWorkflow extends Construct {
       [ENV.sessionTable]: this.sessionTable.tableName,
       // Records outlive any execution: its timeout plus a week.
       [ENV.sessionTtlSeconds]: String(timeout.toSeconds() + 7 * 86_400),
-      POWERTOOLS_LOG_LEVEL: props.lambdaLogLevel ?? 'INFO',
+      POWERTOOLS_LOG_LEVEL: props.lambdaLogLevel ?? LambdaLogLevel.INFO,
     };
-    const common = { environment, logRetention: props.logRetention };
+    const logOptions = { logRetention: props.logRetention, logRemovalPolicy };
+    const common = { environment, ...logOptions };
     // send-message may hold the connection ~50 s before it answers; the client waits up to 65 s.
     const sendTimeout = Duration.seconds(90);
     const pollTimeout = Duration.seconds(pollHold.toSeconds() + 30);
@@ -242,7 +270,7 @@ export class WebrunWorkflow extends Construct {
 
     const margin = (d: Duration) => Duration.seconds(d.toSeconds() + 10);
     const completion = props.completion ?? Completion.POLL;
-    if (completion === Completion.WEBHOOK) this.doorbell = this.addDoorbell(environment, props.logRetention, props.siteCredentials ?? true);
+    if (completion === Completion.WEBHOOK) this.doorbell = this.addDoorbell(environment, logOptions, props.siteCredentials ?? true, observability !== undefined);
     const definition = buildWorkflowDefinition(this, this.functions, {
       completion: completion === Completion.WEBHOOK ? 'webhook' : 'poll',
       pollInterval,
@@ -251,7 +279,7 @@ export class WebrunWorkflow extends Construct {
 
     this.logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
+      removalPolicy: logRemovalPolicy,
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
@@ -271,16 +299,42 @@ export class WebrunWorkflow extends Construct {
         apiKeySecret: this.apiKeySecret,
         sessionTable: this.sessionTable,
         environment,
-        logRetention: props.logRetention,
+        ...logOptions,
+        deadLetterAlarm: observability !== undefined,
       });
     }
+
+    if (observability) this.observability = this.addObservability(observability);
+  }
+
+  /**
+   * The alarms, the topic and the dashboard, over every function of the workflow, with the alarms made beside them
+   * (the cleanup's dead letters, lost doorbells) notifying the same topic.
+   */
+  private addObservability(options: WebrunObservabilityOptions): WebrunObservability {
+    const { cleanup, doorbell } = this;
+    const observability = new WebrunObservability(this, 'Observability', {
+      ...options,
+      stateMachine: this.stateMachine,
+      functions: { ...this.functions, ...(cleanup ? { sessionCleanup: cleanup.function } : {}), ...(doorbell ? { receiveDoorbell: doorbell.receiver } : {}) },
+      cleanupFunctions: [this.functions.terminateSession, ...(cleanup ? [cleanup.function] : [])],
+    });
+    for (const alarm of [cleanup?.deadLetterAlarm, doorbell?.receiverErrorsAlarm, doorbell?.fallbacksAlarm]) {
+      if (alarm) observability.addAlarm(alarm);
+    }
+    return observability;
   }
 
   /**
    * Completion by webhook: the waiting-task table, the doorbell receiver behind a public Function URL, the grants
    * between them and the send and poll Lambdas, and alarms on lost doorbells.
    */
-  private addDoorbell(environment: Record<string, string>, logRetention: logs.RetentionDays | undefined, siteCredentials: boolean): NonNullable<WebrunWorkflow['doorbell']> {
+  private addDoorbell(
+    environment: Record<string, string>,
+    logOptions: { logRetention?: logs.RetentionDays; logRemovalPolicy: RemovalPolicy },
+    siteCredentials: boolean,
+    alarms: boolean,
+  ): NonNullable<WebrunWorkflow['doorbell']> {
     const waitingTable = new dynamodb.Table(this, 'WaitingTasks', {
       partitionKey: { name: 'key', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -298,7 +352,7 @@ export class WebrunWorkflow extends Construct {
       description: 'webrun-sfn: doorbell receiver, confirms a task ended and resumes its execution',
       timeout: Duration.seconds(30),
       environment: { ...environment },
-      logRetention,
+      ...logOptions,
     });
     // Public by design: the API rings it from the internet. A ring resumes nothing by itself: it must name a
     // waiting record by key and unguessable nonce, present that task's auth, and the task must have ended per a GET.
@@ -315,6 +369,7 @@ export class WebrunWorkflow extends Construct {
     // UpdateItem: a rule's answer is recorded on the waiting task (the task goes on, its end rings again).
     waitingTable.grant(receiver, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
     waitingTable.grant(this.functions.pollTask, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
+    if (!alarms) return { receiver, url, waitingTable };
 
     const metric = (name: string) => new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
@@ -444,7 +499,15 @@ export class WebrunWorkflow extends Construct {
   }
 }
 
-function validateProps(p: { baseUrl: string; pollInterval: Duration; pollHold: Duration; timeout: Duration; inlineResultBytes: number; resultRetentionDays: number }): void {
+function validateProps(p: {
+  baseUrl: string;
+  pollInterval: Duration;
+  pollHold: Duration;
+  timeout: Duration;
+  inlineResultBytes: number;
+  resultRetentionDays: number;
+  logRemovalPolicy: RemovalPolicy;
+}): void {
   const fail = (prop: string, problem: string) => {
     throw new Error(`WebrunWorkflow: ${prop} ${problem}`);
   };
@@ -469,6 +532,8 @@ function validateProps(p: { baseUrl: string; pollInterval: Duration; pollHold: D
   };
   count('inlineResultBytes', p.inlineResultBytes, 0, RESULT_LIMITS.inlineBudgetBytes);
   count('resultRetentionDays', p.resultRetentionDays, 1, 3650);
+  // A log group cannot be snapshotted: CloudFormation would refuse the template at deploy time.
+  if (p.logRemovalPolicy === RemovalPolicy.SNAPSHOT) fail('logRemovalPolicy', 'cannot be SNAPSHOT (log groups have no snapshots): use DESTROY, RETAIN or RETAIN_ON_UPDATE_OR_DELETE');
 }
 
 /** The functions' environment without the API key secret's ARN. */

@@ -5,7 +5,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigFileError, DEFAULT_STACK_NAME, loadConfig, parseConfig, scheduleExpressionProblem } from '../../lib/config';
+import { ConfigFileError, DEFAULT_STACK_NAME, LAMBDA_LOG_LEVELS, loadConfig, parseConfig, scheduleExpressionProblem } from '../../lib/config';
+import { LambdaLogLevel } from '../../lib/lambda-log-level';
 
 const root = path.join(__dirname, '..', '..');
 const task = { tasks: [{ taskDetails: 'Open the page' }] };
@@ -48,6 +49,13 @@ describe('config defaults and samples', () => {
     const config = parseConfig({ completion: 'webhook', inlineResultBytes: 1024, resultRetentionDays: 7 });
     expect(stackPropsFromConfig(config).workflow).toMatchObject({ completion: Completion.WEBHOOK, inlineResultBytes: 1024, resultRetentionDays: 7 });
     expect(stackPropsFromConfig(parseConfig({})).workflow).toMatchObject({ completion: Completion.POLL });
+  });
+
+  it('lambdaLogLevel reaches the construct as its LambdaLogLevel enum, for every level the config accepts', () => {
+    expect(LAMBDA_LOG_LEVELS.map((name) => stackPropsFromConfig(parseConfig({ lambdaLogLevel: name })).workflow?.lambdaLogLevel))
+      .toEqual([LambdaLogLevel.DEBUG, LambdaLogLevel.INFO, LambdaLogLevel.WARN, LambdaLogLevel.ERROR]);
+    expect(Object.values(LambdaLogLevel)).toEqual([...LAMBDA_LOG_LEVELS]);
+    expect(stackPropsFromConfig(parseConfig({})).workflow?.lambdaLogLevel).toBe(LambdaLogLevel.INFO);
   });
 
   it('a missing default file means all defaults, a missing explicit file is an error', () => {

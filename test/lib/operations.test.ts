@@ -172,7 +172,7 @@ describe('logging and tracing', () => {
 });
 
 describe('alarms and dashboard', () => {
-  const topic = () => ref(stack.observability.alarmTopic);
+  const topic = () => ref(stack.observability!.alarmTopic);
 
   it('failed and timed-out executions raise alarms to the SNS topic', () => {
     for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut']) {
@@ -234,6 +234,37 @@ describe('alarms and dashboard', () => {
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
     for (const name of ['ExecutionsStarted', 'ExecutionsFailed', METRICS_NAMESPACE, ...Object.values(WorkflowMetricNames), 'Errors', 'Throttles']) expect(body).toContain(name);
     expect(body).toContain('alarm');
+  });
+});
+
+describe('the stack\'s alarms come from the workflow construct', () => {
+  it('are the workflow\'s observability, the start failures alarm added to it after the triggers', () => {
+    expect(stack.observability).toBe(stack.workflow.observability);
+    expect(stack.observability!.alarms.map((a) => a.node.id)).toContain('StartFailures');
+    expect(stack.observability!.node.scope).toBe(stack.workflow);
+  });
+
+  it('with workflow.observability false: no alarm, topic, dashboard or AlarmTopicArn output; the triggers and their queue stay', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const quiet = new WebrunStack(app, 'Quiet', { ...stackPropsFromConfig(config), workflow: { ...stackPropsFromConfig(config).workflow, observability: false }, env: ENVIRONMENT });
+    const t = Template.fromStack(quiet);
+    for (const type of ['AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Dashboard']) t.resourceCountIs(type, 0);
+    // The question topic and its e-mail only: guardrail questions are not alarms.
+    t.resourceCountIs('AWS::SNS::Topic', 1);
+    t.resourceCountIs('AWS::SNS::Subscription', 1);
+    t.hasResourceProperties('AWS::SNS::Subscription', { Endpoint: 'buyer@example.com' });
+    expect(Object.keys(t.toJSON().Outputs)).toEqual(expect.arrayContaining(['StateMachineArn', 'StartFailuresQueueUrl']));
+    expect(Object.keys(t.toJSON().Outputs)).not.toContain('AlarmTopicArn');
+  });
+
+  it('workflow.observability options win over the stack\'s alarmEmail and costAlarmUsd', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const own = new WebrunStack(app, 'Own', { alarmEmail: 'ops@example.com', costAlarmUsd: 25, workflow: { observability: { alarmEmail: 'me@example.com', dashboard: false } }, env: ENVIRONMENT });
+    const t = Template.fromStack(own);
+    t.hasResourceProperties('AWS::SNS::Subscription', { Endpoint: 'me@example.com' });
+    t.resourceCountIs('AWS::SNS::Subscription', 1);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: WorkflowMetricNames.costUsd, Threshold: 25 });
+    t.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
   });
 });
 

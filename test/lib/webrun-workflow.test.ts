@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
@@ -11,6 +12,7 @@ import type * as lambdaEntry from '../../lambdas/index';
 import { WEBRUN_HANDLERS, WebrunErrors, type WebrunHandlerName } from '../../lambdas/shared/contract';
 import { SITE_SECRET_PREFIX } from '../../lambdas/shared/contract';
 import { ENV } from '../../lambdas/shared/contract';
+import { LambdaLogLevel } from '../../lib/lambda-log-level';
 import { flattenReference } from '../../lib/nag';
 import { WebrunStack } from '../../lib/webrun-stack';
 import { Completion, WebrunWorkflow, type WebrunWorkflowProps } from '../../lib/webrun-workflow';
@@ -338,6 +340,151 @@ describe('WebrunWorkflow props', () => {
   });
 });
 
+describe('WebrunWorkflow observability (alarms, topic, dashboard)', () => {
+  const alarmsOf = (template: Template) => Object.values(template.findResources('AWS::CloudWatch::Alarm') as Record<string, Resource>);
+  const topicRef = (stack: Stack, workflow: WebrunWorkflow) => stack.resolve(workflow.observability!.alarmTopic.topicArn);
+
+  describe('a bare WebrunWorkflow in a plain Stack (default props)', () => {
+    let stack: Stack;
+    let workflow: WebrunWorkflow;
+    let template: Template;
+    beforeAll(() => ({ stack, workflow, template } = build()));
+
+    it('alarms on failed and timed-out executions, cleanup errors and the cleanup dead letters, each to its own TLS-only topic', () => {
+      template.resourceCountIs('AWS::SNS::Topic', 1);
+      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      });
+      const alarms = alarmsOf(template);
+      expect(alarms).toHaveLength(4);
+      for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([topicRef(stack, workflow)]);
+      const metrics = alarms.map((a) => a.Properties.MetricName ?? 'math').sort();
+      expect(metrics).toEqual(['ApproximateNumberOfMessagesVisible', 'ExecutionsFailed', 'ExecutionsTimedOut', 'math']);
+      expect(workflow.observability!.alarms).toHaveLength(4);
+      expect(workflow.observability!.alarms).toContain(workflow.cleanup!.deadLetterAlarm);
+      expect(workflow.observability!.costAlarm).toBeUndefined();
+    });
+
+    it('makes a dashboard without a fixed name (two workflows in one account never collide), its alarm widget showing every alarm', () => {
+      const [dashboard, ...more] = Object.values(template.findResources('AWS::CloudWatch::Dashboard') as Record<string, Resource>);
+      expect(more).toEqual([]);
+      expect(dashboard.Properties.DashboardName).toBeUndefined();
+      const body = JSON.stringify(stack.resolve(dashboard.Properties.DashboardBody));
+      for (const alarm of workflow.observability!.alarms) expect(body).toContain(logicalId(stack, alarm));
+    });
+
+    it('two workflows fit in one stack', () => {
+      const app = new App({ context: NO_BUNDLING });
+      const two = new Stack(app, 'Two', { env: ENVIRONMENT });
+      new WebrunWorkflow(two, 'A');
+      new WebrunWorkflow(two, 'B');
+      const t = Template.fromStack(two);
+      t.resourceCountIs('AWS::CloudWatch::Dashboard', 2);
+      t.resourceCountIs('AWS::SNS::Topic', 2);
+    });
+  });
+
+  it('observability: false makes no alarm, topic or dashboard', () => {
+    const { workflow, template } = build({ observability: false });
+    for (const type of ['AWS::CloudWatch::Alarm', 'AWS::SNS::Topic', 'AWS::SNS::Subscription', 'AWS::CloudWatch::Dashboard']) template.resourceCountIs(type, 0);
+    expect(workflow.observability).toBeUndefined();
+    expect(workflow.cleanup!.deadLetterAlarm).toBeUndefined();
+    // The session cleanup itself stays: its queue is still there for an app's own alarm.
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+  });
+
+  it('observability: false with completion by webhook makes no doorbell alarm either', () => {
+    const { workflow, template } = build({ observability: false, completion: Completion.WEBHOOK });
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    expect(workflow.doorbell!.receiverErrorsAlarm).toBeUndefined();
+  });
+
+  it('observability: true is the default', () => {
+    const { template } = build({ observability: true });
+    expect(alarmsOf(template)).toHaveLength(4);
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('takes an existing topic, an e-mail, a cost threshold and no dashboard', () => {
+    const app = new App({ context: NO_BUNDLING });
+    const stack = new Stack(app, 'Options', { env: ENVIRONMENT });
+    const topicArn = 'arn:aws:sns:us-east-1:123456789012:ops-alarms';
+    const alarmTopic = sns.Topic.fromTopicArn(stack, 'OpsAlarms', topicArn);
+    const workflow = new WebrunWorkflow(stack, 'Workflow', { observability: { alarmTopic, alarmEmail: 'ops@example.com', costAlarmUsd: 10, dashboard: false } });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    expect(workflow.observability!.dashboard).toBeUndefined();
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: topicArn });
+    const alarms = alarmsOf(template);
+    expect(alarms).toHaveLength(5);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([topicArn]);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'CostUsd', Threshold: 10, Period: 86_400 });
+  });
+
+  it('rejects a cost threshold that is not a positive number', () => {
+    expect(() => build({ observability: { costAlarmUsd: 0 } })).toThrow(/costAlarmUsd must be a positive number/);
+  });
+
+  it('with completion by webhook, the doorbell alarms notify the topic too', () => {
+    const { stack, workflow, template } = build({ completion: Completion.WEBHOOK });
+    const alarms = alarmsOf(template);
+    expect(alarms).toHaveLength(6);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([topicRef(stack, workflow)]);
+    expect(workflow.observability!.alarms).toEqual(expect.arrayContaining([workflow.doorbell!.receiverErrorsAlarm, workflow.doorbell!.fallbacksAlarm]));
+  });
+
+  it('alarms added after the workflow (a trigger\'s dead-letter queue) notify the topic and join the dashboard', () => {
+    const app = new App({ context: NO_BUNDLING });
+    const stack = new Stack(app, 'Later', { env: ENVIRONMENT });
+    const workflow = new WebrunWorkflow(stack, 'Workflow');
+    const queue = new sqs.Queue(stack, 'MyStartFailures');
+    const alarm = workflow.observability!.alarmOnDeadLetters('MyStartFailures', queue, 'a start of mine failed.');
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack, queue), 'QueueName'] } }],
+      Statistic: 'Maximum',
+      AlarmActions: [topicRef(stack, workflow)],
+      AlarmDescription: 'Later: a start of mine failed.',
+    });
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard') as Record<string, Resource>);
+    expect(JSON.stringify(stack.resolve(dashboard.Properties.DashboardBody))).toContain(logicalId(stack, alarm));
+  });
+});
+
+describe('WebrunWorkflow log groups', () => {
+  const logGroups = (template: Template) => Object.values(template.toJSON().Resources as Record<string, Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string }>)
+    .filter((r) => r.Type === 'AWS::Logs::LogGroup');
+
+  it('are deleted with the stack by default: the state machine\'s and every Lambda\'s', () => {
+    const groups = logGroups(build().template);
+    // The state machine, five workflow Lambdas and the session cleanup.
+    expect(groups).toHaveLength(7);
+    for (const group of groups) expect([group.DeletionPolicy, group.UpdateReplacePolicy]).toEqual(['Delete', 'Delete']);
+  });
+
+  it.each([Completion.POLL, Completion.WEBHOOK])('are all kept with logRemovalPolicy RETAIN (completion %s)', (completion) => {
+    const groups = logGroups(build({ completion, logRemovalPolicy: RemovalPolicy.RETAIN, logRetention: 90 }).template);
+    expect(groups).toHaveLength(completion === Completion.WEBHOOK ? 8 : 7);
+    for (const group of groups) {
+      expect([group.DeletionPolicy, group.UpdateReplacePolicy]).toEqual(['Retain', 'Retain']);
+      // Kept groups still expire their logs.
+      expect(group.Properties.RetentionInDays).toBe(90);
+    }
+  });
+
+  it('refuses SNAPSHOT, which a log group cannot do', () => {
+    expect(() => build({ logRemovalPolicy: RemovalPolicy.SNAPSHOT })).toThrow(/logRemovalPolicy cannot be SNAPSHOT/);
+  });
+
+  it('lambdaLogLevel is an enum: the Lambdas log at its level', () => {
+    const fns = Object.values(build({ lambdaLogLevel: LambdaLogLevel.DEBUG }).template.findResources('AWS::Lambda::Function') as Record<string, Resource>);
+    expect(fns).toHaveLength(6);
+    for (const fn of fns) expect(fn.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe('DEBUG');
+  });
+});
+
 describe('the Lambda code, bundled as `cdk synth` bundles it', () => {
   let outdir: string;
   let templates: Record<string, { Resources: Record<string, Resource> }>;
@@ -419,6 +566,16 @@ describe('cdk-nag AwsSolutions', () => {
       .flatMap((m) => Object.values(m.data as Record<string, string>));
     expect(reasons.length).toBeGreaterThan(0);
     for (const reason of reasons) expect(reason.length).toBeGreaterThan(60);
+  });
+
+  it('reports no unacknowledged error or warning on a bare WebrunWorkflow in a plain Stack, as another app uses it', () => {
+    const { report, error } = synthWithNag((app) => {
+      const stack = new Stack(app, 'MyWebrunWorkflows', { env: ENVIRONMENT });
+      new WebrunWorkflow(stack, 'Workflow');
+      new WebrunWorkflow(stack, 'Webhook', { completion: Completion.WEBHOOK, observability: { alarmEmail: 'ops@example.com', costAlarmUsd: 5 } });
+    });
+    expect(findings(report)).toEqual([]);
+    expect(error).toBeUndefined();
   });
 
   it('does report a finding that nobody acknowledged (the check above can fail)', () => {
