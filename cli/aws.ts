@@ -45,6 +45,28 @@ export function parseStatesArn(arn: string, what: 'execution' | 'stateMachine'):
 }
 
 /**
+ * The console host of each partition that has a public one, region first (`eu-west-1.console.aws.amazon.com`).
+ * Other partitions (the isolated ones, the European Sovereign Cloud) have consoles this command cannot know.
+ */
+const CONSOLE_HOSTS: Readonly<Record<string, string>> = {
+  aws: 'console.aws.amazon.com',
+  'aws-cn': 'console.amazonaws.cn',
+  'aws-us-gov': 'console.amazonaws-us-gov.com',
+};
+
+/**
+ * The Step Functions console page of an execution, on its partition's console in its own region; undefined for a
+ * partition without a known console or a string that is no execution ARN.
+ */
+export function executionConsoleUrl(executionArn: string): string | undefined {
+  const m = ARN.exec(executionArn.trim());
+  if (!m || m[4] === 'stateMachine' || !m[6]) return undefined;
+  const [, partition, region] = m;
+  const host = CONSOLE_HOSTS[partition];
+  return host ? `https://${region}.${host}/states/home?region=${region}#/v2/executions/details/${executionArn.trim()}` : undefined;
+}
+
+/**
  * The region for a call on `arn`: the ARN's own region. A `--region` that says otherwise is a mistake worth
  * stopping for (the ARN would not be found there).
  */

@@ -24,6 +24,7 @@ import {
   configuredRegion,
   defaultClients,
   describeAwsError,
+  executionConsoleUrl,
   EXIT,
   parseStatesArn,
   regionForArn,
@@ -94,6 +95,12 @@ async function call<T>(fn: () => Promise<T>, ctx: Parameters<typeof describeAwsE
   } catch (err) {
     throw describeAwsError(err, ctx);
   }
+}
+
+/** The execution's page in the Step Functions console, as a line for stderr (none where no console is known). */
+function consoleLine(executionArn: string): string {
+  const url = executionConsoleUrl(executionArn);
+  return url ? `  console: ${url}\n` : '';
 }
 
 function iso(d: Date | undefined): string | undefined {
@@ -191,6 +198,8 @@ export async function followCommand(io: CommandIo, opts: FollowOptions, executio
   let lastId = 0;
   let toldRestricted = false;
   write(`webrun-sfn: following ${executionArn}`);
+  const link = consoleLine(executionArn);
+  if (link) io.stderr(link);
   for (;;) {
     const events = await call(() => newHistoryEvents(client, executionArn, lastId, lastId === 0 ? 1000 : 200), { arn: executionArn, region });
     let ended = false;
@@ -289,7 +298,7 @@ export async function startCommand(io: CommandIo, opts: StartOptions, inputFile:
   if (!opts.follow) {
     if (opts.json) io.stdout(`${JSON.stringify({ executionArn, startDate: iso(started.startDate) })}\n`);
     else io.stdout(`${executionArn}\n`);
-    io.stderr(`webrun-sfn: started ${executionArn}\n  follow it with: npx webrun-sfn follow ${executionArn}\n`);
+    io.stderr(`webrun-sfn: started ${executionArn}\n${consoleLine(executionArn)}  follow it with: npx webrun-sfn follow ${executionArn}\n`);
     return EXIT.ok;
   }
   io.stderr(`webrun-sfn: started ${executionArn}\n`);

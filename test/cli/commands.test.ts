@@ -19,6 +19,7 @@ import {
 import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { executionConsoleUrl } from '../../cli/aws';
 import { main, type CliIo } from '../../cli/main';
 import { EXECUTION_ARN, FAILURE_CAUSE, failedHistory, INPUT, OUTPUT, REGION, STATE_MACHINE_ARN, succeededHistory } from './fixtures';
 
@@ -62,6 +63,9 @@ async function run(argv: string[], extra: Partial<CliIo> = {}): Promise<Run> {
   return { code, stdout, stderr, regions };
 }
 
+/** The Step Functions console page of the fixtures' execution (commercial partition, eu-west-1). */
+const CONSOLE_URL = `https://${REGION}.console.aws.amazon.com/states/home?region=${REGION}#/v2/executions/details/${EXECUTION_ARN}`;
+
 const sdkError = <T>(Ctor: new (o: { message: string; $metadata: object }) => T, message: string) => new Ctor({ message, $metadata: {} });
 const stackWithOutput = { Stacks: [{ StackName: 'WebrunSfn', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [{ OutputKey: 'StateMachineArn', OutputValue: STATE_MACHINE_ARN }] }] } as never;
 const started = { executionArn: EXECUTION_ARN, startDate: new Date('2030-01-01T09:00:00Z') };
@@ -82,6 +86,7 @@ describe('start', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${EXECUTION_ARN}\n`);
     expect(r.stderr).toContain(`npx webrun-sfn follow ${EXECUTION_ARN}`);
+    expect(r.stderr).toContain(`\n  console: ${CONSOLE_URL}\n`);
     expect(sfn.commandCalls(StartExecutionCommand)[0].args[0].input).toEqual({ stateMachineArn: STATE_MACHINE_ARN, input: JSON.stringify(INPUT), name: 'nightly-2030-01-01' });
     expect(r.regions).toEqual({ cfn: [REGION], sfn: [REGION] });
   });
@@ -100,6 +105,9 @@ describe('start', () => {
     const r = await run(['start', '-', '--state-machine-arn', STATE_MACHINE_ARN, '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ executionArn: EXECUTION_ARN, startDate: '2030-01-01T09:00:00.000Z' });
+    // The console link is for people: on stderr, never in the --json object.
+    expect(r.stderr).toContain(`console: ${CONSOLE_URL}`);
+    expect(r.stdout).not.toContain('console');
     expect(cfn.commandCalls(DescribeStacksCommand)).toHaveLength(0);
     expect(r.regions.sfn).toEqual([REGION]);
     const viaEnv = await run(['start', inputFile], { env: { WEBRUN_STATE_MACHINE_ARN: STATE_MACHINE_ARN } });
@@ -167,6 +175,35 @@ describe('start', () => {
     const r = await run(['start', inputFile, '--follow', '--state-machine-arn', STATE_MACHINE_ARN, '--json']);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({ executionArn: EXECUTION_ARN, status: 'FAILED', error: { name: 'Webrun.TaskFailed' }, sessionId: 's-1' });
+    expect(JSON.parse(r.stdout)).not.toHaveProperty('console');
+    // Once for the one execution, though it was started and then followed.
+    expect(r.stderr.split(CONSOLE_URL)).toHaveLength(2);
+  });
+});
+
+describe('the console link', () => {
+  it('is the execution\'s page on its partition\'s console, in the ARN\'s region', () => {
+    expect(executionConsoleUrl(EXECUTION_ARN)).toBe(CONSOLE_URL);
+    const cn = 'arn:aws-cn:states:cn-north-1:123456789012:execution:WebrunWorkflow:run-1';
+    expect(executionConsoleUrl(cn)).toBe(`https://cn-north-1.console.amazonaws.cn/states/home?region=cn-north-1#/v2/executions/details/${cn}`);
+    const gov = 'arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:WebrunWorkflow:run-1';
+    expect(executionConsoleUrl(gov)).toBe(`https://us-gov-west-1.console.amazonaws-us-gov.com/states/home?region=us-gov-west-1#/v2/executions/details/${gov}`);
+  });
+
+  it('is not printed for a partition whose console this command cannot know, nor for a state machine ARN', () => {
+    expect(executionConsoleUrl('arn:aws-iso:states:us-iso-east-1:123456789012:execution:WebrunWorkflow:run-1')).toBeUndefined();
+    expect(executionConsoleUrl(STATE_MACHINE_ARN)).toBeUndefined();
+    expect(executionConsoleUrl('not an arn')).toBeUndefined();
+  });
+
+  it('follow of an execution in an isolated partition prints no link and still follows it', async () => {
+    const iso = 'arn:aws-iso:states:us-iso-east-1:123456789012:execution:WebrunWorkflow:run-1';
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: succeededHistory().reverse() });
+    sfn.on(DescribeExecutionCommand).resolves(describeSucceeded);
+    const r = await run(['follow', iso]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toContain('console');
+    expect(r.stderr.split('\n')[1]).toBe('  session s-1 started (1 task)');
   });
 });
 
@@ -181,6 +218,7 @@ describe('follow', () => {
     expect(r.code).toBe(0);
     expect(r.stderr.split('\n')).toEqual([
       `webrun-sfn: following ${EXECUTION_ARN}`,
+      `  console: ${CONSOLE_URL}`,
       '  session s-1 started (1 task)',
       '  task 1/1 sent: "Open the page"',
       '  task 1/1 pending, polling (at most 15 polls)',
