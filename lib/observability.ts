@@ -100,14 +100,18 @@ export class WebrunObservability extends Construct {
     if (props.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     this.notify = new cwActions.SnsAction(this.alarmTopic);
 
-    const atLeastOnce = (alarmId: string, metric: cloudwatch.IMetric, description: string) => this.addAlarm(new cloudwatch.Alarm(this, alarmId, {
-      metric,
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: `${stackName}: ${description}`,
-    }));
+    const atLeastOnce = (alarmId: string, metric: cloudwatch.IMetric, description: string) => {
+      const alarm = new cloudwatch.Alarm(this, alarmId, {
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: `${stackName}: ${description}`,
+      });
+      this.addAlarm(alarm);
+      return alarm;
+    };
     const sum = { period, statistic: cloudwatch.Stats.SUM };
 
     const cleanupErrors = props.cleanupFunctions.length === 1
@@ -132,7 +136,10 @@ export class WebrunObservability extends Construct {
       'a webrun workflow execution reached its timeout. Check that its session was terminated.');
     this.cleanupErrorsAlarm = atLeastOnce('CleanupErrors', cleanupErrors,
       'terminating a webrun session failed: a session may still be open and billed. Check the cleanup function logs.');
-    if (props.costAlarmUsd !== undefined) this.costAlarm = this.addAlarm(this.makeCostAlarm(props.costAlarmUsd, custom(WorkflowMetricNames.costUsd), stackName));
+    if (props.costAlarmUsd !== undefined) {
+      this.costAlarm = this.makeCostAlarm(props.costAlarmUsd, custom(WorkflowMetricNames.costUsd), stackName);
+      this.addAlarm(this.costAlarm);
+    }
 
     if (props.dashboard ?? true) this.dashboard = this.makeDashboard(props, custom, sum);
   }
@@ -145,11 +152,10 @@ export class WebrunObservability extends Construct {
     return [...this.alarmList];
   }
 
-  /** Makes `alarm` notify the alarm topic and shows it on the dashboard. Returns the alarm. */
-  public addAlarm<T extends cloudwatch.AlarmBase>(alarm: T): T {
+  /** Makes `alarm` (an Alarm or a CompositeAlarm) notify the alarm topic, and shows it on the dashboard. */
+  public addAlarm(alarm: cloudwatch.AlarmBase): void {
     alarm.addAlarmAction(this.notify);
     this.alarmList.push(alarm);
-    return alarm;
   }
 
   /**
@@ -158,14 +164,16 @@ export class WebrunObservability extends Construct {
    * cleans up the workflow's executions.
    */
   public alarmOnDeadLetters(id: string, queue: sqs.IQueue, description: string): cloudwatch.Alarm {
-    return this.addAlarm(new cloudwatch.Alarm(this, id, {
+    const alarm = new cloudwatch.Alarm(this, id, {
       metric: queue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: cloudwatch.Stats.MAXIMUM }),
       threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       alarmDescription: `${Stack.of(this).stackName}: ${description}`,
-    }));
+    });
+    this.addAlarm(alarm);
+    return alarm;
   }
 
   /** The summed CostUsd of a day against the threshold: one evaluation of a one-day period (CloudWatch's longest). */

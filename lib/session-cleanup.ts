@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -47,7 +48,8 @@ export interface SessionCleanupProps {
  * an encrypted dead-letter queue with an alarm: each one names an execution whose session may still be open.
  */
 export class SessionCleanup extends Construct {
-  public readonly function: WebrunFunction;
+  /** The cleanup Lambda (a WebrunFunction: Node.js 22 on arm64, the one bundle, its own role and log group). */
+  public readonly function: lambda.Function;
   public readonly rule: events.Rule;
   public readonly deadLetterQueue: sqs.Queue;
   /**

@@ -15,7 +15,7 @@ import { iam5ResourceFinding } from './nag';
 import { WebrunObservability, type WebrunObservabilityOptions } from './observability';
 import { SessionCleanup } from './session-cleanup';
 import { WebrunFunction } from './webrun-function';
-import { buildWorkflowDefinition, type WorkflowFunctions } from './workflow-definition';
+import { buildWorkflowDefinition } from './workflow-definition';
 
 /** How the workflow learns that a sent task ended. */
 export enum Completion {
@@ -140,6 +140,37 @@ export interface WebrunWorkflowProps {
 }
 
 /**
+ * The workflow's Lambdas, one per Task state. Each is a WebrunFunction (Node.js 22 on arm64, the one bundle, its own
+ * role and log group), typed as the lambda.Function it is: that class adds nothing public to it.
+ */
+export interface WebrunWorkflowFunctions {
+  /** Validates the input, starts the session and records it. */
+  readonly startSession: lambda.Function;
+  /** Sends one task; may hold until it ends. */
+  readonly sendTask: lambda.Function;
+  /** Polls a pending task, holding up to `pollHold`. */
+  readonly pollTask: lambda.Function;
+  /** Terminates the session: the output on success, the failure report otherwise. */
+  readonly terminateSession: lambda.Function;
+  /** Tells a person that a guardrail question waits for them. */
+  readonly askPerson: lambda.Function;
+}
+
+/** Completion by webhook: the receiver, its public URL, the waiting-task table and its alarms. */
+export interface WebrunDoorbell {
+  /** The receiver the webrun API rings when a task ends. */
+  readonly receiver: lambda.Function;
+  /** Its public Function URL (auth NONE: a ring must name a waiting task by key and nonce). */
+  readonly url: lambda.FunctionUrl;
+  /** The tasks waiting for their doorbell. */
+  readonly waitingTable: dynamodb.Table;
+  /** In alarm when the receiver fails: doorbells are lost and tasks wait for their fallback. Undefined without `observability`. */
+  readonly receiverErrorsAlarm?: cloudwatch.Alarm;
+  /** In alarm when tasks fall back to polling: doorbells are not arriving. Undefined without `observability`. */
+  readonly fallbacksAlarm?: cloudwatch.Alarm;
+}
+
+/**
  * A Step Functions Standard state machine that runs a multi-task webrun browser workflow: start a session,
  * send each task in order, poll pending tasks in a Wait loop, and always terminate the session, on success and
  * on every caught failure. See lib/workflow-definition.ts for the states.
@@ -147,7 +178,7 @@ export interface WebrunWorkflowProps {
 export class WebrunWorkflow extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly apiKeySecret: secretsmanager.ISecret;
-  public readonly functions: { readonly [K in keyof WorkflowFunctions]: WebrunFunction };
+  public readonly functions: WebrunWorkflowFunctions;
   public readonly logGroup: logs.LogGroup;
   /** The session cleanup for executions that skip Catch; undefined when `sessionCleanup` is false. */
   public readonly cleanup?: SessionCleanup;
@@ -160,16 +191,8 @@ export class WebrunWorkflow extends Construct {
   public readonly resultBucket: s3.Bucket;
   /** Which session each execution opened and whether it ended: read by the session cleanup. */
   public readonly sessionTable: dynamodb.Table;
-  /** Completion by webhook: the receiver, its public URL, the waiting-task table and its alarms. */
-  public readonly doorbell?: {
-    readonly receiver: WebrunFunction;
-    readonly url: lambda.FunctionUrl;
-    readonly waitingTable: dynamodb.Table;
-    /** In alarm when the receiver fails: doorbells are lost and tasks wait for their fallback. Undefined without `observability`. */
-    readonly receiverErrorsAlarm?: cloudwatch.Alarm;
-    /** In alarm when tasks fall back to polling: doorbells are not arriving. Undefined without `observability`. */
-    readonly fallbacksAlarm?: cloudwatch.Alarm;
-  };
+  /** Completion by webhook: the receiver, its public URL, the waiting-task table and its alarms; undefined when polling. */
+  public readonly doorbell?: WebrunDoorbell;
 
   constructor(scope: Construct, id: string, props: WebrunWorkflowProps = {}) {
     super(scope, id);
@@ -334,7 +357,7 @@ export class WebrunWorkflow extends Construct {
     logOptions: { logRetention?: logs.RetentionDays; logRemovalPolicy: RemovalPolicy },
     siteCredentials: boolean,
     alarms: boolean,
-  ): NonNullable<WebrunWorkflow['doorbell']> {
+  ): WebrunDoorbell {
     const waitingTable = new dynamodb.Table(this, 'WaitingTasks', {
       partitionKey: { name: 'key', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -413,7 +436,7 @@ export class WebrunWorkflow extends Construct {
    * events go; a rule routes them on), sns:Publish on the question topic when there is one, the session table to
    * read the live view from.
    */
-  private grantQuestions(fn: WebrunFunction, topic: sns.ITopic | undefined): void {
+  private grantQuestions(fn: lambda.Function, topic: sns.ITopic | undefined): void {
     const bus = Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' });
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [bus] }));
     this.sessionTable.grant(fn, 'dynamodb:GetItem');
