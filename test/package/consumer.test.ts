@@ -2,7 +2,7 @@
  * The package as another CDK app gets it: `npm pack` (whose prepack runs `npm run build`), the tarball installed
  * offline into a fresh CDK app written in plain JavaScript (aws-cdk-lib and constructs linked from this repo's
  * node_modules), and that app synthesized in a child process in which tsx, esbuild and typescript cannot be loaded.
- * The app is test/package/consumer-app/app.js, the file docs/USE-THE-CONSTRUCT.md shows.
+ * The app is test/package/consumer-app/app.js, the file README.md shows in "Use the construct in your own CDK app".
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -225,10 +225,25 @@ describe('a plain JavaScript CDK app that installed the package', () => {
     expect(used.filter((name) => exported[name] !== 'function')).toEqual([]);
   });
 
-  it('is the app docs/USE-THE-CONSTRUCT.md shows', () => {
-    const doc = fs.readFileSync(path.join(ROOT, 'docs', 'USE-THE-CONSTRUCT.md'), 'utf8');
+  it('is the app the README shows, in its section "Use the construct in your own CDK app"', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf('\n## Use the construct in your own CDK app\n');
+    expect(start, 'the README has the section').toBeGreaterThan(0);
+    const end = readme.indexOf('\n## ', start + 1);
+    const section = readme.slice(start, end === -1 ? undefined : end);
     for (const file of ['app.js', 'cdk.json']) {
-      expect(doc, `the doc shows ${file} verbatim`).toContain(fs.readFileSync(path.join(FIXTURE, file), 'utf8').trimEnd());
+      expect(section, `the section shows ${file} verbatim`).toContain(fs.readFileSync(path.join(FIXTURE, file), 'utf8').trimEnd());
+    }
+  });
+
+  it('gets the alarms, their TLS-only topic and a dashboard with the workflow alone', () => {
+    const template = readJson<Template>(path.join(appOut, `${STACK}.template.json`));
+    const count = (type: string) => Object.values(template.Resources).filter((r) => r.Type === type).length;
+    expect({ alarms: count('AWS::CloudWatch::Alarm'), topics: count('AWS::SNS::Topic'), dashboards: count('AWS::CloudWatch::Dashboard') })
+      .toEqual({ alarms: 4, topics: 1, dashboards: 1 });
+    const topic = Object.entries(template.Resources).find(([, r]) => r.Type === 'AWS::SNS::Topic')![0];
+    for (const alarm of Object.values(template.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm')) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
     }
   });
 });
