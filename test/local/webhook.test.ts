@@ -45,11 +45,12 @@ describe('completion by webhook', () => {
     expect(summary.stats.stateTransitions).toBe(1 + 2 * 3 + 1 + 1 + 1);
     const ledger = emulator.ledger();
     expect(ledger.open).toBe(0);
-    // Both pending tasks rang; a bell that comes before send-message's answer is stored is taken as a hint (202)
-    // and the send step looks itself, so under load either answer is right.
+    // Every task rang, the inline one too (after its send step had resumed the execution). Which answer each bell
+    // got depends on timing: 200 (resumed, or already resumed), 202 (rang before send-message's answer was
+    // stored: a hint, the send step looks itself), 404 (its record already claimed). None is an error.
     const rang = ledger.doorbells.filter((d) => d.kind === 'task');
-    expect(rang).toHaveLength(2);
-    for (const bell of rang) expect([200, 202]).toContain(bell.status);
+    expect(rang).toHaveLength(3);
+    for (const bell of rang) expect([200, 202, 404]).toContain(bell.status);
   });
 
   it('a lost doorbell costs the wait, then polling takes the task over and it completes', async () => {
