@@ -426,7 +426,7 @@ describe('the exact message of a refusal names the field and the limit', () => {
       { tasks: [{ taskDetails: 'a', timeout: 5 }] },
       'tasks[0].timeout: is not a known field (allowed: taskDetails, maxDuration, startingPoint, avoidDomains, maxInputTokens, maxOutputTokens, outputType, outputSchema, files, guardrails, secrets)',
     ],
-    [{ tasks: [{ taskDetails: 'a' }], vars: {} }, 'vars: is not a known field (allowed: session, tasks)'],
+    [{ tasks: [{ taskDetails: 'a' }], variables: {} }, 'variables: is not a known field (allowed: vars, session, tasks)'],
   ])('%j', (input, message) => {
     const err = refusal(input);
     expect(err.message).toBe(message);
