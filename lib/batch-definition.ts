@@ -94,6 +94,7 @@ export function buildBatchDefinition(scope: Construct, props: BatchDefinitionPro
       // (StringToJson of JsonToString): aws-local-stepfunctions' JsonMerge writes into its first argument, which
       // would carry one item's vars into the next; in Step Functions the copy is a no-op.
       run: { 'vars.$': 'States.JsonMerge(States.StringToJson(States.JsonToString($.template.vars)), $$.Map.Item.Value, false)' },
+      'item.$': '$$.Map.Item.Value',
       'index.$': '$$.Map.Item.Index',
       'batchId.$': '$.batchId',
     };

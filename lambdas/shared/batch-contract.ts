@@ -59,10 +59,14 @@ export interface LocalBatchInput extends Omit<BatchInput, 'items'> {
   items: { format: ItemFormat; values: Array<Record<string, unknown>> };
 }
 
-/** What the map gives each child (its ItemSelector): the template, the item's merged vars, its index, the batch's id. */
+/**
+ * What the map gives each child (its ItemSelector): the template, the item's merged vars, the item as read, its
+ * index and the batch's id. The ResultWriter keeps it as each item's `Input`, which `batch results` reads back.
+ */
 export interface BatchChildInput {
   template: Record<string, unknown>;
   run: { vars: Record<string, unknown> };
+  item: Record<string, unknown>;
   index: number;
   batchId: string;
 }

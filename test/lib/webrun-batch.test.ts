@@ -63,6 +63,7 @@ describe('WebrunBatch', () => {
     expect(map.ItemSelector).toEqual({
       'template.$': '$.template',
       run: { 'vars.$': 'States.JsonMerge(States.StringToJson(States.JsonToString($.template.vars)), $$.Map.Item.Value, false)' },
+      'item.$': '$$.Map.Item.Value',
       'index.$': '$$.Map.Item.Index',
       'batchId.$': '$.batchId',
     });
