@@ -27,6 +27,6 @@ export function withSessionLimitRetry(workflow: LocalWorkflow): LocalWorkflow {
   const definition = structuredClone(workflow.definition);
   const retry: Retrier = { ...SESSION_LIMIT_RETRY, ErrorEquals: [WebrunErrors.SessionLimitReached, WebrunErrors.RateLimited] };
   definition.States[StateNames.start].Retry = [retry, ...retries];
-  const { machine: _machine, waitsForToken, ...description } = workflow;
-  return localWorkflow({ ...description, definition, waitsForToken: [...waitsForToken] }, false);
+  const { machine: _machine, ...description } = workflow;
+  return localWorkflow({ ...description, definition }, false);
 }
