@@ -13,7 +13,7 @@ import { checkItems, itemFormat, ItemsError, parseItems, type BatchItem } from '
 import { readableCause } from '../local/progress';
 import { defaultResultsDir } from '../local/result-store';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
-import { isLoopback, readSiteCredentials, resolveTarget, UsageError, type BatchFlags } from './local';
+import { isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, UsageError, type BatchFlags } from './local';
 import { readJsonInput, type CliIo } from './process';
 import type { CompletionMode } from '../lambdas/shared/contract';
 
@@ -28,6 +28,8 @@ export interface LocalBatchCli {
   waitScale: number;
   resultsDir?: string;
   completion: CompletionMode;
+  /** Task behaviours for the built-in emulator (`--emulator-tasks`), one per task sent, in order. */
+  emulatorTasks?: string;
   batch: BatchFlags;
 }
 
@@ -91,8 +93,13 @@ export async function localBatchMain(io: LocalBatchIo, cli: LocalBatchCli): Prom
     throw err;
   }
   const siteCredentials = await readSiteCredentials(io.env);
+  const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(cli.emulatorTasks, io);
   const target = await resolveTarget(cli.baseUrl, io.env);
   try {
+    if (emulatorTasks) {
+      if (!target.emulator) throw new UsageError(`--emulator-tasks scripts the built-in emulator, but this batch uses ${target.label}`);
+      target.emulator.enqueueTasks(...emulatorTasks);
+    }
     if (cli.completion === 'webhook' && !isLoopback(new URL(target.baseUrl))) {
       throw new UsageError(`--completion webhook needs a base URL on loopback (the doorbell receiver listens on 127.0.0.1), got ${target.baseUrl}`);
     }

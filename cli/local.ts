@@ -196,7 +196,7 @@ export async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteC
 }
 
 /** `--emulator-tasks FILE`: the task behaviours to queue on the built-in emulator, each checked, errors naming its place. */
-async function readEmulatorTasks(file: string, io: CliIo): Promise<TaskBehaviour[]> {
+export async function readEmulatorTasks(file: string, io: CliIo): Promise<TaskBehaviour[]> {
   let contents: unknown;
   try {
     contents = await readJsonInput(file, io.readStdin);

@@ -108,6 +108,13 @@ describe('npm start -- --batch', () => {
     });
   });
 
+  it('--emulator-tasks scripts the built-in emulator for a batch too (here: 2 failed tasks, tolerated)', async () => {
+    const tasks = file('tasks.json', [{ outcome: 'failed' }, { outcome: 'failed' }]);
+    const { code, stdout } = await cli(['--batch', csv(10), '--template', template, '--emulator-tasks', tasks, '--tolerate', '20', '--json', '--wait-scale', '0'], { env: {} });
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).items).toEqual({ total: 10, succeeded: 8, failed: 2 });
+  });
+
   it.each([
     ['a CSV row', 'items.csv', 'sku\nA\nB\n"C\n', 'line 4: has a quoted field that is never closed'],
     ['a JSON item', 'items.json', '[\n  {"sku": "A"},\n  {"sku": "B"},\n  {"sku": ["C"]}\n]\n', 'line 4: vars.sku: must be a string, number or boolean, got an array'],
