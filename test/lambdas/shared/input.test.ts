@@ -291,7 +291,8 @@ describe('property: arbitrary JSON either validates (idempotently) or throws Inv
     const url = fc.constantFrom('https://example.com', 'http://127.0.0.1:8080/a?b=c');
     const task = fc.record(
       {
-        taskDetails: fc.string({ minLength: 1, maxLength: 50 }).filter((s) => s.trim() !== ''),
+        // Without vars, "{{" opens a placeholder that nothing fills (test/lambdas/shared/vars.test.ts).
+        taskDetails: fc.string({ minLength: 1, maxLength: 50 }).filter((s) => s.trim() !== '' && !s.includes('{{')),
         maxDuration: fc.integer({ min: LIMITS.minDurationMs, max: LIMITS.maxDurationMs }),
         startingPoint: url,
         avoidDomains: fc.array(domain, { maxLength: 3 }),
