@@ -1,4 +1,5 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -8,6 +9,7 @@ import type { Construct } from 'constructs';
 import type { ScheduleConfig, TriggerConfig, WebrunConfig } from './config';
 import { WebrunObservability } from './observability';
 import { WebrunTriggers } from './triggers';
+import { WebrunBatch, type WebrunBatchProps } from './webrun-batch';
 import { Completion, WebrunWorkflow, type WebrunWorkflowProps } from './webrun-workflow';
 
 export interface WebrunStackProps extends StackProps {
@@ -30,6 +32,11 @@ export interface WebrunStackProps extends StackProps {
   readonly questionEmail?: string;
   /** An alarm when the tasks of the last 24 hours cost more than this (US dollars). @default no cost alarm */
   readonly costAlarmUsd?: number;
+  /**
+   * The batch state machine (a Distributed Map of workflow runs over items in S3), with these settings; it runs the
+   * stack's workflow and uses its result bucket. @default no batch state machine
+   */
+  readonly batch?: Omit<WebrunBatchProps, 'workflow'>;
 }
 
 /** The stack's props from a validated `webrun.config.json` (bin/app.ts adds the environment). */
@@ -51,6 +58,15 @@ export function stackPropsFromConfig(config: WebrunConfig): WebrunStackProps {
     alarmEmail: config.alarmEmail,
     questionEmail: config.questionEmail,
     costAlarmUsd: config.costAlarmUsd,
+    batch: config.batch.enabled
+      ? {
+        maxConcurrency: config.batch.maxConcurrency,
+        toleratedFailurePercentage: config.batch.toleratedFailurePercentage,
+        logRetention: config.logRetentionDays as logs.RetentionDays,
+        logLevel: config.logLevel as sfn.LogLevel,
+        includeExecutionData: config.includeExecutionData,
+      }
+      : undefined,
   };
 }
 
@@ -60,6 +76,8 @@ export class WebrunStack extends Stack {
   /** Schedules and event rules; undefined when the config has none. */
   public readonly triggers?: WebrunTriggers;
   public readonly observability: WebrunObservability;
+  /** The batch state machine; undefined unless `batch` is given (config `batch.enabled`). */
+  public readonly batch?: WebrunBatch;
 
   constructor(scope: Construct, id: string, props: WebrunStackProps = {}) {
     super(scope, id, props);
@@ -78,6 +96,7 @@ export class WebrunStack extends Stack {
       this.triggers = new WebrunTriggers(this, 'Triggers', { stateMachine, schedules: props.schedules, triggers: props.triggers });
       new CfnOutput(this, 'StartFailuresQueueUrl', { value: this.triggers.deadLetterQueue.queueUrl, description: 'Scheduled or triggered starts that failed after their retries' });
     }
+    if (props.batch) this.batch = new WebrunBatch(this, 'Batch', { ...props.batch, workflow: this.workflow });
     this.observability = new WebrunObservability(this, 'Observability', {
       stateMachine,
       functions: { ...functions, ...(cleanup ? { sessionCleanup: cleanup.function } : {}), ...(this.workflow.doorbell ? { receiveDoorbell: this.workflow.doorbell.receiver } : {}) },
@@ -88,8 +107,10 @@ export class WebrunStack extends Stack {
       extraAlarms: [
         ...(cleanup ? [cleanup.deadLetterAlarm] : []),
         ...(this.workflow.doorbell ? [this.workflow.doorbell.receiverErrorsAlarm, this.workflow.doorbell.fallbacksAlarm] : []),
+        ...(this.batch ? [this.batch.failedAlarm] : []),
       ],
     });
+    if (this.batch) this.addBatchDashboardRow(this.batch);
     new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.alarmTopic.topicArn, description: 'Every alarm notifies this SNS topic' });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn, description: 'Start executions of this state machine' });
     new CfnOutput(this, 'ApiKeySecretArn', { value: this.workflow.apiKeySecret.secretArn, description: 'Put the webrun API key into this secret' });
@@ -97,11 +118,33 @@ export class WebrunStack extends Stack {
     if (this.workflow.doorbell) {
       new CfnOutput(this, 'DoorbellReceiverUrl', { value: this.workflow.doorbell.url.url, description: 'The public doorbell receiver the webrun API rings when a task ends (completion by webhook)' });
     }
+    if (this.batch) {
+      new CfnOutput(this, 'BatchStateMachineArn', { value: this.batch.stateMachine.stateMachineArn, description: 'Start batches of this state machine (npx webrun-sfn batch start)' });
+    }
     if (this.workflow.cleanup) {
       new CfnOutput(this, 'SessionCleanupDeadLetterQueueUrl', {
         value: this.workflow.cleanup.deadLetterQueue.queueUrl,
         description: 'Executions whose webrun session cleanup gave up (the session may still be open)',
       });
     }
+  }
+
+  /** A dashboard row for batches: their executions, how long they take, and their alarm. */
+  private addBatchDashboardRow(batch: WebrunBatch): void {
+    const sm = batch.stateMachine;
+    const sum = { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM };
+    this.observability.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Batches',
+        width: 8,
+        left: [sm.metricStarted(sum), sm.metricSucceeded(sum), sm.metricFailed(sum), sm.metricAborted(sum), sm.metricTimedOut(sum)],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Batch time',
+        width: 8,
+        left: [sm.metricTime({ period: Duration.minutes(5), statistic: 'p50', label: 'p50' }), sm.metricTime({ period: Duration.minutes(5), statistic: 'max', label: 'max' })],
+      }),
+      new cloudwatch.AlarmWidget({ title: 'Batches failed or timed out', width: 8, alarm: batch.failedAlarm }),
+    );
   }
 }
