@@ -4,14 +4,13 @@
  * built-in emulator with instantly finishing tasks.
  *   1. 1,000 items at concurrency 8: wall time, sessions created / terminated, the most open at once, transitions.
  *   2. the same with the emulator's session limit at 4 (maxSessions): every item must still succeed, never more
- *      than 4 open, SESSION_LIMIT_REACHED retried (with the retry "Start session" needs: test/helpers/session-limit-retry.ts).
+ *      than 4 open, SESSION_LIMIT_REACHED retried (by "Start session"'s SESSION_LIMIT_RETRY).
  * Figures only: nothing here is asserted on time (the tests assert behaviour, with fewer items).
  */
 import { runLocalBatch, type LocalBatchSummary } from '../local/batch';
 import { parseItems } from '../local/batch-items';
 import { startEmulator, type Emulator } from '../local/emulator';
 import { builtWorkflow, type LocalWorkflow } from '../local/workflow';
-import { withSessionLimitRetry } from '../test/helpers/session-limit-retry';
 
 const API_KEY = 'bench-batch-key-31c0a7';
 const TEMPLATE = { session: { startingPoint: 'https://shop.example.com/p/{{sku}}' }, tasks: [{ taskDetails: 'Read the price of {{sku}}' }] };
@@ -53,7 +52,7 @@ export async function benchBatch(): Promise<void> {
   const workflow = builtWorkflow('poll');
   print(await once('1,000 items, concurrency 8', 1_000, 8, undefined, 0, workflow));
   // Waits scaled to a thousandth and a half (a retry interval of 10 s becomes 20 ms): refused starts wait for a session.
-  print(await once('1,000 items, concurrency 8, emulator maxSessions 4 (SESSION_LIMIT_REACHED retried)', 1_000, 8, 4, 0.002, withSessionLimitRetry(workflow)));
+  print(await once('1,000 items, concurrency 8, emulator maxSessions 4 (SESSION_LIMIT_REACHED retried)', 1_000, 8, 4, 0.002, workflow));
 }
 
 if (require.main === module) {
