@@ -5,6 +5,7 @@
  */
 export { Completion, WebrunWorkflow, type WebrunWorkflowProps } from './lib/webrun-workflow';
 export { WebrunStack, type WebrunStackProps } from './lib/webrun-stack';
+export { WebrunBatch, type WebrunBatchProps } from './lib/webrun-batch';
 export type { ScheduleConfig, TriggerConfig, EventPatternConfig } from './lib/config';
 export { WebrunErrors, type WebrunErrorName } from './lambdas/shared/contract';
 export type { FailureCause, ResultRef, TaskData, TaskResult, Usage, WorkflowOutput } from './lambdas/shared/contract';

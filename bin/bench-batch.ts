@@ -32,27 +32,65 @@ async function once(label: string, items: number, concurrency: number, maxSessio
   }
 }
 
-function print(f: Figures): void {
-  const { summary: s, ledger: l } = f;
-  const refused = l.requests.filter((r) => r.endpoint === 'start' && r.status === 429).length;
-  const rows: Array<[string, string]> = [
-    ['status', `${s.status}: ${s.items.succeeded}/${s.items.total} succeeded, ${s.items.failed} failed`],
-    ['wall time', `${(s.stats.wallMs / 1000).toFixed(1)} s (${(s.items.total / (s.stats.wallMs / 1000)).toFixed(0)} items/s)`],
-    ['sessions', `created ${l.created}, terminated ${l.terminated}, open at the end ${l.open}, most open at once (maxOpen) ${l.maxOpen}`],
-    ['start-session refused (429)', String(refused)],
-    ['state transitions', `${s.stats.stateTransitions} (${(s.stats.stateTransitions / s.items.total).toFixed(1)} per item, batch and child together)`],
-    ['Lambda invocations', `${s.stats.lambdaInvocations} (${(s.stats.lambdaInvocations / s.items.total).toFixed(1)} per item)`],
-  ];
-  process.stdout.write(`\n${f.label}\n${rows.map(([k, v]) => `  ${k.padEnd(28)} ${v}`).join('\n')}\n`);
+/** The figures of one batch, as printed and as `npm run bench -- --json` reports them. */
+export interface BatchFigures {
+  label: string;
+  status: string;
+  items: number;
+  succeeded: number;
+  wallMs: number;
+  sessionsCreated: number;
+  sessionsTerminated: number;
+  maxOpen: number;
+  refusedStarts: number;
+  transitionsPerItem: number;
+  invocationsPerItem: number;
 }
 
-/** Runs the batch benchmarks and prints their figures. */
-export async function benchBatch(): Promise<void> {
-  process.stdout.write('\nLocal batches against the built-in emulator (instantly finishing tasks, 2-core machine figures vary)\n');
+function figures(f: Figures): BatchFigures {
+  const { summary: s, ledger: l } = f;
+  return {
+    label: f.label,
+    status: s.status,
+    items: s.items.total,
+    succeeded: s.items.succeeded,
+    wallMs: s.stats.wallMs,
+    sessionsCreated: l.created,
+    sessionsTerminated: l.terminated,
+    maxOpen: l.maxOpen,
+    refusedStarts: l.requests.filter((r) => r.endpoint === 'start' && r.status === 429).length,
+    transitionsPerItem: s.stats.stateTransitions / s.items.total,
+    invocationsPerItem: s.stats.lambdaInvocations / s.items.total,
+  };
+}
+
+function describe(b: BatchFigures): string {
+  const rows: Array<[string, string]> = [
+    ['status', `${b.status}: ${b.succeeded}/${b.items} succeeded, ${b.items - b.succeeded} not`],
+    ['wall time', `${(b.wallMs / 1000).toFixed(1)} s (${(b.items / (b.wallMs / 1000)).toFixed(0)} items/s)`],
+    ['sessions', `created ${b.sessionsCreated}, terminated ${b.sessionsTerminated}, most open at once (maxOpen) ${b.maxOpen}`],
+    ['start-session refused (429)', String(b.refusedStarts)],
+    ['state transitions', `${b.transitionsPerItem.toFixed(1)} per item, batch and child together`],
+    ['Lambda invocations', `${b.invocationsPerItem.toFixed(1)} per item`],
+  ];
+  return `\n${b.label}\n${rows.map(([k, v]) => `  ${k.padEnd(28)} ${v}`).join('\n')}\n`;
+}
+
+/** Runs the batch benchmarks, writes their figures with `write` and returns them. */
+export async function benchBatch(write: (text: string) => void = (t) => process.stdout.write(t)): Promise<BatchFigures[]> {
+  write('\nLocal batches against the built-in emulator (instantly finishing tasks; figures vary with the machine\'s load)\n');
   const workflow = builtWorkflow('poll');
-  print(await once('1,000 items, concurrency 8', 1_000, 8, undefined, 0, workflow));
-  // Waits scaled to a thousandth and a half (a retry interval of 10 s becomes 20 ms): refused starts wait for a session.
-  print(await once('1,000 items, concurrency 8, emulator maxSessions 4 (SESSION_LIMIT_REACHED retried)', 1_000, 8, 4, 0.002, workflow));
+  const out: BatchFigures[] = [];
+  for (const [label, maxSessions, waitScale] of [
+    ['1,000 items, concurrency 8', undefined, 0],
+    // Waits scaled to a thousandth and a half (a retry interval of 10 s becomes 20 ms): refused starts wait for a session.
+    ['1,000 items, concurrency 8, emulator maxSessions 4 (SESSION_LIMIT_REACHED retried)', 4, 0.002],
+  ] as const) {
+    const b = figures(await once(label, 1_000, 8, maxSessions, waitScale, workflow));
+    write(describe(b));
+    out.push(b);
+  }
+  return out;
 }
 
 if (require.main === module) {

@@ -207,7 +207,7 @@ describe('alarms and dashboard', () => {
 
   it('every alarm notifies the topic, which mails the configured address and takes TLS only', () => {
     for (const alarm of resources('AWS::CloudWatch::Alarm')) expect(alarm.Properties.AlarmActions).toEqual([topic()]);
-    expect(resources('AWS::CloudWatch::Alarm')).toHaveLength(6);
+    expect(resources('AWS::CloudWatch::Alarm')).toHaveLength(7);
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: topic() });
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
@@ -234,6 +234,19 @@ describe('alarms and dashboard', () => {
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
     for (const name of ['ExecutionsStarted', 'ExecutionsFailed', METRICS_NAMESPACE, ...Object.values(WorkflowMetricNames), 'Errors', 'Throttles']) expect(body).toContain(name);
     expect(body).toContain('alarm');
+  });
+});
+
+describe('batches', () => {
+  it('batch.enabled deploys the batch state machine with the configured concurrency and tolerance, its alarm on the topic', () => {
+    expect(stack.batch).toBeDefined();
+    const batchDefinition = JSON.stringify(stack.resolve((stack.batch!.stateMachine.node.defaultChild as { definitionString?: unknown }).definitionString));
+    expect(batchDefinition).toMatch(/MaxConcurrency/);
+    expect(Object.keys(template.toJSON().Outputs)).toContain('BatchStateMachineArn');
+    const alarm = template.toJSON().Resources[stack.getLogicalId(stack.batch!.failedAlarm.node.defaultChild as never)] as Resource;
+    expect(alarm.Properties.AlarmActions).toEqual([ref(stack.observability.alarmTopic)]);
+    expect(JSON.stringify(alarm.Properties.Metrics)).toContain(JSON.stringify(ref(stack.batch!.stateMachine)));
+    expect(batchDefinition).toContain(String.raw`\"defaults\":{\"maxConcurrency\":4,\"toleratedFailurePercentage\":2}`);
   });
 });
 
