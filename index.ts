@@ -7,6 +7,7 @@ export { Completion, WebrunWorkflow, type WebrunDoorbell, type WebrunWorkflowFun
 export { LambdaLogLevel } from './lib/lambda-log-level';
 export { WebrunObservability, type WebrunObservabilityOptions, type WebrunObservabilityProps } from './lib/observability';
 export { WebrunStack, type WebrunStackProps } from './lib/webrun-stack';
+export { WebrunBatch, type BatchTarget, type WebrunBatchOptions, type WebrunBatchProps } from './lib/webrun-batch';
 // The constructs that the public properties above are made of (`workflow.cleanup`, `stack.triggers`).
 export { SessionCleanup, type SessionCleanupProps } from './lib/session-cleanup';
 export { WebrunTriggers, type WebrunTriggersProps } from './lib/triggers';

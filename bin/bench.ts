@@ -11,6 +11,7 @@
  *   wall time times its function's memory; latency is from the task's end (in the emulator) to the step that saw it.
  * - Local run speed: `npm start` of examples/shopping.json next to a minimal script making the same API calls.
  * - Memory: the bundled poll Lambda's resident set after loading, and while handling 200 KiB results.
+ * - Batches (bin/bench-batch.ts): 1,000 items at concurrency 8, and the same under a session limit of 4.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { startEmulator, type Emulator } from '../local/emulator';
 import type { StateEvent } from '../local/progress';
 import { runLocalWorkflow } from '../local/runner';
 import { Completion } from '../lib/webrun-workflow';
+import { benchBatch } from './bench-batch';
 
 const PRICE = { perTransition: 0.025 / 1000, perGbSecond: 0.0000133334, perRequest: 0.2 / 1e6 };
 /** The real API holds send-message up to ~50 s and answers a task that finished by then. */
@@ -184,7 +186,8 @@ async function main() {
   say(`\nMemory: the bundled poll Lambda holds ${memory.afterLoadMb} MB after loading (Node ${process.versions.node}), ${memory.peakWith200KiBMb} MB handling 200 KiB results; send and poll run with 160 MB.`);
   const speed = localRunSpeed();
   say(`\nLocal run: npm start of examples/shopping.json (--wait-scale 0): ${speed.npmStartMs} ms; a minimal script making the same ${speed.calls} API calls: ${speed.minimalScriptMs} ms; ratio ${speed.ratio.toFixed(2)}x (both as child processes, median of ${quick ? 1 : 3}).`);
-  if (json) console.log(JSON.stringify({ completion: costs, memory, localRun: speed }, null, 2));
+  const batches = await benchBatch((text) => say(text.replace(/\n$/, '')));
+  if (json) console.log(JSON.stringify({ completion: costs, memory, localRun: speed, batches }, null, 2));
 }
 
 main().catch((err) => {

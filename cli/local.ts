@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { readJsonInput, type CliIo } from './process';
 import { parseArgs } from 'node:util';
+import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
 import { CompletionModes, DEFAULT_BASE_URL, WebrunErrors, type CompletionMode } from '../lambdas/shared/contract';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
@@ -18,6 +19,7 @@ import type { PersonsAnswer } from '../lambdas/shared/state';
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
                     [--emulator-tasks FILE]
    or: npx webrun-sfn local <input.json | -> [the same options]
+       npm start -- --batch <items> --template <t.json> [--concurrency N] [--tolerate P] [--json] [...the same options]
 
 Runs the webrun-sfn state machine locally, in-process, against the built-in webrun emulator
 (default), WEBRUN_BASE_URL / --base-url, or the real API when WEBRUN_API_KEY is set.
@@ -32,23 +34,32 @@ Runs the webrun-sfn state machine locally, in-process, against the built-in webr
                      order (e.g. [{"outcome":"completed","questions":["Confirm purchase?"]}]; docs/EMULATOR.md)
   -h, --help         show this help
 
+Batches (docs/BATCHES.md): the template run once per item, each item's fields as its "vars":
+  --batch FILE       the items: a JSON array (.json), JSON Lines (.jsonl/.ndjson) or CSV with a header row (.csv);
+                     other names by their first character. Every item is checked first: a bad one is named by its
+                     line and nothing starts (exit 2)
+  --template FILE    the workflow input every item runs with ({{name}} placeholders; its "vars" are defaults)
+  --concurrency N    items run at once (default ${BATCH_LIMITS.defaultMaxConcurrency})
+  --tolerate P       the share of items (0-100 %) that may fail with exit 0 (default 0); past it the batch fails
+                     and stops, as the deployed batch does
+
 Ctrl-C, SIGTERM and SIGHUP stop the run: its session is terminated and the summary printed (exit 1).
 
 A task's "secrets" references (site logins) are read from the JSON file named by WEBRUN_SITE_SECRETS_FILE,
 {"webrun-sfn/<name>": {"username": "...", "password": "..."}}, the local stand-in for Secrets Manager.
 
-Exit codes: 0 succeeded, 1 the workflow failed, 2 bad usage or invalid input.`;
+Exit codes: 0 succeeded (a batch: within --tolerate), 1 the workflow (or batch) failed, 2 bad usage or invalid input.`;
 
 /** The key the built-in emulator is started with when no WEBRUN_API_KEY is set: it is no secret. */
 const EMULATOR_KEY = 'local-emulator-key';
 
-class UsageError extends Error {
+export class UsageError extends Error {
   constructor(message: string, readonly showUsage = true) {
     super(message);
   }
 }
 
-interface Target {
+export interface Target {
   baseUrl: string;
   apiKey: string;
   label: string;
@@ -61,7 +72,7 @@ export function isLoopback(url: URL): boolean {
   return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
 }
 
-async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): Promise<Target> {
+export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): Promise<Target> {
   const key = env.WEBRUN_API_KEY || undefined;
   const explicit = flagUrl ?? (env.WEBRUN_BASE_URL || undefined);
   if (explicit !== undefined) {
@@ -96,6 +107,10 @@ function parseCli(argv: string[]) {
         'results-dir': { type: 'string' },
         completion: { type: 'string' },
         'emulator-tasks': { type: 'string' },
+        batch: { type: 'string' },
+        template: { type: 'string' },
+        concurrency: { type: 'string' },
+        tolerate: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -104,7 +119,8 @@ function parseCli(argv: string[]) {
   }
   const { values, positionals } = parsed;
   if (values.help) return { help: true as const, json: values.json };
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <input.json>' : `expected one input file, got ${positionals.length}: ${positionals.join(' ')}`);
+  const batch = batchFlags(values, positionals);
+  if (!batch && positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <input.json>' : `expected one input file, got ${positionals.length}: ${positionals.join(' ')}`);
   let waitScale = 1;
   if (values['wait-scale'] !== undefined) {
     waitScale = Number(values['wait-scale']);
@@ -114,7 +130,36 @@ function parseCli(argv: string[]) {
   const completion = (values.completion ?? CompletionModes.poll) as CompletionMode;
   if (!(Object.values(CompletionModes) as string[]).includes(completion)) throw new UsageError(`--completion must be poll or webhook, got ${JSON.stringify(completion)}`);
   if (values['emulator-tasks'] !== undefined && values['emulator-tasks'].trim() === '') throw new UsageError('--emulator-tasks must name a JSON file');
-  return { help: false as const, json: values.json, inputPath: positionals[0], baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'], completion, emulatorTasks: values['emulator-tasks'] };
+  return { help: false as const, json: values.json, inputPath: positionals[0] ?? '', baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'], completion, emulatorTasks: values['emulator-tasks'], batch };
+}
+
+/** What a local batch run is given (`--batch`), checked; undefined for a single run (where the batch flags are refused). */
+export interface BatchFlags {
+  items: string;
+  template: string;
+  concurrency: number;
+  tolerate: number;
+}
+
+function batchFlags(values: { batch?: string; template?: string; concurrency?: string; tolerate?: string }, positionals: string[]): BatchFlags | undefined {
+  if (values.batch === undefined) {
+    const stray = (['template', 'concurrency', 'tolerate'] as const).find((flag) => values[flag] !== undefined);
+    if (stray) throw new UsageError(`--${stray} applies to a batch: add --batch <items>`);
+    return undefined;
+  }
+  if (positionals.length > 0) throw new UsageError(`a batch takes its items from --batch and its input from --template, not ${positionals.join(' ')}`);
+  if (values.batch.trim() === '') throw new UsageError('--batch must name an items file');
+  if (values.template === undefined || values.template.trim() === '') throw new UsageError('--batch needs --template <t.json>, the workflow input every item runs with');
+  if (values.batch === '-' && values.template === '-') throw new UsageError('--batch and --template cannot both read stdin');
+  const concurrency = values.concurrency === undefined ? BATCH_LIMITS.defaultMaxConcurrency : Number(values.concurrency);
+  if (values.concurrency?.trim() === '' || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > BATCH_LIMITS.maxConcurrency) {
+    throw new UsageError(`--concurrency must be a whole number from 1 to ${BATCH_LIMITS.maxConcurrency}, got ${JSON.stringify(values.concurrency)}`);
+  }
+  const tolerate = values.tolerate === undefined ? 0 : Number(values.tolerate.replace(/%$/, ''));
+  if (values.tolerate?.trim() === '' || !Number.isFinite(tolerate) || tolerate < 0 || tolerate > 100) {
+    throw new UsageError(`--tolerate must be a percentage from 0 to 100, got ${JSON.stringify(values.tolerate)}`);
+  }
+  return { items: values.batch, template: values.template, concurrency, tolerate };
 }
 
 async function readInput(path: string, io: CliIo): Promise<unknown> {
@@ -129,7 +174,7 @@ async function readInput(path: string, io: CliIo): Promise<unknown> {
  * The local stand-in for the site-credential secrets: WEBRUN_SITE_SECRETS_FILE names a JSON file
  * `{ "webrun-sfn/<name>": { "username": "...", "password": "..." } }`. Errors never quote the file's text.
  */
-async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteCredentialResolver | undefined> {
+export async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteCredentialResolver | undefined> {
   const file = env.WEBRUN_SITE_SECRETS_FILE;
   if (!file) return undefined;
   let text: string;
@@ -151,7 +196,7 @@ async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteCredenti
 }
 
 /** `--emulator-tasks FILE`: the task behaviours to queue on the built-in emulator, each checked, errors naming its place. */
-async function readEmulatorTasks(file: string, io: CliIo): Promise<TaskBehaviour[]> {
+export async function readEmulatorTasks(file: string, io: CliIo): Promise<TaskBehaviour[]> {
   let contents: unknown;
   try {
     contents = await readJsonInput(file, io.readStdin);
@@ -210,9 +255,14 @@ function printResults(summary: LocalRunSummary, io: CliIo): void {
 /** Runs the local command; returns the exit code. */
 export async function main(io: CliIo): Promise<number> {
   const wantsJson = io.argv.includes('--json');
+  const batchMode = io.argv.some((arg) => arg === '--batch' || arg.startsWith('--batch='));
   const fail = (name: string, cause: string, code: number, showUsage: boolean) => {
     io.stderr(`webrun-sfn: ${cause}\n${showUsage ? `\n${USAGE}\n` : ''}`);
-    if (wantsJson) io.stdout(`${JSON.stringify({ status: 'FAILED', error: { name, cause }, stats: emptyStats() })}\n`);
+    // A batch's summary keeps the batch contract's shape: nothing ran (the reason is on stderr).
+    const summary = batchMode
+      ? { status: 'FAILED', items: { total: 0, succeeded: 0, failed: 0 }, results: [], stats: { stateTransitions: 0, lambdaInvocations: 0, wallMs: 0 } }
+      : { status: 'FAILED', error: { name, cause }, stats: emptyStats() };
+    if (wantsJson) io.stdout(`${JSON.stringify(summary)}\n`);
     return code;
   };
   let cli;
@@ -224,6 +274,11 @@ export async function main(io: CliIo): Promise<number> {
     if (cli.help) {
       io.stderr(`${USAGE}\n`);
       return 0;
+    }
+    if (cli.batch) {
+      // Loaded on first use, like the batch itself.
+      const { localBatchMain } = await import('./local-batch');
+      return await localBatchMain(io, { ...cli, batch: cli.batch });
     }
     input = await readInput(cli.inputPath, io);
     siteCredentials = await readSiteCredentials(io.env);

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { CliIo as LocalCliIo } from './process';
 import { CliError, EXIT } from './aws';
+import { BATCH_USAGE, batchMain } from './batch';
 import { followCommand, listCommand, resultCommand, startCommand, stopCommand, type CommandIo } from './commands';
 import { answerCommand, pendingCommand } from './questions';
 
@@ -32,8 +33,11 @@ The state machine (start, list, pending): --state-machine-arn <arn>, else WEBRUN
 StateMachineArn output of the stack (--stack <name>, else stackName in webrun.config.json or --config <path>,
 else WebrunSfn).
 
+${BATCH_USAGE}
+
 Local runner, no AWS account needed:
   local <input.json> [--json] [--base-url URL] [--wait-scale F]   (see \`webrun-sfn local --help\`)
+  local --batch <items> --template <t.json> [--concurrency N] [--tolerate P]   a batch, locally
 
 Everywhere:
   --json                   one JSON object on stdout (progress and messages stay on stderr)
@@ -167,6 +171,7 @@ export async function main(io: CliIo): Promise<number> {
     return command === undefined ? EXIT.usage : EXIT.ok;
   }
   try {
+    if (command === 'batch') return await batchMain(io, rest, USAGE);
     if (!(command in ALLOWED)) throw new CliError(`unknown command ${JSON.stringify(command)}`, true);
     return await run(io, command, rest);
   } catch (err) {

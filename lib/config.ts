@@ -28,6 +28,7 @@ import {
   text,
   tooDeep,
 } from '../lambdas/shared/schema/core';
+import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
 import { CompletionModes, RESULT_LIMITS } from '../lambdas/shared/contract';
 import { MAX_INPUT_DEPTH, WorkflowInputSchema } from '../lambdas/shared/schema/workflow-input';
 import { LambdaLogLevel } from './lambda-log-level';
@@ -249,6 +250,31 @@ const TriggerSchema = v.pipe(
   v.description('Starts the workflow on matching events of the default EventBridge bus.'),
 );
 
+const percentage = v.pipe(
+  v.number((issue) => `must be a number from 0 to 100, got ${describe(issue.input, true)}`),
+  v.minValue(0, (issue) => `must be a number from 0 to 100, got ${String(issue.input)}`),
+  v.maxValue(100, (issue) => `must be a number from 0 to 100, got ${String(issue.input)}`),
+);
+
+/** The batch state machine (lib/webrun-batch.ts): off unless enabled. */
+const BatchConfigSchema = v.pipe(
+  strict({
+    enabled: v.optional(v.pipe(bool, v.description('Deploy the batch state machine (a Distributed Map of workflow runs). Default: false.')), false),
+    maxConcurrency: v.optional(
+      v.pipe(
+        integer(1, BATCH_LIMITS.maxConcurrency),
+        v.description(`Child executions (so webrun sessions) at once, unless a batch says otherwise: keep it at or under your webrun session limit. Default: ${BATCH_LIMITS.defaultMaxConcurrency}.`),
+      ),
+      BATCH_LIMITS.defaultMaxConcurrency,
+    ),
+    toleratedFailurePercentage: v.optional(
+      v.pipe(percentage, v.description(`The share of items (0-100) that may fail before a batch fails, unless a batch says otherwise. Default: ${BATCH_LIMITS.defaultToleratedFailurePercentage}.`)),
+      BATCH_LIMITS.defaultToleratedFailurePercentage,
+    ),
+  }),
+  v.description('Batches: one workflow template run for many items (docs/BATCHES.md).'),
+);
+
 /** webrun.config.json. Every field is documented in the README, section Configuration. */
 export const WebrunConfigSchema = v.pipe(
   strict(
@@ -321,6 +347,7 @@ export const WebrunConfigSchema = v.pipe(
         v.pipe(integer(1, 3650), v.description(`Days a stored result is kept before it expires. Default: ${RESULT_LIMITS.defaultRetentionDays}.`)),
         RESULT_LIMITS.defaultRetentionDays,
       ),
+      batch: v.optional(BatchConfigSchema, {}),
       schedules: listOf(ScheduleSchema, 'EventBridge Scheduler schedules that start the workflow.'),
       triggers: listOf(TriggerSchema, 'EventBridge rules on the default bus that start the workflow.'),
     },

@@ -1,4 +1,5 @@
-import { CfnOutput, Stack, Token, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, Token, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -8,6 +9,7 @@ import type { Construct } from 'constructs';
 import { lambdaLogLevelOf, type ScheduleConfig, type TriggerConfig, type WebrunConfig } from './config';
 import type { WebrunObservability } from './observability';
 import { WebrunTriggers } from './triggers';
+import { WebrunBatch, type WebrunBatchOptions } from './webrun-batch';
 import { Completion, WebrunWorkflow, type WebrunWorkflowProps } from './webrun-workflow';
 
 export interface WebrunStackProps extends StackProps {
@@ -37,6 +39,11 @@ export interface WebrunStackProps extends StackProps {
    * @default no cost alarm
    */
   readonly costAlarmUsd?: number;
+  /**
+   * The batch state machine (a Distributed Map of workflow runs over items in S3), with these settings; it runs the
+   * stack's workflow and uses its result bucket. @default no batch state machine
+   */
+  readonly batch?: WebrunBatchOptions;
 }
 
 /** The stack's props from a validated `webrun.config.json` (bin/app.ts adds the environment). */
@@ -58,6 +65,15 @@ export function stackPropsFromConfig(config: WebrunConfig): WebrunStackProps {
     alarmEmail: config.alarmEmail,
     questionEmail: config.questionEmail,
     costAlarmUsd: config.costAlarmUsd,
+    batch: config.batch.enabled
+      ? {
+        maxConcurrency: config.batch.maxConcurrency,
+        toleratedFailurePercentage: config.batch.toleratedFailurePercentage,
+        logRetention: config.logRetentionDays as logs.RetentionDays,
+        logLevel: config.logLevel as sfn.LogLevel,
+        includeExecutionData: config.includeExecutionData,
+      }
+      : undefined,
   };
 }
 
@@ -71,6 +87,8 @@ export class WebrunStack extends Stack {
   public readonly triggers?: WebrunTriggers;
   /** The workflow's alarms, topic and dashboard (`workflow.observability`); undefined when `workflow.observability` is false. */
   public readonly observability?: WebrunObservability;
+  /** The batch state machine; undefined unless `batch` is given (config `batch.enabled`). */
+  public readonly batch?: WebrunBatch;
 
   constructor(scope: Construct, id: string, props: WebrunStackProps = {}) {
     super(scope, id, props);
@@ -100,6 +118,11 @@ export class WebrunStack extends Stack {
       this.observability?.alarmOnDeadLetters('StartFailures', this.triggers.deadLetterQueue,
         'a scheduled or triggered start failed after its retries and is in the dead-letter queue.');
     }
+    if (props.batch) {
+      this.batch = new WebrunBatch(this, 'Batch', { ...props.batch, workflow: this.workflow });
+      this.observability?.addAlarm(this.batch.failedAlarm);
+      this.addBatchDashboardRow(this.batch);
+    }
     if (this.observability) new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.alarmTopic.topicArn, description: 'Every alarm notifies this SNS topic' });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn, description: 'Start executions of this state machine' });
     new CfnOutput(this, 'ApiKeySecretArn', { value: this.workflow.apiKeySecret.secretArn, description: 'Put the webrun API key into this secret' });
@@ -107,11 +130,33 @@ export class WebrunStack extends Stack {
     if (this.workflow.doorbell) {
       new CfnOutput(this, 'DoorbellReceiverUrl', { value: this.workflow.doorbell.url.url, description: 'The public doorbell receiver the webrun API rings when a task ends (completion by webhook)' });
     }
+    if (this.batch) {
+      new CfnOutput(this, 'BatchStateMachineArn', { value: this.batch.stateMachine.stateMachineArn, description: 'Start batches of this state machine (npx webrun-sfn batch start)' });
+    }
     if (this.workflow.cleanup) {
       new CfnOutput(this, 'SessionCleanupDeadLetterQueueUrl', {
         value: this.workflow.cleanup.deadLetterQueue.queueUrl,
         description: 'Executions whose webrun session cleanup gave up (the session may still be open)',
       });
     }
+  }
+
+  /** A dashboard row for batches: their executions, how long they take, and their alarm. */
+  private addBatchDashboardRow(batch: WebrunBatch): void {
+    const sm = batch.stateMachine;
+    const sum = { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM };
+    this.observability?.dashboard?.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Batches',
+        width: 8,
+        left: [sm.metricStarted(sum), sm.metricSucceeded(sum), sm.metricFailed(sum), sm.metricAborted(sum), sm.metricTimedOut(sum)],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Batch time',
+        width: 8,
+        left: [sm.metricTime({ period: Duration.minutes(5), statistic: 'p50', label: 'p50' }), sm.metricTime({ period: Duration.minutes(5), statistic: 'max', label: 'max' })],
+      }),
+      new cloudwatch.AlarmWidget({ title: 'Batches failed or timed out', width: 8, alarm: batch.failedAlarm }),
+    );
   }
 }

@@ -62,6 +62,20 @@ const NON_IDEMPOTENT_RETRY: sfn.RetryProps = {
 };
 
 /**
+ * All of the account's sessions are in use (HTTP 429 SESSION_LIMIT_REACHED): start-session created nothing, so it is
+ * repeated, for as long as a session held by another run may take to end (10, 20, 40 s, then every 60 s: up to
+ * ~58 minutes, ~29 on average with full jitter, which spreads hundreds of waiting batch items). One transition a try.
+ */
+export const SESSION_LIMIT_RETRY: sfn.RetryProps = {
+  errors: [WebrunErrors.SessionLimitReached],
+  interval: Duration.seconds(10),
+  backoffRate: 2,
+  maxAttempts: 60,
+  maxDelay: Duration.seconds(60),
+  jitterStrategy: sfn.JitterType.FULL,
+};
+
+/**
  * Transient errors on idempotent calls (poll, terminate): also 5xx, network failures, an answer that is not one of
  * the known shapes (a proxy's HTML page, a status string the docs do not list) and timeouts.
  */
@@ -131,6 +145,7 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
   // Start: validates the input first; its Catch replaces the state with the error (the input may not be an object).
   const startPayload: Payload<StartEvent> = { 'executionArn.$': EXECUTION_ID, 'input.$': '$' };
   const start = invoke(scope, StateNames.start, fns.startSession, startPayload, undefined, t.start, false)
+    .addRetry(SESSION_LIMIT_RETRY)
     .addRetry(NON_IDEMPOTENT_RETRY)
     .addCatch(reportStartFailure, { errors: ALL });
 

@@ -171,7 +171,7 @@ export function makeHandlers(deps: HandlerDeps) {
     const { run, loop } = event;
     const index = loop.index;
     const answered = [...at.answered];
-    if (outcome.kind === 'pending') checkBudget(event, outcome.usage?.cost, 'running');
+    if (outcome.kind === 'pending') checkBudget(event, outcome.usage?.cost);
     switch (outcome.kind) {
       case 'pending':
         return { kind: 'pending', answered };
@@ -221,7 +221,7 @@ export function makeHandlers(deps: HandlerDeps) {
    * The run's budget (`session.maxCostUsd`): the cost of the completed tasks plus, for a running one, its running
    * cost. Crossing it stops the running task (the session is then ended by the failure path).
    */
-  function checkBudget(event: StepEvent, running: number | undefined, _when: 'running' | 'before-send'): void {
+  function checkBudget(event: StepEvent, running: number | undefined): void {
     const max = event.run.maxCostUsd;
     if (max === undefined) return;
     const spent = event.loop.results.reduce((sum, r) => sum + (typeof r.usage?.cost === 'number' ? r.usage.cost : 0), 0) + (running ?? 0);
@@ -289,7 +289,7 @@ export function makeHandlers(deps: HandlerDeps) {
     // Resolved here, at send time, so the values exist only in this invocation's memory and the request body.
     const credentials = task.secrets ? await resolveSiteCredentials(task.secrets, siteCredentials) : [];
     // What the run has spent already may be its whole budget: no task starts over it.
-    checkBudget(event, 0, 'before-send');
+    checkBudget(event, undefined);
     const token = (raw as { token?: unknown }).token;
     if (typeof token === 'string' && token !== '') return sendAndWait(event, task, token, client, credentials);
     const sentAt = now();

@@ -317,6 +317,8 @@ function httpError(endpoint: Endpoint, status: number, body: Json | undefined, r
   const apiText = rawText === undefined ? undefined : redact(rawText);
   const message = `${endpoint} was refused with HTTP ${status}${code ? ` ${code}` : ''}${apiText ? `: ${apiText.slice(0, 300)}` : ''}.`;
   const details = { status, code };
+  // Also a 429, but not a rate: the account's sessions are all in use until one ends ("Start session" waits longer).
+  if (code === 'SESSION_LIMIT_REACHED') return new SessionLimitReached(message, details);
   if (status === 429 || code === 'RATE_LIMIT_EXCEEDED') {
     const retryAfterSeconds = parseRetryAfter(retryAfterHeader);
     return new RateLimited(retryAfterSeconds === undefined ? message : `${message.slice(0, -1)} (retry after ${retryAfterSeconds} s).`, { ...details, retryAfterSeconds });

@@ -119,14 +119,6 @@ export function padToBytes(data: Json, bytes: number, outputType: unknown): Json
   return out;
 }
 
-/** Tokens a task of this description plausibly uses, and their cost at $3 / $15 per million. */
-export function tokenEstimate(taskDetails: string): { inputTokens: number; outputTokens: number; cost: number } {
-  const inputTokens = 1200 + Math.min(taskDetails.length, 2000) * 7;
-  const outputTokens = 180 + Math.min(taskDetails.length, 2000);
-  const cost = Math.round(((inputTokens * 3 + outputTokens * 15) / 1e6) * 1e6) / 1e6;
-  return { inputTokens, outputTokens, cost };
-}
-
 export function startAnswer(sessionId: string, socketURL: string, initialPrompt: string, balance: number): Json {
   return {
     success: true,

@@ -3,7 +3,6 @@
  * answers, stops, terminate, idle expiry). No HTTP here: the API handlers call in, and a task sent with a webhook
  * tells `ModelEvents` when it stops on its own, so its doorbell can ring.
  */
-import { tokenEstimate } from './answers';
 import { validateDoorbellScript } from './doorbell';
 import type {
   DoorbellScript,
@@ -16,7 +15,7 @@ import type {
   TaskOutcome,
   TaskRecord,
 } from './types';
-import { isObject, newId, nonNegInt, nonNegNumber, roundUsd, type Json, type Timers } from './util';
+import { isObject, newId, nonNegInt, nonNegNumber, roundUsd, tokenEstimate, type Json, type Timers } from './util';
 
 const DEFAULT_QUESTION = 'I need login credentials';
 const DEFAULT_REASON = 'Navigation failed: page did not load';

@@ -40,6 +40,7 @@ describe('config defaults and samples', () => {
       completion: 'poll',
       inlineResultBytes: 8192,
       resultRetentionDays: 30,
+      batch: { enabled: false, maxConcurrency: 5, toleratedFailurePercentage: 0 },
       schedules: [],
       triggers: [],
     });
@@ -225,7 +226,7 @@ describe('a config with several mistakes reports all of them', () => {
       'schedules[1].name: "daily" is used twice',
       'triggers[0].eventPattern.source: must be an array of values to match (e.g. ["aws.s3"]) or an object of such arrays, got string "aws.s3"',
       'triggers[0].inputPath: must be a JSONPath into the event like "$.detail", got "detail"',
-      'stackNme: is not a known field (allowed: stackName, apiKeySecretName, baseUrl, alarmEmail, questionEmail, costAlarmUsd, logLevel, includeExecutionData, lambdaLogLevel, logRetentionDays, completion, inlineResultBytes, resultRetentionDays, schedules, triggers)',
+      'stackNme: is not a known field (allowed: stackName, apiKeySecretName, baseUrl, alarmEmail, questionEmail, costAlarmUsd, logLevel, includeExecutionData, lambdaLogLevel, logRetentionDays, completion, inlineResultBytes, resultRetentionDays, batch, schedules, triggers)',
     ];
     expect(err.message).toBe(lines.map((line) => `webrun.config.json: ${line}`).join('\n'));
     expect(err.source).toBe('webrun.config.json');

@@ -207,7 +207,7 @@ describe('alarms and dashboard', () => {
 
   it('every alarm notifies the topic, which mails the configured address and takes TLS only', () => {
     for (const alarm of resources('AWS::CloudWatch::Alarm')) expect(alarm.Properties.AlarmActions).toEqual([topic()]);
-    expect(resources('AWS::CloudWatch::Alarm')).toHaveLength(6);
+    expect(resources('AWS::CloudWatch::Alarm')).toHaveLength(7);
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: topic() });
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
@@ -246,7 +246,8 @@ describe('the stack\'s alarms come from the workflow construct', () => {
 
   it('with workflow.observability false: no alarm, topic, dashboard or AlarmTopicArn output; the triggers and their queue stay', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const quiet = new WebrunStack(app, 'Quiet', { ...stackPropsFromConfig(config), workflow: { ...stackPropsFromConfig(config).workflow, observability: false }, env: ENVIRONMENT });
+    // Without the batch, whose own alarm is WebrunBatch's (it would notify the topic, were there one).
+    const quiet = new WebrunStack(app, 'Quiet', { ...stackPropsFromConfig(config), batch: undefined, workflow: { ...stackPropsFromConfig(config).workflow, observability: false }, env: ENVIRONMENT });
     const t = Template.fromStack(quiet);
     for (const type of ['AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Dashboard']) t.resourceCountIs(type, 0);
     // The question topic and its e-mail only: guardrail questions are not alarms.
@@ -265,6 +266,19 @@ describe('the stack\'s alarms come from the workflow construct', () => {
     t.resourceCountIs('AWS::SNS::Subscription', 1);
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: WorkflowMetricNames.costUsd, Threshold: 25 });
     t.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+  });
+});
+
+describe('batches', () => {
+  it('batch.enabled deploys the batch state machine with the configured concurrency and tolerance, its alarm on the topic', () => {
+    expect(stack.batch).toBeDefined();
+    const batchDefinition = JSON.stringify(stack.resolve((stack.batch!.stateMachine.node.defaultChild as { definitionString?: unknown }).definitionString));
+    expect(batchDefinition).toMatch(/MaxConcurrency/);
+    expect(Object.keys(template.toJSON().Outputs)).toContain('BatchStateMachineArn');
+    const alarm = template.toJSON().Resources[stack.getLogicalId(stack.batch!.failedAlarm.node.defaultChild as never)] as Resource;
+    expect(alarm.Properties.AlarmActions).toEqual([ref(stack.observability!.alarmTopic)]);
+    expect(JSON.stringify(alarm.Properties.Metrics)).toContain(JSON.stringify(ref(stack.batch!.stateMachine)));
+    expect(batchDefinition).toContain(String.raw`\"defaults\":{\"maxConcurrency\":4,\"toleratedFailurePercentage\":2}`);
   });
 });
 

@@ -59,6 +59,8 @@ describe('the public props', () => {
   it('are found: every Props and Options interface index.ts exports', () => {
     expect(propsInterfaces.map((p) => p.name).sort()).toEqual([
       'SessionCleanupProps',
+      'WebrunBatchOptions',
+      'WebrunBatchProps',
       'WebrunObservabilityOptions',
       'WebrunObservabilityProps',
       'WebrunStackProps',

@@ -185,9 +185,17 @@ describe('WebrunWorkflow (default props)', () => {
       expect(definition.States[StateNames.terminate].Resource).toBe(fnArn('terminateSession'));
     });
 
+    it('"Start session" waits up to about an hour for a free session (SESSION_LIMIT_REACHED), first of its retries', () => {
+      expect(definition.States[StateNames.start].Retry?.[0]).toEqual({
+        ErrorEquals: [WebrunErrors.SessionLimitReached], IntervalSeconds: 10, BackoffRate: 2, MaxAttempts: 60, MaxDelaySeconds: 60, JitterStrategy: 'FULL',
+      });
+      expect(definition.States[StateNames.send].Retry?.flatMap((r) => r.ErrorEquals)).not.toContain(WebrunErrors.SessionLimitReached);
+    });
+
     it.each([StateNames.start, StateNames.send])('retries "%s" (not idempotent) only on refused requests', (name) => {
       const state = definition.States[name];
-      expect([...webrunErrors(state)].sort()).toEqual([WebrunErrors.RateLimited, WebrunErrors.ServiceUnavailable]);
+      const refused = name === StateNames.start ? [WebrunErrors.RateLimited, WebrunErrors.ServiceUnavailable, WebrunErrors.SessionLimitReached] : [WebrunErrors.RateLimited, WebrunErrors.ServiceUnavailable];
+      expect([...webrunErrors(state)].sort()).toEqual(refused.sort());
       const all = (state.Retry ?? []).flatMap((r) => r.ErrorEquals);
       expect(all).not.toContain(WebrunErrors.ApiError);
       expect(all).not.toContain('States.ALL');

@@ -151,7 +151,7 @@ describe('the npm package', () => {
     const r = spawnSync(process.execPath, ['-e', `const m = require('webrun-sfn');
       console.log(JSON.stringify({ keys: Object.keys(m).sort(), errors: m.WebrunErrors }))`], { cwd: app, encoding: 'utf8', env: childEnv() });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ keys: ['Completion', 'LambdaLogLevel', 'SessionCleanup', 'WebrunErrors', 'WebrunObservability', 'WebrunStack', 'WebrunTriggers', 'WebrunWorkflow'], errors: WebrunErrors });
+    expect(JSON.parse(r.stdout)).toEqual({ keys: ['Completion', 'LambdaLogLevel', 'SessionCleanup', 'WebrunBatch', 'WebrunErrors', 'WebrunObservability', 'WebrunStack', 'WebrunTriggers', 'WebrunWorkflow'], errors: WebrunErrors });
   });
 });
 

@@ -85,7 +85,7 @@ describe('the JSON Schema catches in an editor the mistakes the validator refuse
   const task = { taskDetails: 'Open the page' };
   it.each([
     ['an unknown task field', { tasks: [{ ...task, timeout: 5 }] }],
-    ['an unknown top-level field', { tasks: [task], vars: {} }],
+    ['an unknown top-level field', { tasks: [task], variables: {} }],
     ['no tasks', { session: {} }],
     ['an empty task list', { tasks: [] }],
     ['21 tasks', { tasks: Array.from({ length: 21 }, () => task) }],

@@ -8,6 +8,7 @@
  */
 import * as v from 'valibot';
 import { LIMITS, SITE_SECRET_PREFIX } from '../contract';
+import { fillInput, VAR_NAME, type Vars } from '../vars';
 import {
   anObject,
   custom,
@@ -23,6 +24,7 @@ import {
   type PathKey,
   pathItems,
   quote,
+  reportIssues,
   strict,
   textUpTo,
   tooDeep,
@@ -273,8 +275,45 @@ export const TaskSchema = v.pipe(
   ),
 );
 
+/** The most variables one input may carry. */
+export const MAX_VARS = 100;
+/** The longest value a variable may hold, in characters (the fields it fills keep their own limits). */
+export const MAX_VAR_CHARS = 20_000;
+
+const varValue = v.union(
+  [
+    v.pipe(
+      v.string(),
+      v.maxLength(MAX_VAR_CHARS, (issue) => `must be at most ${MAX_VAR_CHARS} characters, got ${issue.received}`),
+      // Filled in once: a value that held a placeholder would make the filled input read as a template again.
+      v.check((s) => !s.includes('{{'), 'must not contain "{{" (values are filled in as they are, never as templates)'),
+    ),
+    v.number(),
+    v.boolean(),
+  ],
+  (issue) => `must be a string, number or boolean, got ${describe(issue.input)}`,
+);
+
+/**
+ * `vars`: values for the `{{name}}` placeholders of `taskDetails`, `startingPoint` and `session.startingPoint`
+ * (lambdas/shared/vars.ts). Numbers and booleans are written as their JSON text.
+ */
+export const VarsSchema = v.pipe(
+  anObject('an object of variables by name'),
+  v.record(
+    v.pipe(
+      v.string(),
+      v.regex(VAR_NAME, (issue) => `is not a variable name (letters, digits, _ . -, starting with a letter or _; at most 100 characters): ${quote(issue.input)}`),
+    ),
+    varValue,
+  ),
+  v.maxEntries(MAX_VARS, (issue) => `must hold at most ${MAX_VARS} variables, got ${issue.received}`),
+  v.description('Values for the {{name}} placeholders in taskDetails, startingPoint and session.startingPoint, filled in before any session exists. Strings; numbers and booleans are written as their JSON text.'),
+);
+
 const ROOT_ENTRIES = {
   $schema: v.optional(v.pipe(v.string((issue) => `must be a string, got ${describe(issue.input)}`), v.description('The JSON Schema of this file, for editors; ignored.'))),
+  vars: v.optional(VarsSchema),
   session: v.optional(SessionSchema, {}),
   tasks: v.pipe(
     v.array(TaskSchema, (issue) => `must be an array of tasks, got ${describe(issue.input)}`),
@@ -284,6 +323,13 @@ const ROOT_ENTRIES = {
   ),
 };
 const rootFields = fields(ROOT_ENTRIES);
+
+/** The input's vars, when they are valid (undefined for none); their own issues are reported by `rootFields`. */
+function validVars(input: Record<string, unknown>): Vars | undefined {
+  if (input.vars === undefined) return {};
+  const result = v.safeParse(VarsSchema, input.vars);
+  return result.success ? result.output : undefined;
+}
 
 /**
  * The execution input: `{ "session"?, "tasks" }` (and an ignored `$schema`). Its output has every default applied
@@ -302,10 +348,22 @@ export const WorkflowInputSchema = v.pipe(
     const bytes = Buffer.byteLength(JSON.stringify(dataset.value), 'utf8');
     if (bytes > LIMITS.maxInputBytes) addIssue({ message: `is ${bytes} bytes; at most ${LIMITS.maxInputBytes} are accepted` });
   }),
+  // Placeholders are filled before the fields are checked, so a filled startingPoint must still be a URL and a
+  // filled taskDetails keep its limit. A placeholder that is malformed or that no variable fills is refused here.
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (dataset.issues || !isPlainObject(dataset.value)) return;
+    const vars = validVars(dataset.value);
+    if (vars) reportIssues(addIssue, dataset.value, fillInput(dataset.value, vars).issues);
+  }),
+  v.transform((input) => {
+    const vars = validVars(input);
+    return vars ? fillInput(input, vars).value : input;
+  }),
   rootFields,
-  v.transform(({ $schema: _ignored, ...input }) => input),
+  // `vars` are spent: the validated input carries the filled-in fields, not the variables.
+  v.transform(({ $schema: _ignored, vars: _filled, ...input }) => input),
   v.title('webrun-sfn workflow input'),
-  v.description('The execution input of a webrun-sfn workflow: one browser session and the tasks sent to it in order.'),
+  v.description('The execution input of a webrun-sfn workflow: one browser session and the tasks sent to it in order; `vars` fill {{name}} placeholders.'),
 );
 
 export type OutputType = (typeof OUTPUT_TYPES)[number];

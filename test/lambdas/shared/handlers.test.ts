@@ -828,6 +828,14 @@ describe('guardrails and budgets', () => {
     expect(client.stopTask).toHaveBeenCalledExactlyOnceWith('sess-1');
   });
 
+  it('no task starts once the completed ones have spent the budget', async () => {
+    const { handlers, client } = setup();
+    const spent: TaskResult = { ...completedResult(0, 't-0'), usage: { inputTokens: 1, outputTokens: 1, cost: 0.6 } };
+    const err = await caught(handlers.sendTask(event(ready(1, [spent]), { ...run([TASK, TASK]), maxCostUsd: 0.5 })));
+    expect(err).toMatchObject({ name: 'Webrun.BudgetExceeded' });
+    expect(client.sendTask).not.toHaveBeenCalled();
+  });
+
   it('a stop that fails does not hide BudgetExceeded', async () => {
     const { handlers, client } = setup();
     client.stopTask.mockRejectedValueOnce(new ApiError('500'));

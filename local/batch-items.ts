@@ -1,0 +1,291 @@
+/**
+ * A batch's items: read from a JSON array, JSON Lines or CSV with a header row (each item is one run's `vars`),
+ * each with the line of the file it starts on, and checked against the template before anything starts: the
+ * template with every item's vars merged in must be a valid workflow input, or the item is refused by its line.
+ *
+ * Used by the local batch (`npm start -- --batch`) and by `webrun-sfn batch start` before it uploads anything.
+ */
+import { extname } from 'node:path';
+import { BATCH_LIMITS, ITEM_FORMATS, type ItemFormat } from '../lambdas/shared/batch-contract';
+import { isWebrunError } from '../lambdas/shared/errors';
+import { validateWorkflowInput } from '../lambdas/shared/input';
+import { describe, isPlainObject } from '../lambdas/shared/schema/core';
+
+export type { ItemFormat };
+
+/** One item: its place among the items (0-based), the line of the file it starts on (1-based), its vars. */
+export interface BatchItem {
+  readonly index: number;
+  readonly line: number;
+  readonly vars: Record<string, unknown>;
+}
+
+/** What is wrong with an items file or an item: where (a 1-based line, when known) and what. */
+export interface ItemProblem {
+  readonly line?: number;
+  readonly message: string;
+}
+
+/** An items file that cannot be used; `problems` says where and why (at least one). */
+export class ItemsError extends Error {
+  override readonly name = 'ItemsError';
+  constructor(readonly source: string, readonly problems: readonly [ItemProblem, ...ItemProblem[]], readonly total?: number) {
+    const shown = problems.slice(0, 20).map((p) => `${source}${p.line === undefined ? '' : ` line ${p.line}`}: ${p.message}`);
+    if (problems.length > 20) shown.push(`${source}: and ${problems.length - 20} more`);
+    super(shown.join('\n'));
+  }
+}
+
+const EXTENSIONS: Record<string, ItemFormat> = { '.json': 'json', '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.csv': 'csv' };
+
+/** The format of an items file: by its extension (.json, .jsonl/.ndjson, .csv), else by its first character. */
+export function itemFormat(file: string, text: string): ItemFormat {
+  const byName = EXTENSIONS[extname(file).toLowerCase()];
+  if (byName) return byName;
+  const first = stripBom(text).trimStart()[0];
+  return first === '[' ? 'json' : first === '{' ? 'jsonl' : 'csv';
+}
+
+export function isItemFormat(value: string): value is ItemFormat {
+  return (ITEM_FORMATS as readonly string[]).includes(value);
+}
+
+function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** 1-based line of a character offset. */
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+/** The offsets where the elements of a top-level JSON array start (the text is valid JSON). Linear, no recursion. */
+function elementOffsets(text: string): number[] {
+  const offsets: number[] = [];
+  let depth = 0;
+  let inString = false;
+  let expectValue = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === ' ' || c === '\n' || c === '\r' || c === '\t') continue;
+    if (depth === 1 && expectValue && c !== ']') {
+      offsets.push(i);
+      expectValue = false;
+    }
+    if (c === '"') inString = true;
+    else if (c === '[' || c === '{') {
+      depth++;
+      if (depth === 1) expectValue = true;
+    } else if (c === ']' || c === '}') depth--;
+    else if (c === ',' && depth === 1) expectValue = true;
+  }
+  return offsets;
+}
+
+/** A JSON.parse error's message, and the line it points at when it names a position. */
+function jsonProblem(text: string, err: unknown, lineBase = 0): ItemProblem {
+  const message = (err as Error).message;
+  const position = /at position (\d+)/.exec(message)?.[1];
+  const line = position === undefined ? undefined : lineBase + lineAt(text, Number(position));
+  return { line, message: `is not valid JSON: ${message.replace(/ in JSON at position \d+.*$/s, '').slice(0, 200)}` };
+}
+
+function itemObject(value: unknown, line: number, index: number, problems: ItemProblem[], items: BatchItem[]): void {
+  if (!isPlainObject(value)) {
+    problems.push({ line, message: `item ${index + 1} must be a JSON object of variables, got ${describe(value)}` });
+    return;
+  }
+  items.push({ index, line, vars: value });
+}
+
+/**
+ * In a JSON array that does not parse, the first element that does not parse on its own, by the line it starts on
+ * (JSON.parse names no position for most of its errors).
+ */
+function brokenElement(text: string): ItemProblem | undefined {
+  if (!text.trimStart().startsWith('[')) return undefined;
+  const offsets = elementOffsets(text);
+  for (let i = 0; i < offsets.length; i++) {
+    const slice = text.slice(offsets[i], offsets[i + 1] ?? text.length).trimEnd().replace(i === offsets.length - 1 ? /\]$/ : /,$/, '');
+    try {
+      JSON.parse(slice);
+    } catch (err) {
+      return { ...jsonProblem(slice, err), line: lineAt(text, offsets[i]) };
+    }
+  }
+  return undefined;
+}
+
+function parseJsonArray(text: string, problems: ItemProblem[]): BatchItem[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    problems.push(brokenElement(text) ?? jsonProblem(text, err));
+    return [];
+  }
+  if (!Array.isArray(parsed)) {
+    problems.push({ line: 1, message: `must be a JSON array of items, got ${describe(parsed)}` });
+    return [];
+  }
+  const offsets = elementOffsets(text);
+  const items: BatchItem[] = [];
+  parsed.forEach((value, i) => itemObject(value, lineAt(text, offsets[i] ?? 0), i, problems, items));
+  return items;
+}
+
+function parseJsonLines(text: string, problems: ItemProblem[]): BatchItem[] {
+  const lines = text.split('\n');
+  // A final newline ends the last line; it does not start an empty one.
+  if (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
+  const items: BatchItem[] = [];
+  lines.forEach((raw, i) => {
+    const line = i + 1;
+    const body = raw.replace(/\r$/, '');
+    if (body.trim() === '') {
+      problems.push({ line, message: 'is blank: JSON Lines holds one JSON object on every line' });
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(body);
+    } catch (err) {
+      problems.push({ ...jsonProblem(body, err, i), line });
+      return;
+    }
+    itemObject(value, line, i, problems, items);
+  });
+  return items;
+}
+
+/** RFC 4180 records with the line each starts on: comma-separated, "quoted" fields ("" for a quote, may span lines). */
+function csvRecords(text: string, problems: ItemProblem[]): Array<{ line: number; fields: string[] }> {
+  const records: Array<{ line: number; fields: string[] }> = [];
+  let line = 1;
+  let i = 0;
+  while (i < text.length) {
+    const start = line;
+    const fields: string[] = [];
+    for (;;) {
+      let field = '';
+      if (text[i] === '"') {
+        const opened = line;
+        i++;
+        for (;;) {
+          if (i >= text.length) {
+            problems.push({ line: opened, message: 'has a quoted field that is never closed' });
+            return records;
+          }
+          const c = text[i];
+          if (c === '"') {
+            if (text[i + 1] === '"') {
+              field += '"';
+              i += 2;
+              continue;
+            }
+            i++;
+            break;
+          }
+          if (c === '\n') line++;
+          field += c;
+          i++;
+        }
+        if (i < text.length && text[i] !== ',' && text[i] !== '\n' && !(text[i] === '\r' && text[i + 1] === '\n')) {
+          problems.push({ line, message: 'has text after a closing quote (quote the whole field, and double the quotes inside it)' });
+          return records;
+        }
+      } else {
+        while (i < text.length && text[i] !== ',' && text[i] !== '\n' && !(text[i] === '\r' && text[i + 1] === '\n')) {
+          if (text[i] === '"') {
+            problems.push({ line, message: 'has a quote inside an unquoted field (quote the whole field, and double the quotes inside it)' });
+            return records;
+          }
+          field += text[i];
+          i++;
+        }
+      }
+      fields.push(field);
+      if (text[i] === ',') {
+        i++;
+        continue;
+      }
+      break;
+    }
+    records.push({ line: start, fields });
+    if (text[i] === '\r') i++;
+    if (text[i] === '\n') {
+      i++;
+      line++;
+    }
+  }
+  return records;
+}
+
+function parseCsv(text: string, problems: ItemProblem[]): BatchItem[] {
+  const records = csvRecords(text, problems);
+  if (problems.length > 0) return [];
+  const [header, ...rows] = records;
+  if (!header) {
+    problems.push({ line: 1, message: 'is empty: a CSV batch needs a header row naming the variables' });
+    return [];
+  }
+  const seen = new Set<string>();
+  header.fields.forEach((name, i) => {
+    if (name.trim() === '') problems.push({ line: header.line, message: `column ${i + 1} of the header row has no name` });
+    else if (seen.has(name)) problems.push({ line: header.line, message: `the header row names ${JSON.stringify(name)} twice` });
+    seen.add(name);
+  });
+  if (problems.length > 0) return [];
+  const items: BatchItem[] = [];
+  rows.forEach((row, i) => {
+    if (row.fields.length !== header.fields.length) {
+      problems.push({ line: row.line, message: `has ${row.fields.length} field(s), the header row has ${header.fields.length}` });
+      return;
+    }
+    items.push({ index: i, line: row.line, vars: Object.fromEntries(header.fields.map((name, j) => [name, row.fields[j]])) });
+  });
+  return items;
+}
+
+/** Reads the items of a file's text; throws ItemsError naming each bad line. */
+export function parseItems(text: string, format: ItemFormat, source: string): BatchItem[] {
+  const body = stripBom(text);
+  const problems: ItemProblem[] = [];
+  const items = format === 'json' ? parseJsonArray(body, problems) : format === 'jsonl' ? parseJsonLines(body, problems) : parseCsv(body, problems);
+  const [first, ...rest] = problems;
+  if (first) throw new ItemsError(source, [first, ...rest]);
+  if (items.length === 0) throw new ItemsError(source, [{ message: 'holds no items' }]);
+  if (items.length > BATCH_LIMITS.maxItems) throw new ItemsError(source, [{ message: `holds ${items.length} items; a batch holds at most ${BATCH_LIMITS.maxItems}` }]);
+  return items;
+}
+
+/** The workflow input of one item: the template with the item's fields merged over its `vars` (as the deployed map does). */
+export function itemInput(template: Record<string, unknown>, vars: Record<string, unknown>): Record<string, unknown> {
+  const defaults = isPlainObject(template.vars) ? template.vars : {};
+  return { ...template, vars: { ...defaults, ...vars } };
+}
+
+/**
+ * Checks the template with every item's vars, as each run's start step would: throws ItemsError listing every
+ * refused item by line (with the field and the reason), so that nothing starts unless every item can.
+ */
+export function checkItems(template: Record<string, unknown>, items: readonly BatchItem[], source: string): void {
+  const problems: ItemProblem[] = [];
+  for (const item of items) {
+    try {
+      validateWorkflowInput(itemInput(template, item.vars));
+    } catch (err) {
+      if (!isWebrunError(err)) throw err;
+      problems.push({ line: item.line, message: err.message });
+    }
+  }
+  const [first, ...rest] = problems;
+  if (first) throw new ItemsError(source, [first, ...rest], items.length);
+}

@@ -1,0 +1,213 @@
+/** `npx webrun-sfn batch start|status|results` against mocked AWS clients (no AWS account). */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, DescribeMapRunCommand, DescribeStateMachineCommand, ListMapRunsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { main, type CliIo } from '../../cli/main';
+import { builtBatchDefinition } from '../../local/batch-workflow';
+
+const sfn = mockClient(SFNClient);
+const cfn = mockClient(CloudFormationClient);
+const s3 = mockClient(S3Client);
+
+const REGION = 'eu-west-1';
+const BATCH_SM = `arn:aws:states:${REGION}:123456789012:stateMachine:WebrunBatch`;
+const BATCH_ARN = `arn:aws:states:${REGION}:123456789012:execution:WebrunBatch:batch-1`;
+const MAP_RUN = `arn:aws:states:${REGION}:123456789012:mapRun:WebrunBatch/Items:0f1e2d3c-aaaa-bbbb-cccc-123456789abc`;
+const BUCKET = 'webrun-results-bucket';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'webrun-batch-aws-'));
+const write = (name: string, text: string) => {
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return file;
+};
+const TEMPLATE = { tasks: [{ taskDetails: 'Read the price of {{sku}}' }] };
+const templateFile = write('template.json', JSON.stringify(TEMPLATE));
+const ITEMS = 'sku\nA1\nB2\nC3\n';
+const itemsFile = write('items.csv', ITEMS);
+
+/** The deployed definition, with the result bucket's real name where the built copy has a placeholder. */
+const DEFINITION = JSON.stringify(builtBatchDefinition()).replace(/ref-WorkflowResults[0-9A-F]+/g, BUCKET);
+
+async function run(argv: string[], extra: Partial<CliIo> & { progressStream?: { isTTY: boolean; columns: number; write: (t: string) => boolean } } = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main({
+    argv,
+    env: {},
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    readStdin: async () => '',
+    sleep: async () => {},
+    cwd: dir,
+    clients: {
+      sfn: (region) => new SFNClient({ region: region ?? 'us-east-1' }),
+      cloudFormation: (region) => new CloudFormationClient({ region: region ?? 'us-east-1' }),
+      s3: (region) => new S3Client({ region: region ?? 'us-east-1' }),
+    },
+    ...extra,
+  } as CliIo);
+  return { code, stdout, stderr };
+}
+
+const stack = (outputs: Array<{ OutputKey: string; OutputValue: string }>) =>
+  ({ Stacks: [{ StackName: 'WebrunSfn', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: outputs }] }) as never;
+const body = (value: unknown) => ({ Body: { transformToString: async () => JSON.stringify(value) } }) as never;
+
+beforeEach(() => {
+  sfn.reset();
+  cfn.reset();
+  s3.reset();
+});
+
+describe('batch start', () => {
+  it('checks every item, then uploads the items to the result bucket and starts the batch with them', async () => {
+    cfn.on(DescribeStacksCommand).resolves(stack([{ OutputKey: 'StateMachineArn', OutputValue: 'x' }, { OutputKey: 'BatchStateMachineArn', OutputValue: BATCH_SM }]));
+    sfn.on(DescribeStateMachineCommand, { stateMachineArn: BATCH_SM }).resolves({ definition: DEFINITION } as never);
+    s3.on(PutObjectCommand).resolves({});
+    sfn.on(StartExecutionCommand).resolves({ executionArn: BATCH_ARN, startDate: new Date() });
+    const r = await run(['batch', 'start', itemsFile, '--template', templateFile, '--concurrency', '3', '--tolerate', '5', '--name', 'batch-1', '--region', REGION]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(BATCH_ARN);
+    const [put] = s3.commandCalls(PutObjectCommand);
+    expect(put.args[0].input).toMatchObject({ Bucket: BUCKET, Key: 'batches/batch-1/items.csv', Body: ITEMS, ContentType: 'text/csv' });
+    const [start] = sfn.commandCalls(StartExecutionCommand);
+    expect(start.args[0].input.stateMachineArn).toBe(BATCH_SM);
+    expect(start.args[0].input.name).toBe('batch-1');
+    expect(JSON.parse(start.args[0].input.input ?? '')).toEqual({
+      items: { bucket: BUCKET, key: 'batches/batch-1/items.csv', format: 'csv' },
+      template: TEMPLATE,
+      maxConcurrency: 3,
+      toleratedFailurePercentage: 5,
+    });
+    expect(r.stderr).toContain('started a batch of 3 item(s)');
+  });
+
+  it('refuses a bad item by its line before uploading or starting anything (exit 2)', async () => {
+    const bad = write('bad.jsonl', '{"sku":"A1"}\n{"sku":"B2"}\n{"other":"C3"}\n');
+    const r = await run(['batch', 'start', bad, '--template', templateFile, '--state-machine-arn', BATCH_SM, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${bad} line 3: tasks[0].taskDetails: has an unknown placeholder {{sku}}`);
+    expect(r.stderr).toContain('nothing was uploaded or started');
+    expect(JSON.parse(r.stdout).error.name).toBe('Webrun.InvalidInput');
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('says how to enable batches when the stack has no batch state machine', async () => {
+    cfn.on(DescribeStacksCommand).resolves(stack([{ OutputKey: 'StateMachineArn', OutputValue: 'x' }]));
+    const r = await run(['batch', 'start', itemsFile, '--template', templateFile, '--region', REGION]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('has no BatchStateMachineArn output: set "batch": { "enabled": true }');
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+  });
+
+  it.each([
+    [['batch', 'start', itemsFile], 'needs --template'],
+    [['batch', 'start', itemsFile, '--template', templateFile, '--concurrency', '0', '--state-machine-arn', BATCH_SM], '--concurrency must be a whole number from 1 to 10000'],
+    [['batch', 'start', itemsFile, '--template', templateFile, '--refs'], '--refs does not apply to `batch start`'],
+    [['batch', 'status'], '`batch status` needs <batchArn>'],
+    [['batch', 'stop', BATCH_ARN], 'unknown batch command "stop"'],
+  ])('exits 2 for bad usage %j', async (argv, message) => {
+    const r = await run(argv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+});
+
+describe('batch status', () => {
+  const counts = (over: Record<string, number>) => ({ itemCounts: { total: 200, running: 0, succeeded: 0, failed: 0, pending: 0, aborted: 0, timedOut: 0, resultsWritten: 0, ...over } }) as never;
+
+  it('prints the Map Run\'s counts (total, running, succeeded, failed)', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: BATCH_ARN, status: 'RUNNING' } as never);
+    sfn.on(ListMapRunsCommand, { executionArn: BATCH_ARN }).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
+    sfn.on(DescribeMapRunCommand, { mapRunArn: MAP_RUN }).resolves(counts({ running: 8, succeeded: 120, failed: 2, timedOut: 1, pending: 69 }));
+    const r = await run(['batch', 'status', BATCH_ARN, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ executionArn: BATCH_ARN, status: 'RUNNING', mapRunArn: MAP_RUN, items: { total: 200, running: 8, succeeded: 120, failed: 3, pending: 69, aborted: 0 } });
+    const text = await run(['batch', 'status', BATCH_ARN]);
+    expect(text.stdout.trim()).toBe('RUNNING: 123/200 items done, 120 succeeded, 3 failed, 8 running');
+  });
+
+  it('--follow reports each change until the batch ends; exit 1 when it failed', async () => {
+    sfn.on(DescribeExecutionCommand)
+      .resolvesOnce({ status: 'RUNNING' } as never)
+      .resolvesOnce({ status: 'RUNNING' } as never)
+      .resolves({ status: 'FAILED', error: 'States.ExceedToleratedFailureThreshold', cause: 'The specified tolerated failure threshold was exceeded' } as never);
+    sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
+    sfn.on(DescribeMapRunCommand)
+      .resolvesOnce(counts({ running: 5, succeeded: 10 }))
+      .resolvesOnce(counts({ running: 5, succeeded: 50, failed: 1 }))
+      .resolves(counts({ succeeded: 50, failed: 1, aborted: 5 }));
+    const r = await run(['batch', 'status', BATCH_ARN, '--follow']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('RUNNING: 10/200 items done, 10 succeeded, 0 failed, 5 running');
+    expect(r.stderr).toContain('RUNNING: 51/200 items done, 50 succeeded, 1 failed, 5 running');
+    expect(r.stderr).toMatch(/✘ batch failed: 56\/200 items done: 50 succeeded, 1 failed, 5 stopped, 144 not started/);
+    expect(r.stderr).toContain('States.ExceedToleratedFailureThreshold');
+  });
+
+  it('--follow draws a live bar on a terminal', async () => {
+    sfn.on(DescribeExecutionCommand).resolvesOnce({ status: 'RUNNING' } as never).resolves({ status: 'SUCCEEDED' } as never);
+    sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
+    sfn.on(DescribeMapRunCommand).resolvesOnce(counts({ running: 4, succeeded: 100 })).resolves(counts({ succeeded: 200 }));
+    let drawn = '';
+    const r = await run(['batch', 'status', BATCH_ARN, '--follow'], { progressStream: { isTTY: true, columns: 120, write: (t) => ((drawn += t), true) } });
+    expect(r.code).toBe(0);
+    expect(drawn).toMatch(/200\/200 done \| 0 failed \| 0 running/);
+    expect(r.stderr).toContain('✔ batch succeeded: 200/200 items done');
+  });
+});
+
+describe('batch results', () => {
+  const input = (index: number, sku: string) => JSON.stringify({ template: TEMPLATE, run: { vars: { sku } }, item: { sku }, index, batchId: 'abc' });
+  const output = { sessionId: 's-1', tasks: [{ index: 0, taskId: 't', status: 'completed', result: { message: 'price 9.99' } }] };
+  const childCause = JSON.stringify({ ExecutionArn: 'arn:...:execution:WebrunWorkflow:abc-1-0', Status: 'FAILED', Error: 'Webrun.TaskFailed', Cause: '{"message":"Task 0 failed: Out of stock"}' });
+  const manifest = { DestinationBucket: BUCKET, MapRunArn: MAP_RUN, ResultFiles: { SUCCEEDED: [{ Key: 'batch-results/run/SUCCEEDED_0.json', Size: 1 }], FAILED: [{ Key: 'batch-results/run/FAILED_0.json', Size: 1 }], PENDING: [{ Key: 'batch-results/run/PENDING_0.json', Size: 1 }] } };
+  const files = () => {
+    s3.on(GetObjectCommand, { Key: 'batch-results/run/SUCCEEDED_0.json' }).resolves(body([
+      { Input: input(2, 'C3'), Output: JSON.stringify({ executionArn: 'x', output }), Status: 'SUCCEEDED' },
+      { Input: input(0, 'A1'), Output: JSON.stringify({ executionArn: 'y', output }), Status: 'SUCCEEDED' },
+    ]));
+    s3.on(GetObjectCommand, { Key: 'batch-results/run/FAILED_0.json' }).resolves(body([{ Input: input(1, 'B2'), Status: 'FAILED', Error: 'States.TaskFailed', Cause: childCause }]));
+    s3.on(GetObjectCommand, { Key: 'batch-results/run/PENDING_0.json' }).resolves(body([{ Input: input(3, 'D4') }]));
+  };
+
+  it('prints one JSON line per item, in the items\' order, from the ResultWriter manifest the batch\'s output names', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED', output: JSON.stringify({ MapRunArn: MAP_RUN, ResultWriterDetails: { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' } }) } as never);
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' }).resolves(body(manifest));
+    files();
+    const r = await run(['batch', 'results', BATCH_ARN]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+      { item: { sku: 'A1' }, status: 'SUCCEEDED', output },
+      { item: { sku: 'B2' }, status: 'FAILED', error: { name: 'Webrun.TaskFailed', cause: '{"message":"Task 0 failed: Out of stock"}' } },
+      { item: { sku: 'C3' }, status: 'SUCCEEDED', output },
+      { item: { sku: 'D4' }, status: 'PENDING' },
+    ]);
+    expect(r.stderr).toContain('4 item(s)');
+  });
+
+  it('finds the manifest of a failed batch (no output) by its Map Run, and exits 1', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'FAILED', stateMachineArn: BATCH_SM, error: 'States.ExceedToleratedFailureThreshold' } as never);
+    sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
+    sfn.on(DescribeStateMachineCommand, { stateMachineArn: BATCH_SM }).resolves({ definition: DEFINITION } as never);
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: 'batch-results/0f1e2d3c-aaaa-bbbb-cccc-123456789abc/manifest.json' }).resolves(body(manifest));
+    files();
+    const r = await run(['batch', 'results', BATCH_ARN]);
+    expect(r.code).toBe(1);
+    expect(r.stdout.trim().split('\n')).toHaveLength(4);
+  });
+
+  it('says a running batch has no results yet (exit 2)', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' } as never);
+    const r = await run(['batch', 'results', BATCH_ARN]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('is still running');
+  });
+});

@@ -1,0 +1,158 @@
+/** Variables (`vars` and `{{name}}` placeholders): filled by the validator, before any session exists. */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import Ajv from 'ajv';
+import fc from 'fast-check';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LIMITS, WebrunErrors } from '../../../lambdas/shared/contract';
+import { InvalidInput } from '../../../lambdas/shared/errors';
+import { validateWorkflowInput } from '../../../lambdas/shared/input';
+import { fillPlaceholders, placeholderNames } from '../../../lambdas/shared/vars';
+import { startEmulator, type Emulator } from '../../../local/emulator';
+import { runLocalWorkflow } from '../../../local/runner';
+import { builtWorkflow } from '../../../local/workflow';
+
+function refusal(input: unknown): InvalidInput {
+  try {
+    validateWorkflowInput(input);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidInput);
+    return err as InvalidInput;
+  }
+  throw new Error(`expected ${JSON.stringify(input).slice(0, 200)} to be refused`);
+}
+
+describe('vars fill {{name}} placeholders', () => {
+  it('in taskDetails, a task\'s startingPoint and session.startingPoint; the result carries no vars', () => {
+    const input = {
+      vars: { sku: 'B0-77', qty: 3, gift: false },
+      session: { startingPoint: 'https://shop.example.com/p/{{sku}}', profileId: '{{sku}}' },
+      tasks: [
+        { taskDetails: 'Add {{qty}} of {{ sku }} to the cart (gift wrap: {{gift}})', startingPoint: 'https://shop.example.com/search?q={{sku}}' },
+        { taskDetails: 'Read the total', outputType: 'structured_json', outputSchema: { type: 'object', description: '{{not a placeholder here}}' } },
+      ],
+    };
+    const before = JSON.stringify(input);
+    const out = validateWorkflowInput(input);
+    expect(out).toEqual({
+      session: { startingPoint: 'https://shop.example.com/p/B0-77', profileId: '{{sku}}' },
+      tasks: [
+        { taskDetails: 'Add 3 of B0-77 to the cart (gift wrap: false)', startingPoint: 'https://shop.example.com/search?q=B0-77', maxDuration: LIMITS.maxDurationMs },
+        { taskDetails: 'Read the total', outputType: 'structured_json', outputSchema: { type: 'object', description: '{{not a placeholder here}}' }, maxDuration: LIMITS.maxDurationMs },
+      ],
+    });
+    expect('vars' in out).toBe(false);
+    // The caller's input is left as it was.
+    expect(JSON.stringify(input)).toBe(before);
+    // And the validated input validates to itself (the start step may see it again).
+    expect(validateWorkflowInput(out)).toEqual(out);
+  });
+
+  it('leaves an input without placeholders as it was, vars or not (unused vars are fine)', () => {
+    expect(validateWorkflowInput({ vars: { unused: 'x' }, tasks: [{ taskDetails: 'Open {the} page }}' }] })).toEqual({ session: {}, tasks: [{ taskDetails: 'Open {the} page }}', maxDuration: LIMITS.maxDurationMs }] });
+  });
+
+  it.each([
+    ['an unknown placeholder, no vars', { tasks: [{ taskDetails: 'Buy {{sku}}' }] }, 'tasks[0].taskDetails', /unknown placeholder \{\{sku\}\} \(the input has no "vars"\)/],
+    ['an unknown placeholder, other vars', { vars: { sku: 'x' }, tasks: [{ taskDetails: 'ok' }, { taskDetails: 'Buy {{sku}} on {{date}} and {{date}}' }] }, 'tasks[1].taskDetails', /an unknown placeholder \{\{date\}\} \(vars has sku\)$/],
+    ['several unknown', { vars: {}, session: { startingPoint: 'https://x.com/{{a}}/{{b}}' }, tasks: [{ taskDetails: 'x' }] }, 'session.startingPoint', /unknown placeholders \{\{a\}\}, \{\{b\}\}/],
+    ['an empty placeholder', { vars: { a: '1' }, tasks: [{ taskDetails: 'Buy {{ }} now' }] }, 'tasks[0].taskDetails', /malformed placeholder "\{\{ \}\}"/],
+    ['a name with a space', { vars: { a: '1' }, tasks: [{ taskDetails: 'Buy {{a b}}' }] }, 'tasks[0].taskDetails', /malformed placeholder "\{\{a b\}\}"/],
+    ['an unclosed placeholder', { vars: { name: '1' }, tasks: [{ taskDetails: 'Hello {{name and bye' }] }, 'tasks[0].taskDetails', /malformed placeholder "\{\{name"/],
+    ['a task startingPoint', { vars: { a: '1' }, tasks: [{ taskDetails: 'x', startingPoint: 'https://x.com/{{1a}}' }] }, 'tasks[0].startingPoint', /malformed placeholder "\{\{1a\}\}"/],
+  ])('refuses %s with Webrun.InvalidInput naming the field and the placeholder', (_name, input, field, message) => {
+    const err = refusal(input);
+    expect(err.name).toBe(WebrunErrors.InvalidInput);
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(message);
+  });
+
+  it('checks the filled-in fields as any other: a startingPoint must still be a URL, taskDetails keep their limit', () => {
+    expect(refusal({ vars: { u: 'not a url' }, tasks: [{ taskDetails: 'x', startingPoint: '{{u}}' }] }).field).toBe('tasks[0].startingPoint');
+    const long = 'x'.repeat(15_000);
+    expect(refusal({ vars: { a: long }, tasks: [{ taskDetails: '{{a}}{{a}}' }] }).message).toMatch(/tasks\[0\]\.taskDetails: must be at most 20000 characters/);
+  });
+
+  it.each([
+    ['null', { a: null }, 'vars.a', /must be a string, number or boolean, got null/],
+    ['an object', { a: { b: 1 } }, 'vars.a', /must be a string, number or boolean, got an object/],
+    ['an array', { a: [1] }, 'vars.a', /got an array/],
+    ['a name that is not one', { 'a b': 'x' }, 'vars["a b"]', /is not a variable name/],
+    ['a value holding a placeholder', { a: 'see {{b}}', b: 'x' }, 'vars.a', /must not contain "\{\{"/],
+    ['not an object', ['a'], 'vars', /must be an object of variables by name, got an array/],
+    ['too many', Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`v${i}`, 'x'])), 'vars', /at most 100 variables, got 101/],
+  ])('refuses vars with %s', (_name, vars, field, message) => {
+    const err = refusal({ vars, tasks: [{ taskDetails: 'x' }] });
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(message);
+  });
+
+  it('the JSON Schema file (for editors) accepts vars and refuses a null value', () => {
+    const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schema', 'workflow-input.schema.json'), 'utf8')) as object;
+    const validate = new Ajv({ allErrors: true }).compile(schema);
+    expect(validate({ vars: { sku: 'x', n: 1, b: true }, tasks: [{ taskDetails: 'Buy {{sku}}' }] })).toBe(true);
+    expect(validate({ vars: { sku: null }, tasks: [{ taskDetails: 'Buy {{sku}}' }] })).toBe(false);
+    expect(validate({ vars: { 'a b': 'x' }, tasks: [{ taskDetails: 'x' }] })).toBe(false);
+  });
+});
+
+describe('fillPlaceholders', () => {
+  it('fills each placeholder once and never re-reads a filled value', () => {
+    expect(fillPlaceholders('{{a}}{{b}}', { a: '}}', b: '{' })).toEqual({ text: '}}{' });
+    expect(placeholderNames('{{a}} {{ b }} {{a}} {{bad name}}')).toEqual(['a', 'b']);
+  });
+
+  it('property: a text without "{{" is returned as it is, whatever the vars', () => {
+    fc.assert(
+      fc.property(fc.string().filter((s) => !s.includes('{{')), fc.dictionary(fc.string({ minLength: 1 }), fc.string()), (text, vars) => {
+        expect(fillPlaceholders(text, vars)).toEqual({ text });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('property: every placeholder of known names is replaced by its value', () => {
+    const name = fc.stringMatching(/^[a-z_][a-z0-9_]{0,8}$/);
+    const plain = fc.string({ maxLength: 10 }).filter((s) => !s.includes('{') && !s.includes('}'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(plain, name), { maxLength: 5 }), plain, fc.string({ maxLength: 10 }).filter((s) => !s.includes('{{')), (parts, tail, value) => {
+        const text = parts.map(([before, n]) => `${before}{{${n}}}`).join('') + tail;
+        const vars = Object.fromEntries(parts.map(([, n]) => [n, value]));
+        expect(fillPlaceholders(text, vars)).toEqual({ text: parts.map(([before]) => `${before}${value}`).join('') + tail });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('through the local workflow (the start step validates)', () => {
+  let emulator: Emulator;
+  beforeAll(async () => {
+    emulator = await startEmulator({ apiKey: 'vars-key', pendingPolls: 0 });
+  });
+  afterAll(() => emulator.close());
+  beforeEach(() => emulator.reset());
+  const workflow = builtWorkflow('poll');
+
+  it('sends the filled-in task and starting point to the API', async () => {
+    const summary = await runLocalWorkflow({
+      input: { vars: { sku: 'K-42' }, session: { startingPoint: 'https://shop.example.com/p/{{sku}}' }, tasks: [{ taskDetails: 'Read the price of {{sku}}' }] },
+      baseUrl: emulator.url,
+      apiKey: 'vars-key',
+      waitScale: 0,
+      workflow,
+    });
+    expect(summary.status).toBe('SUCCEEDED');
+    const [session] = emulator.ledger().sessions;
+    expect(session.startBody).toMatchObject({ initialTask: { startingPoint: 'https://shop.example.com/p/K-42' } });
+    expect(session.tasks.map((t) => t.taskDetails)).toEqual(['Read the price of K-42']);
+  });
+
+  it('fails an unknown placeholder with Webrun.InvalidInput before any session', async () => {
+    const summary = await runLocalWorkflow({ input: { tasks: [{ taskDetails: 'Read {{sku}}' }] }, baseUrl: emulator.url, apiKey: 'vars-key', waitScale: 0, workflow });
+    expect(summary.status).toBe('FAILED');
+    expect(summary.error?.name).toBe(WebrunErrors.InvalidInput);
+    expect(summary.error?.cause).toContain('tasks[0].taskDetails: has an unknown placeholder {{sku}}');
+    expect(emulator.ledger().created).toBe(0);
+  });
+});

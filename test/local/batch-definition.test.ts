@@ -1,0 +1,59 @@
+/**
+ * The batch definition the local batch runs is the one that deploys, but for where items come from: the built copy
+ * is what the construct synthesizes, and the local one differs from it by each ItemReader replaced with ItemsPath.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { describe, expect, it } from 'vitest';
+import { batchDefinitionIsStale, builtBatchText } from '../../bin/batch-definition';
+import { BatchStateNames, ITEM_FORMATS } from '../../lambdas/shared/batch-contract';
+import { describeBatch } from '../../local/batch-asl';
+import { builtBatchDefinition, LOCAL_ITEMS_PATH, localBatchDefinition } from '../../local/batch-workflow';
+
+/** Every leaf path where two JSON values differ: `-path` only in `a`, `+path` only in `b`, `~path` changed. */
+function differences(a: unknown, b: unknown, at = ''): string[] {
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object';
+  if (!isObj(a) || !isObj(b) || Array.isArray(a) !== Array.isArray(b)) return JSON.stringify(a) === JSON.stringify(b) ? [] : [`~${at}`];
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].flatMap((k) => {
+    const p = `${at}/${k}`;
+    if (!(k in b)) return [`-${p}`];
+    if (!(k in a)) return [`+${p}`];
+    return differences(a[k], b[k], p);
+  });
+}
+
+describe('the batch definition', () => {
+  it('local/built/batch.json is what the construct synthesizes with default props (run `npx tsx bin/batch-definition.ts` after changing it)', () => {
+    expect(batchDefinitionIsStale()).toBe(false);
+    expect(builtBatchDefinition()).toEqual(describeBatch());
+  });
+
+  it('a changed definition is reported as stale', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'webrun-batch-')), 'batch.json');
+    writeFileSync(file, builtBatchText());
+    expect(batchDefinitionIsStale(file)).toBe(false);
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"maxConcurrency": 5', '"maxConcurrency": 6'));
+    expect(batchDefinitionIsStale(file)).toBe(true);
+  });
+
+  it('runs locally with one difference from what deploys: where items come from (each ItemReader becomes ItemsPath)', () => {
+    const deployed = builtBatchDefinition();
+    const local = localBatchDefinition(deployed);
+    const maps = ITEM_FORMATS.map((f) => BatchStateNames.runItems[f]);
+    expect(differences(deployed, local).sort()).toEqual(maps.flatMap((m) => [`+/States/${m}/ItemsPath`, `-/States/${m}/ItemReader`]).sort());
+    for (const m of maps) expect(local.States[m].ItemsPath).toBe(LOCAL_ITEMS_PATH);
+    // The deployed definition is left as it was.
+    expect(deployed).toEqual(builtBatchDefinition());
+  });
+
+  it('the deployed definition as it is cannot run locally: aws-local-stepfunctions has no ItemReader', async () => {
+    const machine = new StateMachine(builtBatchDefinition() as never, { validationOptions: { checkArn: false } });
+    const input = { items: { bucket: 'b', key: 'batches/x/items.json', format: 'json' }, template: { tasks: [{ taskDetails: 'x' }] } };
+    await expect(machine.run(input as never, { context: { Execution: { Id: 'arn:aws:states:local:000000000000:execution:b:x', Name: 'x', RedriveCount: 0 } } }).result).rejects.toMatchObject({
+      cause: { message: expect.stringMatching(/must be an array/) },
+    });
+  });
+});

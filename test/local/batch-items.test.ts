@@ -1,0 +1,105 @@
+/** A batch's items: JSON array, JSON Lines, CSV with a header; bad items refused by line before anything starts. */
+import { describe, expect, it } from 'vitest';
+import { checkItems, itemFormat, itemInput, ItemsError, parseItems } from '../../local/batch-items';
+
+function refused(run: () => unknown): ItemsError {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ItemsError);
+    return err as ItemsError;
+  }
+  throw new Error('expected an ItemsError');
+}
+
+const TEMPLATE = { vars: { shop: 'https://shop.example.com' }, session: { startingPoint: '{{shop}}/p/{{sku}}' }, tasks: [{ taskDetails: 'Read the price of {{sku}}' }] };
+
+describe('itemFormat', () => {
+  it.each([
+    ['items.json', 'x', 'json'],
+    ['items.JSONL', 'x', 'jsonl'],
+    ['items.ndjson', 'x', 'jsonl'],
+    ['items.csv', '[', 'csv'],
+    ['items.txt', '\uFEFF  [{"a":1}]', 'json'],
+    ['-', '{"a":1}\n', 'jsonl'],
+    ['items', 'sku,qty\n', 'csv'],
+  ])('%s (%j) is %s', (file, text, format) => {
+    expect(itemFormat(file, text)).toBe(format);
+  });
+});
+
+describe('parseItems', () => {
+  it('reads a JSON array, each item with the line it starts on', () => {
+    const text = '[\n  {"sku": "a"},\n  {\n    "sku": "b, \\"quoted\\" [x]"\n  }, {"sku": "c"}\n]\n';
+    expect(parseItems(text, 'json', 'items.json')).toEqual([
+      { index: 0, line: 2, vars: { sku: 'a' } },
+      { index: 1, line: 3, vars: { sku: 'b, "quoted" [x]' } },
+      { index: 2, line: 5, vars: { sku: 'c' } },
+    ]);
+  });
+
+  it('reads JSON Lines (CRLF too, a final newline or not)', () => {
+    expect(parseItems('{"sku":"a"}\r\n{"sku":"b","n":2}', 'jsonl', 'x.jsonl')).toEqual([
+      { index: 0, line: 1, vars: { sku: 'a' } },
+      { index: 1, line: 2, vars: { sku: 'b', n: 2 } },
+    ]);
+  });
+
+  it('reads CSV with a header row: quoted fields, doubled quotes, commas and newlines inside quotes, a BOM', () => {
+    const text = '\uFEFFsku,note\r\na1,plain\r\n"b,2","say ""hi""\nover two lines"\r\nc3,\r\n';
+    expect(parseItems(text, 'csv', 'items.csv')).toEqual([
+      { index: 0, line: 2, vars: { sku: 'a1', note: 'plain' } },
+      { index: 1, line: 3, vars: { sku: 'b,2', note: 'say "hi"\nover two lines' } },
+      { index: 2, line: 5, vars: { sku: 'c3', note: '' } },
+    ]);
+  });
+
+  it.each([
+    ['json', '[{"sku":"a"},\n{"sku":"b"},\n"c"]', 3, /item 3 must be a JSON object of variables, got a string/],
+    ['json', '[{"sku":"a"},\n{"sku": }]', 2, /is not valid JSON/],
+    ['json', '{"sku":"a"}', 1, /must be a JSON array of items, got an object/],
+    ['jsonl', '{"sku":"a"}\n{"sku":\n{"sku":"c"}\n', 2, /is not valid JSON/],
+    ['jsonl', '{"sku":"a"}\n\n{"sku":"c"}\n', 2, /is blank/],
+    ['jsonl', '{"sku":"a"}\n[1]\n', 2, /must be a JSON object of variables, got an array/],
+    ['csv', 'sku,qty\na,1\nb\nc,3\n', 3, /has 1 field\(s\), the header row has 2/],
+    ['csv', 'sku,qty\na,1\n"b,2\n', 3, /quoted field that is never closed/],
+    ['csv', 'sku,qty\na,1\nb"x,2\n', 3, /quote inside an unquoted field/],
+    ['csv', 'sku,sku\na,1\n', 1, /names "sku" twice/],
+    ['csv', 'sku,\na,1\n', 1, /column 2 of the header row has no name/],
+  ] as const)('refuses a bad %s file naming the line (%j)', (format, text, line, message) => {
+    const err = refused(() => parseItems(text, format, 'items'));
+    expect(err.problems[0]).toMatchObject({ line });
+    expect(err.problems[0].message).toMatch(message);
+    expect(err.message).toContain(`items line ${line}: `);
+  });
+
+  it('refuses an empty batch and one of more than 10,000 items', () => {
+    expect(refused(() => parseItems('[]', 'json', 'e.json')).message).toBe('e.json: holds no items');
+    expect(refused(() => parseItems('sku\n', 'csv', 'e.csv')).message).toBe('e.csv: holds no items');
+    const many = `sku\n${Array.from({ length: 10_001 }, (_, i) => `s${i}`).join('\n')}\n`;
+    expect(parseItems(many.split('\n').slice(0, 10_001).join('\n'), 'csv', 'ok.csv')).toHaveLength(10_000);
+    expect(refused(() => parseItems(many, 'csv', 'big.csv')).message).toBe('big.csv: holds 10001 items; a batch holds at most 10000');
+  });
+});
+
+describe('checkItems and itemInput', () => {
+  it('merges each item over the template\'s vars (the item wins), as the deployed map does', () => {
+    expect(itemInput(TEMPLATE, { sku: 'x', shop: 'https://other.example.com' }).vars).toEqual({ sku: 'x', shop: 'https://other.example.com' });
+    expect(itemInput({ tasks: [] }, { sku: 'x' })).toEqual({ tasks: [], vars: { sku: 'x' } });
+  });
+
+  it('accepts items that fill every placeholder', () => {
+    const items = parseItems('sku\nA1\nB2\n', 'csv', 'items.csv');
+    expect(() => checkItems(TEMPLATE, items, 'items.csv')).not.toThrow();
+  });
+
+  it('refuses every bad item by its line, with the field and the reason', () => {
+    const items = parseItems('[\n{"sku":"A1"},\n{"sku":"B2","shop":"not a url"},\n{"other":"x"}\n]', 'json', 'items.json');
+    const err = refused(() => checkItems(TEMPLATE, items, 'items.json'));
+    expect(err.problems).toEqual([
+      { line: 3, message: 'session.startingPoint: is not a valid URL: "not a url/p/B2"' },
+      { line: 4, message: 'session.startingPoint: has an unknown placeholder {{sku}} (vars has shop, other)' },
+    ]);
+    expect(err.message.split('\n')[0]).toBe('items.json line 3: session.startingPoint: is not a valid URL: "not a url/p/B2"');
+  });
+});
