@@ -77,22 +77,24 @@ describe('runLocalBatch', () => {
   });
 
   it('with the emulator\'s session limit at 4 and concurrency 8: every item succeeds (SESSION_LIMIT_REACHED retried), never more than 4 open', async () => {
-    // Tasks that take a while, so that a refused start must wait for a session to end.
-    const slow = () => limited.enqueueTasks(...Array.from({ length: 40 }, () => ({ outcome: 'completed' as const, pendingMs: 150 })));
+    // Tasks that take a while, so that a refused start must wait for a session to end. A scaled Retry waits a fixed
+    // interval (no backoff), so the retry's budget here is 60 × 10 s × 0.01 = 6 s: far more than 16 items, 4 at a
+    // time, need even on a loaded machine (at 0.002 and 40 items, 1.2 s, it ran out once under two test workers).
+    const slow = () => limited.enqueueTasks(...Array.from({ length: 16 }, () => ({ outcome: 'completed' as const, pendingMs: 150 })));
     slow();
-    const summary = await run({ items: csvItems(40), baseUrl: limited.url, waitScale: 0.002, workflow });
+    const summary = await run({ items: csvItems(16), baseUrl: limited.url, waitScale: 0.01, workflow });
     expect(summary.status).toBe('SUCCEEDED');
-    expect(summary.items).toEqual({ total: 40, succeeded: 40, failed: 0 });
+    expect(summary.items).toEqual({ total: 16, succeeded: 16, failed: 0 });
     const ledger = limited.ledger();
     expect(ledger.maxOpen).toBe(4);
-    expect(ledger.created).toBe(40);
-    expect(ledger.terminated).toBe(40);
+    expect(ledger.created).toBe(16);
+    expect(ledger.terminated).toBe(16);
     expect(ledger.requests.filter((r) => r.endpoint === 'start' && r.status === 429).length).toBeGreaterThan(0);
 
     // Control: without that retry (only the short one for rate limits), items give up before a session frees up.
     limited.reset();
     slow();
-    const control = await run({ items: csvItems(40), baseUrl: limited.url, waitScale: 0.002, toleratedFailurePercentage: 100, workflow: withoutSessionLimitRetry(workflow) });
+    const control = await run({ items: csvItems(16), baseUrl: limited.url, waitScale: 0.01, toleratedFailurePercentage: 100, workflow: withoutSessionLimitRetry(workflow) });
     expect(control.items.failed).toBeGreaterThan(0);
     expect(limited.ledger().maxOpen).toBe(4);
     expect(limited.ledger().open).toBe(0);
