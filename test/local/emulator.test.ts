@@ -173,11 +173,11 @@ describe('task outcomes', () => {
 
   it('pendingMs keeps a task pending until that time has passed', async () => {
     const c = await emulator.start();
-    c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 120 });
+    c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 300 });
     const sid = await c.openSession();
     const t = await c.task(sid, 'timed');
     expect((await c.poll(sid, t)).json.pending).toBe(true);
-    await sleep(140);
+    await sleep(320);
     expect((await c.poll(sid, t)).json.type).toBe('task_completed');
   });
 
@@ -396,18 +396,20 @@ describe('faults', () => {
 
 describe('session expiry', () => {
   it('an idle session expires (found by the sweep, then SESSION_EXPIRED on use); activity keeps one alive', async () => {
-    const c = await emulator.start({ sessionIdleMs: 80 });
+    // Idle after 400 ms; the busy session is polled every ~30 ms for ~600 ms, so only a 400 ms stall of the test
+    // process could expire it (80 ms did, once, with two test workers on two cores).
+    const c = await emulator.start({ sessionIdleMs: 400 });
     const idle = await c.openSession();
     const busy = await c.openSession();
     const t = await c.task(busy, 'keep alive');
-    for (let i = 0; i < 8; i++) {
-      await sleep(25);
+    for (let i = 0; i < 20; i++) {
+      await sleep(30);
       expect((await c.poll(busy, t)).status).toBe(200);
     }
     const l = c.emu.ledger();
     expect(l).toMatchObject({ created: 2, expired: 1, open: 1, terminated: 0, maxOpen: 2 });
     const idleRec = l.sessions.find((s) => s.sessionId === idle);
-    expect(idleRec?.expiredAt).toBeGreaterThanOrEqual((idleRec?.createdAt ?? Infinity) + 80);
+    expect(idleRec?.expiredAt).toBeGreaterThanOrEqual((idleRec?.createdAt ?? Infinity) + 400);
     const r = await c.newTask(idle, 'too late');
     expect(r.status).toBe(404);
     expect(r.json.code).toBe('SESSION_EXPIRED');

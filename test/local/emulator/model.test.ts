@@ -25,10 +25,11 @@ describe('session limit (maxSessions)', () => {
   });
 
   it('an expired session no longer counts against the limit', async () => {
-    const c = await emulator.start({ maxSessions: 1, sessionIdleMs: 60 });
+    // 300 ms: the refused start must come before the first session idles out, even on a loaded machine.
+    const c = await emulator.start({ maxSessions: 1, sessionIdleMs: 300 });
     await c.openSession();
     expect((await c.startSession()).status).toBe(429);
-    await sleep(90);
+    await sleep(330);
     expect((await c.startSession()).status).toBe(200);
     expect(c.emu.ledger()).toMatchObject({ created: 2, expired: 1, open: 1, maxOpen: 1 });
   });
@@ -130,14 +131,14 @@ describe('guardrail questions', () => {
 
   it('after an answer the task is pending again for its pendingMs, counted from the answer', async () => {
     const c = await emulator.start();
-    c.emu.enqueueTasks({ outcome: 'completed', questions: ['Q'], pendingMs: 150 });
+    c.emu.enqueueTasks({ outcome: 'completed', questions: ['Q'], pendingMs: 300 });
     const sid = await c.openSession();
     const t = await c.task(sid, 'x');
-    await sleep(170);
+    await sleep(320);
     expect((await c.poll(sid, t)).json).toEqual(question('Q'));
     await c.answer(sid, 'resume', 'a');
     expect((await c.poll(sid, t)).json.pending).toBe(true);
-    await sleep(170);
+    await sleep(320);
     expect((await c.poll(sid, t)).json.type).toBe('task_completed');
   });
 
