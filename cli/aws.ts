@@ -99,7 +99,32 @@ export const defaultClients: AwsClients = {
 export const STATE_MACHINE_OUTPUT = 'StateMachineArn';
 
 /** The state machine ARN from the deployed stack's outputs. */
-export async function stateMachineFromStack(client: CloudFormationClient, stackName: string, region: string | undefined): Promise<string> {
+/** Which of the stack's state machines a command targets: the workflow's, or the batch's. */
+export interface StateMachineKind {
+  /** How messages name it: "state machine", "batch state machine". */
+  label: string;
+  /** The environment variable that holds its ARN. */
+  envVar: string;
+  /** The stack output that holds its ARN. */
+  output: string;
+  /** What to do when the stack has no such output. */
+  missingOutputHint: string;
+}
+
+export const WORKFLOW_STATE_MACHINE: StateMachineKind = {
+  label: 'state machine',
+  envVar: 'WEBRUN_STATE_MACHINE_ARN',
+  output: STATE_MACHINE_OUTPUT,
+  missingOutputHint: 'is it a webrun-sfn stack? Pass --state-machine-arn <arn>',
+};
+
+/** The ARN in the stack's output for `kind` (StateMachineArn unless told otherwise). */
+export async function stateMachineFromStack(
+  client: CloudFormationClient,
+  stackName: string,
+  region: string | undefined,
+  kind: StateMachineKind = WORKFLOW_STATE_MACHINE,
+): Promise<string> {
   const where = region ? ` in region ${region}` : '';
   let outputs;
   try {
@@ -112,8 +137,8 @@ export async function stateMachineFromStack(client: CloudFormationClient, stackN
     }
     throw describeAwsError(err, { region });
   }
-  const arn = outputs?.find((o) => o.OutputKey === STATE_MACHINE_OUTPUT)?.OutputValue;
-  if (!arn) throw new CliError(`stack ${stackName}${where} has no ${STATE_MACHINE_OUTPUT} output: is it a webrun-sfn stack? Pass --state-machine-arn <arn>`, false, 'StackNotFound');
+  const arn = outputs?.find((o) => o.OutputKey === kind.output)?.OutputValue;
+  if (!arn) throw new CliError(`stack ${stackName}${where} has no ${kind.output} output: ${kind.missingOutputHint}`, false, 'StackNotFound');
   return arn;
 }
 

@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
@@ -28,12 +27,11 @@ import { BATCH_ITEMS_PREFIX, BATCH_LIMITS, type BatchChildInput, type BatchInput
 import type { WorkflowOutput } from '../lambdas/shared/contract';
 import { resolveOutput, s3ResultStore } from '../lambdas/shared/result-store';
 import { isPlainObject } from '../lambdas/shared/schema/core';
-import { ConfigFileError, DEFAULT_STACK_NAME, loadConfig } from '../lib/config';
 import type { BatchItemResult } from '../local/batch';
 import { checkItems, itemFormat, ItemsError, parseItems } from '../local/batch-items';
-import { CliError, configuredRegion, defaultClients, describeAwsError, EXIT, parseStatesArn, regionForArn } from './aws';
+import { CliError, defaultClients, describeAwsError, EXIT, parseStatesArn, regionForArn, type StateMachineKind } from './aws';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
-import { defaultSleep, type CommandIo } from './commands';
+import { defaultSleep, resolveStateMachine, type CommandIo, type TargetOptions } from './commands';
 import { readJsonInput } from './process';
 
 export const BATCH_USAGE = `Batches (the batch state machine: config batch.enabled; docs/BATCHES.md):
@@ -83,53 +81,22 @@ function parseJson(text: unknown): unknown {
 
 // --- start -------------------------------------------------------------------------------------------------------
 
-export interface BatchStartOptions {
-  json: boolean;
-  region?: string;
+export interface BatchStartOptions extends TargetOptions {
   template: string;
   concurrency?: number;
   tolerate?: number;
   name?: string;
   follow: boolean;
   intervalSeconds?: number;
-  stateMachineArn?: string;
-  stack?: string;
-  config?: string;
 }
 
 /** The batch state machine: the flag, WEBRUN_BATCH_STATE_MACHINE_ARN, else the stack's BatchStateMachineArn output. */
-async function resolveBatchStateMachine(io: CommandIo, opts: BatchStartOptions): Promise<{ arn: string; region: string }> {
-  const explicit = opts.stateMachineArn ?? (io.env.WEBRUN_BATCH_STATE_MACHINE_ARN || undefined);
-  if (explicit) {
-    const label = opts.stateMachineArn ? 'batch state machine (--state-machine-arn)' : 'batch state machine (WEBRUN_BATCH_STATE_MACHINE_ARN)';
-    return { arn: explicit, region: regionForArn(parseStatesArn(explicit, 'stateMachine'), opts.region, label) };
-  }
-  let stackName = opts.stack;
-  if (!stackName) {
-    try {
-      stackName = loadConfig({ path: opts.config, defaultDir: io.cwd ?? process.cwd(), cwd: io.cwd }).stackName;
-    } catch (err) {
-      if (err instanceof ConfigFileError) throw new CliError(`${err.message} (it names the stack; or pass --stack / --state-machine-arn)`, false, 'ConfigError');
-      throw err;
-    }
-  }
-  const name = stackName ?? DEFAULT_STACK_NAME;
-  const region = configuredRegion(opts.region, io.env);
-  const where = region ? ` in region ${region}` : '';
-  let outputs;
-  try {
-    outputs = (await clientsOf(io).cloudFormation(region).send(new DescribeStacksCommand({ StackName: name }))).Stacks?.[0]?.Outputs;
-  } catch (err) {
-    const e = err as { name?: string; message?: string };
-    if (e.name === 'ValidationError' && /does not exist/i.test(e.message ?? '')) {
-      throw new CliError(`stack ${name} was not found${where}: deploy it (npx cdk deploy), or pass --stack <name>, --region <region> or --state-machine-arn <arn>`, false, 'StackNotFound');
-    }
-    throw describeAwsError(err, { region });
-  }
-  const arn = outputs?.find((o) => o.OutputKey === BATCH_STATE_MACHINE_OUTPUT)?.OutputValue;
-  if (!arn) throw new CliError(`stack ${name}${where} has no ${BATCH_STATE_MACHINE_OUTPUT} output: set "batch": { "enabled": true } in webrun.config.json and deploy, or pass --state-machine-arn <arn>`, false, 'StackNotFound');
-  return { arn, region: parseStatesArn(arn, 'stateMachine').region };
-}
+const BATCH_STATE_MACHINE: StateMachineKind = {
+  label: 'batch state machine',
+  envVar: 'WEBRUN_BATCH_STATE_MACHINE_ARN',
+  output: BATCH_STATE_MACHINE_OUTPUT,
+  missingOutputHint: 'set "batch": { "enabled": true } in webrun.config.json and deploy, or pass --state-machine-arn <arn>',
+};
 
 /** The result bucket and prefix the batch state machine writes to, from its definition (the ResultWriter). */
 async function resultWriterOf(client: SFNClient, stateMachineArn: string, region: string): Promise<{ bucket: string; prefix: string }> {
@@ -182,7 +149,7 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
     throw new CliError(`--name ${JSON.stringify(opts.name)} is not a valid execution name: 1-80 characters without spaces, brackets, wildcards or " # % \\ ^ | ~ \` $ & , ; : /`, true);
   }
 
-  const target = await resolveBatchStateMachine(io, opts);
+  const target = await resolveStateMachine(io, opts, BATCH_STATE_MACHINE);
   const sfn = clientsOf(io).sfn(target.region);
   const { bucket } = await resultWriterOf(sfn, target.arn, target.region);
   const name = opts.name ?? batchName();

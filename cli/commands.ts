@@ -29,6 +29,7 @@ import {
   parseStatesArn,
   regionForArn,
   stateMachineFromStack,
+  WORKFLOW_STATE_MACHINE,
   type AwsClients,
 } from './aws';
 import { HistoryTranslator, newHistoryEvents, TERMINAL_EVENTS } from './history';
@@ -241,11 +242,14 @@ export interface TargetOptions extends CommonOptions {
   config?: string;
 }
 
-/** The state machine: --state-machine-arn, WEBRUN_STATE_MACHINE_ARN, else the stack's StateMachineArn output. */
-export async function resolveStateMachine(io: CommandIo, opts: TargetOptions): Promise<{ arn: string; region: string | undefined }> {
-  const explicit = opts.stateMachineArn ?? (io.env.WEBRUN_STATE_MACHINE_ARN || undefined);
+/**
+ * The state machine of `kind`: --state-machine-arn, else its environment variable (WEBRUN_STATE_MACHINE_ARN for the
+ * workflow), else its output of the stack (--stack, else the config's stackName, else the default).
+ */
+export async function resolveStateMachine(io: CommandIo, opts: TargetOptions, kind = WORKFLOW_STATE_MACHINE): Promise<{ arn: string; region: string }> {
+  const explicit = opts.stateMachineArn ?? (io.env[kind.envVar] || undefined);
   if (explicit) {
-    const label = opts.stateMachineArn ? 'state machine (--state-machine-arn)' : 'state machine (WEBRUN_STATE_MACHINE_ARN)';
+    const label = `${kind.label} (${opts.stateMachineArn ? '--state-machine-arn' : kind.envVar})`;
     return { arn: explicit, region: regionForArn(parseStatesArn(explicit, 'stateMachine'), opts.region, label) };
   }
   let stackName = opts.stack;
@@ -258,7 +262,7 @@ export async function resolveStateMachine(io: CommandIo, opts: TargetOptions): P
     }
   }
   const region = configuredRegion(opts.region, io.env);
-  const arn = await stateMachineFromStack(clientsOf(io).cloudFormation(region), stackName ?? DEFAULT_STACK_NAME, region);
+  const arn = await stateMachineFromStack(clientsOf(io).cloudFormation(region), stackName ?? DEFAULT_STACK_NAME, region, kind);
   return { arn, region: parseStatesArn(arn, 'stateMachine').region };
 }
 
