@@ -5,12 +5,13 @@
  * (no aws-cdk-lib, no synth: a local run starts in a fraction of the time). `-- --check` writes nothing and exits 1
  * when a committed file differs from what the construct synthesizes now (a test does the same).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CompletionModes, type CompletionMode } from '../lambdas/shared/contract';
 import { describeWorkflow } from '../local/asl';
 import { BUILT_DIR } from '../local/workflow';
 import { Completion } from '../lib/webrun-workflow';
+import { staleFiles } from './generated-files';
 
 const MODES: Record<CompletionMode, Completion> = { poll: Completion.POLL, webhook: Completion.WEBHOOK };
 
@@ -23,15 +24,7 @@ export function builtDefinitions(): Record<string, string> {
 
 /** The names of the committed files that differ from what the construct synthesizes now. */
 export function staleDefinitions(dir = BUILT_DIR): string[] {
-  return Object.entries(builtDefinitions())
-    .filter(([name, text]) => {
-      try {
-        return readFileSync(path.join(dir, name), 'utf8') !== text;
-      } catch {
-        return true;
-      }
-    })
-    .map(([name]) => name);
+  return staleFiles(builtDefinitions(), dir);
 }
 
 if (require.main === module) {

@@ -8,12 +8,13 @@
  * exactly one of input and inputFile, ...) stay in the runtime validators only; the files describe the shape,
  * the limits and the patterns, and every field's meaning.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { toJsonSchema, type ConversionConfig, type JsonSchema } from '@valibot/to-json-schema';
 import { jsonSchemaOf } from '../lambdas/shared/schema/core';
 import { WorkflowInputSchema } from '../lambdas/shared/schema/workflow-input';
 import { WebrunConfigSchema } from '../lib/config';
+import { staleFiles } from './generated-files';
 
 export const SCHEMA_DIR = path.join(__dirname, '..', 'schema');
 
@@ -54,15 +55,7 @@ export function jsonSchemaFiles(): Record<string, string> {
 
 /** The names of the committed files that differ from the generated ones. */
 export function staleJsonSchemaFiles(dir = SCHEMA_DIR): string[] {
-  return Object.entries(jsonSchemaFiles())
-    .filter(([name, text]) => {
-      try {
-        return readFileSync(path.join(dir, name), 'utf8') !== text;
-      } catch {
-        return true;
-      }
-    })
-    .map(([name]) => name);
+  return staleFiles(jsonSchemaFiles(), dir);
 }
 
 function main(args: readonly string[]): number {
