@@ -13,7 +13,7 @@ import { checkItems, itemFormat, ItemsError, parseItems, type BatchItem } from '
 import { readableCause } from '../local/progress';
 import { defaultResultsDir } from '../local/result-store';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
-import { isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, UsageError, type BatchFlags } from './local';
+import { isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, UsageError, type BatchFlags } from './local-options';
 import { readJsonInput, type CliIo } from './process';
 import type { CompletionMode } from '../lambdas/shared/contract';
 

@@ -4,17 +4,16 @@
  * WEBRUN_API_KEY is set, else the built-in emulator on a free loopback port. Exit 0 succeeded, 1 the workflow
  * failed, 2 bad usage or invalid input. `--json` prints one summary object on stdout; progress goes to stderr.
  */
-import { readFile } from 'node:fs/promises';
-import { readJsonInput, type CliIo } from './process';
 import { parseArgs } from 'node:util';
 import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
-import { CompletionModes, DEFAULT_BASE_URL, WebrunErrors, type CompletionMode } from '../lambdas/shared/contract';
-import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
-import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
+import { CompletionModes, WebrunErrors, type CompletionMode } from '../lambdas/shared/contract';
+import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
+import type { PersonsAnswer } from '../lambdas/shared/state';
 import { parseFailureCause, readableCause } from '../local/progress';
 import { defaultResultsDir } from '../local/result-store';
 import { runLocalWorkflow, type LocalQuestion, type LocalRunSummary } from '../local/runner';
-import type { PersonsAnswer } from '../lambdas/shared/state';
+import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, UsageError, type Target } from './local-options';
+import { readJsonInput, type CliIo } from './process';
 
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
                     [--emulator-tasks FILE]
@@ -49,50 +48,6 @@ A task's "secrets" references (site logins) are read from the JSON file named by
 {"webrun-sfn/<name>": {"username": "...", "password": "..."}}, the local stand-in for Secrets Manager.
 
 Exit codes: 0 succeeded (a batch: within --tolerate), 1 the workflow (or batch) failed, 2 bad usage or invalid input.`;
-
-/** The key the built-in emulator is started with when no WEBRUN_API_KEY is set: it is no secret. */
-const EMULATOR_KEY = 'local-emulator-key';
-
-export class UsageError extends Error {
-  constructor(message: string, readonly showUsage = true) {
-    super(message);
-  }
-}
-
-export interface Target {
-  baseUrl: string;
-  apiKey: string;
-  label: string;
-  emulator?: Emulator;
-  /** The real, billed API. */
-  paid?: boolean;
-}
-
-export function isLoopback(url: URL): boolean {
-  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
-}
-
-export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): Promise<Target> {
-  const key = env.WEBRUN_API_KEY || undefined;
-  const explicit = flagUrl ?? (env.WEBRUN_BASE_URL || undefined);
-  if (explicit !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(explicit);
-    } catch {
-      throw new UsageError(`${flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL'} is not a URL: ${JSON.stringify(explicit)}`);
-    }
-    const name = flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL';
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${name} must be http(s), got ${url.protocol}`);
-    // The API key travels in every request: plain http only where it cannot leave the machine.
-    if (url.protocol === 'http:' && !isLoopback(url)) throw new UsageError(`${name} must be https unless it is on loopback (the API key travels in it), got ${explicit}`);
-    if (!key && !isLoopback(url)) throw new UsageError('WEBRUN_API_KEY is not set: it is needed for a non-local base URL');
-    return { baseUrl: explicit, apiKey: key ?? EMULATOR_KEY, label: explicit };
-  }
-  if (key) return { baseUrl: DEFAULT_BASE_URL, apiKey: key, label: `${DEFAULT_BASE_URL} (the real webrun API)`, paid: true };
-  const emulator = await startEmulator({ port: 0, apiKey: EMULATOR_KEY });
-  return { baseUrl: emulator.url, apiKey: EMULATOR_KEY, label: `${emulator.url} (built-in emulator)`, emulator };
-}
 
 function parseCli(argv: string[]) {
   let parsed;
@@ -133,84 +88,12 @@ function parseCli(argv: string[]) {
   return { help: false as const, json: values.json, inputPath: positionals[0] ?? '', baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'], completion, emulatorTasks: values['emulator-tasks'], batch };
 }
 
-/** What a local batch run is given (`--batch`), checked; undefined for a single run (where the batch flags are refused). */
-export interface BatchFlags {
-  items: string;
-  template: string;
-  concurrency: number;
-  tolerate: number;
-}
-
-function batchFlags(values: { batch?: string; template?: string; concurrency?: string; tolerate?: string }, positionals: string[]): BatchFlags | undefined {
-  if (values.batch === undefined) {
-    const stray = (['template', 'concurrency', 'tolerate'] as const).find((flag) => values[flag] !== undefined);
-    if (stray) throw new UsageError(`--${stray} applies to a batch: add --batch <items>`);
-    return undefined;
-  }
-  if (positionals.length > 0) throw new UsageError(`a batch takes its items from --batch and its input from --template, not ${positionals.join(' ')}`);
-  if (values.batch.trim() === '') throw new UsageError('--batch must name an items file');
-  if (values.template === undefined || values.template.trim() === '') throw new UsageError('--batch needs --template <t.json>, the workflow input every item runs with');
-  if (values.batch === '-' && values.template === '-') throw new UsageError('--batch and --template cannot both read stdin');
-  const concurrency = values.concurrency === undefined ? BATCH_LIMITS.defaultMaxConcurrency : Number(values.concurrency);
-  if (values.concurrency?.trim() === '' || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > BATCH_LIMITS.maxConcurrency) {
-    throw new UsageError(`--concurrency must be a whole number from 1 to ${BATCH_LIMITS.maxConcurrency}, got ${JSON.stringify(values.concurrency)}`);
-  }
-  const tolerate = values.tolerate === undefined ? 0 : Number(values.tolerate.replace(/%$/, ''));
-  if (values.tolerate?.trim() === '' || !Number.isFinite(tolerate) || tolerate < 0 || tolerate > 100) {
-    throw new UsageError(`--tolerate must be a percentage from 0 to 100, got ${JSON.stringify(values.tolerate)}`);
-  }
-  return { items: values.batch, template: values.template, concurrency, tolerate };
-}
-
 async function readInput(path: string, io: CliIo): Promise<unknown> {
   try {
     return await readJsonInput(path, io.readStdin);
   } catch (err) {
     throw new UsageError((err as Error).message, false);
   }
-}
-
-/**
- * The local stand-in for the site-credential secrets: WEBRUN_SITE_SECRETS_FILE names a JSON file
- * `{ "webrun-sfn/<name>": { "username": "...", "password": "..." } }`. Errors never quote the file's text.
- */
-export async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteCredentialResolver | undefined> {
-  const file = env.WEBRUN_SITE_SECRETS_FILE;
-  if (!file) return undefined;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, false);
-  }
-  let contents: unknown;
-  try {
-    contents = JSON.parse(text);
-  } catch {
-    contents = undefined;
-  }
-  if (contents === null || typeof contents !== 'object' || Array.isArray(contents)) {
-    throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: ${file} must hold a JSON object of secrets by name, e.g. {"webrun-sfn/example":{"username":"...","password":"..."}}`, false);
-  }
-  return fileCredentials(contents as Record<string, unknown>, file);
-}
-
-/** `--emulator-tasks FILE`: the task behaviours to queue on the built-in emulator, each checked, errors naming its place. */
-export async function readEmulatorTasks(file: string, io: CliIo): Promise<TaskBehaviour[]> {
-  let contents: unknown;
-  try {
-    contents = await readJsonInput(file, io.readStdin);
-  } catch (err) {
-    throw new UsageError(`--emulator-tasks: ${(err as Error).message}`, false);
-  }
-  if (!Array.isArray(contents)) throw new UsageError(`--emulator-tasks: ${file} must hold a JSON array of task behaviours (docs/EMULATOR.md)`, false);
-  return contents.map((behaviour, i) => {
-    try {
-      return validateTaskBehaviour(behaviour);
-    } catch (err) {
-      throw new UsageError(`--emulator-tasks: ${file} [${i}]: ${(err as Error).message}`, false);
-    }
-  });
 }
 
 function emptyStats() {

@@ -1,0 +1,127 @@
+/**
+ * What the local command's single runs (./local.ts) and batches (./local-batch.ts) share: the API they target (the
+ * built-in emulator unless told otherwise), the local stand-ins for site secrets and emulator scripts, the batch
+ * flags, and the usage error that exits 2.
+ */
+import { readFile } from 'node:fs/promises';
+import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
+import { DEFAULT_BASE_URL } from '../lambdas/shared/contract';
+import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
+import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
+import { readJsonInput, type CliIo } from './process';
+
+/** The key the built-in emulator is started with when no WEBRUN_API_KEY is set: it is no secret. */
+const EMULATOR_KEY = 'local-emulator-key';
+
+export class UsageError extends Error {
+  constructor(message: string, readonly showUsage = true) {
+    super(message);
+  }
+}
+
+export interface Target {
+  baseUrl: string;
+  apiKey: string;
+  label: string;
+  emulator?: Emulator;
+  /** The real, billed API. */
+  paid?: boolean;
+}
+
+export function isLoopback(url: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
+}
+
+export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): Promise<Target> {
+  const key = env.WEBRUN_API_KEY || undefined;
+  const explicit = flagUrl ?? (env.WEBRUN_BASE_URL || undefined);
+  if (explicit !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(explicit);
+    } catch {
+      throw new UsageError(`${flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL'} is not a URL: ${JSON.stringify(explicit)}`);
+    }
+    const name = flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL';
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${name} must be http(s), got ${url.protocol}`);
+    // The API key travels in every request: plain http only where it cannot leave the machine.
+    if (url.protocol === 'http:' && !isLoopback(url)) throw new UsageError(`${name} must be https unless it is on loopback (the API key travels in it), got ${explicit}`);
+    if (!key && !isLoopback(url)) throw new UsageError('WEBRUN_API_KEY is not set: it is needed for a non-local base URL');
+    return { baseUrl: explicit, apiKey: key ?? EMULATOR_KEY, label: explicit };
+  }
+  if (key) return { baseUrl: DEFAULT_BASE_URL, apiKey: key, label: `${DEFAULT_BASE_URL} (the real webrun API)`, paid: true };
+  const emulator = await startEmulator({ port: 0, apiKey: EMULATOR_KEY });
+  return { baseUrl: emulator.url, apiKey: EMULATOR_KEY, label: `${emulator.url} (built-in emulator)`, emulator };
+}
+
+/** What a local batch run is given (`--batch`), checked; undefined for a single run (where the batch flags are refused). */
+export interface BatchFlags {
+  items: string;
+  template: string;
+  concurrency: number;
+  tolerate: number;
+}
+
+export function batchFlags(values: { batch?: string; template?: string; concurrency?: string; tolerate?: string }, positionals: string[]): BatchFlags | undefined {
+  if (values.batch === undefined) {
+    const stray = (['template', 'concurrency', 'tolerate'] as const).find((flag) => values[flag] !== undefined);
+    if (stray) throw new UsageError(`--${stray} applies to a batch: add --batch <items>`);
+    return undefined;
+  }
+  if (positionals.length > 0) throw new UsageError(`a batch takes its items from --batch and its input from --template, not ${positionals.join(' ')}`);
+  if (values.batch.trim() === '') throw new UsageError('--batch must name an items file');
+  if (values.template === undefined || values.template.trim() === '') throw new UsageError('--batch needs --template <t.json>, the workflow input every item runs with');
+  if (values.batch === '-' && values.template === '-') throw new UsageError('--batch and --template cannot both read stdin');
+  const concurrency = values.concurrency === undefined ? BATCH_LIMITS.defaultMaxConcurrency : Number(values.concurrency);
+  if (values.concurrency?.trim() === '' || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > BATCH_LIMITS.maxConcurrency) {
+    throw new UsageError(`--concurrency must be a whole number from 1 to ${BATCH_LIMITS.maxConcurrency}, got ${JSON.stringify(values.concurrency)}`);
+  }
+  const tolerate = values.tolerate === undefined ? 0 : Number(values.tolerate.replace(/%$/, ''));
+  if (values.tolerate?.trim() === '' || !Number.isFinite(tolerate) || tolerate < 0 || tolerate > 100) {
+    throw new UsageError(`--tolerate must be a percentage from 0 to 100, got ${JSON.stringify(values.tolerate)}`);
+  }
+  return { items: values.batch, template: values.template, concurrency, tolerate };
+}
+
+/**
+ * The local stand-in for the site-credential secrets: WEBRUN_SITE_SECRETS_FILE names a JSON file
+ * `{ "webrun-sfn/<name>": { "username": "...", "password": "..." } }`. Errors never quote the file's text.
+ */
+export async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteCredentialResolver | undefined> {
+  const file = env.WEBRUN_SITE_SECRETS_FILE;
+  if (!file) return undefined;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, false);
+  }
+  let contents: unknown;
+  try {
+    contents = JSON.parse(text);
+  } catch {
+    contents = undefined;
+  }
+  if (contents === null || typeof contents !== 'object' || Array.isArray(contents)) {
+    throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: ${file} must hold a JSON object of secrets by name, e.g. {"webrun-sfn/example":{"username":"...","password":"..."}}`, false);
+  }
+  return fileCredentials(contents as Record<string, unknown>, file);
+}
+
+/** `--emulator-tasks FILE`: the task behaviours to queue on the built-in emulator, each checked, errors naming its place. */
+export async function readEmulatorTasks(file: string, io: CliIo): Promise<TaskBehaviour[]> {
+  let contents: unknown;
+  try {
+    contents = await readJsonInput(file, io.readStdin);
+  } catch (err) {
+    throw new UsageError(`--emulator-tasks: ${(err as Error).message}`, false);
+  }
+  if (!Array.isArray(contents)) throw new UsageError(`--emulator-tasks: ${file} must hold a JSON array of task behaviours (docs/EMULATOR.md)`, false);
+  return contents.map((behaviour, i) => {
+    try {
+      return validateTaskBehaviour(behaviour);
+    } catch (err) {
+      throw new UsageError(`--emulator-tasks: ${file} [${i}]: ${(err as Error).message}`, false);
+    }
+  });
+}
