@@ -16,6 +16,41 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type WorkflowMetricName } from '../lambdas/shared/contract';
 
+/** The period every alarm of a workflow evaluates unless `WebrunObservabilityOptions.period` says otherwise. */
+export const DEFAULT_ALARM_PERIOD = Duration.minutes(5);
+
+/**
+ * An alarm made in `scope` that fires when `metric` reaches 1 in one period (missing data is not breaching), its
+ * description prefixed by the stack's name: the shape of every alarm of a workflow but the cost alarm.
+ */
+export function alarmAtLeastOnce(scope: Construct, id: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, id, {
+    metric,
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    alarmDescription: `${Stack.of(scope).stackName}: ${description}`,
+  });
+}
+
+/** An alarm made in `scope` that fires while `queue` holds a message (its most visible messages in a period reach 1). */
+export function alarmOnQueuedMessages(scope: Construct, id: string, queue: sqs.IQueue, period: Duration, description: string): cloudwatch.Alarm {
+  return alarmAtLeastOnce(scope, id, queue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }), description);
+}
+
+/** A custom metric the workflow's Lambdas publish (namespace, service and the stack's name as dimensions). */
+export function workflowMetric(scope: Construct, name: WorkflowMetricName, period: Duration, statistic: string = cloudwatch.Stats.SUM, label?: string): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: name,
+    dimensionsMap: { service: METRICS_SERVICE, [METRICS_STACK_DIMENSION]: Stack.of(scope).stackName },
+    statistic,
+    period,
+    label,
+  });
+}
+
 /** The alarms, topic and dashboard a WebrunWorkflow makes: what a user of the construct may choose. */
 export interface WebrunObservabilityOptions {
   /**
@@ -49,7 +84,8 @@ export interface WebrunObservabilityOptions {
    */
   readonly dashboardName?: string;
   /**
-   * The period the execution and cleanup alarms evaluate (one period at or above the threshold of 1 fires them).
+   * The period every alarm but the cost alarm evaluates (one period at or above the threshold of 1 fires it): the
+   * execution, cleanup, dead-letter and doorbell alarms.
    * @default Duration.minutes(5)
    */
   readonly period?: Duration;
@@ -87,12 +123,13 @@ export class WebrunObservability extends Construct {
 
   private readonly notify: cwActions.SnsAction;
   private readonly alarmList: cloudwatch.AlarmBase[] = [];
-  private readonly period: Duration;
+  /** The period its alarms evaluate. */
+  public readonly period: Duration;
 
   constructor(scope: Construct, id: string, props: WebrunObservabilityProps) {
     super(scope, id);
     if (props.cleanupFunctions.length === 0) throw new Error('WebrunObservability: cleanupFunctions must name at least one function');
-    this.period = props.period ?? Duration.minutes(5);
+    this.period = props.period ?? DEFAULT_ALARM_PERIOD;
     const period = this.period;
     const stackName = Stack.of(this).stackName;
 
@@ -101,14 +138,7 @@ export class WebrunObservability extends Construct {
     this.notify = new cwActions.SnsAction(this.alarmTopic);
 
     const atLeastOnce = (alarmId: string, metric: cloudwatch.IMetric, description: string) => {
-      const alarm = new cloudwatch.Alarm(this, alarmId, {
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: `${stackName}: ${description}`,
-      });
+      const alarm = alarmAtLeastOnce(this, alarmId, metric, description);
       this.addAlarm(alarm);
       return alarm;
     };
@@ -122,14 +152,7 @@ export class WebrunObservability extends Construct {
         label: 'Cleanup errors',
         period,
       });
-    const custom = (name: WorkflowMetricName, statistic: string = cloudwatch.Stats.SUM, label?: string) => new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName: name,
-      dimensionsMap: { service: METRICS_SERVICE, [METRICS_STACK_DIMENSION]: stackName },
-      statistic,
-      period,
-      label,
-    });
+    const custom = (name: WorkflowMetricName, statistic?: string, label?: string) => workflowMetric(this, name, period, statistic, label);
     this.executionsFailedAlarm = atLeastOnce('ExecutionsFailed', props.stateMachine.metricFailed(sum),
       'a webrun workflow execution failed. `npx webrun-sfn list --status FAILED` lists them; the failure cause keeps the completed results.');
     this.executionsTimedOutAlarm = atLeastOnce('ExecutionsTimedOut', props.stateMachine.metricTimedOut(sum),
@@ -164,14 +187,7 @@ export class WebrunObservability extends Construct {
    * cleans up the workflow's executions.
    */
   public alarmOnDeadLetters(id: string, queue: sqs.IQueue, description: string): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, id, {
-      metric: queue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: cloudwatch.Stats.MAXIMUM }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: `${Stack.of(this).stackName}: ${description}`,
-    });
+    const alarm = alarmOnQueuedMessages(this, id, queue, this.period, description);
     this.addAlarm(alarm);
     return alarm;
   }

@@ -1,5 +1,5 @@
 import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -11,6 +11,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE } from '../lambdas/shared/contract';
 import { iam5ResourceFinding } from './nag';
+import { alarmOnQueuedMessages, DEFAULT_ALARM_PERIOD } from './observability';
 import { WebrunFunction } from './webrun-function';
 
 export interface SessionCleanupProps {
@@ -33,11 +34,16 @@ export interface SessionCleanupProps {
    */
   readonly logRemovalPolicy?: RemovalPolicy;
   /**
-   * Whether to alarm while the dead-letter queue holds events (`deadLetterAlarm`). WebrunWorkflow turns it off with
-   * its `observability`, which adds the alarm to its topic.
+   * Whether to alarm while the dead-letter queue holds events (`deadLetterAlarm`). WebrunWorkflow sets it to false
+   * when its `observability` is false, and otherwise adds the alarm to its topic and dashboard.
    * @default true
    */
   readonly deadLetterAlarm?: boolean;
+  /**
+   * The period `deadLetterAlarm` evaluates (WebrunWorkflow passes its observability's `period`).
+   * @default Duration.minutes(5)
+   */
+  readonly deadLetterAlarmPeriod?: Duration;
 }
 
 /**
@@ -106,13 +112,7 @@ export class SessionCleanup extends Construct {
     });
 
     if (props.deadLetterAlarm === false) return;
-    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLettersAlarm', {
-      alarmDescription: `webrun-sfn: session cleanup gave up on an execution; its webrun session may still be open. Read the messages in ${this.deadLetterQueue.queueName}.`,
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.deadLetterAlarm = alarmOnQueuedMessages(this, 'DeadLettersAlarm', this.deadLetterQueue, props.deadLetterAlarmPeriod ?? DEFAULT_ALARM_PERIOD,
+      `session cleanup gave up on an execution; its webrun session may still be open. Read the messages in ${this.deadLetterQueue.queueName}.`);
   }
 }

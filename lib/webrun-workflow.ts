@@ -9,10 +9,10 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, WAITING_FUNCTION_MEMORY_MB, METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, RESULT_LIMITS, SITE_SECRET_PREFIX, WorkflowMetricNames } from '../lambdas/shared/contract';
+import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, WAITING_FUNCTION_MEMORY_MB, RESULT_LIMITS, SITE_SECRET_PREFIX, WorkflowMetricNames } from '../lambdas/shared/contract';
 import { LambdaLogLevel } from './lambda-log-level';
 import { iam5ResourceFinding } from './nag';
-import { WebrunObservability, type WebrunObservabilityOptions } from './observability';
+import { alarmAtLeastOnce, DEFAULT_ALARM_PERIOD, WebrunObservability, workflowMetric, type WebrunObservabilityOptions } from './observability';
 import { SessionCleanup } from './session-cleanup';
 import { WebrunFunction } from './webrun-function';
 import { buildWorkflowDefinition } from './workflow-definition';
@@ -293,7 +293,9 @@ export class WebrunWorkflow extends Construct {
 
     const margin = (d: Duration) => Duration.seconds(d.toSeconds() + 10);
     const completion = props.completion ?? Completion.POLL;
-    if (completion === Completion.WEBHOOK) this.doorbell = this.addDoorbell(environment, logOptions, props.siteCredentials ?? true, observability !== undefined);
+    // Every alarm of the workflow evaluates the same period; none without observability.
+    const alarmPeriod = observability ? (observability.period ?? DEFAULT_ALARM_PERIOD) : undefined;
+    if (completion === Completion.WEBHOOK) this.doorbell = this.addDoorbell(environment, logOptions, props.siteCredentials ?? true, alarmPeriod);
     const definition = buildWorkflowDefinition(this, this.functions, {
       completion: completion === Completion.WEBHOOK ? 'webhook' : 'poll',
       pollInterval,
@@ -323,7 +325,8 @@ export class WebrunWorkflow extends Construct {
         sessionTable: this.sessionTable,
         environment,
         ...logOptions,
-        deadLetterAlarm: observability !== undefined,
+        deadLetterAlarm: alarmPeriod !== undefined,
+        deadLetterAlarmPeriod: alarmPeriod,
       });
     }
 
@@ -356,7 +359,7 @@ export class WebrunWorkflow extends Construct {
     environment: Record<string, string>,
     logOptions: { logRetention?: logs.RetentionDays; logRemovalPolicy: RemovalPolicy },
     siteCredentials: boolean,
-    alarms: boolean,
+    alarmPeriod: Duration | undefined,
   ): WebrunDoorbell {
     const waitingTable = new dynamodb.Table(this, 'WaitingTasks', {
       partitionKey: { name: 'key', type: dynamodb.AttributeType.STRING },
@@ -392,31 +395,12 @@ export class WebrunWorkflow extends Construct {
     // UpdateItem: a rule's answer is recorded on the waiting task (the task goes on, its end rings again).
     waitingTable.grant(receiver, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
     waitingTable.grant(this.functions.pollTask, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
-    if (!alarms) return { receiver, url, waitingTable };
+    if (!alarmPeriod) return { receiver, url, waitingTable };
 
-    const metric = (name: string) => new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName: name,
-      dimensionsMap: { service: METRICS_SERVICE, [METRICS_STACK_DIMENSION]: Stack.of(this).stackName },
-      statistic: cloudwatch.Stats.SUM,
-      period: Duration.minutes(5),
-    });
-    const receiverErrorsAlarm = new cloudwatch.Alarm(this, 'ReceiverErrorsAlarm', {
-      alarmDescription: 'webrun-sfn: the doorbell receiver failed; tasks wait for their polling fallback (slower, dearer).',
-      metric: receiver.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    const fallbacksAlarm = new cloudwatch.Alarm(this, 'WebhookFallbacksAlarm', {
-      alarmDescription: 'webrun-sfn: tasks fell back to polling because their doorbell never rang in time (is the receiver URL reachable from the webrun API?).',
-      metric: metric(WorkflowMetricNames.webhookFallbacks),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    const receiverErrorsAlarm = alarmAtLeastOnce(this, 'ReceiverErrorsAlarm', receiver.metricErrors({ period: alarmPeriod, statistic: cloudwatch.Stats.SUM }),
+      'the doorbell receiver failed; tasks wait for their polling fallback (slower, dearer).');
+    const fallbacksAlarm = alarmAtLeastOnce(this, 'WebhookFallbacksAlarm', workflowMetric(this, WorkflowMetricNames.webhookFallbacks, alarmPeriod),
+      'tasks fell back to polling because their doorbell never rang in time (is the receiver URL reachable from the webrun API?).');
     return { receiver, url, waitingTable, receiverErrorsAlarm, fallbacksAlarm };
   }
 

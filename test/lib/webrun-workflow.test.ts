@@ -442,6 +442,22 @@ describe('WebrunWorkflow observability (alarms, topic, dashboard)', () => {
     expect(workflow.observability!.alarms).toEqual(expect.arrayContaining([workflow.doorbell!.receiverErrorsAlarm, workflow.doorbell!.fallbacksAlarm]));
   });
 
+  it('observability.period is the period of every alarm but the cost alarm, the cleanup\'s and doorbell\'s included, each named by its stack', () => {
+    const { template } = build({ completion: Completion.WEBHOOK, observability: { period: Duration.minutes(1), costAlarmUsd: 5 } });
+    const alarms = alarmsOf(template);
+    expect(alarms).toHaveLength(7);
+    const periods = (a: Resource) => (a.Properties.Period !== undefined ? [a.Properties.Period] : (a.Properties.Metrics as Array<{ MetricStat?: { Period: number } }>).flatMap((m) => (m.MetricStat ? [m.MetricStat.Period] : [])));
+    for (const alarm of alarms) {
+      expect(periods(alarm), String(alarm.Properties.AlarmDescription)).toEqual(alarm.Properties.MetricName === 'CostUsd' ? [86_400] : expect.arrayContaining([60]));
+      expect(new Set(periods(alarm)).size).toBe(1);
+      const description = alarm.Properties.AlarmDescription as string | { 'Fn::Join': [string, unknown[]] };
+      expect(typeof description === 'string' ? description : description['Fn::Join'][1][0]).toMatch(/^Test: /);
+    }
+    expect(alarms.map((a) => a.Properties.MetricName ?? 'math').sort()).toEqual(
+      ['ApproximateNumberOfMessagesVisible', 'CostUsd', 'Errors', 'ExecutionsFailed', 'ExecutionsTimedOut', 'WebhookFallbacks', 'math'],
+    );
+  });
+
   it('alarms added after the workflow (a trigger\'s dead-letter queue) notify the topic and join the dashboard', () => {
     const app = new App({ context: NO_BUNDLING });
     const stack = new Stack(app, 'Later', { env: ENVIRONMENT });
