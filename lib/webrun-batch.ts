@@ -46,6 +46,12 @@ export interface WebrunBatchOptions {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * What a stack deletion does with the batch state machine's log group (WebrunStack passes the workflow's
+   * `logRemovalPolicy` unless the batch sets its own).
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /**
    * The batch state machine's log level (its children log as the workflow does).
    * @default sfn.LogLevel.ERROR
    */
@@ -87,13 +93,14 @@ export class WebrunBatch extends Construct {
     const maxConcurrency = props.maxConcurrency ?? BATCH_LIMITS.defaultMaxConcurrency;
     const toleratedFailurePercentage = props.toleratedFailurePercentage ?? BATCH_LIMITS.defaultToleratedFailurePercentage;
     const timeout = props.timeout ?? Duration.days(7);
-    validateProps({ maxConcurrency, toleratedFailurePercentage, timeout });
+    const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
+    validateProps({ maxConcurrency, toleratedFailurePercentage, timeout, logRemovalPolicy });
     this.bucket = props.workflow.resultBucket;
 
     const { chain } = buildBatchDefinition(this, { workflow: props.workflow.stateMachine, resultBucket: this.bucket, maxConcurrency, toleratedFailurePercentage });
     this.logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
+      removalPolicy: logRemovalPolicy,
     });
     const logLevel = props.logLevel ?? sfn.LogLevel.ERROR;
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
@@ -203,7 +210,7 @@ export class WebrunBatch extends Construct {
   }
 }
 
-function validateProps(p: { maxConcurrency: number; toleratedFailurePercentage: number; timeout: Duration }): void {
+function validateProps(p: { maxConcurrency: number; toleratedFailurePercentage: number; timeout: Duration; logRemovalPolicy: RemovalPolicy }): void {
   const fail = (prop: string, problem: string) => {
     throw new Error(`WebrunBatch: ${prop} ${problem}`);
   };
@@ -215,4 +222,5 @@ function validateProps(p: { maxConcurrency: number; toleratedFailurePercentage: 
   }
   const s = p.timeout.toSeconds();
   if (!Number.isInteger(s) || s < 3_600 || s > 31_536_000) fail('timeout', `must be a whole number of seconds from 3600 to 31536000 (1 hour to 1 year), got ${s}`);
+  if (p.logRemovalPolicy === RemovalPolicy.SNAPSHOT) fail('logRemovalPolicy', 'cannot be SNAPSHOT (log groups have no snapshots): use DESTROY, RETAIN or RETAIN_ON_UPDATE_OR_DELETE');
 }

@@ -119,7 +119,7 @@ export class WebrunStack extends Stack {
         'a scheduled or triggered start failed after its retries and is in the dead-letter queue.');
     }
     if (props.batch) {
-      this.batch = new WebrunBatch(this, 'Batch', { ...props.batch, workflow: this.workflow });
+      this.batch = new WebrunBatch(this, 'Batch', { ...props.batch, logRemovalPolicy: props.batch.logRemovalPolicy ?? props.workflow?.logRemovalPolicy, workflow: this.workflow });
       this.observability?.addAlarm(this.batch.failedAlarm);
       this.addBatchDashboardRow(this.batch);
     }
@@ -144,7 +144,8 @@ export class WebrunStack extends Stack {
   /** A dashboard row for batches: their executions, how long they take, and their alarm. */
   private addBatchDashboardRow(batch: WebrunBatch): void {
     const sm = batch.stateMachine;
-    const sum = { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM };
+    const period = this.observability?.period ?? Duration.minutes(5);
+    const sum = { period, statistic: cloudwatch.Stats.SUM };
     this.observability?.dashboard?.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Batches',
@@ -154,7 +155,7 @@ export class WebrunStack extends Stack {
       new cloudwatch.GraphWidget({
         title: 'Batch time',
         width: 8,
-        left: [sm.metricTime({ period: Duration.minutes(5), statistic: 'p50', label: 'p50' }), sm.metricTime({ period: Duration.minutes(5), statistic: 'max', label: 'max' })],
+        left: [sm.metricTime({ period, statistic: 'p50', label: 'p50' }), sm.metricTime({ period, statistic: 'max', label: 'max' })],
       }),
       new cloudwatch.AlarmWidget({ title: 'Batches failed or timed out', width: 8, alarm: batch.failedAlarm }),
     );

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +157,16 @@ describe('the stack and config with batches', () => {
     expect(body).toContain(id(stack.batch!.stateMachine));
     const definition = JSON.parse(resolveIntrinsics(stack.resolve((stack.batch!.stateMachine.node.defaultChild as unknown as { definitionString: unknown }).definitionString)) as string) as BatchDefinition;
     expect(definition.States[BatchStateNames.defaults].Parameters).toMatchObject({ defaults: { maxConcurrency: 3, toleratedFailurePercentage: 10 } });
+  });
+
+  it('keeps the batch\'s log group as it keeps the workflow\'s (logRemovalPolicy), unless the batch says otherwise; never a snapshot', () => {
+    const batchLogGroup = (stack: WebrunStack) => Template.fromStack(stack).findResources('AWS::Logs::LogGroup')[stack.getLogicalId(stack.batch!.logGroup.node.defaultChild as Parameters<Stack['getLogicalId']>[0])];
+    const retained = new WebrunStack(new App({ context: NO_BUNDLING }), 'Retained', { env: ENVIRONMENT, workflow: { logRemovalPolicy: RemovalPolicy.RETAIN }, batch: {} });
+    expect(batchLogGroup(retained).DeletionPolicy).toBe('Retain');
+    const own = new WebrunStack(new App({ context: NO_BUNDLING }), 'Own', { env: ENVIRONMENT, workflow: { logRemovalPolicy: RemovalPolicy.RETAIN }, batch: { logRemovalPolicy: RemovalPolicy.DESTROY } });
+    expect(batchLogGroup(own).DeletionPolicy).toBe('Delete');
+    expect(batchLogGroup(new WebrunStack(new App({ context: NO_BUNDLING }), 'Default', { env: ENVIRONMENT, batch: {} })).DeletionPolicy).toBe('Delete');
+    expect(() => build({ logRemovalPolicy: RemovalPolicy.SNAPSHOT })).toThrow(/WebrunBatch: logRemovalPolicy cannot be SNAPSHOT/);
   });
 
   it.each([
