@@ -11,6 +11,7 @@
  *   wall time times its function's memory; latency is from the task's end (in the emulator) to the step that saw it.
  * - Local run speed: `npm start` of examples/shopping.json next to a minimal script making the same API calls.
  * - Memory: the bundled poll Lambda's resident set after loading, and while handling 200 KiB results.
+ * - Package: the packed construct installed into a plain JavaScript CDK app, and how long that app takes to synth.
  * - Batches (bin/bench-batch.ts): 1,000 items at concurrency 8, and the same under a session limit of 4.
  */
 import { spawnSync } from 'node:child_process';
@@ -27,6 +28,7 @@ import type { StateEvent } from '../local/progress';
 import { runLocalWorkflow } from '../local/runner';
 import { Completion } from '../lib/webrun-workflow';
 import { benchBatch } from './bench-batch';
+import { installConsumerApp, synthConsumerApp } from './consumer-app';
 
 const PRICE = { perTransition: 0.025 / 1000, perGbSecond: 0.0000133334, perRequest: 0.2 / 1e6 };
 /** The real API holds send-message up to ~50 s and answers a task that finished by then. */
@@ -180,14 +182,34 @@ function pollLambdaMemory(): { afterLoadMb: number; peakWith200KiBMb: number } {
   }
 }
 
+/** The packed construct in a plain JavaScript CDK app (bin/consumer-app.ts): install once, then time its synth. */
+function consumerSynthSpeed(): { installMs: number; synthMs: number; synthWithValidationMs: number; samples: number; tarballBytes: number } {
+  const started = Date.now();
+  const app = installConsumerApp();
+  const installMs = Date.now() - started;
+  try {
+    const samples = quick ? 1 : 3;
+    const time = (validation: boolean) => median(Array.from({ length: samples }, () => {
+      const synth = synthConsumerApp(app, { validation });
+      if (synth.status !== 0) throw new Error(`the consumer app's synth failed: ${synth.stderr}`);
+      return synth.wallMs;
+    }));
+    return { installMs, synthMs: time(false), synthWithValidationMs: time(true), samples, tarballBytes: app.packed.size };
+  } finally {
+    rmSync(app.tmp, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const costs = await completionCosts();
   const memory = pollLambdaMemory();
   say(`\nMemory: the bundled poll Lambda holds ${memory.afterLoadMb} MB after loading (Node ${process.versions.node}), ${memory.peakWith200KiBMb} MB handling 200 KiB results; send and poll run with 160 MB.`);
   const speed = localRunSpeed();
   say(`\nLocal run: npm start of examples/shopping.json (--wait-scale 0): ${speed.npmStartMs} ms; a minimal script making the same ${speed.calls} API calls: ${speed.minimalScriptMs} ms; ratio ${speed.ratio.toFixed(2)}x (both as child processes, median of ${quick ? 1 : 3}).`);
+  const consumer = consumerSynthSpeed();
+  say(`\nPackage: npm pack and an offline install into a plain JavaScript CDK app: ${consumer.installMs} ms; that app's synth of the workflow (node app.js, no tsx or esbuild): ${consumer.synthMs} ms, ${consumer.synthWithValidationMs} ms with aws-cdk-lib's own template validation (median of ${consumer.samples}; target: under 10 s); tarball ${consumer.tarballBytes} bytes.`);
   const batches = await benchBatch((text) => say(text.replace(/\n$/, '')));
-  if (json) console.log(JSON.stringify({ completion: costs, memory, localRun: speed, batches }, null, 2));
+  if (json) console.log(JSON.stringify({ completion: costs, memory, localRun: speed, consumer, batches }, null, 2));
 }
 
 main().catch((err) => {
