@@ -13,10 +13,9 @@
  *
  * The first five are the workflow steps of ./shared/handlers.ts, bound to AWS by ./shared/lambda-runtime.ts.
  */
-import { SFNClient } from '@aws-sdk/client-sfn';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { makeCleanup, type CleanupHandler, type ExecutionStatusChangeEvent } from './shared/cleanup';
-import { instrument, lambdaDeps, lambdaHandler, lambdaHandlers, tracer } from './shared/lambda-runtime';
+import { instrument, lambdaDeps, lambdaHandler, lambdaHandlers } from './shared/lambda-runtime';
 
 export const startSession = lambdaHandler('startSession');
 export const sendTask = lambdaHandler('sendTask');
@@ -37,14 +36,13 @@ export const receiveDoorbell = instrument('receiveDoorbell', async (event, ctx) 
 
 let cleanup: CleanupHandler | undefined;
 /**
- * The session cleanup: see `makeCleanup` in ./shared/cleanup.ts. The webrun client comes from the same factory as
- * the workflow steps' (API key from Secrets Manager, cached per warm container); the SFN client is made on first
- * use, so the other functions of the bundle never make it.
+ * The session cleanup: see `makeCleanup` in ./shared/cleanup.ts. The webrun client and the session records come from
+ * the same factory as the workflow steps' (API key from Secrets Manager, cached per warm container).
  */
 export const cleanupSession = instrument('cleanupSession', async (event) => {
   if (!cleanup) {
     const { client, sessions, log } = lambdaDeps();
-    cleanup = makeCleanup({ sfn: tracer.captureAWSv3Client(new SFNClient({})), client, sessions, log });
+    cleanup = makeCleanup({ client, sessions, log });
   }
   return cleanup(event as ExecutionStatusChangeEvent);
 });

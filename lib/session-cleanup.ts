@@ -1,4 +1,4 @@
-import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -10,7 +10,6 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE } from '../lambdas/shared/contract';
-import { iam5ResourceFinding } from './nag';
 import { alarmOnQueuedMessages, DEFAULT_ALARM_PERIOD } from './observability';
 import { WebrunFunction } from './webrun-function';
 
@@ -19,7 +18,7 @@ export interface SessionCleanupProps {
   readonly stateMachine: sfn.IStateMachine;
   /** The secret holding the webrun API key (the cleanup Lambda gets its ARN through `environment`). */
   readonly apiKeySecret: secretsmanager.ISecret;
-  /** The session records the workflow writes (read first; the history is the fallback). */
+  /** The session records the workflow writes: the cleanup reads them, and marks an execution without one stopped. */
   readonly sessionTable: dynamodb.ITable;
   /** The Lambda environment the workflow functions share (secret ARN, base URL). */
   readonly environment: Record<string, string>;
@@ -50,7 +49,7 @@ export interface SessionCleanupProps {
  * Terminates the webrun session of every execution that ends ABORTED, TIMED_OUT or FAILED without having run a
  * terminate state: an execution timeout and StopExecution skip every Catch, and States.Runtime or
  * States.DataLimitExceeded cannot be caught. An EventBridge rule on the execution status change invokes a Lambda
- * that reads the execution history (lambdas/shared/cleanup.ts). Events it cannot handle after its retries land in
+ * that reads the execution's session record (lambdas/shared/cleanup.ts). Events it cannot handle after its retries land in
  * an encrypted dead-letter queue with an alarm: each one names an execution whose session may still be open.
  */
 export class SessionCleanup extends Construct {
@@ -76,7 +75,7 @@ export class SessionCleanup extends Construct {
     this.function = new WebrunFunction(this, 'CleanupSession', {
       handler: 'cleanupSession',
       description: 'webrun-sfn: terminate the session of a stopped, timed-out or failed execution',
-      // Up to 25 pages of history (25,000 events) and one terminate call of at most 15 s.
+      // A record read, at most one conditional write, and one terminate call of at most 15 s.
       timeout: Duration.minutes(1),
       environment: props.environment,
       logRetention: props.logRetention,
@@ -86,17 +85,6 @@ export class SessionCleanup extends Construct {
     });
     props.apiKeySecret.grantRead(this.function);
     props.sessionTable.grant(this.function, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
-    // Executions of this one state machine only: arn:<partition>:states:<region>:<account>:execution:<name>:*
-    const historyGrant = props.stateMachine.grantExecution(this.function, 'states:GetExecutionHistory');
-    for (const resource of historyGrant.principalStatements.flatMap((statement) => statement.resources)) {
-      // The role is a sibling of the function (WebrunFunction creates it in the same scope).
-      Validations.of(this.function.role!).acknowledge({
-        id: iam5ResourceFinding(this, resource),
-        reason:
-          'states:GetExecutionHistory on the executions of this one state machine: execution names are chosen per run, ' +
-          'so their ARNs can only be granted as "execution:<state machine name>:*".',
-      });
-    }
 
     this.rule = new events.Rule(this, 'ExecutionEnded', {
       description: 'webrun-sfn: an execution ended without terminating its webrun session (aborted, timed out or failed)',

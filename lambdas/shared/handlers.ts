@@ -256,8 +256,10 @@ export function makeHandlers(deps: HandlerDeps) {
       // Before this state can end: a stop that lands now leaves a record the cleanup finds.
       await deps.sessions.started(executionArn, session.sessionId, { liveViewUrl: session.liveViewUrl });
     } catch (err) {
-      // A session nothing can find would stay open and billed until it idles out: end it now.
-      log.error('could not record the session; terminating it', { sessionId: session.sessionId, error: (err as Error)?.name });
+      // A session nothing can find would stay open and billed until it idles out: end it now. SessionStopped: the
+      // execution was stopped while start-session ran, and its cleanup has already looked (./session-records.ts).
+      if ((err as Error)?.name === 'SessionStopped') log.warn('the execution was stopped while its session started; terminating it', { sessionId: session.sessionId });
+      else log.error('could not record the session; terminating it', { sessionId: session.sessionId, error: (err as Error)?.name });
       await client.terminateSession(session.sessionId).catch(() => undefined);
       throw err;
     }

@@ -3,9 +3,22 @@
  * record the moment start-session answers (before its state can end), each terminate marks it ended, and the
  * cleanup of an execution that stopped without terminating reads it directly (no history to page through, so it
  * holds for thousands of stopped executions at once). Deployed: a DynamoDB table with TTL; locally: memory.
+ *
+ * A stop can land while start-session is in flight (the Lambda runs on after StopExecution). The record's item
+ * settles that race with conditional writes: the cleanup marks an execution without a recorded session stopped,
+ * and a start that answers after that mark may not record its session (SessionStopped) and ends it itself; a start
+ * that recorded first is found by the cleanup, which ends its session. Whichever writes first, the session ends.
  */
 import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from './errors';
+
+/** Start session answered after the cleanup marked its execution stopped: the session must be ended by its starter. */
+export class SessionStopped extends Error {
+  override readonly name = 'SessionStopped';
+  constructor(executionArn: string) {
+    super(`The execution ${executionArn} was stopped before its session was recorded.`);
+  }
+}
 
 export interface SessionRecord {
   executionArn: string;
@@ -19,8 +32,13 @@ export interface SessionRecord {
 }
 
 export interface SessionRecords {
-  /** Records the session an execution opened. */
+  /** Records the session an execution opened; throws SessionStopped when the cleanup marked the execution stopped first. */
   started(executionArn: string, sessionId: string, extras?: { liveViewUrl?: string }): Promise<void>;
+  /**
+   * For the cleanup of a stopped execution: the record of its session if one was recorded, else undefined, having
+   * marked the execution stopped in the same conditional write, so that a start still in flight cannot record one.
+   */
+  stoppedUnlessStarted(executionArn: string): Promise<SessionRecord | undefined>;
   /** Marks the execution's session ended; false when it already was (a repeated terminate or event: do nothing more). */
   ended(executionArn: string, sessionId: string): Promise<boolean>;
   get(executionArn: string): Promise<SessionRecord | undefined>;
@@ -29,8 +47,10 @@ export interface SessionRecords {
 /** In memory: the local runner's records, and a test double. */
 export function memorySessionRecords(now: () => number = Date.now): SessionRecords & { all(): SessionRecord[] } {
   const records = new Map<string, SessionRecord>();
+  const stopped = new Set<string>();
   return {
     async started(executionArn, sessionId, extras = {}) {
+      if (stopped.has(executionArn)) throw new SessionStopped(executionArn);
       records.set(executionArn, { executionArn, sessionId, startedAt: now(), ...(extras.liveViewUrl ? { liveViewUrl: extras.liveViewUrl } : {}) });
     },
     async ended(executionArn, sessionId) {
@@ -42,6 +62,12 @@ export function memorySessionRecords(now: () => number = Date.now): SessionRecor
     async get(executionArn) {
       const record = records.get(executionArn);
       return record && { ...record };
+    },
+    async stoppedUnlessStarted(executionArn) {
+      const record = records.get(executionArn);
+      if (record) return { ...record };
+      stopped.add(executionArn);
+      return undefined;
     },
     all: () => [...records.values()].map((r) => ({ ...r })),
   };
@@ -64,18 +90,40 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
     return options.tableName;
   };
   const expiresAt = () => String(Math.floor(now() / 1000) + options.ttlSeconds);
-  return {
+  const conditionFailed = (err: unknown) => err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException';
+  const records: SessionRecords = {
     async started(executionArn, sessionId, extras = {}) {
-      await client.send(new PutItemCommand({
-        TableName: table(),
-        Item: {
-          executionArn: { S: executionArn },
-          sessionId: { S: sessionId },
-          startedAt: { N: String(now()) },
-          expiresAt: { N: expiresAt() },
-          ...(extras.liveViewUrl ? { liveViewUrl: { S: extras.liveViewUrl } } : {}),
-        },
-      }));
+      try {
+        await client.send(new PutItemCommand({
+          TableName: table(),
+          Item: {
+            executionArn: { S: executionArn },
+            sessionId: { S: sessionId },
+            startedAt: { N: String(now()) },
+            expiresAt: { N: expiresAt() },
+            ...(extras.liveViewUrl ? { liveViewUrl: { S: extras.liveViewUrl } } : {}),
+          },
+          ConditionExpression: 'attribute_not_exists(stoppedAt)',
+        }));
+      } catch (err) {
+        if (conditionFailed(err)) throw new SessionStopped(executionArn);
+        throw err;
+      }
+    },
+    async stoppedUnlessStarted(executionArn) {
+      try {
+        await client.send(new UpdateItemCommand({
+          TableName: table(),
+          Key: { executionArn: { S: executionArn } },
+          UpdateExpression: 'SET stoppedAt = if_not_exists(stoppedAt, :now), expiresAt = if_not_exists(expiresAt, :exp)',
+          ConditionExpression: 'attribute_not_exists(sessionId)',
+          ExpressionAttributeValues: { ':now': { N: String(now()) }, ':exp': { N: expiresAt() } },
+        }));
+        return undefined;
+      } catch (err) {
+        if (conditionFailed(err)) return records.get(executionArn);
+        throw err;
+      }
     },
     async ended(executionArn, sessionId) {
       try {
@@ -88,7 +136,7 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
         }));
         return true;
       } catch (err) {
-        if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+        if (conditionFailed(err)) return false;
         throw err;
       }
     },
@@ -105,4 +153,5 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
       };
     },
   };
+  return records;
 }

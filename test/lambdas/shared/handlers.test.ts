@@ -146,6 +146,16 @@ describe('startSession', () => {
     await expect(handlers.startSession({ executionArn: EXECUTION_ARN, input: { tasks: [{ taskDetails: 'a' }] } })).rejects.toBe(outage);
     expect(client.terminateSession).toHaveBeenCalledWith('sess-1');
   });
+
+  it('a session that answers after the cleanup found the execution stopped is terminated by its starter (the cleanup has already looked)', async () => {
+    const { handlers, client, sessions, logs } = setup();
+    // The execution was stopped while start-session ran; its cleanup found no session and marked it stopped.
+    await expect(sessions.stoppedUnlessStarted(EXECUTION_ARN)).resolves.toBeUndefined();
+    await expect(handlers.startSession({ executionArn: EXECUTION_ARN, input: { tasks: [{ taskDetails: 'a' }] } })).rejects.toMatchObject({ name: 'SessionStopped' });
+    expect(client.terminateSession).toHaveBeenCalledWith('sess-1');
+    expect(await sessions.get(EXECUTION_ARN)).toBeUndefined();
+    expect(logs.some((l) => l.message === 'the execution was stopped while its session started; terminating it')).toBe(true);
+  });
 });
 
 describe('sendTask', () => {
