@@ -3,7 +3,7 @@
  *
  *   batch start <items> --template <t.json> [--concurrency N] [--tolerate P] [--name N] [--follow]
  *       checks the template with every item (a bad one is named by its line: exit 2, nothing uploaded), uploads the
- *       items file to the result bucket (under batches/<name>/), starts the batch; prints its ARN
+ *       items as checked (a JSON array, batches/<name>/items.json) to the result bucket, starts the batch; prints its ARN
  *   batch status <arn> [--follow]   counts from the batch's Map Run: total, running, succeeded, failed
  *   batch results <arn> [--refs]    one JSON line per item (item, status, output or error), from the ResultWriter's files
  *
@@ -23,12 +23,12 @@ import {
   StartExecutionCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { BATCH_ITEMS_PREFIX, BATCH_LIMITS, type BatchChildInput, type BatchInput, type ItemFormat } from '../lambdas/shared/batch-contract';
+import { BATCH_ITEMS_PREFIX, BATCH_LIMITS, type BatchChildInput, type BatchInput } from '../lambdas/shared/batch-contract';
 import type { WorkflowOutput } from '../lambdas/shared/contract';
 import { resolveOutput, s3ResultStore } from '../lambdas/shared/result-store';
 import { isPlainObject } from '../lambdas/shared/schema/core';
 import type { BatchItemResult } from '../local/batch';
-import { checkItems, itemFormat, ItemsError, parseItems } from '../local/batch-items';
+import { checkItems, itemFormat, ItemsError, parseItems, type BatchItem } from '../local/batch-items';
 import { CliError, defaultClients, describeAwsError, EXIT, parseStatesArn, regionForArn, type StateMachineKind } from './aws';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
 import { defaultSleep, resolveStateMachine, type CommandIo, type TargetOptions } from './commands';
@@ -51,8 +51,6 @@ export const BATCH_USAGE = `Batches (the batch state machine: config batch.enabl
 export const BATCH_STATE_MACHINE_OUTPUT = 'BatchStateMachineArn';
 
 const EXECUTION_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
-const EXTENSIONS: Record<ItemFormat, string> = { json: 'json', jsonl: 'jsonl', csv: 'csv' };
-const CONTENT_TYPES: Record<ItemFormat, string> = { json: 'application/json', jsonl: 'application/x-ndjson', csv: 'text/csv' };
 const ENDED = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']);
 
 export interface BatchIo extends CommandIo {
@@ -132,11 +130,10 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
   }
   const source = itemsFile === '-' ? 'stdin' : itemsFile;
   const format = itemFormat(itemsFile, text);
-  let count: number;
+  let items: BatchItem[];
   try {
-    const items = parseItems(text, format, source);
+    items = parseItems(text, format, source);
     checkItems(template, items, source);
-    count = items.length;
   } catch (err) {
     if (err instanceof ItemsError) throw new CliError(`${err.message}\n(nothing was uploaded or started)`, false, 'Webrun.InvalidInput');
     throw err;
@@ -153,10 +150,14 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
   const sfn = clientsOf(io).sfn(target.region);
   const { bucket } = await resultWriterOf(sfn, target.arn, target.region);
   const name = opts.name ?? batchName();
-  const key = `${BATCH_ITEMS_PREFIX}${name}/items.${EXTENSIONS[format]}`;
-  await call(() => clientsOf(io).s3(target.region).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: CONTENT_TYPES[format] })), { arn: `s3://${bucket}/${key}`, region: target.region });
+  // The items as they were checked, whatever the file's format: a JSON array of their fields, so that the deployed
+  // batch reads exactly what was validated (no second CSV parser, byte-order mark or quoting rule to differ).
+  const key = `${BATCH_ITEMS_PREFIX}${name}/items.json`;
+  const body = JSON.stringify(items.map((item) => item.vars));
+  await call(() => clientsOf(io).s3(target.region).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' })), { arn: `s3://${bucket}/${key}`, region: target.region });
+  const count = items.length;
   const input: BatchInput = {
-    items: { bucket, key, format },
+    items: { bucket, key, format: 'json' },
     template,
     ...(opts.concurrency !== undefined ? { maxConcurrency: opts.concurrency } : {}),
     ...(opts.tolerate !== undefined ? { toleratedFailurePercentage: opts.tolerate } : {}),

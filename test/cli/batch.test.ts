@@ -75,17 +75,30 @@ describe('batch start', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(BATCH_ARN);
     const [put] = s3.commandCalls(PutObjectCommand);
-    expect(put.args[0].input).toMatchObject({ Bucket: BUCKET, Key: 'batches/batch-1/items.csv', Body: ITEMS, ContentType: 'text/csv' });
+    // The items as checked, as a JSON array: what the deployed batch reads is what was validated.
+    expect(put.args[0].input).toMatchObject({ Bucket: BUCKET, Key: 'batches/batch-1/items.json', ContentType: 'application/json' });
+    expect(JSON.parse(String(put.args[0].input.Body))).toEqual([{ sku: 'A1' }, { sku: 'B2' }, { sku: 'C3' }]);
     const [start] = sfn.commandCalls(StartExecutionCommand);
     expect(start.args[0].input.stateMachineArn).toBe(BATCH_SM);
     expect(start.args[0].input.name).toBe('batch-1');
     expect(JSON.parse(start.args[0].input.input ?? '')).toEqual({
-      items: { bucket: BUCKET, key: 'batches/batch-1/items.csv', format: 'csv' },
+      items: { bucket: BUCKET, key: 'batches/batch-1/items.json', format: 'json' },
       template: TEMPLATE,
       maxConcurrency: 3,
       toleratedFailurePercentage: 5,
     });
     expect(r.stderr).toContain('started a batch of 3 item(s)');
+  });
+
+  it('uploads a CSV saved with a byte-order mark (as Excel writes it) without the mark in its first field name', async () => {
+    cfn.on(DescribeStacksCommand).resolves(stack([{ OutputKey: 'BatchStateMachineArn', OutputValue: BATCH_SM }]));
+    sfn.on(DescribeStateMachineCommand, { stateMachineArn: BATCH_SM }).resolves({ definition: DEFINITION } as never);
+    s3.on(PutObjectCommand).resolves({});
+    sfn.on(StartExecutionCommand).resolves({ executionArn: BATCH_ARN, startDate: new Date() });
+    const bom = write('excel.csv', `\uFEFFsku,qty\r\nA1,"1,5"\r\nB2,2\r\n`);
+    const r = await run(['batch', 'start', bom, '--template', templateFile, '--name', 'batch-2', '--region', REGION]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(String(s3.commandCalls(PutObjectCommand)[0].args[0].input.Body))).toEqual([{ sku: 'A1', qty: '1,5' }, { sku: 'B2', qty: '2' }]);
   });
 
   it('refuses a bad item by its line before uploading or starting anything (exit 2)', async () => {
