@@ -28,7 +28,7 @@ import type { WorkflowOutput } from '../lambdas/shared/contract';
 import { resolveOutput, s3ResultStore } from '../lambdas/shared/result-store';
 import { isPlainObject } from '../lambdas/shared/schema/core';
 import type { BatchItemResult } from '../local/batch';
-import { checkItems, itemFormat, ItemsError, parseItems, type BatchItem } from '../local/batch-items';
+import { checkItems, itemFormat, ItemsError, parseItems, templateProblem, type BatchItem } from '../local/batch-items';
 import { CliError, defaultClients, describeAwsError, EXIT, parseStatesArn, regionForArn, type StateMachineKind } from './aws';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
 import { defaultSleep, resolveStateMachine, type CommandIo, type TargetOptions } from './commands';
@@ -122,6 +122,8 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
     throw new CliError(`--template: ${(err as Error).message}`, false, 'InvalidInput');
   }
   if (!isPlainObject(template)) throw new CliError(`--template: ${opts.template} must hold a workflow input object with "tasks"`, false, 'InvalidInput');
+  const templateTooLarge = templateProblem(template);
+  if (templateTooLarge) throw new CliError(`--template: ${opts.template}: ${templateTooLarge}\n(nothing was uploaded or started)`, false, 'Webrun.InvalidInput');
   let text: string;
   try {
     text = itemsFile === '-' ? await io.readStdin() : await readFile(itemsFile, 'utf8');

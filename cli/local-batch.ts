@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { isPlainObject } from '../lambdas/shared/schema/core';
 import { runLocalBatch, type BatchItemResult, type LocalBatchSummary } from '../local/batch';
-import { checkItems, itemFormat, ItemsError, parseItems, type BatchItem } from '../local/batch-items';
+import { checkItems, itemFormat, ItemsError, parseItems, templateProblem, type BatchItem } from '../local/batch-items';
 import { readableCause } from '../local/progress';
 import { defaultResultsDir } from '../local/result-store';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
@@ -43,6 +43,9 @@ async function readTemplate(file: string, io: CliIo): Promise<Record<string, unk
     throw new UsageError(`--template: ${(err as Error).message}`, false);
   }
   if (!isPlainObject(template)) throw new UsageError(`--template: ${sourceName(file)} must hold a workflow input object with "tasks"`, false);
+  // As deployed: a template the batch state machine cannot hold fails there, so it fails here too.
+  const problem = templateProblem(template);
+  if (problem) throw new UsageError(`--template: ${sourceName(file)}: ${problem}`, false);
   return template;
 }
 

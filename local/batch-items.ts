@@ -273,6 +273,16 @@ export function itemInput(template: Record<string, unknown>, vars: Record<string
 }
 
 /**
+ * Why the deployed batch state machine could not carry `template`, or undefined: past BATCH_LIMITS.maxTemplateBytes
+ * its "Prepare batch" state would pass Step Functions' 256 KiB (States.DataLimitExceeded, which no Catch handles).
+ */
+export function templateProblem(template: Record<string, unknown>): string | undefined {
+  const size = Buffer.byteLength(JSON.stringify(template), 'utf8');
+  if (size <= BATCH_LIMITS.maxTemplateBytes) return undefined;
+  return `the template has ${size} bytes; a batch template may have at most ${BATCH_LIMITS.maxTemplateBytes} (the batch state machine holds it twice in one state, and Step Functions allows 256 KiB there)`;
+}
+
+/**
  * Checks the template with every item's vars, as each run's start step would: throws ItemsError listing every
  * refused item by line (with the field and the reason), so that nothing starts unless every item can.
  */

@@ -32,6 +32,11 @@ export const BATCH_LIMITS = {
   defaultMaxConcurrency: 5,
   /** Default of config `batch.toleratedFailurePercentage`: any failed item fails the batch. */
   defaultToleratedFailurePercentage: 0,
+  /**
+   * The largest template (JSON, UTF-8 bytes): "Prepare batch" holds it twice in one state (inside the merged batch
+   * input and as the items' template), and a state holds at most 256 KiB; 4 KiB are left for the rest of that state.
+   */
+  maxTemplateBytes: (256 * 1024 - 4 * 1024) / 2,
 } as const;
 
 /** Where `webrun-sfn batch start` uploads items, in the result bucket: the batch state machine may read only these. */

@@ -101,6 +101,16 @@ describe('batch start', () => {
     expect(JSON.parse(String(s3.commandCalls(PutObjectCommand)[0].args[0].input.Body))).toEqual([{ sku: 'A1', qty: '1,5' }, { sku: 'B2', qty: '2' }]);
   });
 
+  it('refuses a template the batch state machine could not hold before uploading or starting anything (exit 2)', async () => {
+    const large = write('large.json', JSON.stringify({ tasks: Array.from({ length: 8 }, () => ({ taskDetails: 'x'.repeat(19_000) })) }));
+    const r = await run(['batch', 'start', itemsFile, '--template', large, '--state-machine-arn', BATCH_SM, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('a batch template may have at most 129024');
+    expect(JSON.parse(r.stdout).error.name).toBe('Webrun.InvalidInput');
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
   it('refuses a bad item by its line before uploading or starting anything (exit 2)', async () => {
     const bad = write('bad.jsonl', '{"sku":"A1"}\n{"sku":"B2"}\n{"other":"C3"}\n');
     const r = await run(['batch', 'start', bad, '--template', templateFile, '--state-machine-arn', BATCH_SM, '--json']);

@@ -135,6 +135,9 @@ describe('npm start -- --batch', () => {
     [['input.json', '--batch', 'x.csv', '--template', template], 'a batch takes its items from --batch'],
     [['--batch', join(dir, 'none.csv'), '--template', template], '--batch: cannot read'],
     [['--batch', csv(1), '--template', file('t-array.json', [])], 'must hold a workflow input object'],
+    // A template the deployed batch state machine could not hold (States.DataLimitExceeded there) fails here too.
+    [['--batch', csv(1), '--template', file('t-large.json', { tasks: Array.from({ length: 8 }, () => ({ taskDetails: 'x'.repeat(19_000) })) })],
+      'a batch template may have at most 129024'],
   ])('exits 2 for bad usage %j', async (argv, message) => {
     const { code, stderr } = await cli([...argv, ...base()]);
     expect(code).toBe(2);

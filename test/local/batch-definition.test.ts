@@ -8,8 +8,9 @@ import * as path from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { batchDefinitionIsStale, builtBatchText } from '../../bin/batch-definition';
-import { BatchStateNames, ITEM_FORMATS } from '../../lambdas/shared/batch-contract';
+import { BATCH_LIMITS, BatchStateNames, ITEM_FORMATS } from '../../lambdas/shared/batch-contract';
 import { describeBatch } from '../../local/batch-asl';
+import { templateProblem } from '../../local/batch-items';
 import { builtBatchDefinition, LOCAL_ITEMS_PATH, localBatchDefinition } from '../../local/batch-workflow';
 
 /** Every leaf path where two JSON values differ: `-path` only in `a`, `+path` only in `b`, `~path` changed. */
@@ -55,5 +56,31 @@ describe('the batch definition', () => {
     await expect(machine.run(input as never, { context: { Execution: { Id: 'arn:aws:states:local:000000000000:execution:b:x', Name: 'x', RedriveCount: 0 } } }).result).rejects.toMatchObject({
       cause: { message: expect.stringMatching(/must be an array/) },
     });
+  });
+
+  it('holds the largest template batch start accepts (BATCH_LIMITS.maxTemplateBytes) within 256 KiB, and holds it twice', async () => {
+    // The deployed definition's first states, up to and including "Prepare batch" (then the state ends).
+    const deployed = builtBatchDefinition();
+    const prepare = { ...deployed.States[BatchStateNames.prepare] };
+    delete prepare.Next;
+    const head = { StartAt: deployed.StartAt, States: { [BatchStateNames.defaults]: deployed.States[BatchStateNames.defaults], [BatchStateNames.prepare]: { ...prepare, End: true } } };
+    expect(deployed.StartAt).toBe(BatchStateNames.defaults);
+    const templateOf = (bytes: number) => {
+      const template = { tasks: [{ taskDetails: '' }], vars: { shop: 'https://shop.example.com' } };
+      template.tasks[0].taskDetails = 'x'.repeat(bytes - Buffer.byteLength(JSON.stringify(template)));
+      return template;
+    };
+    const template = templateOf(BATCH_LIMITS.maxTemplateBytes);
+    expect(Buffer.byteLength(JSON.stringify(template))).toBe(BATCH_LIMITS.maxTemplateBytes);
+    expect(templateProblem(template)).toBeUndefined();
+    expect(templateProblem(templateOf(BATCH_LIMITS.maxTemplateBytes + 1))).toMatch(/at most 129024 \(the batch state machine holds it twice/);
+
+    // As `batch start` starts it: the longest batch name, every optional field.
+    const input = { items: { bucket: 'webrun-sfn-results-0123456789abcdef', key: `batches/${'n'.repeat(80)}/items.json`, format: 'json' }, template, maxConcurrency: 10_000, toleratedFailurePercentage: 100 };
+    const machine = new StateMachine(head as never, { validationOptions: { checkArn: false } });
+    const output = await machine.run(input as never, { context: { Execution: { Id: `arn:aws:states:us-east-1:123456789012:execution:WebrunSfnBatch:${'n'.repeat(80)}`, Name: 'n', RedriveCount: 0 } } }).result;
+    const size = Buffer.byteLength(JSON.stringify(output));
+    expect(size).toBeGreaterThan(2 * BATCH_LIMITS.maxTemplateBytes);
+    expect(size).toBeLessThanOrEqual(256 * 1024);
   });
 });
