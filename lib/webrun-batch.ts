@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { BATCH_ITEMS_PREFIX, BATCH_LIMITS, BATCH_RESULTS_PREFIX } from '../lambdas/shared/batch-contract';
 import { buildBatchDefinition } from './batch-definition';
 import { iam5ResourceFinding } from './nag';
+import { WebrunWorkflow } from './webrun-workflow';
 
 /** What a batch runs its items on: the workflow and its result bucket (a `WebrunWorkflow` is one). */
 export interface BatchTarget {
@@ -94,6 +95,11 @@ export class WebrunBatch extends Construct {
     const toleratedFailurePercentage = props.toleratedFailurePercentage ?? BATCH_LIMITS.defaultToleratedFailurePercentage;
     const timeout = props.timeout ?? Duration.days(7);
     const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
+    if (props.workflow instanceof WebrunWorkflow && props.workflow.cleanup === undefined) {
+      // Stopping a batch stops its children, skipping their Catch: only the session cleanup ends their sessions.
+      Annotations.of(this).addWarningV2('webrun-sfn:batchWithoutSessionCleanup',
+        'The workflow has sessionCleanup: false: stopping a batch (or a child timing out) would leave the running children\'s webrun sessions open and billed until they idle out.');
+    }
     validateProps({ maxConcurrency, toleratedFailurePercentage, timeout, logRemovalPolicy });
     this.bucket = props.workflow.resultBucket;
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_ITEMS_PREFIX, BATCH_RESULTS_PREFIX, BatchStateNames, ITEM_FORMATS } from '../../lambdas/shared/batch-contract';
@@ -157,6 +157,17 @@ describe('the stack and config with batches', () => {
     expect(body).toContain(id(stack.batch!.stateMachine));
     const definition = JSON.parse(resolveIntrinsics(stack.resolve((stack.batch!.stateMachine.node.defaultChild as unknown as { definitionString: unknown }).definitionString)) as string) as BatchDefinition;
     expect(definition.States[BatchStateNames.defaults].Parameters).toMatchObject({ defaults: { maxConcurrency: 3, toleratedFailurePercentage: 10 } });
+  });
+
+  it('warns when its workflow has no session cleanup: a stopped batch would leave its children\'s sessions open', () => {
+    const warnings = (workflowProps: ConstructorParameters<typeof WebrunWorkflow>[2]) => {
+      const app = new App({ context: NO_BUNDLING });
+      const stack = new Stack(app, 'Warn', { env: ENVIRONMENT });
+      new WebrunBatch(stack, 'Batch', { workflow: new WebrunWorkflow(stack, 'Workflow', workflowProps) });
+      return Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('sessionCleanup: false'));
+    };
+    expect(warnings({ sessionCleanup: false })).toHaveLength(1);
+    expect(warnings({})).toHaveLength(0);
   });
 
   it('keeps the batch\'s log group as it keeps the workflow\'s (logRemovalPolicy), unless the batch says otherwise; never a snapshot', () => {
