@@ -105,7 +105,7 @@ export function buildBatchDefinition(scope: Construct, props: BatchDefinitionPro
       toleratedFailurePercentagePath: '$.batch.toleratedFailurePercentage',
       resultWriterV2: new ResultWriterOnPrefix({ bucket: props.resultBucket, prefix: BATCH_RESULTS_PREFIX }),
       mapExecutionType: sfn.StateMachineType.STANDARD,
-      label: 'Items',
+      label: BatchStateNames.mapLabels[format],
     });
     // The child's name is the batch's id, the item's index and the redrive count of this map iteration: a retry
     // of the start reuses the name (Step Functions refuses a second execution of it), a redriven batch reruns its

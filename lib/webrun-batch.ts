@@ -6,7 +6,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
-import { BATCH_ITEMS_PREFIX, BATCH_LIMITS, BATCH_RESULTS_PREFIX } from '../lambdas/shared/batch-contract';
+import { BATCH_ITEMS_PREFIX, BATCH_LIMITS, BATCH_RESULTS_PREFIX, BatchStateNames, ITEM_FORMATS } from '../lambdas/shared/batch-contract';
 import { buildBatchDefinition } from './batch-definition';
 import { iam5ResourceFinding } from './nag';
 import { WebrunWorkflow } from './webrun-workflow';
@@ -195,7 +195,7 @@ export class WebrunBatch extends Construct {
         'stops (StopExecution): child names are made per item at run time, so the grant is the executions of the workflow.',
     });
     // The Distributed Map runs each item as a map-run execution of this state machine, which it describes, stops and redrives.
-    for (const suffix of [':*', '/Items:*']) {
+    for (const suffix of [':*', ...ITEM_FORMATS.map((format) => `/${BatchStateNames.mapLabels[format]}:*`)]) {
       stateMachine.acknowledge({
         id: iam5ResourceFinding(this, executionsOf(this.stateMachine, suffix)),
         reason:

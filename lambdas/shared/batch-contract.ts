@@ -20,6 +20,8 @@ export const BatchStateNames = {
   /** The Distributed Map of each format, and the Task state in it that runs one item as a child execution. */
   runItems: { json: 'Run items (JSON)', jsonl: 'Run items (JSON Lines)', csv: 'Run items (CSV)' },
   runItem: { json: 'Run item (JSON)', jsonl: 'Run item (JSON Lines)', csv: 'Run item (CSV)' },
+  /** Each Distributed Map's label, unique in the state machine: its map runs' children are `<state machine>/<label>:<id>`. */
+  mapLabels: { json: 'Items-json', jsonl: 'Items-jsonl', csv: 'Items-csv' },
 } as const satisfies Record<string, string | Record<ItemFormat, string>>;
 
 /** The limits of one batch. */

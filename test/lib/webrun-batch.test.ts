@@ -55,6 +55,10 @@ describe('WebrunBatch', () => {
     expect(definition.States[BatchStateNames.runItems.csv].ItemReader).toMatchObject({ ReaderConfig: { CSVHeaderLocation: 'FIRST_ROW' } });
     const choice = definition.States[BatchStateNames.format];
     expect(choice.Default).toBe(BatchStateNames.unknownFormat);
+    // A label names one Map state of the state machine (map-run children are "<state machine>/<label>:<id>").
+    const labels = ITEM_FORMATS.map((format) => (definition.States[BatchStateNames.runItems[format]] as { Label?: string }).Label);
+    expect(new Set(labels).size).toBe(ITEM_FORMATS.length);
+    for (const label of labels) expect(label).toMatch(/^[A-Za-z0-9_-]{1,40}$/);
   });
 
   it('runs each item as a child execution of the workflow (startExecution.sync:2), named by batch, item and redrive, the item merged into the template\'s vars', () => {
