@@ -1,6 +1,6 @@
 /**
  * The batch state machine that `cdk deploy` ships, as plain ASL, straight from the construct in-process (no
- * cdk.out, no bundling): what `bin/batch-definition.ts` writes to local/built/batch.json for the local batch.
+ * cdk.out, no bundling): what `npm run definitions` writes to local/built/batch.json for the local batch.
  * Loads aws-cdk-lib: the local batch itself reads the built file instead (local/batch-workflow.ts).
  */
 import { App, Stack } from 'aws-cdk-lib';

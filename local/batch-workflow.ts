@@ -14,7 +14,7 @@ export type BatchDefinition = Record<string, unknown> & { StartAt: string; State
 /** Where the local batch puts the items: the batch input's `items.values`, after "Prepare batch" moved it under `batch`. */
 export const LOCAL_ITEMS_PATH = '$.batch.items.values';
 
-/** Where `bin/batch-definition.ts` writes the batch definition the construct synthesizes with default props. */
+/** Where `npm run definitions` (bin/definitions.ts) writes the batch definition the construct synthesizes with default props. */
 export const BUILT_BATCH_FILE = path.join(BUILT_DIR, 'batch.json');
 
 /** The deployed batch definition, as built (a test keeps it equal to what the construct synthesizes). */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
-import { batchDefinitionIsStale, builtBatchText } from '../../bin/batch-definition';
+import { builtDefinitions, staleDefinitions } from '../../bin/definitions';
 import { BATCH_LIMITS, BatchStateNames, ITEM_FORMATS } from '../../lambdas/shared/batch-contract';
 import { describeBatch } from '../../local/batch-asl';
 import { templateProblem } from '../../local/batch-items';
@@ -27,17 +27,18 @@ function differences(a: unknown, b: unknown, at = ''): string[] {
 }
 
 describe('the batch definition', () => {
-  it('local/built/batch.json is what the construct synthesizes with default props (run `npx tsx bin/batch-definition.ts` after changing it)', () => {
-    expect(batchDefinitionIsStale()).toBe(false);
+  it('local/built/batch.json is what the construct synthesizes with default props (run `npm run definitions` after changing it)', () => {
+    expect(staleDefinitions()).not.toContain('batch.json');
     expect(builtBatchDefinition()).toEqual(describeBatch());
   });
 
-  it('a changed definition is reported as stale', () => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'webrun-batch-')), 'batch.json');
-    writeFileSync(file, builtBatchText());
-    expect(batchDefinitionIsStale(file)).toBe(false);
+  it('a changed batch definition is reported as stale', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'webrun-batch-'));
+    for (const [name, text] of Object.entries(builtDefinitions())) writeFileSync(path.join(dir, name), text);
+    expect(staleDefinitions(dir)).toEqual([]);
+    const file = path.join(dir, 'batch.json');
     writeFileSync(file, readFileSync(file, 'utf8').replace('"maxConcurrency": 5', '"maxConcurrency": 6'));
-    expect(batchDefinitionIsStale(file)).toBe(true);
+    expect(staleDefinitions(dir)).toEqual(['batch.json']);
   });
 
   it('runs locally with one difference from what deploys: where items come from (each ItemReader becomes ItemsPath)', () => {
