@@ -9,7 +9,8 @@
  * and a start that answers after that mark may not record its session (SessionStopped) and ends it itself; a start
  * that recorded first is found by the cleanup, which ends its session. Whichever writes first, the session ends.
  */
-import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { isConditionFailed } from './dynamodb';
 import { ConfigError } from './errors';
 
 /** Start session answered after the cleanup marked its execution stopped: the session must be ended by its starter. */
@@ -90,7 +91,6 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
     return options.tableName;
   };
   const expiresAt = () => String(Math.floor(now() / 1000) + options.ttlSeconds);
-  const conditionFailed = (err: unknown) => err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException';
   const records: SessionRecords = {
     async started(executionArn, sessionId, extras = {}) {
       try {
@@ -106,7 +106,7 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
           ConditionExpression: 'attribute_not_exists(stoppedAt)',
         }));
       } catch (err) {
-        if (conditionFailed(err)) throw new SessionStopped(executionArn);
+        if (isConditionFailed(err)) throw new SessionStopped(executionArn);
         throw err;
       }
     },
@@ -121,7 +121,7 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
         }));
         return undefined;
       } catch (err) {
-        if (conditionFailed(err)) return records.get(executionArn);
+        if (isConditionFailed(err)) return records.get(executionArn);
         throw err;
       }
     },
@@ -136,7 +136,7 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
         }));
         return true;
       } catch (err) {
-        if (conditionFailed(err)) return false;
+        if (isConditionFailed(err)) return false;
         throw err;
       }
     },

@@ -7,7 +7,8 @@
  * locally: memory.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { isConditionFailed } from './dynamodb';
 import { ConfigError } from './errors';
 import type { AnsweredGuardrail } from './contract';
 import type { LoopState, RunState } from './state';
@@ -126,7 +127,6 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
           ...(item.answered?.S ? { answered: JSON.parse(item.answered.S) as AnsweredGuardrail[] } : {}),
         }
       : undefined;
-  const conditionFailed = (err: unknown) => err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException';
   return {
     async put(record) {
       const { taskId: _taskId, answered: _answered, ...rest } = record;
@@ -146,7 +146,7 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
         }));
         return true;
       } catch (err) {
-        if (conditionFailed(err)) return false;
+        if (isConditionFailed(err)) return false;
         throw err;
       }
     },
@@ -161,7 +161,7 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
         }));
         return true;
       } catch (err) {
-        if (conditionFailed(err)) return false;
+        if (isConditionFailed(err)) return false;
         throw err;
       }
     },
@@ -180,7 +180,7 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
         }));
         return parse(answer.Attributes as never);
       } catch (err) {
-        if (conditionFailed(err)) return undefined;
+        if (isConditionFailed(err)) return undefined;
         throw err;
       }
     },
