@@ -17,7 +17,7 @@ import { ConfigError } from './errors';
 export class SessionStopped extends Error {
   override readonly name = 'SessionStopped';
   constructor(executionArn: string) {
-    super(`The execution ${executionArn} was stopped before its session was recorded.`);
+    super(`The execution ${executionArn} was stopped before its session was recorded; its session is terminated. A redriven execution cannot start a session: start a new execution.`);
   }
 }
 
