@@ -6,14 +6,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/shared/contract';
 import { METRICS_NAMESPACE, WorkflowMetricNames } from '../../lambdas/shared/contract';
 import { loadConfig, type WebrunConfig } from '../../lib/config';
 import { stackPropsFromConfig, WebrunStack } from '../../lib/webrun-stack';
+import { synthWithNag } from '../helpers/nag';
 
 const root = path.join(__dirname, '..', '..');
 const ENVIRONMENT = { account: '123456789012', region: 'eu-west-1' };
@@ -40,17 +40,8 @@ beforeAll(() => {
   outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'webrun-ops-'));
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, outdir });
   stack = new WebrunStack(app, config.stackName, { ...stackPropsFromConfig(config), env: ENVIRONMENT });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  try {
-    app.synth();
-  } catch (err) {
-    nagError = err as Error;
-  }
+  ({ findings: nagFindings, error: nagError } = synthWithNag(app));
   template = Template.fromJSON(JSON.parse(fs.readFileSync(path.join(outdir, `${config.stackName}.template.json`), 'utf8')));
-  const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
-    pluginReports: Array<{ violations: Array<{ ruleName: string; severity: string; violatingConstructs: Array<{ constructPath: string }> }> }>;
-  };
-  nagFindings = report.pluginReports.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.severity} ${v.ruleName} at ${c.constructPath}`)));
 });
 
 afterAll(() => {
