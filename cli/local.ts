@@ -160,7 +160,7 @@ export async function main(io: CliIo): Promise<number> {
     }
     if (cli.batch) {
       // Loaded on first use, like the batch itself.
-      const { localBatchMain } = await import('./local-batch');
+      const { localBatchMain } = await import('./local-batch.js');
       return await localBatchMain(io, { ...cli, batch: cli.batch });
     }
     input = await readInput(cli.inputPath, io);

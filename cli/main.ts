@@ -162,7 +162,7 @@ export async function main(io: CliIo): Promise<number> {
   const [command, ...rest] = io.argv;
   if (command === 'local') {
     // Loaded on first use: it brings the CDK synthesis and the local executor.
-    const localMain = io.localMain ?? (await import('./local')).main;
+    const localMain = io.localMain ?? (await import('./local.js')).main;
     return localMain({ argv: rest, env: io.env, stdout: io.stdout, stderr: io.stderr, readStdin: io.readStdin, signal: io.signal });
   }
   const wantsJson = io.argv.includes('--json');

@@ -163,7 +163,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   const workflow =
     options.workflow ??
     // Synthesizing loads aws-cdk-lib: only for props other than the defaults, whose workflows come built.
-    (options.workflowProps ? (await import('./asl')).synthesizeLocalWorkflow(options.workflowProps) : builtWorkflow(options.completion ?? CompletionModes.poll));
+    (options.workflowProps ? (await import('./asl.js')).synthesizeLocalWorkflow(options.workflowProps) : builtWorkflow(options.completion ?? CompletionModes.poll));
   const store = folderResultStore(options.resultsDir ?? defaultResultsDir());
   const sessions = memorySessionRecords();
   const log = options.log ?? silentLog;

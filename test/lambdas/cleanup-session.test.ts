@@ -212,7 +212,7 @@ describe('cleanupSession, the Lambda handler', () => {
     const fetchMock = vi.fn(async () => new Response(JSON.stringify({ success: true }), { status: 200, headers: { 'content-type': 'application/json' } }));
     vi.stubGlobal('fetch', fetchMock);
 
-    const { cleanupSession: handler } = await import('../../lambdas/index');
+    const { cleanupSession: handler } = await import('../../lambdas/index.js');
     await expect(handler(statusChange('TIMED_OUT'), lambdaContext())).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'terminated' });
 
     expect(secretsMock.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: SECRET_ARN });
@@ -231,7 +231,7 @@ describe('cleanupSession, the Lambda handler', () => {
     dynamoMock.on(UpdateItemCommand).resolves({});
     const fetchMock = vi.fn(async () => new Response(JSON.stringify({ success: true }), { status: 200, headers: { 'content-type': 'application/json' } }));
     vi.stubGlobal('fetch', fetchMock);
-    const { cleanupSession: handler } = await import('../../lambdas/index');
+    const { cleanupSession: handler } = await import('../../lambdas/index.js');
 
     await expect(handler(statusChange('ABORTED'), lambdaContext())).resolves.toMatchObject({ sessionId: null, action: 'no-session' });
     expect(fetchMock).not.toHaveBeenCalled();

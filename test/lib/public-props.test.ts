@@ -5,7 +5,7 @@
  * exceptions are listed with the README's "Before a jsii build" section, which says what remains.
  */
 import * as path from 'node:path';
-import ts from 'typescript';
+import ts from '@typescript/typescript6';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = path.join(__dirname, '..', '..');
