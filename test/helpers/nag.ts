@@ -1,8 +1,12 @@
-/** cdk-nag in tests: a synth with the AwsSolutions plugin, as `cdk synth` runs it, and the acknowledgements' reasons. */
+/**
+ * The checked synth in tests: cdk-nag's AwsSolutions plugin and aws-cdk-lib's CloudFormation template validation, as
+ * `cdk synth` runs them, and the acknowledgements' reasons. vitest.config.mts turns the template validation off for
+ * every other synth (CDK_VALIDATION=false): it costs seconds per synth, and these synths cover every stack shape.
+ */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { App, CloudFormationValidatePlugin, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 
@@ -15,9 +19,15 @@ export interface NagSynth {
   error?: Error;
 }
 
-/** Synthesizes `app` (made with its own `outdir`) with the AwsSolutions plugin and reads its validation report. */
+/** One instance for every synth: it compiles its WebAssembly engine once, as aws-cdk-lib's own default instance does. */
+const templateValidation = new CloudFormationValidatePlugin();
+
+/**
+ * Synthesizes `app` (made with its own `outdir`) with the AwsSolutions plugin and the CloudFormation template
+ * validation (registered explicitly, it runs whatever CDK_VALIDATION says), and reads their validation report.
+ */
 export function synthWithNag(app: App): NagSynth {
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), templateValidation);
   let error: Error | undefined;
   try {
     app.synth();

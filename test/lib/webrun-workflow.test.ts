@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import type * as lambdaEntry from '../../lambdas/index';
 import { WEBRUN_HANDLERS, WebrunErrors, type WebrunHandlerName } from '../../lambdas/shared/contract';
 import { SITE_SECRET_PREFIX } from '../../lambdas/shared/contract';
@@ -581,6 +581,19 @@ describe('cdk-nag AwsSolutions', () => {
     });
     expect(findings).toContain('error AwsSolutions-SQS4 at Control/PlainQueue/Resource');
     expect(error?.message).toContain('AwsSolutions-SQS4');
+  });
+
+  it('reports a template that CloudFormation would refuse (the same synth validates every template against its schema)', () => {
+    const quiet = vi.spyOn(console, 'error').mockImplementation(() => undefined); // aws-cdk-lib prints the report too
+    try {
+      const { findings } = synthWithNag((app) => {
+        const stack = new Stack(app, 'Control', { env: ENVIRONMENT });
+        new CfnResource(stack, 'MisspelledQueue', { type: 'AWS::SQS::Queue', properties: { VisibilityTimeOut: 30 } });
+      });
+      expect(findings).toEqual(['warning F3002 at Control/MisspelledQueue']);
+    } finally {
+      quiet.mockRestore();
+    }
   });
 });
 
