@@ -40,8 +40,7 @@ export function bundleLambda(outDir: string): string {
 }
 
 function compile(): void {
-  // TypeScript 7's compiler, by path: @typescript/typescript6 (the compiler API the tests use) also installs a `tsc`.
-  const tsc = path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc');
+  const tsc = path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc'); // not in its exports
   const r = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (exit ${r.status ?? r.signal})`);
   const leaked = NOT_PACKAGED.filter((dir) => fs.existsSync(path.join(DIST, dir)));
