@@ -1,4 +1,4 @@
-/** The batch construct: its definition, grants, props, its place in the stack and config, and cdk-nag. */
+/** The batch construct: its definition, grants, props, and its place in the stack and config (cdk-nag: checked-synth.test.ts). */
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,6 @@ import { stackPropsFromConfig, WebrunStack } from '../../lib/webrun-stack';
 import { WebrunWorkflow } from '../../lib/webrun-workflow';
 import { resolveIntrinsics } from '../../local/asl';
 import type { BatchDefinition } from '../../local/batch-workflow';
-import { acknowledgementReasons, nagStacks } from '../helpers/nag';
 
 const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] as string[] };
 const ENVIRONMENT = { account: '123456789012', region: 'us-east-1' };
@@ -191,16 +190,3 @@ describe('the stack and config with batches', () => {
   });
 });
 
-describe('cdk-nag AwsSolutions on the stack with batches', () => {
-  it('reports no unacknowledged finding, and each acknowledgement has a reason', () => {
-    let stack: WebrunStack | undefined;
-    const { findings, error } = nagStacks(NO_BUNDLING, (app) => {
-      stack = new WebrunStack(app, 'WebrunSfnBatch', { env: ENVIRONMENT, ...stackPropsFromConfig(parseConfig({ batch: { enabled: true } })) });
-    });
-    expect(findings).toEqual([]);
-    expect(error).toBeUndefined();
-    const reasons = acknowledgementReasons(stack!.batch!);
-    expect(reasons.length).toBeGreaterThanOrEqual(5);
-    for (const reason of reasons) expect(reason.length).toBeGreaterThan(60);
-  });
-});

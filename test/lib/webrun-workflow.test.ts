@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { afterAll, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type * as lambdaEntry from '../../lambdas/index';
 import { WEBRUN_HANDLERS, WebrunErrors, type WebrunHandlerName } from '../../lambdas/shared/contract';
 import { SITE_SECRET_PREFIX } from '../../lambdas/shared/contract';
@@ -17,7 +17,6 @@ import { WebrunStack } from '../../lib/webrun-stack';
 import { Completion, WebrunWorkflow, type WebrunWorkflowProps } from '../../lib/webrun-workflow';
 import { StateNames } from '../../lambdas/shared/contract';
 import { definitionOf, placeholderFunctionArn, reachable, type AslDefinition, type AslState } from '../helpers/asl';
-import { acknowledgementReasons, nagStacks } from '../helpers/nag';
 
 /** Skip esbuild: the assertions are about the template, not the bundles. */
 const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] as string[] };
@@ -537,63 +536,6 @@ describe('the Lambda code, bundled as `cdk synth` bundles it', () => {
     const fns = codeOf('WebrunSfnWebhook');
     expect(fns.map((fn) => fn.Handler).sort()).toEqual(WEBRUN_HANDLERS.map((h) => `index.${h}`).sort());
     expect(new Set(fns.map((fn) => fn.Code.S3Key))).toEqual(new Set(codeOf('WebrunSfn').map((fn) => fn.Code.S3Key)));
-  });
-});
-
-describe('cdk-nag AwsSolutions', () => {
-  const synthWithNag = (addStack: (app: App) => void) => nagStacks(NO_BUNDLING, addStack);
-
-  it('reports no unacknowledged error or warning with completion by webhook either', () => {
-    const { findings, error } = synthWithNag((app) => {
-      new WebrunStack(app, 'WebrunSfnWebhook', { env: ENVIRONMENT, workflow: { completion: Completion.WEBHOOK } });
-    });
-    expect(findings).toEqual([]);
-    expect(error).toBeUndefined();
-  });
-
-  it('reports no unacknowledged error or warning on the deployable stack', () => {
-    let stack: WebrunStack | undefined;
-    const { findings, error } = synthWithNag((app) => {
-      stack = new WebrunStack(app, 'WebrunSfn', { env: ENVIRONMENT });
-    });
-    expect(findings).toEqual([]);
-    expect(error).toBeUndefined();
-    // Each acknowledgement carries a real reason (at least a sentence), not a placeholder.
-    const reasons = acknowledgementReasons(stack!);
-    expect(reasons.length).toBeGreaterThan(0);
-    for (const reason of reasons) expect(reason.length).toBeGreaterThan(60);
-  });
-
-  it('reports no unacknowledged error or warning on a bare WebrunWorkflow in a plain Stack, as another app uses it', () => {
-    const { findings, error } = synthWithNag((app) => {
-      const stack = new Stack(app, 'MyWebrunWorkflows', { env: ENVIRONMENT });
-      new WebrunWorkflow(stack, 'Workflow');
-      new WebrunWorkflow(stack, 'Webhook', { completion: Completion.WEBHOOK, observability: { alarmEmail: 'ops@example.com', costAlarmUsd: 5 } });
-    });
-    expect(findings).toEqual([]);
-    expect(error).toBeUndefined();
-  });
-
-  it('does report a finding that nobody acknowledged (the check above can fail)', () => {
-    const { findings, error } = synthWithNag((app) => {
-      const stack = new Stack(app, 'Control', { env: ENVIRONMENT });
-      new sqs.Queue(stack, 'PlainQueue');
-    });
-    expect(findings).toContain('error AwsSolutions-SQS4 at Control/PlainQueue/Resource');
-    expect(error?.message).toContain('AwsSolutions-SQS4');
-  });
-
-  it('reports a template that CloudFormation would refuse (the same synth validates every template against its schema)', () => {
-    const quiet = vi.spyOn(console, 'error').mockImplementation(() => undefined); // aws-cdk-lib prints the report too
-    try {
-      const { findings } = synthWithNag((app) => {
-        const stack = new Stack(app, 'Control', { env: ENVIRONMENT });
-        new CfnResource(stack, 'MisspelledQueue', { type: 'AWS::SQS::Queue', properties: { VisibilityTimeOut: 30 } });
-      });
-      expect(findings).toEqual(['warning F3002 at Control/MisspelledQueue']);
-    } finally {
-      quiet.mockRestore();
-    }
   });
 });
 

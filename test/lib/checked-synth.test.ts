@@ -1,0 +1,90 @@
+/**
+ * Every stack shape the project synthesizes, through the checks `cdk synth` runs: cdk-nag's AwsSolutions rules
+ * (each finding acknowledged, with a reason) and aws-cdk-lib's CloudFormation template validation. They live in
+ * this one file so that one test worker, not each, loads cdk-nag and starts the validation engine (5 s of CPU).
+ */
+import * as path from 'node:path';
+import { CfnResource, Stack } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../lib/config';
+import { stackPropsFromConfig, WebrunStack } from '../../lib/webrun-stack';
+import { Completion, WebrunWorkflow } from '../../lib/webrun-workflow';
+import { acknowledgementReasons, nagStacks } from '../helpers/nag';
+
+const ROOT = path.join(__dirname, '..', '..');
+/** Skip esbuild: the checks read the templates, not the bundles. */
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] as string[] };
+const ENVIRONMENT = { account: '123456789012', region: 'us-east-1' };
+const synthWithNag = (addStack: Parameters<typeof nagStacks>[1]) => nagStacks(NO_BUNDLING, addStack);
+
+/** Each acknowledgement carries a real reason (at least a sentence), not a placeholder. */
+function expectReasons(reasons: string[], atLeast: number): void {
+  expect(reasons.length).toBeGreaterThanOrEqual(atLeast);
+  for (const reason of reasons) expect(reason.length).toBeGreaterThan(60);
+}
+
+describe('cdk-nag AwsSolutions and CloudFormation validation report nothing unacknowledged', () => {
+  it('on the deployable stack', () => {
+    let stack: WebrunStack | undefined;
+    const { findings, error } = synthWithNag((app) => {
+      stack = new WebrunStack(app, 'WebrunSfn', { env: ENVIRONMENT });
+    });
+    expect(findings).toEqual([]);
+    expect(error).toBeUndefined();
+    expectReasons(acknowledgementReasons(stack!), 1);
+  });
+
+  it('with completion by webhook', () => {
+    const { findings, error } = synthWithNag((app) => {
+      new WebrunStack(app, 'WebrunSfnWebhook', { env: ENVIRONMENT, workflow: { completion: Completion.WEBHOOK } });
+    });
+    expect(findings).toEqual([]);
+    expect(error).toBeUndefined();
+  });
+
+  it('on bare WebrunWorkflows in a plain Stack, as another app uses them', () => {
+    const { findings, error } = synthWithNag((app) => {
+      const stack = new Stack(app, 'MyWebrunWorkflows', { env: ENVIRONMENT });
+      new WebrunWorkflow(stack, 'Workflow');
+      new WebrunWorkflow(stack, 'Webhook', { completion: Completion.WEBHOOK, observability: { alarmEmail: 'ops@example.com', costAlarmUsd: 5 } });
+    });
+    expect(findings).toEqual([]);
+    expect(error).toBeUndefined();
+  });
+
+  it('on the stack of examples/config/full.json: batches, schedules, triggers, alarms, questions, an existing secret', () => {
+    const config = loadConfig({ path: 'examples/config/full.json', cwd: ROOT });
+    let stack: WebrunStack | undefined;
+    const { findings, error } = synthWithNag((app) => {
+      stack = new WebrunStack(app, config.stackName, { ...stackPropsFromConfig(config), env: ENVIRONMENT });
+    });
+    expect(findings).toEqual([]);
+    expect(error).toBeUndefined();
+    expectReasons(acknowledgementReasons(stack!.batch!), 5);
+  });
+});
+
+describe('the checks can fail', () => {
+  it('cdk-nag reports a finding that nobody acknowledged, and fails the synth', () => {
+    const { findings, error } = synthWithNag((app) => {
+      const stack = new Stack(app, 'Control', { env: ENVIRONMENT });
+      new sqs.Queue(stack, 'PlainQueue');
+    });
+    expect(findings).toContain('error AwsSolutions-SQS4 at Control/PlainQueue/Resource');
+    expect(error?.message).toContain('AwsSolutions-SQS4');
+  });
+
+  it('the template validation reports a template CloudFormation would refuse', () => {
+    const quiet = vi.spyOn(console, 'error').mockImplementation(() => undefined); // aws-cdk-lib prints the report too
+    try {
+      const { findings } = synthWithNag((app) => {
+        const stack = new Stack(app, 'Control', { env: ENVIRONMENT });
+        new CfnResource(stack, 'MisspelledQueue', { type: 'AWS::SQS::Queue', properties: { VisibilityTimeOut: 30 } });
+      });
+      expect(findings).toEqual(['warning F3002 at Control/MisspelledQueue']);
+    } finally {
+      quiet.mockRestore();
+    }
+  });
+});
