@@ -19,7 +19,7 @@ afterEach(async () => {
 
 function runExample(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['test/fixtures/vendor-example.js'], {
+    const child = spawn(process.execPath, ['--require', './test/fixtures/fast-timers.cjs', 'test/fixtures/vendor-example.js'], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -38,7 +38,7 @@ function runExample(env: Record<string, string>): Promise<{ code: number | null;
 }
 
 it('the vendor example client runs to completion: 2 polled tasks, session terminated once', async () => {
-  // One pending answer per task exercises the example's poll loop (its interval is a fixed 2 s).
+  // One pending answer per task exercises the example's poll loop (its fixed 2 s interval, 20 ms here: fast-timers.cjs).
   emu = await startEmulator({ apiKey: KEY, pendingPolls: 1 });
   const r = await runExample({ WEBRUN_API_KEY: KEY, WEBRUN_BASE_URL: emu.url });
   expect(r.stderr).toBe('');
