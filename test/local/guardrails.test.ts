@@ -4,102 +4,107 @@
  * results of completed tasks are in the output or the failure's cause, and nothing secret (the API key, a
  * secret's answer, the session's live view) is in the output, a log line, an execution event or a progress line.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it as base } from 'vitest';
 import { CompletionModes, WebrunErrors, type CompletionMode } from '../../lambdas/shared/contract';
 import { startEmulator, type Emulator, type TaskBehaviour } from '../../local/emulator';
 import { runLocalWorkflow, type LocalQuestion, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
 
 const API_KEY = 'wr-guardrails-KEY-5d21a7';
 const PIN = 'pin-secret-8841';
-let emulator: Emulator;
 
-beforeAll(async () => {
-  emulator = await startEmulator({ apiKey: API_KEY, pendingPolls: 1 });
+/** A test's own emulator, run and checks: the tests run concurrently, as most of their time is scaled waiting. */
+interface Harness {
+  emulator: Emulator;
+  /** Every log line, state event and progress line the run produced. */
+  seen: unknown[];
+  run(input: unknown, options?: Partial<LocalRunOptions>): Promise<LocalRunSummary>;
+  /** Every session created was terminated by exactly one terminate, and none is open. */
+  expectEveryoneTerminatedOnce(): void;
+  /** Nothing a person or a log pipeline sees holds a secret: the key, a secret's answer, the live view link. */
+  expectNothingSecretSeen(summary: LocalRunSummary): void;
+}
+
+const it = base.extend<{ h: Harness }>({
+  h: async ({}, use) => {
+    const emulator = await startEmulator({ apiKey: API_KEY, pendingPolls: 1 });
+    const seen: unknown[] = [];
+    const record = (kind: string) => (...args: unknown[]) => seen.push([kind, ...args]);
+    await use({
+      emulator,
+      seen,
+      run: (input, options = {}) => runLocalWorkflow({
+        input, baseUrl: emulator.url, apiKey: API_KEY, waitScale: 0.01,
+        log: { info: record('info'), warn: record('warn'), error: record('error') },
+        onStateEvent: record('event'),
+        onProgress: record('progress'),
+        ...options,
+      }),
+      expectEveryoneTerminatedOnce() {
+        const ledger = emulator.ledger();
+        expect(ledger.created).toBeGreaterThan(0);
+        expect(ledger.open).toBe(0);
+        for (const s of ledger.sessions) expect(s.terminateCalls).toBe(1);
+      },
+      expectNothingSecretSeen(summary) {
+        const everything = JSON.stringify([summary, seen]);
+        expect(everything).not.toContain(API_KEY);
+        expect(everything).not.toContain(PIN);
+        expect(everything).not.toMatch(/https:\/\/127\.0\.0\.1:8889\//); // the emulator's live view (streaming.webViewURL)
+      },
+    });
+    await emulator.close();
+  },
 });
-afterAll(() => emulator.close());
-beforeEach(() => {
-  emulator.reset();
-  seen = [];
-});
-
-let seen: unknown[] = [];
-const record = (kind: string) => (...args: unknown[]) => seen.push([kind, ...args]);
-
-function run(input: unknown, options: Partial<LocalRunOptions> = {}): Promise<LocalRunSummary> {
-  return runLocalWorkflow({
-    input, baseUrl: emulator.url, apiKey: API_KEY, waitScale: 0.01,
-    log: { info: record('info'), warn: record('warn'), error: record('error') },
-    onStateEvent: record('event'),
-    onProgress: record('progress'),
-    ...options,
-  });
-}
-
-/** Every session created was terminated by exactly one terminate, and none is open. */
-function expectEveryoneTerminatedOnce(): void {
-  const ledger = emulator.ledger();
-  expect(ledger.created).toBeGreaterThan(0);
-  expect(ledger.open).toBe(0);
-  for (const s of ledger.sessions) expect(s.terminateCalls).toBe(1);
-}
-
-/** Nothing a person or a log pipeline sees holds a secret: the key, a secret's answer, the live view link. */
-function expectNothingSecretSeen(summary: LocalRunSummary): void {
-  const everything = JSON.stringify([summary, seen]);
-  expect(everything).not.toContain(API_KEY);
-  expect(everything).not.toContain(PIN);
-  expect(everything).not.toMatch(/https:\/\/127\.0\.0\.1:8889\//); // the emulator's live view (streaming.webViewURL)
-}
 
 const causeOf = (summary: LocalRunSummary) => JSON.parse(summary.error!.cause) as { completed: Array<{ index: number; result: unknown }>; sessionEnded: boolean };
 
 const SHOP = [{ taskDetails: 'Search for a blue kettle' }, { taskDetails: 'Buy the cheapest one' }];
 const CONFIRM: TaskBehaviour = { outcome: 'completed', questions: ['Please confirm purchase?'], pendingPolls: 1 };
 
-describe.each(Object.values(CompletionModes) as CompletionMode[])('completion by %s', (completion) => {
-  it('a rule answers the second task\'s "confirm purchase?": the answer is in the API\'s ledger, answeredBy "rule" in the output', async () => {
-    emulator.enqueueTasks({ outcome: 'completed' }, CONFIRM);
+describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('completion by %s', (completion) => {
+  it('a rule answers the second task\'s "confirm purchase?": the answer is in the API\'s ledger, answeredBy "rule" in the output', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed' }, CONFIRM);
     const input = { session: { guardrails: { rules: [{ when: 'confirm purchase', answer: 'yes' }] } }, tasks: SHOP };
-    const summary = await run(input, { completion });
+    const summary = await h.run(input, { completion });
     expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
     expect(summary.output!.tasks.map((t) => t.index)).toEqual([0, 1]);
     expect(summary.output!.tasks[0].guardrails).toBeUndefined();
     expect(summary.output!.tasks[1].guardrails).toEqual([{ question: 'Please confirm purchase?', answeredBy: 'rule' }]);
-    expect(emulator.ledger().sessions[0].tasks[1].answers).toEqual([{ question: 'Please confirm purchase?', answer: 'yes', newState: 'resume' }]);
+    expect(h.emulator.ledger().sessions[0].tasks[1].answers).toEqual([{ question: 'Please confirm purchase?', answer: 'yes', newState: 'resume' }]);
     // The run's usage total is the sum of its tasks'.
     const costs = summary.output!.tasks.map((t) => t.usage!.cost);
     expect(summary.output!.usage!.cost).toBeCloseTo(costs[0]! + costs[1]!, 6);
-    expectEveryoneTerminatedOnce();
-    expectNothingSecretSeen(summary);
+    h.expectEveryoneTerminatedOnce();
+    h.expectNothingSecretSeen(summary);
   });
 
-  it('the same run without the rule fails with Webrun.GuardrailTriggered, the first result kept', async () => {
-    emulator.enqueueTasks({ outcome: 'completed' }, CONFIRM);
-    const summary = await run({ tasks: SHOP }, { completion });
+  it('the same run without the rule fails with Webrun.GuardrailTriggered, the first result kept', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed' }, CONFIRM);
+    const summary = await h.run({ tasks: SHOP }, { completion });
     expect(summary.status).toBe('FAILED');
     expect(summary.error!.name).toBe(WebrunErrors.GuardrailTriggered);
     expect(summary.error!.cause).toContain('Please confirm purchase?');
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
-    expect(emulator.ledger().sessions[0].tasks[1].answers).toEqual([]);
-    expectEveryoneTerminatedOnce();
+    expect(h.emulator.ledger().sessions[0].tasks[1].answers).toEqual([]);
+    h.expectEveryoneTerminatedOnce();
   });
 
-  it('a task\'s rule answers from a secret: sent to the API, never recorded, redacted where the agent repeats it', async () => {
-    emulator.enqueueTasks({ outcome: 'completed', questions: ['Enter your PIN'], pendingPolls: 1, data: { message: `Signed in with ${PIN}` } });
+  it('a task\'s rule answers from a secret: sent to the API, never recorded, redacted where the agent repeats it', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed', questions: ['Enter your PIN'], pendingPolls: 1, data: { message: `Signed in with ${PIN}` } });
     const input = { tasks: [{ taskDetails: 'Sign in', guardrails: { rules: [{ when: 'pin', answerFromSecret: { secret: 'webrun-sfn/bank', field: 'pin' } }] } }] };
-    const summary = await run(input, { completion, siteCredentials: async (name: string): Promise<Record<string, string>> => (name === 'webrun-sfn/bank' ? { pin: PIN } : {}) });
+    const summary = await h.run(input, { completion, siteCredentials: async (name: string): Promise<Record<string, string>> => (name === 'webrun-sfn/bank' ? { pin: PIN } : {}) });
     expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
-    expect(emulator.ledger().sessions[0].tasks[0].answers).toEqual([{ question: 'Enter your PIN', answer: PIN, newState: 'resume' }]);
+    expect(h.emulator.ledger().sessions[0].tasks[0].answers).toEqual([{ question: 'Enter your PIN', answer: PIN, newState: 'resume' }]);
     expect(summary.output!.tasks[0].guardrails).toEqual([{ question: 'Enter your PIN', answeredBy: 'rule' }]);
-    expectEveryoneTerminatedOnce();
-    expectNothingSecretSeen(summary);
+    h.expectEveryoneTerminatedOnce();
+    h.expectNothingSecretSeen(summary);
   });
 
-  it('with `ask` and nobody answering, it fails with Webrun.GuardrailUnanswered after the (scaled) timeout', async () => {
-    emulator.enqueueTasks({ outcome: 'completed' }, { outcome: 'completed', questions: ['Which account?'], pendingPolls: 1 });
+  it('with `ask` and nobody answering, it fails with Webrun.GuardrailUnanswered after the (scaled) timeout', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed' }, { outcome: 'completed', questions: ['Which account?'], pendingPolls: 1 });
     const asked: LocalQuestion[] = [];
     const started = Date.now();
-    const summary = await run({ session: { guardrails: { ask: { timeoutSeconds: 100 } } }, tasks: SHOP }, { completion, onQuestion: async (q) => void asked.push(q) });
+    const summary = await h.run({ session: { guardrails: { ask: { timeoutSeconds: 100 } } }, tasks: SHOP }, { completion, onQuestion: async (q) => void asked.push(q) });
     const elapsed = Date.now() - started;
     expect(summary.error?.name).toBe(WebrunErrors.GuardrailUnanswered);
     expect(summary.error!.cause).toContain('Which account?');
@@ -107,97 +112,97 @@ describe.each(Object.values(CompletionModes) as CompletionMode[])('completion by
     expect(elapsed).toBeGreaterThanOrEqual(900);
     expect(asked).toEqual([expect.objectContaining({ taskIndex: 1, question: 'Which account?', liveViewUrl: expect.stringContaining('https://127.0.0.1:8889/') })]);
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
-    expectEveryoneTerminatedOnce();
-    expectNothingSecretSeen(summary);
+    h.expectEveryoneTerminatedOnce();
+    h.expectNothingSecretSeen(summary);
   });
 
-  it('a person\'s answer resumes the task: answeredBy "person", the answer in the ledger only', async () => {
-    emulator.enqueueTasks({ outcome: 'completed', questions: ['Which account?'], pendingPolls: 1 });
-    const summary = await run({ session: { guardrails: { ask: { timeoutSeconds: 240 } } }, tasks: [{ taskDetails: 'Log in' }] }, {
+  it('a person\'s answer resumes the task: answeredBy "person", the answer in the ledger only', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed', questions: ['Which account?'], pendingPolls: 1 });
+    const summary = await h.run({ session: { guardrails: { ask: { timeoutSeconds: 240 } } }, tasks: [{ taskDetails: 'Log in' }] }, {
       completion, onQuestion: async () => ({ answer: 'the business account' }),
     });
     expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
     expect(summary.output!.tasks[0].guardrails).toEqual([{ question: 'Which account?', answeredBy: 'person' }]);
-    expect(emulator.ledger().sessions[0].tasks[0].answers).toEqual([{ question: 'Which account?', answer: 'the business account', newState: 'resume' }]);
+    expect(h.emulator.ledger().sessions[0].tasks[0].answers).toEqual([{ question: 'Which account?', answer: 'the business account', newState: 'resume' }]);
     expect(JSON.stringify(summary.output)).not.toContain('the business account');
-    expectEveryoneTerminatedOnce();
-    expectNothingSecretSeen(summary);
+    h.expectEveryoneTerminatedOnce();
+    h.expectNothingSecretSeen(summary);
   });
 
-  it('a person\'s stop fails the run with Webrun.GuardrailStopped, the session terminated', async () => {
-    emulator.enqueueTasks({ outcome: 'completed', questions: ['Pay 2,000 EUR?'], pendingPolls: 1 });
-    const summary = await run({ session: { guardrails: { ask: { timeoutSeconds: 240 } } }, tasks: [{ taskDetails: 'Pay' }] }, { completion, onQuestion: async () => 'stop' });
+  it('a person\'s stop fails the run with Webrun.GuardrailStopped, the session terminated', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed', questions: ['Pay 2,000 EUR?'], pendingPolls: 1 });
+    const summary = await h.run({ session: { guardrails: { ask: { timeoutSeconds: 240 } } }, tasks: [{ taskDetails: 'Pay' }] }, { completion, onQuestion: async () => 'stop' });
     expect(summary.error?.name).toBe(WebrunErrors.GuardrailStopped);
-    expectEveryoneTerminatedOnce();
+    h.expectEveryoneTerminatedOnce();
   });
 
-  it('a budget crossed mid-task stops the task and ends the run with Webrun.BudgetExceeded, results kept', async () => {
-    emulator.enqueueTasks({ outcome: 'completed', cost: 0.01 }, { outcome: 'stuck', costPerSecond: 2 });
-    const summary = await run({ session: { maxCostUsd: 0.5 }, tasks: [SHOP[0], { taskDetails: SHOP[1].taskDetails, maxDuration: 5000 }] }, { completion });
+  it('a budget crossed mid-task stops the task and ends the run with Webrun.BudgetExceeded, results kept', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed', cost: 0.01 }, { outcome: 'stuck', costPerSecond: 2 });
+    const summary = await h.run({ session: { maxCostUsd: 0.5 }, tasks: [SHOP[0], { taskDetails: SHOP[1].taskDetails, maxDuration: 5000 }] }, { completion });
     expect(summary.error?.name).toBe(WebrunErrors.BudgetExceeded);
     expect(summary.error!.cause).toContain('session.maxCostUsd');
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
     // The running task was stopped (state/stop) before the session was terminated.
-    expect(emulator.ledger().sessions[0].tasks[1]).toMatchObject({ status: 'failed' });
-    expectEveryoneTerminatedOnce();
+    expect(h.emulator.ledger().sessions[0].tasks[1]).toMatchObject({ status: 'failed' });
+    h.expectEveryoneTerminatedOnce();
   });
 });
 
-describe('budgets and balances', () => {
-  it('a balance under minBalanceUsd fails with Webrun.InsufficientBalance before any task is sent', async () => {
-    const summary = await run({ session: { minBalanceUsd: 1_000 }, tasks: SHOP });
+describe.concurrent('budgets and balances', () => {
+  it('a balance under minBalanceUsd fails with Webrun.InsufficientBalance before any task is sent', async ({ h }) => {
+    const summary = await h.run({ session: { minBalanceUsd: 1_000 }, tasks: SHOP });
     expect(summary.error?.name).toBe(WebrunErrors.InsufficientBalance);
-    expect(emulator.ledger().sessions[0].tasks).toEqual([]);
-    expectEveryoneTerminatedOnce();
+    expect(h.emulator.ledger().sessions[0].tasks).toEqual([]);
+    h.expectEveryoneTerminatedOnce();
   });
 
-  it('an HTTP 402 on a send is Webrun.InsufficientBalance, the first result kept', async () => {
-    emulator.injectFault({ endpoint: 'send', status: 402, skip: 1 });
-    const summary = await run({ tasks: SHOP });
+  it('an HTTP 402 on a send is Webrun.InsufficientBalance, the first result kept', async ({ h }) => {
+    h.emulator.injectFault({ endpoint: 'send', status: 402, skip: 1 });
+    const summary = await h.run({ tasks: SHOP });
     expect(summary.error?.name).toBe(WebrunErrors.InsufficientBalance);
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
-    expectEveryoneTerminatedOnce();
+    h.expectEveryoneTerminatedOnce();
   });
 });
 
-describe('faults on the new paths', () => {
+describe.concurrent('faults on the new paths', () => {
   const RULE = { session: { guardrails: { rules: [{ when: 'confirm purchase', answer: 'yes' }] } }, tasks: SHOP };
 
-  it('an answer send refused once (500) is sent again at the next look, and the run succeeds', async () => {
-    emulator.enqueueTasks({ outcome: 'completed' }, CONFIRM);
+  it('an answer send refused once (500) is sent again at the next look, and the run succeeds', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed' }, CONFIRM);
     // Sends: task 0, task 1, then the answer.
-    emulator.injectFault({ endpoint: 'send', status: 500, skip: 2 });
-    const summary = await run(RULE);
+    h.emulator.injectFault({ endpoint: 'send', status: 500, skip: 2 });
+    const summary = await h.run(RULE);
     expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
-    expect(emulator.ledger().sessions[0].tasks[1].answers).toHaveLength(1);
+    expect(h.emulator.ledger().sessions[0].tasks[1].answers).toHaveLength(1);
     expect(summary.output!.tasks[1].guardrails).toEqual([{ question: 'Please confirm purchase?', answeredBy: 'rule' }]);
-    expectEveryoneTerminatedOnce();
+    h.expectEveryoneTerminatedOnce();
   });
 
-  it('an answer refused for good (401) ends the run with Webrun.Unauthorized, the first result kept', async () => {
-    emulator.enqueueTasks({ outcome: 'completed' }, CONFIRM);
-    emulator.injectFault({ endpoint: 'send', status: 401, code: 'INVALID_API_KEY', skip: 2 });
-    const summary = await run(RULE);
+  it('an answer refused for good (401) ends the run with Webrun.Unauthorized, the first result kept', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed' }, CONFIRM);
+    h.emulator.injectFault({ endpoint: 'send', status: 401, code: 'INVALID_API_KEY', skip: 2 });
+    const summary = await h.run(RULE);
     expect(summary.error?.name).toBe(WebrunErrors.Unauthorized);
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
-    expectEveryoneTerminatedOnce();
+    h.expectEveryoneTerminatedOnce();
   });
 
-  it('a stop that fails still ends the run with Webrun.BudgetExceeded and terminates the session', async () => {
-    emulator.enqueueTasks({ outcome: 'stuck', costPerSecond: 2 });
+  it('a stop that fails still ends the run with Webrun.BudgetExceeded and terminates the session', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'stuck', costPerSecond: 2 });
     // Sends: the task, then the stop.
-    emulator.injectFault({ endpoint: 'send', status: 500, skip: 1, times: Infinity });
-    const summary = await run({ session: { maxCostUsd: 0.2 }, tasks: [{ taskDetails: 'Expensive', maxDuration: 5000 }] });
+    h.emulator.injectFault({ endpoint: 'send', status: 500, skip: 1, times: Infinity });
+    const summary = await h.run({ session: { maxCostUsd: 0.2 }, tasks: [{ taskDetails: 'Expensive', maxDuration: 5000 }] });
     expect(summary.error?.name).toBe(WebrunErrors.BudgetExceeded);
-    expectEveryoneTerminatedOnce();
+    h.expectEveryoneTerminatedOnce();
   });
 
-  it('a budget crossed during the fallback poll of a lost doorbell is Webrun.BudgetExceeded', async () => {
-    emulator.enqueueTasks({ outcome: 'completed', cost: 0.01 }, { outcome: 'completed', pendingMs: 60_000, costPerSecond: 1, doorbell: { drop: true } });
-    const summary = await run({ session: { maxCostUsd: 0.3 }, tasks: [SHOP[0], { taskDetails: SHOP[1].taskDetails, maxDuration: 5000 }] }, { completion: 'webhook' });
+  it('a budget crossed during the fallback poll of a lost doorbell is Webrun.BudgetExceeded', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed', cost: 0.01 }, { outcome: 'completed', pendingMs: 60_000, costPerSecond: 1, doorbell: { drop: true } });
+    const summary = await h.run({ session: { maxCostUsd: 0.3 }, tasks: [SHOP[0], { taskDetails: SHOP[1].taskDetails, maxDuration: 5000 }] }, { completion: 'webhook' });
     expect(summary.error?.name).toBe(WebrunErrors.BudgetExceeded);
-    expect(seen.some((s) => JSON.stringify(s).includes('Fall back to polling'))).toBe(true);
+    expect(h.seen.some((s) => JSON.stringify(s).includes('Fall back to polling'))).toBe(true);
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
-    expectEveryoneTerminatedOnce();
+    h.expectEveryoneTerminatedOnce();
   });
 });
