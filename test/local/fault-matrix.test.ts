@@ -4,15 +4,15 @@
  * results are in the output or in the failure's cause, and the error name is the one the fault maps to.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { QUOTAS, WebrunErrors } from '../../lambdas/shared/contract';
-import { startEmulator, type Emulator, type FaultRule } from '../../local/emulator';
-import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
-import { runLocalWorkflow, type LocalRunSummary } from '../../local/runner';
+import type { FaultRule } from '../../local/emulator';
+import { synthesizeLocalWorkflow } from '../../local/asl';
+import { localRunTest } from '../helpers/local-harness';
 
 const API_KEY = 'wr-matrix-KEY-0c7e41';
-let emulator: Emulator;
-let workflow: LocalWorkflow;
+/** Each case has its own emulator, and cases run concurrently: injected latency and retry back-off are waits. */
+const it = localRunTest(API_KEY, { pendingPolls: 1 }, { waitScale: 0, workflow: synthesizeLocalWorkflow() });
 
 const INPUT = { session: { startingPoint: 'https://example.com' }, tasks: [{ taskDetails: 'First' }, { taskDetails: 'Second' }] };
 
@@ -66,31 +66,11 @@ function expected(c: Case): 'SUCCEEDED' | string {
   return fault.error;
 }
 
-beforeAll(async () => {
-  workflow = synthesizeLocalWorkflow();
-  emulator = await startEmulator({ apiKey: API_KEY, pendingPolls: 1 });
-});
-afterAll(() => emulator.close());
-beforeEach(() => {
-  emulator.reset();
-  seen = [];
-});
-
-/** Everything a person or a log pipeline could see of a run: log lines, state events (history), progress. */
-let seen: unknown[] = [];
-const record = (kind: string) => (...args: unknown[]) => seen.push([kind, ...args]);
-const run = (input: unknown): Promise<LocalRunSummary> => runLocalWorkflow({
-  input, baseUrl: emulator.url, apiKey: API_KEY, waitScale: 0, workflow,
-  log: { info: record('info'), warn: record('warn'), error: record('error') },
-  onStateEvent: record('event'),
-  onProgress: record('progress'),
-});
-
-describe(`fault matrix (${CASES.length} cases)`, () => {
-  it.each(CASES.map((c) => [`${c.fault.label} x${c.times} at ${c.step.label}`, c] as const))('%s', async (_name, c) => {
-    emulator.injectFault({ ...c.fault.rule, endpoint: c.step.endpoint, skip: c.step.skip, times: c.times });
-    const summary = await run(INPUT);
-    const ledger = emulator.ledger();
+describe.concurrent(`fault matrix (${CASES.length} cases)`, () => {
+  it.for(CASES.map((c) => [`${c.fault.label} x${c.times} at ${c.step.label}`, c] as const))('%s', async ([, c], { h }) => {
+    h.emulator.injectFault({ ...c.fault.rule, endpoint: c.step.endpoint, skip: c.step.skip, times: c.times });
+    const summary = await h.run(INPUT);
+    const ledger = h.emulator.ledger();
     const want = expected(c);
 
     // Both executors, one verdict: the run stayed inside Step Functions' quotas.
@@ -126,9 +106,9 @@ describe(`fault matrix (${CASES.length} cases)`, () => {
       }
     }
     // Secret hygiene: the key is in no output, error, log line, execution event or progress line.
-    expect(seen.some((s) => (s as unknown[])[0] === 'event')).toBe(true);
-    expect(seen.some((s) => (s as unknown[])[0] === 'info')).toBe(want !== 'SUCCEEDED' && c.step.endpoint === 'start' ? false : true);
-    expect(JSON.stringify([summary, seen])).not.toContain(API_KEY);
+    expect(h.seen.some((s) => (s as unknown[])[0] === 'event')).toBe(true);
+    expect(h.seen.some((s) => (s as unknown[])[0] === 'info')).toBe(want !== 'SUCCEEDED' && c.step.endpoint === 'start' ? false : true);
+    expect(JSON.stringify([summary, h.seen])).not.toContain(API_KEY);
   });
 });
 
@@ -141,12 +121,12 @@ describe('generated inputs through the whole local workflow', () => {
     fc.record({ tasks: fc.array(fc.record({ taskDetails: fc.jsonValue(), maxDuration: fc.oneof(fc.integer(), fc.double()) }), { maxLength: 2 }) }),
   );
 
-  it('either runs or is refused with InvalidInput before any session; never crashes or leaks', async () => {
+  it('either runs or is refused with InvalidInput before any session; never crashes or leaks', async ({ h }) => {
     await fc.assert(
       fc.asyncProperty(anyInput, async (input) => {
-        emulator.reset();
-        const summary = await run(input);
-        const ledger = emulator.ledger();
+        h.emulator.reset();
+        const summary = await h.run(input);
+        const ledger = h.emulator.ledger();
         expect(ledger.open).toBe(0);
         if (summary.status === 'SUCCEEDED') {
           expect(summary.output!.tasks).toHaveLength((input as { tasks: unknown[] }).tasks.length);

@@ -4,57 +4,25 @@
  * results of completed tasks are in the output or the failure's cause, and nothing secret (the API key, a
  * secret's answer, the session's live view) is in the output, a log line, an execution event or a progress line.
  */
-import { describe, expect, it as base } from 'vitest';
+import { describe, expect } from 'vitest';
 import { CompletionModes, WebrunErrors, type CompletionMode } from '../../lambdas/shared/contract';
-import { startEmulator, type Emulator, type TaskBehaviour } from '../../local/emulator';
-import { runLocalWorkflow, type LocalQuestion, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
+import type { TaskBehaviour } from '../../local/emulator';
+import type { LocalQuestion, LocalRunSummary } from '../../local/runner';
+import { expectEveryoneTerminatedOnce, localRunTest, type LocalHarness } from '../helpers/local-harness';
 
 const API_KEY = 'wr-guardrails-KEY-5d21a7';
 const PIN = 'pin-secret-8841';
 
-/** A test's own emulator, run and checks: the tests run concurrently, as most of their time is scaled waiting. */
-interface Harness {
-  emulator: Emulator;
-  /** Every log line, state event and progress line the run produced. */
-  seen: unknown[];
-  run(input: unknown, options?: Partial<LocalRunOptions>): Promise<LocalRunSummary>;
-  /** Every session created was terminated by exactly one terminate, and none is open. */
-  expectEveryoneTerminatedOnce(): void;
-  /** Nothing a person or a log pipeline sees holds a secret: the key, a secret's answer, the live view link. */
-  expectNothingSecretSeen(summary: LocalRunSummary): void;
-}
+/** Each test has its own emulator and runs concurrently: most of their time is the workflow's scaled waits. */
+const it = localRunTest(API_KEY, { pendingPolls: 1 }, { waitScale: 0.01 });
 
-const it = base.extend<{ h: Harness }>({
-  h: async ({}, use) => {
-    const emulator = await startEmulator({ apiKey: API_KEY, pendingPolls: 1 });
-    const seen: unknown[] = [];
-    const record = (kind: string) => (...args: unknown[]) => seen.push([kind, ...args]);
-    await use({
-      emulator,
-      seen,
-      run: (input, options = {}) => runLocalWorkflow({
-        input, baseUrl: emulator.url, apiKey: API_KEY, waitScale: 0.01,
-        log: { info: record('info'), warn: record('warn'), error: record('error') },
-        onStateEvent: record('event'),
-        onProgress: record('progress'),
-        ...options,
-      }),
-      expectEveryoneTerminatedOnce() {
-        const ledger = emulator.ledger();
-        expect(ledger.created).toBeGreaterThan(0);
-        expect(ledger.open).toBe(0);
-        for (const s of ledger.sessions) expect(s.terminateCalls).toBe(1);
-      },
-      expectNothingSecretSeen(summary) {
-        const everything = JSON.stringify([summary, seen]);
-        expect(everything).not.toContain(API_KEY);
-        expect(everything).not.toContain(PIN);
-        expect(everything).not.toMatch(/https:\/\/127\.0\.0\.1:8889\//); // the emulator's live view (streaming.webViewURL)
-      },
-    });
-    await emulator.close();
-  },
-});
+/** Nothing a person or a log pipeline sees holds a secret: the key, a secret's answer, the live view link. */
+function expectNothingSecretSeen(h: LocalHarness, summary: LocalRunSummary): void {
+  const everything = JSON.stringify([summary, h.seen]);
+  expect(everything).not.toContain(API_KEY);
+  expect(everything).not.toContain(PIN);
+  expect(everything).not.toMatch(/https:\/\/127\.0\.0\.1:8889\//); // the emulator's live view (streaming.webViewURL)
+}
 
 const causeOf = (summary: LocalRunSummary) => JSON.parse(summary.error!.cause) as { completed: Array<{ index: number; result: unknown }>; sessionEnded: boolean };
 
@@ -74,8 +42,8 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     // The run's usage total is the sum of its tasks'.
     const costs = summary.output!.tasks.map((t) => t.usage!.cost);
     expect(summary.output!.usage!.cost).toBeCloseTo(costs[0]! + costs[1]!, 6);
-    h.expectEveryoneTerminatedOnce();
-    h.expectNothingSecretSeen(summary);
+    expectEveryoneTerminatedOnce(h.emulator);
+    expectNothingSecretSeen(h, summary);
   });
 
   it('the same run without the rule fails with Webrun.GuardrailTriggered, the first result kept', async ({ h }) => {
@@ -86,7 +54,7 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     expect(summary.error!.cause).toContain('Please confirm purchase?');
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
     expect(h.emulator.ledger().sessions[0].tasks[1].answers).toEqual([]);
-    h.expectEveryoneTerminatedOnce();
+    expectEveryoneTerminatedOnce(h.emulator);
   });
 
   it('a task\'s rule answers from a secret: sent to the API, never recorded, redacted where the agent repeats it', async ({ h }) => {
@@ -96,8 +64,8 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
     expect(h.emulator.ledger().sessions[0].tasks[0].answers).toEqual([{ question: 'Enter your PIN', answer: PIN, newState: 'resume' }]);
     expect(summary.output!.tasks[0].guardrails).toEqual([{ question: 'Enter your PIN', answeredBy: 'rule' }]);
-    h.expectEveryoneTerminatedOnce();
-    h.expectNothingSecretSeen(summary);
+    expectEveryoneTerminatedOnce(h.emulator);
+    expectNothingSecretSeen(h, summary);
   });
 
   it('with `ask` and nobody answering, it fails with Webrun.GuardrailUnanswered after the (scaled) timeout', async ({ h }) => {
@@ -112,8 +80,8 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     expect(elapsed).toBeGreaterThanOrEqual(900);
     expect(asked).toEqual([expect.objectContaining({ taskIndex: 1, question: 'Which account?', liveViewUrl: expect.stringContaining('https://127.0.0.1:8889/') })]);
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
-    h.expectEveryoneTerminatedOnce();
-    h.expectNothingSecretSeen(summary);
+    expectEveryoneTerminatedOnce(h.emulator);
+    expectNothingSecretSeen(h, summary);
   });
 
   it('a person\'s answer resumes the task: answeredBy "person", the answer in the ledger only', async ({ h }) => {
@@ -125,15 +93,15 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     expect(summary.output!.tasks[0].guardrails).toEqual([{ question: 'Which account?', answeredBy: 'person' }]);
     expect(h.emulator.ledger().sessions[0].tasks[0].answers).toEqual([{ question: 'Which account?', answer: 'the business account', newState: 'resume' }]);
     expect(JSON.stringify(summary.output)).not.toContain('the business account');
-    h.expectEveryoneTerminatedOnce();
-    h.expectNothingSecretSeen(summary);
+    expectEveryoneTerminatedOnce(h.emulator);
+    expectNothingSecretSeen(h, summary);
   });
 
   it('a person\'s stop fails the run with Webrun.GuardrailStopped, the session terminated', async ({ h }) => {
     h.emulator.enqueueTasks({ outcome: 'completed', questions: ['Pay 2,000 EUR?'], pendingPolls: 1 });
     const summary = await h.run({ session: { guardrails: { ask: { timeoutSeconds: 240 } } }, tasks: [{ taskDetails: 'Pay' }] }, { completion, onQuestion: async () => 'stop' });
     expect(summary.error?.name).toBe(WebrunErrors.GuardrailStopped);
-    h.expectEveryoneTerminatedOnce();
+    expectEveryoneTerminatedOnce(h.emulator);
   });
 
   it('a budget crossed mid-task stops the task and ends the run with Webrun.BudgetExceeded, results kept', async ({ h }) => {
@@ -144,7 +112,7 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
     // The running task was stopped (state/stop) before the session was terminated.
     expect(h.emulator.ledger().sessions[0].tasks[1]).toMatchObject({ status: 'failed' });
-    h.expectEveryoneTerminatedOnce();
+    expectEveryoneTerminatedOnce(h.emulator);
   });
 });
 
@@ -153,7 +121,7 @@ describe.concurrent('budgets and balances', () => {
     const summary = await h.run({ session: { minBalanceUsd: 1_000 }, tasks: SHOP });
     expect(summary.error?.name).toBe(WebrunErrors.InsufficientBalance);
     expect(h.emulator.ledger().sessions[0].tasks).toEqual([]);
-    h.expectEveryoneTerminatedOnce();
+    expectEveryoneTerminatedOnce(h.emulator);
   });
 
   it('an HTTP 402 on a send is Webrun.InsufficientBalance, the first result kept', async ({ h }) => {
@@ -161,7 +129,7 @@ describe.concurrent('budgets and balances', () => {
     const summary = await h.run({ tasks: SHOP });
     expect(summary.error?.name).toBe(WebrunErrors.InsufficientBalance);
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
-    h.expectEveryoneTerminatedOnce();
+    expectEveryoneTerminatedOnce(h.emulator);
   });
 });
 
@@ -176,7 +144,7 @@ describe.concurrent('faults on the new paths', () => {
     expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
     expect(h.emulator.ledger().sessions[0].tasks[1].answers).toHaveLength(1);
     expect(summary.output!.tasks[1].guardrails).toEqual([{ question: 'Please confirm purchase?', answeredBy: 'rule' }]);
-    h.expectEveryoneTerminatedOnce();
+    expectEveryoneTerminatedOnce(h.emulator);
   });
 
   it('an answer refused for good (401) ends the run with Webrun.Unauthorized, the first result kept', async ({ h }) => {
@@ -185,7 +153,7 @@ describe.concurrent('faults on the new paths', () => {
     const summary = await h.run(RULE);
     expect(summary.error?.name).toBe(WebrunErrors.Unauthorized);
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
-    h.expectEveryoneTerminatedOnce();
+    expectEveryoneTerminatedOnce(h.emulator);
   });
 
   it('a stop that fails still ends the run with Webrun.BudgetExceeded and terminates the session', async ({ h }) => {
@@ -194,7 +162,7 @@ describe.concurrent('faults on the new paths', () => {
     h.emulator.injectFault({ endpoint: 'send', status: 500, skip: 1, times: Infinity });
     const summary = await h.run({ session: { maxCostUsd: 0.2 }, tasks: [{ taskDetails: 'Expensive', maxDuration: 5000 }] });
     expect(summary.error?.name).toBe(WebrunErrors.BudgetExceeded);
-    h.expectEveryoneTerminatedOnce();
+    expectEveryoneTerminatedOnce(h.emulator);
   });
 
   it('a budget crossed during the fallback poll of a lost doorbell is Webrun.BudgetExceeded', async ({ h }) => {
@@ -203,6 +171,6 @@ describe.concurrent('faults on the new paths', () => {
     expect(summary.error?.name).toBe(WebrunErrors.BudgetExceeded);
     expect(h.seen.some((s) => JSON.stringify(s).includes('Fall back to polling'))).toBe(true);
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
-    h.expectEveryoneTerminatedOnce();
+    expectEveryoneTerminatedOnce(h.emulator);
   });
 });
