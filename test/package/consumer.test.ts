@@ -101,9 +101,9 @@ describe('the npm package', () => {
   it('has type declarations that import nothing but their own files, the peer dependencies and the declared dependencies', () => {
     const root = path.join(app, 'node_modules', 'webrun-sfn');
     const declarations = packed.files.filter((f) => f.path.endsWith('.d.ts')).map((f) => path.join(root, f.path));
-    // The declarations as a TypeScript program reads them (TypeScript 7's API: a project of those files alone).
+    // The declarations as TypeScript parses them (TypeScript 7's API: a project of those files alone, unresolved).
     const config = path.join(tmp, 'tsconfig.declarations.json');
-    fs.writeFileSync(config, JSON.stringify({ compilerOptions: { noEmit: true, types: [], module: 'node20' }, files: declarations }));
+    fs.writeFileSync(config, JSON.stringify({ compilerOptions: { noEmit: true, noResolve: true, types: [], module: 'node20' }, files: declarations }));
     const api = new API({ cwd: tmp });
     let imports: string[];
     try {
@@ -112,7 +112,7 @@ describe('the npm package', () => {
     } finally {
       api.close();
     }
-    expect(imports.length).toBeGreaterThan(0);
+    expect(imports).toEqual(expect.arrayContaining(['aws-cdk-lib', 'constructs', 'valibot']));
     const declared = Object.keys((JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
     const outside = imports.filter((spec) => !/^(\.{1,2}\/|aws-cdk-lib(\/|$)|constructs$)/.test(spec));
     // valibot: the config and input types are inferred from its schemas, and the validators run on it at synth.
