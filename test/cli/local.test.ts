@@ -1,5 +1,5 @@
 /** The local command's contract (shared/DESIGN.md): flags, variables, exit codes and the --json summary. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,18 +126,28 @@ describe('npm start (local command)', () => {
     });
   });
 
-  it('runs as `npm start` in a child process with the contract exit code and stdout', () => {
+  it('runs as `npm start` in a child process with the contract exit code and stdout', async () => {
     const env = { ...process.env, WEBRUN_API_KEY: '', WEBRUN_BASE_URL: '' };
-    const ok = spawnSync('npm', ['start', '--silent', '--', good, '--json', '--wait-scale', '0'], { env, encoding: 'utf8', timeout: 60_000 });
+    const npmStart = (args: string[]) => new Promise<{ status: number | null; stdout: string }>((resolve, reject) => {
+      const child = spawn('npm', ['start', '--silent', '--', ...args], { env, stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+      let stdout = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, stdout }));
+    });
+    // Both at once: each is a process start (npm, then node with tsx), most of this test's time.
+    const [ok, bad] = await Promise.all([npmStart([good, '--json', '--wait-scale', '0']), npmStart([empty, '--json'])]);
     expect(ok.status).toBe(0);
     expect(JSON.parse(ok.stdout.trim()).status).toBe('SUCCEEDED');
-    const bad = spawnSync('npm', ['start', '--silent', '--', empty, '--json'], { env, encoding: 'utf8', timeout: 60_000 });
     expect(bad.status).toBe(2);
   });
 
-  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('on %s terminates the session, prints the --json summary and exits 1', async (signal) => {
-    external.enqueueTasks({ outcome: 'stuck' });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts', good, '--base-url', external.url, '--json'], {
+  // Concurrently, each with an emulator of its own: most of the time is the child process starting.
+  it.concurrent.for(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('on %s terminates the session, prints the --json summary and exits 1', async (signal, { onTestFinished }) => {
+    const api = await startEmulator({ apiKey: 'ext-key-123456' });
+    onTestFinished(() => api.close());
+    api.enqueueTasks({ outcome: 'stuck' });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts', good, '--base-url', api.url, '--json'], {
       env: { ...process.env, WEBRUN_API_KEY: 'ext-key-123456' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -155,14 +165,14 @@ describe('npm start (local command)', () => {
         }
       });
     });
-    expect(external.ledger().open).toBe(1);
+    expect(api.ledger().open).toBe(1);
     child.kill(signal);
     expect(await exited).toBe(1);
     expect(stderr).toContain(`interrupted (${signal})`);
-    expect(external.ledger().open).toBe(0);
-    expect(external.ledger().sessions[0].terminateCalls).toBe(1);
+    expect(api.ledger().open).toBe(0);
+    expect(api.ledger().sessions[0].terminateCalls).toBe(1);
     const summary = JSON.parse(stdout);
-    expect(summary).toMatchObject({ status: 'FAILED', error: { name: 'States.Aborted' }, sessionId: external.ledger().sessions[0].sessionId });
+    expect(summary).toMatchObject({ status: 'FAILED', error: { name: 'States.Aborted' }, sessionId: api.ledger().sessions[0].sessionId });
   });
 
   it('--emulator-tasks scripts the built-in emulator: the guardrails example needs its rule, and gets it', async () => {
