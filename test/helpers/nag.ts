@@ -1,7 +1,7 @@
 /**
  * The checked synth in tests: cdk-nag's AwsSolutions plugin and aws-cdk-lib's CloudFormation template validation, as
  * `cdk synth` runs them, and the acknowledgements' reasons. vitest.config.mts turns the template validation off for
- * every other synth (CDK_VALIDATION=false): it costs seconds per synth, and these synths cover every stack shape.
+ * every other synth (CDK_VALIDATION=false): its engine takes seconds to start, and these synths cover every stack shape.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
