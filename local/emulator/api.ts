@@ -195,7 +195,12 @@ export class Api {
       // Hold like the real API (~50 s): a task that stops within the hold is answered in this response.
       const wait = t.nextStop() !== 'stuck' && t.pendingPolls === 0 ? t.readyAt - Date.now() : Infinity;
       await this.timers.sleep(Math.min(wait, this.cfg.sendHoldMs));
-      if (wait <= this.cfg.sendHoldMs) this.model.stopIfReady(t);
+      if (wait <= this.cfg.sendHoldMs) {
+        // A timer can fire a millisecond before Date.now() reaches readyAt: wait out that rest, then answer inline.
+        const rest = t.readyAt - Date.now();
+        if (rest > 0) await this.timers.sleep(rest);
+        this.model.stopIfReady(t);
+      }
     }
     const now = Date.now();
     return ok(t.rec.status === 'pending' ? pendingSendAnswer(t, this.pollUrl(t), now) : finalAnswer(t, 'send', now));

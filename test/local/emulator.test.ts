@@ -2,8 +2,9 @@
  * The emulator's public contract at the HTTP level: documented shapes, auth, outcomes, faults, expiry, validation,
  * control endpoints. Newer behaviours have their own files under test/local/emulator/.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { startEmulator } from '../../local/emulator';
+import { Timers } from '../../local/emulator/util';
 import { Client, emulatorPerTest, KEY, obj, sleep, str } from './emulator/harness';
 
 const emulator = emulatorPerTest();
@@ -169,6 +170,23 @@ describe('task outcomes', () => {
     const b = await c.newTask(sid, 'slow');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
     expect(b.json.pending).toBe(true);
+  });
+
+  it('sendHoldMs: a hold whose timer fires a few milliseconds early still answers the quick task inline', async () => {
+    const sleepAsWritten = Timers.prototype.sleep;
+    let calls = 0;
+    // setTimeout may fire a millisecond before Date.now() reaches its target: the first sleep here, 5 ms early.
+    const early = vi.spyOn(Timers.prototype, 'sleep').mockImplementation(function (this: Timers, ms: number) {
+      return sleepAsWritten.call(this, calls++ === 0 ? ms - 5 : ms);
+    });
+    try {
+      const c = await emulator.start({ sendHoldMs: 150 });
+      c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 30 });
+      const sid = await c.openSession();
+      expect((await c.newTask(sid, 'quick')).json).toMatchObject({ result: { type: 'task_completed' } });
+    } finally {
+      early.mockRestore();
+    }
   });
 
   it('pendingMs keeps a task pending until that time has passed', async () => {
