@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +21,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { executionConsoleUrl } from '../../cli/aws';
 import { main, type CliIo } from '../../cli/main';
 import { EXECUTION_ARN, FAILURE_CAUSE, failedHistory, INPUT, OUTPUT, REGION, STATE_MACHINE_ARN, succeededHistory } from './fixtures';
+import { runProcess } from '../helpers/child-process';
 
 const sfn = mockClient(SFNClient);
 const cfn = mockClient(CloudFormationClient);
@@ -463,14 +463,16 @@ describe('local', () => {
     expect((await run(['local'])).code).toBe(2);
   });
 
-  it('runs as the package\'s `webrun-sfn` bin in a child process (the tsx loader, the exit code, one JSON line)', () => {
+  it('runs as the package\'s `webrun-sfn` bin in a child process (the tsx loader, the exit code, one JSON line)', async () => {
     const bin = path.join(__dirname, '..', '..', 'bin', 'webrun-sfn.js');
     const input = path.join(__dirname, '..', '..', 'examples', 'single-task.json');
     const env = { ...process.env, WEBRUN_API_KEY: '', WEBRUN_BASE_URL: '' };
-    const ok = spawnSync(process.execPath, [bin, 'local', input, '--json', '--wait-scale', '0'], { env, encoding: 'utf8', timeout: 60_000 });
+    const [ok, usage] = await Promise.all([
+      runProcess(process.execPath, [bin, 'local', input, '--json', '--wait-scale', '0'], { env }),
+      runProcess(process.execPath, [bin, 'bogus'], { env }),
+    ]);
     expect(ok.status, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout.trim()).status).toBe('SUCCEEDED');
-    const usage = spawnSync(process.execPath, [bin, 'bogus'], { env, encoding: 'utf8', timeout: 60_000 });
     expect(usage.status).toBe(2);
   });
 });

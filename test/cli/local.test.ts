@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/local';
 import { startEmulator, type Emulator } from '../../local/emulator';
+import { runProcess } from '../helpers/child-process';
 
 const dir = mkdtempSync(join(tmpdir(), 'webrun-cli-'));
 const file = (name: string, body: unknown) => {
@@ -128,13 +129,7 @@ describe('npm start (local command)', () => {
 
   it('runs as `npm start` in a child process with the contract exit code and stdout', async () => {
     const env = { ...process.env, WEBRUN_API_KEY: '', WEBRUN_BASE_URL: '' };
-    const npmStart = (args: string[]) => new Promise<{ status: number | null; stdout: string }>((resolve, reject) => {
-      const child = spawn('npm', ['start', '--silent', '--', ...args], { env, stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
-      let stdout = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout }));
-    });
+    const npmStart = (args: string[]) => runProcess('npm', ['start', '--silent', '--', ...args], { env });
     // Both at once: each is a process start (npm, then node with tsx), most of this test's time.
     const [ok, bad] = await Promise.all([npmStart([good, '--json', '--wait-scale', '0']), npmStart([empty, '--json'])]);
     expect(ok.status).toBe(0);

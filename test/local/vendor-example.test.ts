@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../local/emulator';
+import { runProcess } from '../helpers/child-process';
 
 /**
  * The vendor's own example client (test/fixtures/vendor-example.js, copied from multi-task-workflows.txt with only
@@ -17,23 +17,9 @@ afterEach(async () => {
   emu = undefined;
 });
 
-function runExample(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--require', './test/fixtures/fast-timers.cjs', 'test/fixtures/vendor-example.js'], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+function runExample(env: Record<string, string>) {
+  return runProcess(process.execPath, ['--require', './test/fixtures/fast-timers.cjs', 'test/fixtures/vendor-example.js'], {
+    cwd: ROOT, env: { ...process.env, ...env }, timeoutMs: 20_000,
   });
 }
 
@@ -42,7 +28,7 @@ it('the vendor example client runs to completion: 2 polled tasks, session termin
   emu = await startEmulator({ apiKey: KEY, pendingPolls: 1 });
   const r = await runExample({ WEBRUN_API_KEY: KEY, WEBRUN_BASE_URL: emu.url });
   expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
+  expect(r.status).toBe(0);
 
   const l = emu.ledger();
   const sid = l.sessions[0]?.sessionId;
@@ -65,7 +51,7 @@ it('the vendor example surfaces a guardrail at the poll URL (exit 1 from its thr
   emu = await startEmulator({ apiKey: KEY, pendingPolls: 0 });
   emu.enqueueTasks({ outcome: 'guardrail' });
   const r = await runExample({ WEBRUN_API_KEY: KEY, WEBRUN_BASE_URL: emu.url });
-  expect(r.code).toBe(1);
+  expect(r.status).toBe(1);
   expect(r.stderr).toContain('Guardrail: I need login credentials');
   // The example has no cleanup path: the session it created stays open (what our workflow must never do).
   expect(emu.ledger()).toMatchObject({ created: 1, terminated: 0, open: 1 });
