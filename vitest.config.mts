@@ -13,9 +13,9 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // CDK_VALIDATION=false: aws-cdk-lib validates every synthesized template against the CloudFormation schemas, in
-    // WebAssembly whose engine takes 3 to 5 s of CPU to start in each worker (17 s of the suite's CPU in all). The
-    // checked synths (test/helpers/nag.ts) run that validation explicitly, on every stack shape, in one test file.
+    // CDK_VALIDATION=false: aws-cdk-lib validates every synthesized template against the CloudFormation schemas, with
+    // a WebAssembly engine that takes seconds (and about 10 s of CPU) to start, again for every new set of resource
+    // types. The checked synth (test/lib/checked-synth.test.ts) runs that validation explicitly, on every stack shape.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', CDK_VALIDATION: 'false' },
   },
 });
