@@ -4,7 +4,7 @@
  * (`file://...`, local/result-store.ts). Which results go there is decided here, the same way everywhere.
  */
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { RESULT_LIMITS, type ResultRef, type TaskResult, type WorkflowOutput } from './contract';
 import { ConfigError } from './errors';
 
@@ -63,6 +63,9 @@ export async function resolveOutput(output: WorkflowOutput, store: ResultStore):
   return { ...output, tasks };
 }
 
+/** The S3 commands, loaded on first use: a local run keeps results in a folder and never loads the SDK client. */
+const s3Commands = () => import('@aws-sdk/client-s3');
+
 /** The stack's bucket. Objects are JSON, encrypted by the bucket's default encryption. */
 export function s3ResultStore(client: Pick<S3Client, 'send'>, bucket: string | undefined): ResultStore {
   const need = () => {
@@ -72,13 +75,13 @@ export function s3ResultStore(client: Pick<S3Client, 'send'>, bucket: string | u
   return {
     async put(key, body) {
       const name = need();
-      await client.send(new PutObjectCommand({ Bucket: name, Key: key, Body: body, ContentType: 'application/json' }));
+      await client.send(new (await s3Commands()).PutObjectCommand({ Bucket: name, Key: key, Body: body, ContentType: 'application/json' }));
       return `s3://${name}/${key}`;
     },
     async get(uri) {
       const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
       if (!m) throw new ConfigError(`${JSON.stringify(uri)} is not an s3:// result reference.`);
-      const answer = await client.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
+      const answer = await client.send(new (await s3Commands()).GetObjectCommand({ Bucket: m[1], Key: m[2] }));
       return (await answer.Body?.transformToString('utf8')) ?? '';
     },
   };

@@ -9,8 +9,8 @@
  * and a start that answers after that mark may not record its session (SessionStopped) and ends it itself; a start
  * that recorded first is found by the cleanup, which ends its session. Whichever writes first, the session ends.
  */
-import { GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { isConditionFailed } from './dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { dynamodbCommands, isConditionFailed } from './dynamodb';
 import { ConfigError } from './errors';
 
 /** Start session answered after the cleanup marked its execution stopped: the session must be ended by its starter. */
@@ -94,7 +94,7 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
   const records: SessionRecords = {
     async started(executionArn, sessionId, extras = {}) {
       try {
-        await client.send(new PutItemCommand({
+        await client.send(new (await dynamodbCommands()).PutItemCommand({
           TableName: table(),
           Item: {
             executionArn: { S: executionArn },
@@ -112,7 +112,7 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
     },
     async stoppedUnlessStarted(executionArn) {
       try {
-        await client.send(new UpdateItemCommand({
+        await client.send(new (await dynamodbCommands()).UpdateItemCommand({
           TableName: table(),
           Key: { executionArn: { S: executionArn } },
           UpdateExpression: 'SET stoppedAt = if_not_exists(stoppedAt, :now), expiresAt = if_not_exists(expiresAt, :exp)',
@@ -127,7 +127,7 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
     },
     async ended(executionArn, sessionId) {
       try {
-        await client.send(new UpdateItemCommand({
+        await client.send(new (await dynamodbCommands()).UpdateItemCommand({
           TableName: table(),
           Key: { executionArn: { S: executionArn } },
           UpdateExpression: 'SET sessionId = :sid, endedAt = :now, startedAt = if_not_exists(startedAt, :now), expiresAt = if_not_exists(expiresAt, :exp)',
@@ -141,7 +141,7 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
       }
     },
     async get(executionArn) {
-      const answer = await client.send(new GetItemCommand({ TableName: table(), Key: { executionArn: { S: executionArn } }, ConsistentRead: true }));
+      const answer = await client.send(new (await dynamodbCommands()).GetItemCommand({ TableName: table(), Key: { executionArn: { S: executionArn } }, ConsistentRead: true }));
       const item = answer.Item;
       if (!item?.sessionId?.S) return undefined;
       return {

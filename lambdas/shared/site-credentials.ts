@@ -4,7 +4,7 @@
  * so the credentials never appear in execution input, state, history or logs. The webrun API receives them as
  * `secrets: [{ match, fields }]` and, per its docs, does not store them.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError } from './errors';
 import { siteSecretName } from './input';
 import type { SiteCredentialRef, SiteCredentials } from './types';
@@ -45,6 +45,9 @@ export function parseCredentialFields(text: string | undefined, reference: strin
   return Object.fromEntries(entries) as Record<string, string>;
 }
 
+/** The Secrets Manager commands, loaded on first use: a local run reads its site credentials from a file. */
+const secretsManagerCommands = () => import('@aws-sdk/client-secrets-manager');
+
 /**
  * Resolves references from Secrets Manager (in Lambda). Not cached: a task's credentials are read when it is sent.
  * The API key's own secret is refused even if its name carries the site-credentials prefix.
@@ -53,7 +56,7 @@ export function secretsManagerCredentials(client: SecretsManagerClient, apiKeySe
   return async (reference) => {
     let answer;
     try {
-      answer = await client.send(new GetSecretValueCommand({ SecretId: reference }));
+      answer = await client.send(new (await secretsManagerCommands()).GetSecretValueCommand({ SecretId: reference }));
     } catch (err) {
       const name = (err as { name?: string }).name;
       if (name === 'ResourceNotFoundException') throw new ConfigError(`The site credentials secret ${reference} does not exist.`);

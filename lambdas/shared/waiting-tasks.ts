@@ -7,8 +7,8 @@
  * locally: memory.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { isConditionFailed } from './dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { dynamodbCommands, isConditionFailed } from './dynamodb';
 import { ConfigError } from './errors';
 import type { AnsweredGuardrail } from './contract';
 import type { LoopState, RunState } from './state';
@@ -130,14 +130,14 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
   return {
     async put(record) {
       const { taskId: _taskId, answered: _answered, ...rest } = record;
-      await client.send(new PutItemCommand({
+      await client.send(new (await dynamodbCommands()).PutItemCommand({
         TableName: table(),
         Item: { key: { S: record.key }, nonce: { S: record.nonce }, record: { S: JSON.stringify(rest) }, expiresAt: { N: String(record.expiresAt) } },
       }));
     },
     async setTaskId(key, nonce, taskId) {
       try {
-        await client.send(new UpdateItemCommand({
+        await client.send(new (await dynamodbCommands()).UpdateItemCommand({
           TableName: table(),
           Key: { key: { S: key } },
           UpdateExpression: 'SET taskId = :t',
@@ -152,7 +152,7 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
     },
     async setAnswered(key, nonce, answered) {
       try {
-        await client.send(new UpdateItemCommand({
+        await client.send(new (await dynamodbCommands()).UpdateItemCommand({
           TableName: table(),
           Key: { key: { S: key } },
           UpdateExpression: 'SET answered = :a',
@@ -166,12 +166,12 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
       }
     },
     async get(key) {
-      const answer = await client.send(new GetItemCommand({ TableName: table(), Key: { key: { S: key } }, ConsistentRead: true }));
+      const answer = await client.send(new (await dynamodbCommands()).GetItemCommand({ TableName: table(), Key: { key: { S: key } }, ConsistentRead: true }));
       return parse(answer.Item as never);
     },
     async claim(key, nonce) {
       try {
-        const answer = await client.send(new DeleteItemCommand({
+        const answer = await client.send(new (await dynamodbCommands()).DeleteItemCommand({
           TableName: table(),
           Key: { key: { S: key } },
           ConditionExpression: 'nonce = :n',
