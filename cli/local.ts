@@ -12,6 +12,7 @@ import type { PersonsAnswer } from '../lambdas/shared/state';
 import { parseFailureCause, readableCause } from '../local/progress';
 import { defaultResultsDir } from '../local/result-store';
 import { runLocalWorkflow, type LocalQuestion, type LocalRunSummary } from '../local/runner';
+import { localBatchMain } from './local-batch';
 import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, UsageError, type Target } from './local-options';
 import { readJsonInput, type CliIo } from './process';
 
@@ -159,8 +160,6 @@ export async function main(io: CliIo): Promise<number> {
       return 0;
     }
     if (cli.batch) {
-      // Loaded on first use, like the batch itself.
-      const { localBatchMain } = await import('./local-batch.js');
       return await localBatchMain(io, { ...cli, batch: cli.batch });
     }
     input = await readInput(cli.inputPath, io);

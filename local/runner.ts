@@ -22,7 +22,6 @@ import { memorySessionRecords } from '../lambdas/shared/session-records';
 import { sleep as pause } from '../lambdas/shared/settings';
 import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { WebrunClient } from '../lambdas/shared/webrun-client';
-import type { WebrunWorkflowProps } from '../lib/webrun-workflow';
 import { builtWorkflow, type LocalWorkflow } from './workflow';
 import { parseFailureCause, ProgressTracker, type StateEvent } from './progress';
 import { QuotaGuard, type QuotaViolation } from './quotas';
@@ -43,11 +42,9 @@ export interface LocalRunOptions {
   onProgress?: (line: string) => void;
   /** Aborting stops the execution like StopExecution; the session is then terminated by the runner. */
   signal?: AbortSignal;
-  /** Construct props to synthesize with (e.g. another poll interval): the run then synthesizes its workflow. */
-  workflowProps?: WebrunWorkflowProps;
-  /** Without `workflow` or `workflowProps`: the default workflow of this completion mode, as built. @default 'poll' */
+  /** Without `workflow`: the default workflow of this completion mode, as built. @default 'poll' */
   completion?: CompletionMode;
-  /** Reuse an already synthesized workflow (tests run many executions). */
+  /** The workflow to run: another synthesized one (local/asl.ts, for other construct props), or one built once and reused (tests run many executions). */
   workflow?: LocalWorkflow;
   /** Where the handlers' structured log lines go (the Lambda logger's stand-in). @default discarded */
   log?: Log;
@@ -160,10 +157,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     const cause = { message: invalidInputMessage(options.input), sessionId: null, taskIndex: null, completed: [], sessionEnded: null };
     return { status: 'FAILED', error: { name: WebrunErrors.InvalidInput, cause: JSON.stringify(cause) }, stats: emptyStats() };
   }
-  const workflow =
-    options.workflow ??
-    // Synthesizing loads aws-cdk-lib: only for props other than the defaults, whose workflows come built.
-    (options.workflowProps ? (await import('./asl.js')).synthesizeLocalWorkflow(options.workflowProps) : builtWorkflow(options.completion ?? CompletionModes.poll));
+  const workflow = options.workflow ?? builtWorkflow(options.completion ?? CompletionModes.poll);
   const store = folderResultStore(options.resultsDir ?? defaultResultsDir());
   const sessions = memorySessionRecords();
   const log = options.log ?? silentLog;
