@@ -143,7 +143,7 @@ function localRunSpeed(): { npmStartMs: number; minimalScriptMs: number; ratio: 
     }
     return median(walls);
   };
-  const npmStartMs = time(process.execPath, ['--import', 'tsx', 'bin/local.ts', 'examples/shopping.json', '--wait-scale', '0', '--json']);
+  const npmStartMs = time(process.execPath, ['--require', 'tsx/cjs', 'bin/local.ts', 'examples/shopping.json', '--wait-scale', '0', '--json']);
   // The same calls a run makes (start, then per task: send, poll GETs; terminate) against the same built-in emulator.
   const script = `
     const { startEmulator } = require(${JSON.stringify(path.join(ROOT, 'local/emulator'))});
@@ -158,7 +158,7 @@ function localRunSpeed(): { npmStartMs: number; minimalScriptMs: number; ratio: 
       await call('POST', '/start/send-message', { sessionId, message: { actionType: 'state', newState: 'terminate' } });
       await em.close();
     })();`;
-  const minimalScriptMs = time(process.execPath, ['--import', 'tsx', '-e', script]);
+  const minimalScriptMs = time(process.execPath, ['--require', 'tsx/cjs', '-e', script]); // the loader npm start uses
   return { npmStartMs, minimalScriptMs, ratio: npmStartMs / minimalScriptMs, calls: 14 };
 }
 

@@ -162,7 +162,7 @@ describe('npm start -- --batch', () => {
 
   it('on SIGTERM as a process: every running item\'s session ended, the summary printed, exit 1', async () => {
     emulator.enqueueTasks(...Array.from({ length: 6 }, () => ({ outcome: 'stuck' as const })));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts', '--batch', csv(6, 'sig.csv'), '--template', template, '--concurrency', '3', '--json', '--base-url', emulator.url], {
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'bin/local.ts', '--batch', csv(6, 'sig.csv'), '--template', template, '--concurrency', '3', '--json', '--base-url', emulator.url], {
       env: { ...process.env, WEBRUN_API_KEY: KEY },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -142,7 +142,7 @@ describe('npm start (local command)', () => {
     const api = await startEmulator({ apiKey: 'ext-key-123456' });
     onTestFinished(() => api.close());
     api.enqueueTasks({ outcome: 'stuck' });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts', good, '--base-url', api.url, '--json'], {
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'bin/local.ts', good, '--base-url', api.url, '--json'], {
       env: { ...process.env, WEBRUN_API_KEY: 'ext-key-123456' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
