@@ -130,6 +130,13 @@ async function completionCosts(): Promise<Cell[]> {
   return cells;
 }
 
+/** package.json's `start`, `node <flags> <entry>`: its flags and its entry point. */
+function splitStartScript(): [string[], string] {
+  const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ');
+  if (start[0] !== 'node') throw new Error(`npm start is not a node command: ${start.join(' ')}`);
+  return [start.slice(1, -1), start[start.length - 1]];
+}
+
 /** `npm start` of the shopping example in a child process, next to a minimal script making the same API calls. */
 function localRunSpeed(): { npmStartMs: number; minimalScriptMs: number; ratio: number; calls: number } {
   const runs = quick ? 1 : 3;
@@ -143,7 +150,9 @@ function localRunSpeed(): { npmStartMs: number; minimalScriptMs: number; ratio: 
     }
     return median(walls);
   };
-  const npmStartMs = time(process.execPath, ['--require', 'tsx/cjs', 'bin/local.ts', 'examples/shopping.json', '--wait-scale', '0', '--json']);
+  // npm start's own node command (without npm's start-up); the minimal script gets the same node flags.
+  const [flags, entry] = splitStartScript();
+  const npmStartMs = time(process.execPath, [...flags, entry, 'examples/shopping.json', '--wait-scale', '0', '--json']);
   // The same calls a run makes (start, then per task: send, poll GETs; terminate) against the same built-in emulator.
   const script = `
     const { startEmulator } = require(${JSON.stringify(path.join(ROOT, 'local/emulator'))});
@@ -158,7 +167,7 @@ function localRunSpeed(): { npmStartMs: number; minimalScriptMs: number; ratio: 
       await call('POST', '/start/send-message', { sessionId, message: { actionType: 'state', newState: 'terminate' } });
       await em.close();
     })();`;
-  const minimalScriptMs = time(process.execPath, ['--require', 'tsx/cjs', '-e', script]); // the loader npm start uses
+  const minimalScriptMs = time(process.execPath, [...flags, '-e', script]);
   return { npmStartMs, minimalScriptMs, ratio: npmStartMs / minimalScriptMs, calls: 14 };
 }
 
