@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `webrun-sfn` command (package.json "bin"): loads tsx (as `node --import tsx` does: TypeScript for require
-// and import alike), then runs bin/cli.ts. No build step. It runs from a clone of this repo only: the installed
+// The `webrun-sfn` command (package.json "bin"): loads tsx's CommonJS hook (as `node --require tsx/cjs` does), then
+// runs bin/cli.ts. No build step. It runs from a clone of this repo only: the installed
 // package ships the construct, not the command's TypeScript sources (npm ships every "bin" file regardless).
 'use strict';
 const fs = require('node:fs');
@@ -13,4 +13,5 @@ if (!fs.existsSync(path.join(__dirname, 'cli.ts'))) {
   );
   process.exit(2);
 }
-import('tsx').then(() => require('./cli.ts'));
+require('tsx/cjs');
+require('./cli.ts');

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import type { CliIo as LocalCliIo } from './process';
 import { CliError, EXIT } from './aws';
 import { BATCH_USAGE, batchMain } from './batch';
+import { main as localCommand } from './local';
 import { followCommand, listCommand, resultCommand, startCommand, stopCommand, type CommandIo } from './commands';
 import { answerCommand, pendingCommand } from './questions';
 
@@ -70,7 +71,7 @@ export function commandUsage(command: string): string {
 
 export interface CliIo extends CommandIo {
   argv: string[];
-  /** The local runner's entry point (cli/local.ts `main`), loaded on first use. */
+  /** The local runner's entry point. @default cli/local.ts `main` (tests give their own) */
   localMain?: (io: LocalCliIo) => Promise<number>;
 }
 
@@ -161,8 +162,7 @@ async function run(io: CliIo, command: string, argv: string[]): Promise<number> 
 export async function main(io: CliIo): Promise<number> {
   const [command, ...rest] = io.argv;
   if (command === 'local') {
-    // Loaded on first use: it brings the CDK synthesis and the local executor.
-    const localMain = io.localMain ?? (await import('./local.js')).main;
+    const localMain = io.localMain ?? localCommand;
     return localMain({ argv: rest, env: io.env, stdout: io.stdout, stderr: io.stderr, readStdin: io.readStdin, signal: io.signal });
   }
   const wantsJson = io.argv.includes('--json');
