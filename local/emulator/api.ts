@@ -196,9 +196,9 @@ export class Api {
       const wait = t.nextStop() !== 'stuck' && t.pendingPolls === 0 ? t.readyAt - Date.now() : Infinity;
       await this.timers.sleep(Math.min(wait, this.cfg.sendHoldMs));
       if (wait <= this.cfg.sendHoldMs) {
-        // A timer can fire a millisecond before Date.now() reaches readyAt: wait out that rest, then answer inline.
-        const rest = t.readyAt - Date.now();
-        if (rest > 0) await this.timers.sleep(rest);
+        // A timer can fire a millisecond before Date.now() reaches readyAt (and again for the rest, on a busy
+        // machine): wait out the rest until it has passed, then answer inline.
+        for (let rest = t.readyAt - Date.now(); rest > 0 && !this.timers.closed; rest = t.readyAt - Date.now()) await this.timers.sleep(rest);
         this.model.stopIfReady(t);
       }
     }
