@@ -1,19 +1,20 @@
 /**
- * The props of the package's constructs stay within what jsii (the compiler behind CDK's Python, Java, C# and Go
- * packages) can express, so a jsii build stays a packaging step rather than an API change: no string-literal unions,
- * no tuples, no readonly arrays, no object types other than named interfaces and string-keyed maps. The
- * exceptions are listed with the README's "Before a jsii build" section, which says what remains.
- *
- * The types are read through TypeScript 7's checker (typescript/unstable/sync, pinned with the compiler): its
- * program of index.ts and aws-cdk-lib's declarations loads in about 2 s, against 8 s for TypeScript 6's.
+ * The repository's types, read through TypeScript 7's program service (typescript/unstable/sync, pinned with the
+ * compiler), which loads each project once for both checks:
+ * - the whole repository type-checks (tsconfig.json: sources, tests, scripts): what `tsc --noEmit` reports, found
+ *   here while the other test files run rather than in a step before them;
+ * - the props of the package's constructs stay within what jsii (the compiler behind CDK's Python, Java, C# and Go
+ *   packages) can express, so a jsii build stays a packaging step rather than an API change: no string-literal
+ *   unions, no tuples, no readonly arrays, no object types other than named interfaces and string-keyed maps. The
+ *   exceptions are listed with the README's "Before a jsii build" section, which says what remains.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { API, ObjectFlags, SignatureKind, SymbolFlags, TypeFlags, type Checker, type Project, type Type } from 'typescript/unstable/sync';
+import { API, ObjectFlags, SignatureKind, SymbolFlags, TypeFlags, type Checker, type Diagnostic, type Project, type Type } from 'typescript/unstable/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const ROOT = path.join(__dirname, '..', '..');
+const ROOT = path.join(__dirname, '..');
 
 /** Props the README lists as what remains before a jsii build (valibot-inferred config types in readonly arrays). */
 const KNOWN_EXCEPTIONS = new Set(['WebrunStackProps.schedules', 'WebrunStackProps.triggers', 'WebrunTriggersProps.schedules', 'WebrunTriggersProps.triggers']);
@@ -29,12 +30,17 @@ const BAD_PROPS = `
     readonly flag?: boolean;
   }`;
 
+/** A control for the type check: one type error. */
+const TYPE_ERROR = `export const port: number = '8080';\n`;
+
 interface PropsInterface { name: string; properties: Array<{ name: string; type: Type }> }
 
 let api: API;
 let controlDir: string;
 let published: { checker: Checker; props: PropsInterface[] };
 let control: { checker: Checker; props: PropsInterface[] };
+let repository: Project;
+let controlProject: Project;
 
 /** Every interface named *Props or *Options that `entry` exports, with the type of each of its properties. */
 function propsOf(project: Project, entry: string): PropsInterface[] {
@@ -53,10 +59,13 @@ function propsOf(project: Project, entry: string): PropsInterface[] {
 beforeAll(() => {
   controlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webrun-props-'));
   fs.writeFileSync(path.join(controlDir, 'bad.ts'), BAD_PROPS);
-  fs.writeFileSync(path.join(controlDir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, types: [] }, files: ['bad.ts'] }));
-  const configs = { published: path.join(ROOT, 'tsconfig.build.json'), control: path.join(controlDir, 'tsconfig.json') };
+  fs.writeFileSync(path.join(controlDir, 'type-error.ts'), TYPE_ERROR);
+  fs.writeFileSync(path.join(controlDir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, types: [] }, files: ['bad.ts', 'type-error.ts'] }));
+  const configs = { repository: path.join(ROOT, 'tsconfig.json'), published: path.join(ROOT, 'tsconfig.build.json'), control: path.join(controlDir, 'tsconfig.json') };
   api = new API({ cwd: ROOT });
   const snapshot = api.updateSnapshot({ openProjects: Object.values(configs) });
+  repository = snapshot.getProject(configs.repository)!;
+  controlProject = snapshot.getProject(configs.control)!;
   const open = (config: string, entry: string) => {
     const project = snapshot.getProject(config)!;
     return { checker: project.checker, props: propsOf(project, entry) };
@@ -95,6 +104,34 @@ function problemOf(checker: Checker, type: Type): string | undefined {
   }
   return undefined;
 }
+
+/** Every diagnostic `tsc --noEmit` could report for the project, as "file(line): TS<code> text". */
+function diagnosticsOf(project: Project): string[] {
+  const { program } = project;
+  const all: Diagnostic[] = [
+    ...program.getConfigFileParsingDiagnostics(),
+    ...program.getProgramDiagnostics(),
+    ...program.getGlobalDiagnostics(),
+    ...program.getSyntacticDiagnostics(),
+    ...program.getSemanticDiagnostics(),
+  ];
+  return all.map((d) => {
+    const file = d.fileName ? path.relative(ROOT, d.fileName) : '(options)';
+    const line = d.fileName ? fs.readFileSync(d.fileName, 'utf8').slice(0, d.pos).split('\n').length : 0;
+    return `${file}(${line}): TS${d.code} ${d.text}`;
+  });
+}
+
+describe('the repository type-checks', () => {
+  it('with no diagnostic in any file of tsconfig.json: sources, tests and scripts', () => {
+    expect(diagnosticsOf(repository)).toEqual([]);
+  });
+
+  it('is checked: the control\'s type error is reported, with its file, line and code', () => {
+    const reported = diagnosticsOf(controlProject).map((d) => d.replace(path.relative(ROOT, controlDir), '<control>'));
+    expect(reported).toEqual(["<control>/type-error.ts(1): TS2322 Type 'string' is not assignable to type 'number'."]);
+  });
+});
 
 describe('the public props', () => {
   it('are found: every Props and Options interface index.ts exports', () => {
