@@ -13,14 +13,14 @@
  */
 import './polyfill';
 import './no-real-lambda';
-import { StateMachine } from 'aws-local-stepfunctions';
+import type { StateMachine } from 'aws-local-stepfunctions';
 import { BatchStateNames, EXCEEDED_TOLERATED_FAILURES, ITEM_FORMATS, withinTolerance, type ItemFormat, type LocalBatchInput } from '../lambdas/shared/batch-contract';
 import { CompletionModes, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';
 import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import type { BatchItem } from './batch-items';
 import { builtBatchDefinition, localBatchDefinition, type BatchDefinition } from './batch-workflow';
 import { runLocalWorkflow, type LocalRunSummary } from './runner';
-import { builtWorkflow, type LocalWorkflow } from './workflow';
+import { builtWorkflow, executorFor, type LocalWorkflow } from './workflow';
 
 /** One item's outcome, as the `--json` summary and `batch results` give it. */
 export interface BatchItemResult {
@@ -90,10 +90,10 @@ let cachedMachine: { definition: BatchDefinition; machine: StateMachine } | unde
 
 /** The executor for a batch definition, built once (building validates the definition, which is slow). */
 function machineFor(definition?: BatchDefinition): StateMachine {
-  if (definition) return new StateMachine(definition as never, { validationOptions: { checkArn: false } });
+  if (definition) return executorFor(definition, true);
   if (!cachedMachine) {
     const local = localBatchDefinition(builtBatchDefinition());
-    cachedMachine = { definition: local, machine: new StateMachine(local as never, { validationOptions: { checkArn: false } }) };
+    cachedMachine = { definition: local, machine: executorFor(local, true) };
   }
   return cachedMachine.machine;
 }

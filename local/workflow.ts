@@ -59,12 +59,24 @@ function executable(definition: WorkflowDescription['definition'], waitsForToken
   return copy;
 }
 
-/** Builds the executor once for a description; `validate` runs aws-local-stepfunctions' definition check (Ajv, slow). */
+/** Definitions aws-local-stepfunctions has checked in this process: its check compiles Ajv schemas each time. */
+const checkedDefinitions = new Set<string>();
+
+/**
+ * An executor for a definition; `validate` runs aws-local-stepfunctions' definition check (about 0.4 s: it compiles
+ * its JSON schemas with Ajv on every call), once per distinct definition in a process.
+ */
+export function executorFor(definition: object, validate: boolean): StateMachine {
+  const text = validate ? JSON.stringify(definition) : '';
+  const check = validate && !checkedDefinitions.has(text);
+  const machine = new StateMachine(definition as never, { validationOptions: check ? { checkArn: false } : { noValidate: true } });
+  if (check) checkedDefinitions.add(text);
+  return machine;
+}
+
+/** Builds the executor once for a description; `validate` checks its definition (see executorFor). */
 export function localWorkflow(description: WorkflowDescription, validate: boolean): LocalWorkflow {
-  const machine = new StateMachine(executable(description.definition, description.waitsForToken) as never, {
-    validationOptions: validate ? { checkArn: false } : { noValidate: true },
-  });
-  return { ...description, machine };
+  return { ...description, machine: executorFor(executable(description.definition, description.waitsForToken), validate) };
 }
 
 /** Where `npm run definitions` writes the built workflow of each completion mode. */

@@ -10,6 +10,7 @@ import { startEmulator, validateTaskBehaviour, type Emulator, type Ledger, type 
 import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
 import { fileCredentials } from '../../lambdas/shared/site-credentials';
 import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
+import { executorFor } from '../../local/workflow';
 
 const API_KEY = 'wr-test-KEY-5f1c9a2e7d';
 let emulator: Emulator;
@@ -287,5 +288,21 @@ describe('local workflow against the emulator', () => {
     const asked = scripted.flatMap((b) => b.questions ?? []);
     expect(summary.output!.tasks.flatMap((t) => t.guardrails ?? []).map((g) => g.question)).toEqual(asked);
     expectNoLeak(emulator.ledger(), 1);
+  });
+});
+
+describe('the executor of a definition', () => {
+  // executorFor checks each distinct definition once per process (aws-local-stepfunctions compiles its schemas on
+  // every check); a definition that fails the check is never remembered as checked.
+  it('refuses a definition that fails aws-local-stepfunctions\' check every time it is given, not only the first', () => {
+    const broken = { StartAt: 'Missing', States: { Only: { Type: 'Succeed' } } };
+    expect(() => executorFor(broken, true)).toThrow();
+    expect(() => executorFor(broken, true)).toThrow();
+  });
+
+  it('runs a definition built a second time, whose check is then skipped', async () => {
+    const definition = { StartAt: 'Done', States: { Done: { Type: 'Pass', Result: { ok: true }, End: true } } };
+    executorFor(definition, true);
+    await expect(executorFor(definition, true).run({}).result).resolves.toEqual({ ok: true });
   });
 });
