@@ -10,7 +10,7 @@
  * that recorded first is found by the cleanup, which ends its session. Whichever writes first, the session ends.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { dynamodbCommands, isConditionFailed } from './dynamodb';
+import { conditionalWrite, dynamodbCommands } from './dynamodb';
 import { ConfigError } from './errors';
 
 /** Start session answered after the cleanup marked its execution stopped: the session must be ended by its starter. */
@@ -93,52 +93,38 @@ export function dynamoSessionRecords(options: DynamoRecordsOptions): SessionReco
   const expiresAt = () => String(Math.floor(now() / 1000) + options.ttlSeconds);
   const records: SessionRecords = {
     async started(executionArn, sessionId, extras = {}) {
-      try {
-        await client.send(new (await dynamodbCommands()).PutItemCommand({
-          TableName: table(),
-          Item: {
-            executionArn: { S: executionArn },
-            sessionId: { S: sessionId },
-            startedAt: { N: String(now()) },
-            expiresAt: { N: expiresAt() },
-            ...(extras.liveViewUrl ? { liveViewUrl: { S: extras.liveViewUrl } } : {}),
-          },
-          ConditionExpression: 'attribute_not_exists(stoppedAt)',
-        }));
-      } catch (err) {
-        if (isConditionFailed(err)) throw new SessionStopped(executionArn);
-        throw err;
-      }
+      const put = await conditionalWrite(async () => client.send(new (await dynamodbCommands()).PutItemCommand({
+        TableName: table(),
+        Item: {
+          executionArn: { S: executionArn },
+          sessionId: { S: sessionId },
+          startedAt: { N: String(now()) },
+          expiresAt: { N: expiresAt() },
+          ...(extras.liveViewUrl ? { liveViewUrl: { S: extras.liveViewUrl } } : {}),
+        },
+        ConditionExpression: 'attribute_not_exists(stoppedAt)',
+      })));
+      if (!put.written) throw new SessionStopped(executionArn);
     },
     async stoppedUnlessStarted(executionArn) {
-      try {
-        await client.send(new (await dynamodbCommands()).UpdateItemCommand({
-          TableName: table(),
-          Key: { executionArn: { S: executionArn } },
-          UpdateExpression: 'SET stoppedAt = if_not_exists(stoppedAt, :now), expiresAt = if_not_exists(expiresAt, :exp)',
-          ConditionExpression: 'attribute_not_exists(sessionId)',
-          ExpressionAttributeValues: { ':now': { N: String(now()) }, ':exp': { N: expiresAt() } },
-        }));
-        return undefined;
-      } catch (err) {
-        if (isConditionFailed(err)) return records.get(executionArn);
-        throw err;
-      }
+      const update = await conditionalWrite(async () => client.send(new (await dynamodbCommands()).UpdateItemCommand({
+        TableName: table(),
+        Key: { executionArn: { S: executionArn } },
+        UpdateExpression: 'SET stoppedAt = if_not_exists(stoppedAt, :now), expiresAt = if_not_exists(expiresAt, :exp)',
+        ConditionExpression: 'attribute_not_exists(sessionId)',
+        ExpressionAttributeValues: { ':now': { N: String(now()) }, ':exp': { N: expiresAt() } },
+      })));
+      return update.written ? undefined : records.get(executionArn);
     },
     async ended(executionArn, sessionId) {
-      try {
-        await client.send(new (await dynamodbCommands()).UpdateItemCommand({
-          TableName: table(),
-          Key: { executionArn: { S: executionArn } },
-          UpdateExpression: 'SET sessionId = :sid, endedAt = :now, startedAt = if_not_exists(startedAt, :now), expiresAt = if_not_exists(expiresAt, :exp)',
-          ConditionExpression: 'attribute_not_exists(endedAt)',
-          ExpressionAttributeValues: { ':sid': { S: sessionId }, ':now': { N: String(now()) }, ':exp': { N: expiresAt() } },
-        }));
-        return true;
-      } catch (err) {
-        if (isConditionFailed(err)) return false;
-        throw err;
-      }
+      const update = await conditionalWrite(async () => client.send(new (await dynamodbCommands()).UpdateItemCommand({
+        TableName: table(),
+        Key: { executionArn: { S: executionArn } },
+        UpdateExpression: 'SET sessionId = :sid, endedAt = :now, startedAt = if_not_exists(startedAt, :now), expiresAt = if_not_exists(expiresAt, :exp)',
+        ConditionExpression: 'attribute_not_exists(endedAt)',
+        ExpressionAttributeValues: { ':sid': { S: sessionId }, ':now': { N: String(now()) }, ':exp': { N: expiresAt() } },
+      })));
+      return update.written;
     },
     async get(executionArn) {
       const answer = await client.send(new (await dynamodbCommands()).GetItemCommand({ TableName: table(), Key: { executionArn: { S: executionArn } }, ConsistentRead: true }));

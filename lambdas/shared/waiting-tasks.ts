@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { dynamodbCommands, isConditionFailed } from './dynamodb';
+import { conditionalWrite, dynamodbCommands } from './dynamodb';
 import { ConfigError } from './errors';
 import type { AnsweredGuardrail } from './contract';
 import type { LoopState, RunState } from './state';
@@ -136,53 +136,38 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
       }));
     },
     async setTaskId(key, nonce, taskId) {
-      try {
-        await client.send(new (await dynamodbCommands()).UpdateItemCommand({
-          TableName: table(),
-          Key: { key: { S: key } },
-          UpdateExpression: 'SET taskId = :t',
-          ConditionExpression: 'nonce = :n',
-          ExpressionAttributeValues: { ':t': { S: taskId }, ':n': { S: nonce } },
-        }));
-        return true;
-      } catch (err) {
-        if (isConditionFailed(err)) return false;
-        throw err;
-      }
+      const update = await conditionalWrite(async () => client.send(new (await dynamodbCommands()).UpdateItemCommand({
+        TableName: table(),
+        Key: { key: { S: key } },
+        UpdateExpression: 'SET taskId = :t',
+        ConditionExpression: 'nonce = :n',
+        ExpressionAttributeValues: { ':t': { S: taskId }, ':n': { S: nonce } },
+      })));
+      return update.written;
     },
     async setAnswered(key, nonce, answered) {
-      try {
-        await client.send(new (await dynamodbCommands()).UpdateItemCommand({
-          TableName: table(),
-          Key: { key: { S: key } },
-          UpdateExpression: 'SET answered = :a',
-          ConditionExpression: 'nonce = :n',
-          ExpressionAttributeValues: { ':a': { S: JSON.stringify(answered) }, ':n': { S: nonce } },
-        }));
-        return true;
-      } catch (err) {
-        if (isConditionFailed(err)) return false;
-        throw err;
-      }
+      const update = await conditionalWrite(async () => client.send(new (await dynamodbCommands()).UpdateItemCommand({
+        TableName: table(),
+        Key: { key: { S: key } },
+        UpdateExpression: 'SET answered = :a',
+        ConditionExpression: 'nonce = :n',
+        ExpressionAttributeValues: { ':a': { S: JSON.stringify(answered) }, ':n': { S: nonce } },
+      })));
+      return update.written;
     },
     async get(key) {
       const answer = await client.send(new (await dynamodbCommands()).GetItemCommand({ TableName: table(), Key: { key: { S: key } }, ConsistentRead: true }));
       return parse(answer.Item as never);
     },
     async claim(key, nonce) {
-      try {
-        const answer = await client.send(new (await dynamodbCommands()).DeleteItemCommand({
-          TableName: table(),
-          Key: { key: { S: key } },
-          ConditionExpression: 'nonce = :n',
-          ExpressionAttributeValues: { ':n': { S: nonce } },
-          ReturnValues: 'ALL_OLD',
-        }));
-        return parse(answer.Attributes as never);
-      } catch (err) {
-        if (isConditionFailed(err)) return undefined;
-        throw err;
-      }
+      const deletion = await conditionalWrite(async () => client.send(new (await dynamodbCommands()).DeleteItemCommand({
+        TableName: table(),
+        Key: { key: { S: key } },
+        ConditionExpression: 'nonce = :n',
+        ExpressionAttributeValues: { ':n': { S: nonce } },
+        ReturnValues: 'ALL_OLD',
+      })));
+      return deletion.written ? parse(deletion.output.Attributes as never) : undefined;
     },
   };
 }
