@@ -29,6 +29,7 @@ import { runLocalWorkflow } from '../local/runner';
 import { Completion } from '../lib/webrun-workflow';
 import { benchBatch } from './bench-batch';
 import { installConsumerApp, synthConsumerApp } from './consumer-app';
+import { nodeArgsOf } from './npm-scripts';
 
 const PRICE = { perTransition: 0.025 / 1000, perGbSecond: 0.0000133334, perRequest: 0.2 / 1e6 };
 /** The real API holds send-message up to ~50 s and answers a task that finished by then. */
@@ -130,13 +131,6 @@ async function completionCosts(): Promise<Cell[]> {
   return cells;
 }
 
-/** package.json's `start`, `node <flags> <entry>`: its flags and its entry point. */
-function splitStartScript(): [string[], string] {
-  const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ');
-  if (start[0] !== 'node') throw new Error(`npm start is not a node command: ${start.join(' ')}`);
-  return [start.slice(1, -1), start[start.length - 1]];
-}
-
 /** `npm start` of the shopping example in a child process, next to a minimal script making the same API calls. */
 function localRunSpeed(): { npmStartMs: number; minimalScriptMs: number; ratio: number; calls: number } {
   const runs = quick ? 1 : 3;
@@ -151,8 +145,9 @@ function localRunSpeed(): { npmStartMs: number; minimalScriptMs: number; ratio: 
     return median(walls);
   };
   // npm start's own node command (without npm's start-up); the minimal script gets the same node flags.
-  const [flags, entry] = splitStartScript();
-  const npmStartMs = time(process.execPath, [...flags, entry, 'examples/shopping.json', '--wait-scale', '0', '--json']);
+  const start = nodeArgsOf('start');
+  const flags = start.slice(0, -1);
+  const npmStartMs = time(process.execPath, [...start, 'examples/shopping.json', '--wait-scale', '0', '--json']);
   // The same calls a run makes (start, then per task: send, poll GETs; terminate) against the same built-in emulator.
   const script = `
     const { startEmulator } = require(${JSON.stringify(path.join(ROOT, 'local/emulator'))});

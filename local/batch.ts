@@ -12,7 +12,6 @@
  * ends its session. Items never started are reported PENDING, as the ResultWriter does.
  */
 import './polyfill';
-import './no-real-lambda';
 import type { StateMachine } from 'aws-local-stepfunctions';
 import { BatchStateNames, EXCEEDED_TOLERATED_FAILURES, ITEM_FORMATS, withinTolerance, type ItemFormat, type LocalBatchInput } from '../lambdas/shared/batch-contract';
 import { CompletionModes, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';

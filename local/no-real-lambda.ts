@@ -3,8 +3,8 @@
  * handler, through the AWS SDK, with whatever credentials the machine has. Every Task state the runner executes has
  * a local handler, so that client is never needed: this gives the library, before it loads, a Lambda client that
  * refuses instead, and a state that would reach AWS fails with an error that says so. It also keeps the SDK's Lambda
- * client (about 90 ms to load) out of `npm start`. Imported before the library: by local/workflow.ts and
- * local/batch.ts, and by test/setup.ts so that each test worker has it before any test file loads the library.
+ * client (about 90 ms to load) out of `npm start`. Imported before the library: by local/workflow.ts, the module that
+ * loads it, and by test/setup.ts so that each test worker has it before any test file loads the library.
  */
 import Module from 'node:module';
 import * as path from 'node:path';

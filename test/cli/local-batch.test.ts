@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/local';
 import { startEmulator, type Emulator } from '../../local/emulator';
-import { scriptArgs } from '../helpers/child-process';
+import { nodeArgsOf } from '../../bin/npm-scripts';
 
 const KEY = 'batch-cli-key-5d1e77';
 const dir = mkdtempSync(join(tmpdir(), 'webrun-batch-cli-'));
@@ -163,7 +163,7 @@ describe('npm start -- --batch', () => {
 
   it('on SIGTERM as a process: every running item\'s session ended, the summary printed, exit 1', async () => {
     emulator.enqueueTasks(...Array.from({ length: 6 }, () => ({ outcome: 'stuck' as const })));
-    const child = spawn(process.execPath, [...scriptArgs('start'), '--batch', csv(6, 'sig.csv'), '--template', template, '--concurrency', '3', '--json', '--base-url', emulator.url], {
+    const child = spawn(process.execPath, [...nodeArgsOf('start'), '--batch', csv(6, 'sig.csv'), '--template', template, '--concurrency', '3', '--json', '--base-url', emulator.url], {
       env: { ...process.env, WEBRUN_API_KEY: KEY },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/local';
 import { startEmulator, type Emulator } from '../../local/emulator';
-import { runProcess, scriptArgs } from '../helpers/child-process';
+import { nodeArgsOf } from '../../bin/npm-scripts';
+import { runProcess } from '../helpers/child-process';
 
 const dir = mkdtempSync(join(tmpdir(), 'webrun-cli-'));
 const file = (name: string, body: unknown) => {
@@ -142,7 +143,7 @@ describe('npm start (local command)', () => {
     const api = await startEmulator({ apiKey: 'ext-key-123456' });
     onTestFinished(() => api.close());
     api.enqueueTasks({ outcome: 'stuck' });
-    const child = spawn(process.execPath, [...scriptArgs('start'), good, '--base-url', api.url, '--json'], {
+    const child = spawn(process.execPath, [...nodeArgsOf('start'), good, '--base-url', api.url, '--json'], {
       env: { ...process.env, WEBRUN_API_KEY: 'ext-key-123456' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,20 +1,5 @@
 /** A command run as a child process to its end, without blocking the test worker (so several can run at once). */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
-
-const ROOT = path.join(__dirname, '..', '..');
-
-/**
- * The node arguments of an npm script that runs `node <flags> <file>` (start, emulator), so that a test runs exactly
- * what `npm start` runs, without npm's own start-up: `spawn(process.execPath, [...scriptArgs('start'), ...args])`.
- */
-export function scriptArgs(script: 'start' | 'emulator'): string[] {
-  const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-  const [command, ...args] = scripts[script].split(' ');
-  if (command !== 'node') throw new Error(`npm run ${script} is not a node command: ${scripts[script]}`);
-  return args;
-}
 
 export interface Finished {
   status: number | null;

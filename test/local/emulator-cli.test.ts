@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FLAG_NAMES, parseArgs, USAGE } from '../../bin/emulator';
-import { scriptArgs } from '../helpers/child-process';
+import { nodeArgsOf } from '../../bin/npm-scripts';
 import { KEY, obj, sleep, str } from './emulator/harness';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -26,7 +26,7 @@ function spawnChild(command: string, args: string[]): Child {
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
-const run = (args: string[]): Child => spawnChild(process.execPath, [...scriptArgs('emulator'), ...args]);
+const run = (args: string[]): Child => spawnChild(process.execPath, [...nodeArgsOf('emulator'), ...args]);
 
 /** The URL the emulator prints on stderr. */
 function urlOf(p: Child): Promise<string> {
@@ -215,7 +215,7 @@ describe.concurrent('the emulator process', () => {
     [[], false],
     [['--no-parent-watch'], true],
   ])('when its parent is killed, with flags %j, it keeps serving: %s', async (flags, keepsServing) => {
-    const script = `require('child_process').spawn(process.execPath, [...${JSON.stringify(scriptArgs('emulator'))}, '--quiet', ...${JSON.stringify(flags)}], { stdio: 'inherit' }); setInterval(() => {}, 1000);`;
+    const script = `require('child_process').spawn(process.execPath, [...${JSON.stringify(nodeArgsOf('emulator'))}, '--quiet', ...${JSON.stringify(flags)}], { stdio: 'inherit' }); setInterval(() => {}, 1000);`;
     const launcher = spawnChild(process.execPath, ['-e', script]);
     let below: number[] = [];
     try {
