@@ -1,5 +1,4 @@
 /** `npm start -- --batch <items> --template <t.json>`: flags, refusals by line, progress, the --json summary, exit codes, signals. */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/local';
 import { startEmulator, type Emulator } from '../../local/emulator';
 import { nodeArgsOf } from '../../bin/npm-scripts';
+import { startProcess } from '../helpers/child-process';
 
 const KEY = 'batch-cli-key-5d1e77';
 const dir = mkdtempSync(join(tmpdir(), 'webrun-batch-cli-'));
@@ -163,24 +163,18 @@ describe('npm start -- --batch', () => {
 
   it('on SIGTERM as a process: every running item\'s session ended, the summary printed, exit 1', async () => {
     emulator.enqueueTasks(...Array.from({ length: 6 }, () => ({ outcome: 'stuck' as const })));
-    const child = spawn(process.execPath, [...nodeArgsOf('start'), '--batch', csv(6, 'sig.csv'), '--template', template, '--concurrency', '3', '--json', '--base-url', emulator.url], {
+    const p = startProcess(process.execPath, [...nodeArgsOf('start'), '--batch', csv(6, 'sig.csv'), '--template', template, '--concurrency', '3', '--json', '--base-url', emulator.url], {
       env: { ...process.env, WEBRUN_API_KEY: KEY },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const deadline = Date.now() + 30_000;
     while (emulator.ledger().sessions.filter((s) => s.tasks.length > 0).length < 3) {
-      if (Date.now() > deadline) throw new Error(`the items never started: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`the items never started: ${p.stderr()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    child.kill('SIGTERM');
-    expect(await exited).toBe(1);
-    expect(stderr).toContain('interrupted (SIGTERM)');
+    p.child.kill('SIGTERM');
+    expect(await p.done).toBe(1);
+    expect(p.stderr()).toContain('interrupted (SIGTERM)');
     expect(emulator.ledger()).toMatchObject({ created: 3, terminated: 3, open: 0 });
-    expect(JSON.parse(stdout)).toMatchObject({ status: 'ABORTED', items: { total: 6, succeeded: 0, failed: 0 } });
+    expect(JSON.parse(p.stdout())).toMatchObject({ status: 'ABORTED', items: { total: 6, succeeded: 0, failed: 0 } });
   });
 });

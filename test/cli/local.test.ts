@@ -1,5 +1,4 @@
 /** The local command's contract (shared/DESIGN.md): flags, variables, exit codes and the --json summary. */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/local';
 import { startEmulator, type Emulator } from '../../local/emulator';
 import { nodeArgsOf } from '../../bin/npm-scripts';
-import { runProcess } from '../helpers/child-process';
+import { runProcess, startProcess, stderrMatch } from '../helpers/child-process';
 
 const dir = mkdtempSync(join(tmpdir(), 'webrun-cli-'));
 const file = (name: string, body: unknown) => {
@@ -143,31 +142,17 @@ describe('npm start (local command)', () => {
     const api = await startEmulator({ apiKey: 'ext-key-123456' });
     onTestFinished(() => api.close());
     api.enqueueTasks({ outcome: 'stuck' });
-    const child = spawn(process.execPath, [...nodeArgsOf('start'), good, '--base-url', api.url, '--json'], {
+    const p = startProcess(process.execPath, [...nodeArgsOf('start'), good, '--base-url', api.url, '--json'], {
       env: { ...process.env, WEBRUN_API_KEY: 'ext-key-123456' },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stderr = '';
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`never saw the task pending: ${stderr}`)), 30_000);
-      child.stderr.on('data', (d) => {
-        stderr += d;
-        if (stderr.includes('task 1/2 pending')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    await stderrMatch(p, /task 1\/2 pending/);
     expect(api.ledger().open).toBe(1);
-    child.kill(signal);
-    expect(await exited).toBe(1);
-    expect(stderr).toContain(`interrupted (${signal})`);
+    p.child.kill(signal);
+    expect(await p.done).toBe(1);
+    expect(p.stderr()).toContain(`interrupted (${signal})`);
     expect(api.ledger().open).toBe(0);
     expect(api.ledger().sessions[0].terminateCalls).toBe(1);
-    const summary = JSON.parse(stdout);
+    const summary = JSON.parse(p.stdout());
     expect(summary).toMatchObject({ status: 'FAILED', error: { name: 'States.Aborted' }, sessionId: api.ledger().sessions[0].sessionId });
   });
 

@@ -1,48 +1,20 @@
 /** bin/emulator.ts: its flags (in-process), and as users run it (child processes on 127.0.0.1). */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FLAG_NAMES, parseArgs, USAGE } from '../../bin/emulator';
 import { nodeArgsOf } from '../../bin/npm-scripts';
+import { startProcess, stderrMatch, type Running } from '../helpers/child-process';
 import { KEY, obj, sleep, str } from './emulator/harness';
 
 const ROOT = path.resolve(__dirname, '../..');
 
-interface Child {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exit: Promise<number | null>;
-}
+const spawnChild = (command: string, args: string[]): Running => startProcess(command, args, { cwd: ROOT });
 
-function spawnChild(command: string, args: string[]): Child {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exit };
-}
-
-const run = (args: string[]): Child => spawnChild(process.execPath, [...nodeArgsOf('emulator'), ...args]);
+const run = (args: string[]): Running => spawnChild(process.execPath, [...nodeArgsOf('emulator'), ...args]);
 
 /** The URL the emulator prints on stderr. */
-function urlOf(p: Child): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL printed: ${p.stderr()}`)), 30_000);
-    const check = (): void => {
-      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(p.stderr());
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[0]);
-      }
-    };
-    p.child.stderr?.on('data', check);
-    check();
-  });
-}
+const urlOf = async (p: Running): Promise<string> => (await stderrMatch(p, /http:\/\/127\.0\.0\.1:\d+/))[0];
 
 async function getJson(url: string, init: RequestInit): Promise<Record<string, unknown>> {
   return obj(await (await fetch(url, init)).json());
@@ -154,9 +126,9 @@ describe.concurrent('the emulator process', () => {
   it('a bad flag exits 2 naming the flag; --help exits 0 with the usage on stdout', async () => {
     const a = run(['--prot', '80']);
     const h = run(['--help']);
-    expect(await a.exit).toBe(2);
+    expect(await a.done).toBe(2);
     expect(a.stderr()).toContain('--prot');
-    expect(await h.exit).toBe(0);
+    expect(await h.done).toBe(0);
     expect(h.stdout()).toBe(`${USAGE}\n`);
   });
 
@@ -175,7 +147,7 @@ describe.concurrent('the emulator process', () => {
     } finally {
       p.child.kill('SIGTERM');
     }
-    expect(await p.exit).toBe(0);
+    expect(await p.done).toBe(0);
     expect(p.stderr()).toContain('SIGTERM, stopping');
     expect(p.stderr()).not.toContain(KEY);
   });
@@ -184,7 +156,7 @@ describe.concurrent('the emulator process', () => {
     const p = run(['--quiet']);
     const url = await urlOf(p);
     p.child.kill(signal);
-    expect(await p.exit).toBe(0);
+    expect(await p.done).toBe(0);
     expect(p.stderr()).toContain(`${signal}, stopping`);
     expect(await serving(url)).toBe(false);
   });
