@@ -6,7 +6,7 @@
  * neither aws-cdk-lib nor a synth.
  */
 import './polyfill';
-import './no-real-lambda';
+import './library-shims';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';

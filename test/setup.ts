@@ -1,5 +1,5 @@
 import '../local/polyfill';
-import '../local/no-real-lambda';
+import '../local/library-shims';
 import fc from 'fast-check';
 
 // Property tests are reproducible: every fc.assert draws from this seed unless it names its own. An input one of

@@ -51,6 +51,14 @@ describe('the batch definition', () => {
     expect(deployed).toEqual(builtBatchDefinition());
   });
 
+  it('passes aws-local-stepfunctions\' definition check as it runs locally (the local batch runs it without checking it again)', () => {
+    expect(() => new StateMachine(localBatchDefinition(builtBatchDefinition()) as never, { validationOptions: { checkArn: false } })).not.toThrow();
+    // The check is real: the same definition with a state that names a missing next state is refused.
+    const broken = localBatchDefinition(builtBatchDefinition());
+    broken.States[BatchStateNames.prepare] = { ...broken.States[BatchStateNames.prepare], Next: 'Nowhere' };
+    expect(() => new StateMachine(broken as never, { validationOptions: { checkArn: false } })).toThrow(/invalid/);
+  });
+
   it('the deployed definition as it is cannot run locally: aws-local-stepfunctions has no ItemReader', async () => {
     const machine = new StateMachine(builtBatchDefinition() as never, { validationOptions: { checkArn: false } });
     const input = { items: { bucket: 'b', key: 'batches/x/items.json', format: 'json' }, template: { tasks: [{ taskDetails: 'x' }] } };
