@@ -80,7 +80,7 @@ describe('npm start -- --batch', () => {
     expect(stderr).toMatch(/batch succeeded: 20\/20 items done/);
   });
 
-  describe('a batch of 80 in which the emulator fails exactly 3 items\' tasks (the runner\'s own test runs 200)', () => {
+  describe('a batch of 80 in which the emulator fails exactly 3 items\' tasks', () => {
     const failThree = () => emulator.enqueueTasks({ outcome: 'failed' }, { outcome: 'failed' }, { outcome: 'failed' });
     const failedInLedger = () => emulator.ledger().sessions.flatMap((s) => s.tasks.filter((t) => t.status === 'failed').map((t) => /of (SKU-\d+)/.exec(t.taskDetails)?.[1])).sort();
 

@@ -44,7 +44,7 @@ function failedSkus(e: Emulator): string[] {
 
 describe('runLocalBatch', () => {
   it('runs every item at most 8 at once, in a session of its own that it ends, with the item\'s vars filled in', async () => {
-    const items = csvItems(120);
+    const items = csvItems(40);
     let running = 0;
     let mostRunning = 0;
     const summary = await run({
@@ -56,10 +56,10 @@ describe('runLocalBatch', () => {
       onItemFinished: () => running--,
     });
     expect(summary.status).toBe('SUCCEEDED');
-    expect(summary.items).toEqual({ total: 120, succeeded: 120, failed: 0 });
+    expect(summary.items).toEqual({ total: 40, succeeded: 40, failed: 0 });
     const ledger = emulator.ledger();
-    expect(ledger.created).toBe(120);
-    expect(ledger.terminated).toBe(120);
+    expect(ledger.created).toBe(40);
+    expect(ledger.terminated).toBe(40);
     expect(ledger.open).toBe(0);
     expect(ledger.sessions.every((s) => s.terminateCalls === 1)).toBe(true);
     expect(ledger.maxOpen).toBeLessThanOrEqual(8);
@@ -72,8 +72,8 @@ describe('runLocalBatch', () => {
     expect(summary.results[5]).toMatchObject({ status: 'SUCCEEDED', output: { tasks: [{ status: 'completed' }] } });
     expect(summary.results[5].output?.tasks[0].result?.message).toContain('SKU-5');
     // 4 batch transitions (defaults, prepare, choice, map) + one "Run item" per item + each child's.
-    expect(summary.stats.stateTransitions).toBeGreaterThan(4 + 120);
-    expect(summary.stats.lambdaInvocations).toBe(120 * 4);
+    expect(summary.stats.stateTransitions).toBeGreaterThan(4 + 40);
+    expect(summary.stats.lambdaInvocations).toBe(40 * 4);
   });
 
   it('with the emulator\'s session limit at 4 and concurrency 8: every item succeeds (SESSION_LIMIT_REACHED retried), never more than 4 open', async () => {
@@ -100,23 +100,23 @@ describe('runLocalBatch', () => {
     expect(limited.ledger().open).toBe(0);
   });
 
-  describe('a batch of 200 in which the emulator fails exactly 3 items\' tasks', () => {
+  describe('a batch of 100 in which the emulator fails exactly 3 items\' tasks', () => {
     const failThree = (e: Emulator) => e.enqueueTasks({ outcome: 'failed' }, { outcome: 'failed' }, { outcome: 'failed' });
 
     it('succeeds with 5% tolerated, and reports exactly those 3 as failed', async () => {
       failThree(emulator);
-      const summary = await run({ items: csvItems(200), toleratedFailurePercentage: 5 });
+      const summary = await run({ items: csvItems(100), toleratedFailurePercentage: 5 });
       expect(summary.status).toBe('SUCCEEDED');
-      expect(summary.items).toEqual({ total: 200, succeeded: 197, failed: 3 });
+      expect(summary.items).toEqual({ total: 100, succeeded: 97, failed: 3 });
       const failed = summary.results.filter((r) => r.status === 'FAILED');
       expect(failed.map((r) => String(r.item.sku)).sort()).toEqual(failedSkus(emulator));
       for (const r of failed) expect(r.error?.name).toBe(WebrunErrors.TaskFailed);
-      expect(emulator.ledger()).toMatchObject({ created: 200, terminated: 200, open: 0 });
+      expect(emulator.ledger()).toMatchObject({ created: 100, terminated: 100, open: 0 });
     });
 
     it('fails without tolerance as Step Functions does: States.ExceedToleratedFailureThreshold, the rest stopped or not started', async () => {
       failThree(emulator);
-      const summary = await run({ items: csvItems(200) });
+      const summary = await run({ items: csvItems(100) });
       expect(summary.status).toBe('FAILED');
       expect(summary.error?.name).toBe(EXCEEDED_TOLERATED_FAILURES);
       const failed = summary.results.filter((r) => r.status === 'FAILED').map((r) => String(r.item.sku));
@@ -128,7 +128,7 @@ describe('runLocalBatch', () => {
       const ledger = emulator.ledger();
       expect(ledger.open).toBe(0);
       expect(ledger.terminated).toBe(ledger.created);
-      expect(ledger.created).toBeLessThan(200);
+      expect(ledger.created).toBeLessThan(100);
     });
   });
 
