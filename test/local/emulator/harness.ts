@@ -1,5 +1,5 @@
 /** A small typed client of the emulator for its tests: loopback only, one emulator per test, closed afterwards. */
-import { afterEach, expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../../local/emulator';
 
 export const KEY = 'test-key-7f3a9c';
@@ -97,10 +97,13 @@ export class Client {
   }
 }
 
-/** Registers an afterEach that closes every emulator a test started; `start` defaults to the test key. */
+/**
+ * An emulator for each test that asks for one, all closed after the file's tests (not after each test, so that the
+ * tests may run concurrently); `start` defaults to the test key.
+ */
 export function emulatorPerTest(): { start(opts?: EmulatorOptions): Promise<Client> } {
   const started: Emulator[] = [];
-  afterEach(async () => {
+  afterAll(async () => {
     await Promise.all(started.splice(0).map((e) => e.close()));
   });
   return {
