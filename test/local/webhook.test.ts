@@ -46,7 +46,8 @@ describe.concurrent('completion by webhook', () => {
   });
 
   it('a lost doorbell costs the wait, then polling takes the task over and it completes', async ({ h }) => {
-    h.emulator.enqueueTasks({ outcome: 'completed', pendingMs: 50, doorbell: { drop: true } });
+    // Pending long enough for the send step to find it still running, even with the other tests running at once.
+    h.emulator.enqueueTasks({ outcome: 'completed', pendingMs: 300, doorbell: { drop: true } });
     const progress: string[] = [];
     const summary = await run(h, tasks(1, 5_000), { onProgress: (l) => progress.push(l) });
     expect(summary.status, summary.error?.cause).toBe('SUCCEEDED');
@@ -68,7 +69,8 @@ describe.concurrent('completion by webhook', () => {
   });
 
   it('an early doorbell (right nonce, task still running) resumes nothing; the real one does', async ({ h }) => {
-    h.emulator.enqueueTasks({ outcome: 'completed', pendingMs: 120, doorbell: { early: true } });
+    // The early bell rings halfway: long enough before the end for it to arrive first, with other runs at once.
+    h.emulator.enqueueTasks({ outcome: 'completed', pendingMs: 600, doorbell: { early: true } });
     const summary = await run(h, tasks(1));
     expect(summary.status, summary.error?.cause).toBe('SUCCEEDED');
     const bells = h.emulator.ledger().doorbells;
@@ -77,21 +79,24 @@ describe.concurrent('completion by webhook', () => {
   });
 
   it('a forged doorbell to the receiver (wrong nonce or auth) is refused and resumes nothing', async ({ h }) => {
-    h.emulator.enqueueTasks({ outcome: 'completed', pendingMs: 300 });
-    const forged: number[] = [];
+    h.emulator.enqueueTasks({ outcome: 'completed', pendingMs: 1_000 });
+    let forging: Promise<number[]> | undefined;
+    const ring = async (url: string, authorization: string) => (await h.emulator.ringDoorbell({ url, headers: { authorization } })).status ?? 0;
     const summary = await run(h, tasks(1), {
       onProgress: (line) => {
         if (!line.includes('task 1/1 sent')) return;
-        // The emulator saw the webhook URL; forge rings at it before the task ends.
-        setTimeout(async () => {
-          const url = (h.emulator.ledger().sessions[0].tasks[0].body as { webhook: { url: string } }).webhook.url;
-          forged.push((await h.emulator.ringDoorbell({ url: url.replace(/[A-Za-z0-9_-]{43}$/, 'B'.repeat(43)), headers: { authorization: 'Bearer x' } })).status ?? 0);
-          forged.push((await h.emulator.ringDoorbell({ url, headers: { authorization: 'Bearer not-the-auth' } })).status ?? 0);
-        }, 20);
+        // Once the emulator has the task (and its webhook URL), forge rings at it before the task ends (a ring after
+        // the run, when the receiver is closed, would get no status at all).
+        forging = (async () => {
+          let task;
+          while (!(task = h.emulator.ledger().sessions[0]?.tasks[0])) await new Promise((resolve) => setTimeout(resolve, 5));
+          const url = (task.body as { webhook: { url: string } }).webhook.url;
+          return [await ring(url.replace(/[A-Za-z0-9_-]{43}$/, 'B'.repeat(43)), 'Bearer x'), await ring(url, 'Bearer not-the-auth')];
+        })();
       },
     });
     expect(summary.status, summary.error?.cause).toBe('SUCCEEDED');
-    expect(forged).toEqual([404, 401]);
+    expect(await forging).toEqual([404, 401]);
     expect(summary.output!.tasks).toHaveLength(1);
   });
 
