@@ -11,6 +11,9 @@ export default defineConfig({
     // Two workers even on two cores (vitest's default is one fewer than the cores): much of the suite waits on child
     // processes, sockets and scaled timers rather than computing, so a second worker cuts the wall time by a third.
     maxWorkers: 2,
+    // Up to 10 tests at once within a file's concurrent suites (vitest's default is 5): those suites are local runs
+    // and emulator tests whose time is mostly scaled waits, each with an emulator of its own.
+    maxConcurrency: 10,
     // WebAssembly with V8's baseline compiler only: the CloudFormation validation engine (a 9 MB module, in the checked
     // synth) otherwise spends more CPU optimizing its code in background threads than it saves (about 1.3 s less CPU).
     execArgv: ['--liftoff-only'],
