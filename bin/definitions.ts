@@ -28,9 +28,9 @@ export function builtDefinitions(): Record<string, string> {
   };
 }
 
-/** The names of the committed files that differ from what the construct synthesizes now. */
-export function staleDefinitions(dir = BUILT_DIR): string[] {
-  return staleFiles(builtDefinitions(), dir);
+/** The names of the committed files (in `dir`) that differ from `definitions`: by default, what the construct synthesizes now. */
+export function staleDefinitions(dir = BUILT_DIR, definitions = builtDefinitions()): string[] {
+  return staleFiles(definitions, dir);
 }
 
 if (require.main === module) {

@@ -1,5 +1,5 @@
 /** The workflows `npm start` loads without synthesizing are the ones the construct synthesizes now. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,18 +9,26 @@ import { BUILT_DIR, builtWorkflow } from '../../local/workflow';
 import { Completion } from '../../lib/webrun-workflow';
 
 describe('built workflows (local/built)', () => {
-  it('are what the construct synthesizes with default props, for each completion mode (run `npm run definitions` after changing it)', () => {
-    expect(staleDefinitions()).toEqual([]);
+  // Synthesized once for the file: each is a synth of its own.
+  const definitions = builtDefinitions();
+
+  it('are what the construct synthesizes with default props, for each completion mode and the batch (run `npm run definitions` after changing it)', () => {
+    expect(Object.keys(definitions).sort()).toEqual(['batch.json', 'poll.json', 'webhook.json']);
+    expect(staleDefinitions(BUILT_DIR, definitions)).toEqual([]);
   });
 
   it('a changed definition is reported as stale', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'webrun-built-'));
-    for (const [name, text] of Object.entries(builtDefinitions())) writeFileSync(path.join(dir, name), text);
-    expect(staleDefinitions(dir)).toEqual([]);
+    for (const [name, text] of Object.entries(definitions)) writeFileSync(path.join(dir, name), text);
+    expect(staleDefinitions(dir, definitions)).toEqual([]);
     const poll = JSON.parse(readFileSync(path.join(dir, 'poll.json'), 'utf8'));
     poll.definition.States['Wait before polling'].Seconds = 1;
     writeFileSync(path.join(dir, 'poll.json'), JSON.stringify(poll));
-    expect(staleDefinitions(dir)).toEqual(['poll.json']);
+    expect(staleDefinitions(dir, definitions)).toEqual(['poll.json']);
+    const batch = path.join(dir, 'batch.json');
+    writeFileSync(batch, readFileSync(batch, 'utf8').replace('"maxConcurrency": 5', '"maxConcurrency": 6'));
+    expect(staleDefinitions(dir, definitions).sort()).toEqual(['batch.json', 'poll.json']);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('load into the same workflow the runner would synthesize', () => {
@@ -30,6 +38,6 @@ describe('built workflows (local/built)', () => {
     expect(built.taskHandlers).toEqual(synthesized.taskHandlers);
     expect(built.waitsForToken).toEqual(synthesized.waitsForToken);
     expect(built.waitsForToken).toEqual({ 'Send task': '$.loop.waitSeconds', 'Ask a person': '$.loop.question.timeoutSeconds' });
-    expect(JSON.parse(readFileSync(path.join(BUILT_DIR, 'poll.json'), 'utf8')).settings).toEqual(describeWorkflow().settings);
+    expect(JSON.parse(readFileSync(path.join(BUILT_DIR, 'poll.json'), 'utf8')).settings).toEqual(JSON.parse(definitions['poll.json']).settings);
   });
 });
