@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Test files share each worker's module cache: aws-cdk-lib, the SDK and the state machine are loaded once per
     // worker instead of once per file (a third less CPU for the suite). Files must not leave global state behind:
     // SDK mocks are reset in their beforeEach, emulators closed in afterAll.
