@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtDefinitions, staleDefinitions } from '../../bin/definitions';
 import { describeWorkflow } from '../../local/asl';
-import { BUILT_DIR, builtWorkflow } from '../../local/workflow';
+import { BUILT_DIR, builtWorkflow, localWorkflow, type WorkflowDescription } from '../../local/workflow';
 import { Completion } from '../../lib/webrun-workflow';
 
 describe('built workflows (local/built)', () => {
@@ -29,6 +29,15 @@ describe('built workflows (local/built)', () => {
     writeFileSync(batch, readFileSync(batch, 'utf8').replace('"maxConcurrency": 5', '"maxConcurrency": 6'));
     expect(staleDefinitions(dir, definitions).sort()).toEqual(['batch.json', 'poll.json']);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pass aws-local-stepfunctions\' definition check as the runner executes them (`npm start` runs them without checking again)', () => {
+    const description = (mode: string) => JSON.parse(readFileSync(path.join(BUILT_DIR, `${mode}.json`), 'utf8')) as WorkflowDescription;
+    for (const mode of ['poll', 'webhook']) expect(() => localWorkflow(description(mode), true), mode).not.toThrow();
+    // The check is real: a state that names a missing next state is refused.
+    const broken = description('poll');
+    broken.definition.States['Wait before polling'].Next = 'Nowhere';
+    expect(() => localWorkflow(broken, true)).toThrow(/invalid/);
   });
 
   it('load into the same workflow the runner would synthesize', () => {

@@ -1,18 +1,18 @@
 /**
  * The fault matrix: every fault the emulator can inject, at every step of a two-task workflow, run through the
- * synthesized state machine. Per case: created sessions == terminated sessions (each exactly once), completed
+ * state machine `npm start` runs (local/built/poll.json, which test/local/built-workflows.test.ts keeps equal to the
+ * synthesized one). Per case: created sessions == terminated sessions (each exactly once), completed
  * results are in the output or in the failure's cause, and the error name is the one the fault maps to.
  */
 import fc from 'fast-check';
 import { describe, expect } from 'vitest';
 import { QUOTAS, WebrunErrors } from '../../lambdas/shared/contract';
 import type { FaultRule } from '../../local/emulator';
-import { synthesizeLocalWorkflow } from '../../local/asl';
 import { localRunTest } from '../helpers/local-harness';
 
 const API_KEY = 'wr-matrix-KEY-0c7e41';
 /** Each case has its own emulator, and cases run concurrently: injected latency and retry back-off are waits. */
-const it = localRunTest(API_KEY, { pendingPolls: 1 }, { waitScale: 0, workflow: synthesizeLocalWorkflow() });
+const it = localRunTest(API_KEY, { pendingPolls: 1 }, { waitScale: 0 });
 
 const INPUT = { session: { startingPoint: 'https://example.com' }, tasks: [{ taskDetails: 'First' }, { taskDetails: 'Second' }] };
 

@@ -12,6 +12,7 @@ import { QUOTAS, type FailureCause } from '../../lambdas/shared/contract';
 import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
 import { startEmulator, type Emulator } from '../../local/emulator';
 import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
+import { builtWorkflow } from '../../local/workflow';
 
 const API_KEY = 'wr-keep-KEY-77c1e0a9';
 let emulator: Emulator;
@@ -19,7 +20,7 @@ let workflow: LocalWorkflow;
 let resultsDir: string;
 
 beforeAll(async () => {
-  workflow = synthesizeLocalWorkflow();
+  workflow = builtWorkflow('poll');
   emulator = await startEmulator({ apiKey: API_KEY });
 });
 afterAll(() => emulator.close());

@@ -1,20 +1,19 @@
 /**
- * Completion by webhook, end to end: the synthesized definition with `completion: WEBHOOK`, run locally against the
+ * Completion by webhook, end to end: the definition `completion: WEBHOOK` synthesizes (as built in local/built/, kept
+ * equal to the synthesized one by test/local/built-workflows.test.ts), run locally against the
  * emulator, which rings the runner's receiver on 127.0.0.1 when a task ends (and can drop, delay, duplicate, ring
  * early or forge its doorbells).
  */
 import { describe, expect } from 'vitest';
 import { StateNames, type FailureCause } from '../../lambdas/shared/contract';
-import { synthesizeLocalWorkflow } from '../../local/asl';
 import type { StateEvent } from '../../local/progress';
 import type { LocalRunOptions, LocalRunSummary } from '../../local/runner';
-import { Completion } from '../../lib/webrun-workflow';
 import { localRunTest, type LocalHarness } from '../helpers/local-harness';
 
 const API_KEY = 'wr-webhook-KEY-3b9f01d2';
 
 /** Each test has its own emulator and runs concurrently: most of their time is waiting for doorbells. */
-const it = localRunTest(API_KEY, { webhookPendingMs: 50 }, { waitScale: 0.01, workflow: synthesizeLocalWorkflow({ completion: Completion.WEBHOOK }) });
+const it = localRunTest(API_KEY, { webhookPendingMs: 50 }, { waitScale: 0.01, completion: 'webhook' });
 
 const tasks = (n: number, maxDuration = 60_000) => ({ tasks: Array.from({ length: n }, (_, i) => ({ taskDetails: `Task ${i}`, maxDuration })) });
 async function run(h: LocalHarness, input: unknown, extra: Partial<LocalRunOptions> = {}): Promise<LocalRunSummary> {
