@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ApiError,
@@ -681,6 +682,19 @@ describe('deadline and cancellation', () => {
     const err = await caught(client({ deadlineAt: Date.now() + 9_000 }).getTask('s1', 't1'));
     expect(err).toBeInstanceOf(RateLimited);
     expect(sleeps).toEqual([]);
+  });
+
+  it('a call that ended leaves neither its timeout nor a listener on the stop signal behind, answered or failed', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const controller = new AbortController();
+    const before = timers();
+    const stoppable = client({ callTimeoutMs: 60_000, longCallTimeoutMs: 60_000, signal: controller.signal });
+    server.reply({ body: { success: true, sessionId: 's-1' } });
+    await stoppable.startSession({});
+    server.reply({ status: 500, body: { success: false, error: 'down' } });
+    await caught(stoppable.startSession({}));
+    expect(timers()).toBe(before);
+    expect(getEventListeners(controller.signal, 'abort')).toEqual([]);
   });
 
   it('the stop signal cancels a call the API is holding', async () => {
