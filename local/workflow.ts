@@ -82,8 +82,12 @@ export function localWorkflow(description: WorkflowDescription, validate: boolea
 /** Where `npm run definitions` writes the built workflow of each completion mode. */
 export const BUILT_DIR = path.join(__dirname, 'built');
 
-/** The workflow `cdk deploy` ships with default props and this completion mode, as built (validated by its test). */
+/** What `npm run definitions` built for this completion mode (local/built/<mode>.json). */
+export function builtDescription(mode: CompletionMode): WorkflowDescription {
+  return JSON.parse(readFileSync(path.join(BUILT_DIR, `${mode}.json`), 'utf8')) as WorkflowDescription;
+}
+
+/** The workflow `cdk deploy` ships with default props and this completion mode, as built (checked by its test). */
 export function builtWorkflow(mode: CompletionMode): LocalWorkflow {
-  const description = JSON.parse(readFileSync(path.join(BUILT_DIR, `${mode}.json`), 'utf8')) as WorkflowDescription;
-  return localWorkflow(description, false);
+  return localWorkflow(builtDescription(mode), false);
 }

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtDefinitions, staleDefinitions } from '../../bin/definitions';
+import { CompletionModes } from '../../lambdas/shared/contract';
 import { describeWorkflow } from '../../local/asl';
-import { BUILT_DIR, builtWorkflow, localWorkflow, type WorkflowDescription } from '../../local/workflow';
+import { BUILT_DIR, builtDescription, builtWorkflow, localWorkflow } from '../../local/workflow';
 import { Completion } from '../../lib/webrun-workflow';
 
 describe('built workflows (local/built)', () => {
@@ -32,10 +33,9 @@ describe('built workflows (local/built)', () => {
   });
 
   it('pass aws-local-stepfunctions\' definition check as the runner executes them (`npm start` runs them without checking again)', () => {
-    const description = (mode: string) => JSON.parse(readFileSync(path.join(BUILT_DIR, `${mode}.json`), 'utf8')) as WorkflowDescription;
-    for (const mode of ['poll', 'webhook']) expect(() => localWorkflow(description(mode), true), mode).not.toThrow();
+    for (const mode of Object.values(CompletionModes)) expect(() => localWorkflow(builtDescription(mode), true), mode).not.toThrow();
     // The check is real: a state that names a missing next state is refused.
-    const broken = description('poll');
+    const broken = builtDescription('poll');
     broken.definition.States['Wait before polling'].Next = 'Nowhere';
     expect(() => localWorkflow(broken, true)).toThrow(/invalid/);
   });
@@ -47,6 +47,6 @@ describe('built workflows (local/built)', () => {
     expect(built.taskHandlers).toEqual(synthesized.taskHandlers);
     expect(built.waitsForToken).toEqual(synthesized.waitsForToken);
     expect(built.waitsForToken).toEqual({ 'Send task': '$.loop.waitSeconds', 'Ask a person': '$.loop.question.timeoutSeconds' });
-    expect(JSON.parse(readFileSync(path.join(BUILT_DIR, 'poll.json'), 'utf8')).settings).toEqual(JSON.parse(definitions['poll.json']).settings);
+    expect(builtDescription('poll').settings).toEqual(JSON.parse(definitions['poll.json']).settings);
   });
 });
