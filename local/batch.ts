@@ -88,8 +88,8 @@ const ABORTED = { name: 'States.Aborted', cause: 'The batch was stopped before i
 let cachedMachine: { definition: BatchDefinition; machine: StateMachine } | undefined;
 
 /**
- * The executor for a batch definition: one given is checked (once per process, see executorFor); the built one is
- * not, as the built workflows are not: its test checks it (test/local/batch-definition.test.ts).
+ * The executor for a batch definition: one given is checked; the built one is not, as the built workflows are not:
+ * its test checks it (test/local/batch-definition.test.ts).
  */
 function machineFor(definition?: BatchDefinition): StateMachine {
   if (definition) return executorFor(definition, true);

@@ -59,19 +59,12 @@ function executable(definition: WorkflowDescription['definition'], waitsForToken
   return copy;
 }
 
-/** Definitions aws-local-stepfunctions has checked in this process: its check compiles Ajv schemas each time. */
-const checkedDefinitions = new Set<string>();
-
 /**
- * An executor for a definition; `validate` runs aws-local-stepfunctions' definition check (about 0.4 s: it compiles
- * its JSON schemas with Ajv on every call), once per distinct definition in a process.
+ * An executor for a definition; `validate` runs aws-local-stepfunctions' definition check on it (a few milliseconds,
+ * once the first check in the process compiled its schemas: see library-shims.ts).
  */
 export function executorFor(definition: object, validate: boolean): StateMachine {
-  const text = validate ? JSON.stringify(definition) : '';
-  const check = validate && !checkedDefinitions.has(text);
-  const machine = new StateMachine(definition as never, { validationOptions: check ? { checkArn: false } : { noValidate: true } });
-  if (check) checkedDefinitions.add(text);
-  return machine;
+  return new StateMachine(definition as never, { validationOptions: validate ? { checkArn: false } : { noValidate: true } });
 }
 
 /** Builds the executor once for a description; `validate` checks its definition (see executorFor). */

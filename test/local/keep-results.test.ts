@@ -6,13 +6,12 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
-import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { QUOTAS, type FailureCause } from '../../lambdas/shared/contract';
 import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
 import { startEmulator, type Emulator } from '../../local/emulator';
 import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
-import { builtWorkflow } from '../../local/workflow';
+import { builtWorkflow, executorFor } from '../../local/workflow';
 
 const API_KEY = 'wr-keep-KEY-77c1e0a9';
 let emulator: Emulator;
@@ -159,8 +158,7 @@ describe('Step Functions quotas, enforced locally', () => {
     ...workflow,
     definition: definition as LocalWorkflow['definition'],
     taskHandlers: {},
-    // A two-line fixture: not worth the definition check (an Ajv compile per machine, 0.3 s).
-    machine: new StateMachine(definition as never, { validationOptions: { noValidate: true } }),
+    machine: executorFor(definition, true),
   });
 
   it('a state output over 256 KiB fails the execution with States.DataLimitExceeded', async () => {

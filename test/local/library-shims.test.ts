@@ -1,6 +1,6 @@
 /**
  * What aws-local-stepfunctions loads, as a local run gets it: nothing that reaches AWS, and its definition check only
- * when a definition is checked.
+ * when a definition is checked, its schemas compiled once.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,6 +25,37 @@ it('so does one given AWS credentials of a Cognito identity pool', async () => {
     awsConfig: { region: 'us-east-1', credentials: { cognitoIdentityPool: { identityPoolId: 'us-east-1:00000000-0000-0000-0000-000000000000' } } },
   });
   await expect(machine.run({}).result).rejects.toThrow(REFUSED_LAMBDA_MESSAGE);
+});
+
+it('the definition check compiles its schemas once for each set of options, and still refuses what it must after that', () => {
+  type Ajv = new (options: object) => object;
+  const ajv = require(require.resolve('ajv', { paths: [path.dirname(libraryModule('asl-validator'))] })) as { default: Ajv };
+  const RealAjv = ajv.default;
+  let built = 0;
+  ajv.default = class CountedAjv extends RealAjv {
+    constructor(options: object) {
+      super(options);
+      built += 1;
+    }
+  };
+  // Options no other check in this process uses: the first check below is the first with them.
+  const check = (definition: object) => new StateMachine(definition as never, { validationOptions: { checkArn: false, checkPaths: false } });
+  const pass = (name: string) => ({ StartAt: name, States: { [name]: { Type: 'Pass', End: true } } });
+  try {
+    check(pass('First'));
+    check(pass('Second'));
+    expect(() => check({ StartAt: 'NoResource', States: { NoResource: { Type: 'Task', End: true } } })).toThrow(/SCHEMA_VALIDATION_FAILED/);
+    expect(() => check({ StartAt: 'Missing', States: { Other: { Type: 'Pass', End: true } } })).toThrow(/MISSING_TRANSITION_TARGET/);
+    check(pass('AfterRefusals'));
+    expect(built).toBe(1);
+    // Other options, another Ajv: a path the first options let through is refused with path checks on.
+    const badPath = { StartAt: 'P', States: { P: { Type: 'Pass', InputPath: 'not a path', End: true } } };
+    check(badPath);
+    expect(() => new StateMachine(badPath as never, { validationOptions: { checkArn: false, checkPaths: true, noValidate: false } })).toThrow(/InputPath/);
+    expect(built).toBe(2);
+  } finally {
+    ajv.default = RealAjv;
+  }
 });
 
 it('`npm start` runs the built workflow without loading the definition check or the AWS SDK\'s Lambda client and credential providers', async () => {
