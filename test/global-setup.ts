@@ -8,21 +8,18 @@
  * processes (several start at once) would each transform the same files: about 0.5 s of CPU more per process. One
  * process fills the cache first (test/fixtures/warm-tsx-cache.cjs), while vitest starts its workers.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { startProcess } from './helpers/child-process';
 
 const ROOT = path.join(__dirname, '..');
 
 export default function setup(): () => Promise<void> {
   const root = mkdtempSync(path.join(tmpdir(), 'webrun-sfn-test-'));
   process.env.TMPDIR = root;
-  const warming = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'warm-tsx-cache.cjs')], { cwd: ROOT, stdio: 'ignore' });
-  const warmed = new Promise<void>((resolve) => {
-    warming.on('close', () => resolve());
-    warming.on('error', () => resolve());
-  });
+  // Only ever a head start: a warm-up that fails leaves the children to transform their files themselves.
+  const warmed = startProcess(process.execPath, [path.join(__dirname, 'fixtures', 'warm-tsx-cache.cjs')], { cwd: ROOT }).done.catch(() => undefined);
   return async () => {
     await warmed;
     rmSync(root, { recursive: true, force: true });
