@@ -48,7 +48,8 @@ it('the definition check compiles its schemas once for each set of options, and 
     expect(() => check({ StartAt: 'Missing', States: { Other: { Type: 'Pass', End: true } } })).toThrow(/MISSING_TRANSITION_TARGET/);
     check(pass('AfterRefusals'));
     expect(built).toBe(1);
-    // Other options, another Ajv: a path the first options let through is refused with path checks on.
+    // Other options, another Ajv: a path the first options let through is refused with path checks on (noValidate:
+    // false makes these options differ from executorFor's, which another test file may have checked with already).
     const badPath = { StartAt: 'P', States: { P: { Type: 'Pass', InputPath: 'not a path', End: true } } };
     check(badPath);
     expect(() => new StateMachine(badPath as never, { validationOptions: { checkArn: false, checkPaths: true, noValidate: false } })).toThrow(/InputPath/);
