@@ -2,12 +2,12 @@
  * The batch definition the local batch runs is the one that deploys, but for where items come from: the built copy
  * is what the construct synthesizes, and the local one differs from it by each ItemReader replaced with ItemsPath.
  */
-import { StateMachine } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { BATCH_LIMITS, BatchStateNames, ITEM_FORMATS } from '../../lambdas/shared/batch-contract';
 import { describeBatch } from '../../local/batch-asl';
 import { templateProblem } from '../../local/batch-items';
 import { builtBatchDefinition, LOCAL_ITEMS_PATH, localBatchDefinition } from '../../local/batch-workflow';
+import { executorFor } from '../../local/workflow';
 
 /** Every leaf path where two JSON values differ: `-path` only in `a`, `+path` only in `b`, `~path` changed. */
 function differences(a: unknown, b: unknown, at = ''): string[] {
@@ -38,16 +38,16 @@ describe('the batch definition', () => {
   });
 
   it('passes aws-local-stepfunctions\' definition check as it runs locally (the local batch runs it without checking it again)', () => {
-    expect(() => new StateMachine(localBatchDefinition(builtBatchDefinition()) as never, { validationOptions: { checkArn: false } })).not.toThrow();
+    expect(() => executorFor(localBatchDefinition(builtBatchDefinition()), true)).not.toThrow();
     // The check is real: the same definition with a state that names a missing next state is refused.
     const broken = localBatchDefinition(builtBatchDefinition());
     broken.States[BatchStateNames.prepare] = { ...broken.States[BatchStateNames.prepare], Next: 'Nowhere' };
-    expect(() => new StateMachine(broken as never, { validationOptions: { checkArn: false } })).toThrow(/invalid/);
+    expect(() => executorFor(broken, true)).toThrow(/invalid/);
   });
 
   it('the deployed definition as it is cannot run locally: aws-local-stepfunctions has no ItemReader', async () => {
     // Run unchecked: what fails is the run (the definition check is the test above's).
-    const machine = new StateMachine(builtBatchDefinition() as never, { validationOptions: { noValidate: true } });
+    const machine = executorFor(builtBatchDefinition(), false);
     const input = { items: { bucket: 'b', key: 'batches/x/items.json', format: 'json' }, template: { tasks: [{ taskDetails: 'x' }] } };
     await expect(machine.run(input as never, { context: { Execution: { Id: 'arn:aws:states:local:000000000000:execution:b:x', Name: 'x', RedriveCount: 0 } } }).result).rejects.toMatchObject({
       cause: { message: expect.stringMatching(/must be an array/) },
@@ -73,7 +73,7 @@ describe('the batch definition', () => {
 
     // As `batch start` starts it: the longest batch name, every optional field.
     const input = { items: { bucket: 'webrun-sfn-results-0123456789abcdef', key: `batches/${'n'.repeat(80)}/items.json`, format: 'json' }, template, maxConcurrency: 10_000, toleratedFailurePercentage: 100 };
-    const machine = new StateMachine(head as never, { validationOptions: { noValidate: true } });
+    const machine = executorFor(head, false);
     const output = await machine.run(input as never, { context: { Execution: { Id: `arn:aws:states:us-east-1:123456789012:execution:WebrunSfnBatch:${'n'.repeat(80)}`, Name: 'n', RedriveCount: 0 } } }).result;
     const size = Buffer.byteLength(JSON.stringify(output));
     expect(size).toBeGreaterThan(2 * BATCH_LIMITS.maxTemplateBytes);
