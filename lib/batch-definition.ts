@@ -11,7 +11,7 @@
  * same but for it. The local batch (local/batch.ts) runs this very definition with the ItemReaders replaced by
  * `ItemsPath` (aws-local-stepfunctions has no ItemReader), and nothing else changed.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib/core';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';

@@ -3,7 +3,7 @@
  * with CloudFormation references flattened (`{ "Fn::GetAtt": ["Fn", "Arn"] }` → `<Fn.Arn>`); acknowledging that
  * exact id keeps any other wildcard on the same policy reported.
  */
-import { Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib/core';
 import type { IConstruct } from 'constructs';
 
 /** cdk-nag's flattening of a resolved CloudFormation value (Join, Sub, GetAtt, Ref; anything else as JSON). */

@@ -5,7 +5,7 @@
  * (`workflow.observability`); alarms made later (a trigger's dead-letter queue) join it with `addAlarm` or
  * `alarmOnDeadLetters`.
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib/core';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';

@@ -4,7 +4,7 @@
  * missing, access denied, ...). Inputs come from lib/config.ts, already validated with the state machine's
  * own input validator.
  */
-import { Duration, TimeZone, Validations } from 'aws-cdk-lib';
+import { Duration, TimeZone, Validations } from 'aws-cdk-lib/core';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';

@@ -12,7 +12,7 @@
  * The state is `{ run, loop }` (lambdas/shared/state.ts): each step gets both and replaces `loop`, so a task that
  * finishes inside send-message costs two transitions (Next step?, Send task) and no result is carried twice.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib/core';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
