@@ -60,7 +60,7 @@ beforeAll(() => {
   controlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webrun-props-'));
   fs.writeFileSync(path.join(controlDir, 'bad.ts'), BAD_PROPS);
   fs.writeFileSync(path.join(controlDir, 'type-error.ts'), TYPE_ERROR);
-  fs.writeFileSync(path.join(controlDir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, types: [] }, files: ['bad.ts', 'type-error.ts'] }));
+  fs.writeFileSync(path.join(controlDir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, types: [], target: 'ES2022', lib: ['ES2023'] }, files: ['bad.ts', 'type-error.ts'] }));
   const configs = { repository: path.join(ROOT, 'tsconfig.json'), published: path.join(ROOT, 'tsconfig.build.json'), control: path.join(controlDir, 'tsconfig.json') };
   api = new API({ cwd: ROOT });
   const snapshot = api.updateSnapshot({ openProjects: Object.values(configs) });
