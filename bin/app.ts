@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib/core';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import * as path from 'node:path';
 import { CONFIG_CONTEXT_KEY, ConfigFileError, loadConfig } from '../lib/config';

@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib/core';
 import { buildSync } from 'esbuild';
 import { StateNames } from '../lambdas/shared/contract';
 import type { HandlerName } from '../lambdas/shared/handlers';

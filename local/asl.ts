@@ -3,7 +3,7 @@
  * in-process (no cdk.out, no bundling), and tells which Lambda handler each Task state invokes, with the settings
  * and timeouts the deployed functions get.
  */
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib/core';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { HandlerName } from '../lambdas/shared/handlers';

@@ -3,7 +3,7 @@
  * cdk.out, no bundling): what `npm run definitions` writes to local/built/batch.json for the local batch.
  * Loads aws-cdk-lib: the local batch itself reads the built file instead (local/batch-workflow.ts).
  */
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib/core';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { WebrunBatch, type WebrunBatchProps } from '../lib/webrun-batch';
 import { WebrunWorkflow } from '../lib/webrun-workflow';

@@ -6,7 +6,7 @@
  * resource types it has not seen).
  */
 import * as path from 'node:path';
-import { CfnResource, Stack } from 'aws-cdk-lib';
+import { CfnResource, Stack } from 'aws-cdk-lib/core';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../lib/config';

@@ -1,5 +1,5 @@
 /** The batch construct: its definition, grants, props, and its place in the stack and config (cdk-nag: checked-synth.test.ts). */
-import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib/core';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_ITEMS_PREFIX, BATCH_RESULTS_PREFIX, BatchStateNames, ITEM_FORMATS } from '../../lambdas/shared/batch-contract';

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib/core';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { StringLiteral } from 'typescript/unstable/ast';
 import { API } from 'typescript/unstable/sync';
