@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ApiError,
   BadRequest,
@@ -685,15 +685,33 @@ describe('deadline and cancellation', () => {
   });
 
   it('a call that ended leaves neither its timeout nor a listener on the stop signal behind, answered or failed', async () => {
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    // The calls' own timers (their 60 s timeouts), not the process's count of timers: the test server's and other
+    // files' in this worker come and go on their own.
+    const started = new Set<unknown>();
+    const cleared = new Set<unknown>();
+    const { setTimeout: realSet, clearTimeout: realClear } = globalThis;
+    const setSpy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((...args: Parameters<typeof realSet>) => {
+      const timer = realSet(...args);
+      if (args[1] === 60_000) started.add(timer);
+      return timer;
+    }) as typeof setTimeout);
+    const clearSpy = vi.spyOn(globalThis, 'clearTimeout').mockImplementation((timer) => {
+      cleared.add(timer);
+      realClear(timer);
+    });
     const controller = new AbortController();
-    const before = timers();
-    const stoppable = client({ callTimeoutMs: 60_000, longCallTimeoutMs: 60_000, signal: controller.signal });
-    server.reply({ body: { success: true, sessionId: 's-1' } });
-    await stoppable.startSession({});
-    server.reply({ status: 500, body: { success: false, error: 'down' } });
-    await caught(stoppable.startSession({}));
-    expect(timers()).toBe(before);
+    try {
+      const stoppable = client({ callTimeoutMs: 60_000, longCallTimeoutMs: 60_000, signal: controller.signal });
+      server.reply({ body: { success: true, sessionId: 's-1' } });
+      await stoppable.startSession({});
+      server.reply({ status: 500, body: { success: false, error: 'down' } });
+      await caught(stoppable.startSession({}));
+    } finally {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
+    }
+    expect(started.size, 'one timeout per call').toBe(2);
+    expect([...started].filter((timer) => !cleared.has(timer))).toEqual([]);
     expect(getEventListeners(controller.signal, 'abort')).toEqual([]);
   });
 
