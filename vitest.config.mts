@@ -26,10 +26,14 @@ export default defineConfig({
     // CDK_CONTEXT_JSON (context every App reads): no stack traces in construct metadata. Every stack, L1 resource and
     // annotation captures one, which vitest maps through source maps: about 1 s of CPU across the suite, for metadata
     // no test reads (`cdk synth` keeps them).
+    // GOGC=off for the Go programs the tests start (tsgo's type check and the build's compile, esbuild): tsgo keeps
+    // nearly everything it allocates (640 MB live for the type check), so its collector frees little. About 1 s less
+    // CPU for the same peak memory (732 MB against 706).
     env: {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       CDK_VALIDATION: 'false',
       CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:disable-creation-stack-traces': true, 'aws:cdk:disable-stack-trace': true }),
+      GOGC: 'off',
     },
   },
 });
