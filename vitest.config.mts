@@ -21,8 +21,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // CDK_VALIDATION=false: aws-cdk-lib validates every synthesized template against the CloudFormation schemas, with
-    // a WebAssembly engine that takes seconds (and about 10 s of CPU) to start, again for every new set of resource
-    // types. The checked synth (test/lib/checked-synth.test.ts) runs that validation explicitly, on every stack shape.
+    // a WebAssembly engine that takes 2 to 3.5 s (3 to 6 s of CPU) to start in a worker, again for every new set of
+    // resource types. The checked synth (test/lib/checked-synth.test.ts) runs that validation explicitly, on every
+    // stack shape.
     // CDK_CONTEXT_JSON (context every App reads): no stack traces in construct metadata. Every stack, L1 resource and
     // annotation captures one, which vitest maps through source maps: about 1 s of CPU across the suite, for metadata
     // no test reads (`cdk synth` keeps them).
