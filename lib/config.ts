@@ -39,7 +39,6 @@ export const DEFAULT_STACK_NAME = 'WebrunSfn';
 
 export const LOG_LEVELS = ['OFF', 'ERROR', 'FATAL', 'ALL'] as const;
 export const LAMBDA_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
-export type StateMachineLogLevel = (typeof LOG_LEVELS)[number];
 export type LambdaLogLevelName = (typeof LAMBDA_LOG_LEVELS)[number];
 /** The construct's LambdaLogLevel for a validated config value (`lambdaLogLevel`). */
 export const lambdaLogLevelOf = (name: LambdaLogLevelName): LambdaLogLevel => LambdaLogLevel[name];

@@ -6,7 +6,7 @@
  * Used by the local batch (`npm start -- --batch`) and by `webrun-sfn batch start` before it uploads anything.
  */
 import { extname } from 'node:path';
-import { BATCH_LIMITS, ITEM_FORMATS, type ItemFormat } from '../lambdas/shared/batch-contract';
+import { BATCH_LIMITS, type ItemFormat } from '../lambdas/shared/batch-contract';
 import { isWebrunError } from '../lambdas/shared/errors';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { describe, isPlainObject } from '../lambdas/shared/schema/core';
@@ -44,10 +44,6 @@ export function itemFormat(file: string, text: string): ItemFormat {
   if (byName) return byName;
   const first = stripBom(text).trimStart()[0];
   return first === '[' ? 'json' : first === '{' ? 'jsonl' : 'csv';
-}
-
-export function isItemFormat(value: string): value is ItemFormat {
-  return (ITEM_FORMATS as readonly string[]).includes(value);
 }
 
 function stripBom(text: string): string {

@@ -30,9 +30,6 @@ export const StateNames = {
   failedUnreported: 'Workflow failed before a report',
 } as const;
 
-/** The states that end the session: a history in which one of them succeeded needs no cleanup. */
-export const TERMINATE_STATES: readonly string[] = [StateNames.terminate, StateNames.terminateAfterFailure];
-
 /** The EventBridge event that tells a person a guardrail question waits for them (default bus). */
 export const QUESTION_EVENT = { source: 'webrun-sfn', detailType: 'Guardrail question' } as const;
 

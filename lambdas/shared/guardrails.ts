@@ -9,7 +9,6 @@ import { totp } from './totp';
 import type { WorkflowTask } from './types';
 
 export type Guardrails = NonNullable<WorkflowTask['guardrails']>;
-export type GuardrailRule = NonNullable<Guardrails['rules']>[number];
 
 export type Decision =
   /** Send this answer and follow the task on. `fromSecret`: the text must be redacted wherever the agent repeats it. */

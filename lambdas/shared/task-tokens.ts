@@ -30,9 +30,3 @@ export function sfnTaskTokens(client: Pick<SFNClient, 'send'>): TaskTokens {
     fail: (token, error, cause) => send(new SendTaskFailureCommand({ taskToken: token, error: error.slice(0, 256), cause: cause.slice(0, 32_768) })),
   };
 }
-
-/** Refuses every use: the deps of a deployment without completion by webhook. */
-export const noTaskTokens: TaskTokens = {
-  succeed: async () => false,
-  fail: async () => false,
-};

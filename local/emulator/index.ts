@@ -37,8 +37,6 @@ export type {
   TaskRecord,
   TaskStatus,
 } from './types';
-export { sampleFromSchema } from './answers';
-export { validateFaultRule } from './faults';
 export { validateTaskBehaviour } from './model';
 
 /** How long a task sent with a webhook stays pending when neither its behaviour nor the options say. */
