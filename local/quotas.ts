@@ -12,7 +12,8 @@ export interface QuotaViolation {
   cause: string;
 }
 
-const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+/** A payload's size as Step Functions measures it: its JSON in UTF-8 bytes. */
+export const payloadBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 
 /** History events a state adds when entered, by type (AWS: entered, plus scheduled/started/ended per Task attempt). */
 const ENTER_EVENTS: Record<string, number> = { Task: 4 };
@@ -35,7 +36,7 @@ export class QuotaGuard {
 
   /** Checks a payload against the 256 KiB quota; what names where it was seen. */
   payload(value: unknown, what: string): void {
-    const size = bytes(value);
+    const size = payloadBytes(value);
     this.largestPayloadBytes = Math.max(this.largestPayloadBytes, size);
     if (size > QUOTAS.maxPayloadBytes) {
       this.fail({ name: 'States.DataLimitExceeded', cause: `${what} has ${size} bytes, more than the ${QUOTAS.maxPayloadBytes} bytes Step Functions allows.` });

@@ -24,7 +24,7 @@ import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials'
 import { WebrunClient } from '../lambdas/shared/webrun-client';
 import { builtWorkflow, type LocalWorkflow } from './workflow';
 import { parseFailureCause, ProgressTracker, type StateEvent } from './progress';
-import { QuotaGuard, type QuotaViolation } from './quotas';
+import { payloadBytes, QuotaGuard, type QuotaViolation } from './quotas';
 import { defaultResultsDir, folderResultStore } from './result-store';
 import { localTaskTokens, startReceiver, type LocalReceiver } from './doorbell';
 import { memoryWaitingTasks } from '../lambdas/shared/waiting-tasks';
@@ -150,10 +150,12 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   let lambdaInvocations = 0;
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`waitScale must be a finite number >= 0, got ${scale}`);
   const emptyStats = () => ({ stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started, historyEvents: 0, largestPayloadBytes: 0, storedResults: 0 });
-  if (!options.input || tooDeep(options.input, MAX_INPUT_DEPTH)) {
+  if (!options.input || tooDeep(options.input, MAX_INPUT_DEPTH) || payloadBytes(options.input) > QUOTAS.maxPayloadBytes) {
     // aws-local-stepfunctions treats a falsy input (null, false, 0, "") as "no value" when it applies
     // `"input.$": "$"` and fails with States.Runtime, and overflows its stack on an input nested thousands deep
     // before the start step could refuse it: refuse both here with the error the start state raises deployed.
+    // An input over 256 KiB starts no execution deployed (StartExecution refuses it; `webrun-sfn start` refuses it
+    // first, as InvalidInput): here it is refused alike, not run into a States.DataLimitExceeded of its first state.
     const cause = { message: invalidInputMessage(options.input), sessionId: null, taskIndex: null, completed: [], sessionEnded: null };
     return { status: 'FAILED', error: { name: WebrunErrors.InvalidInput, cause: JSON.stringify(cause) }, stats: emptyStats() };
   }

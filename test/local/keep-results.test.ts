@@ -172,6 +172,20 @@ describe('Step Functions quotas, enforced locally', () => {
     expect(summary.error!.name).toBe('States.DataLimitExceeded');
   });
 
+  it('an execution input over 256 KiB starts no execution (StartExecution refuses it): InvalidInput, before any state', async () => {
+    const input = { tasks: [{ taskDetails: 'x'.repeat(270_000) }] };
+    const refused = await run(input);
+    expect(refused.error!.name).toBe('Webrun.InvalidInput');
+    expect(cause(refused).message).toBe('input: is 270030 bytes; at most 65536 are accepted');
+    expect(refused.stats.stateTransitions).toBe(0);
+    // Under 256 KiB the execution starts, and its start state refuses the input, as deployed.
+    input.tasks[0].taskDetails = 'x'.repeat(250_000);
+    const started = await run(input);
+    expect(started.error!.name).toBe('Webrun.InvalidInput');
+    expect(started.stats.stateTransitions).toBeGreaterThan(0);
+    expect(emulator.ledger().requests).toHaveLength(0);
+  });
+
   it('a polling plan that writes past 25,000 history events fails with States.Runtime, and the session is still ended', async () => {
     const naive = synthesizeLocalWorkflow({ pollInterval: Duration.seconds(1), pollHold: Duration.seconds(0) });
     // Each task pends for 350 one-GET polls (within its cap of 360): ~3,150 events a task.
