@@ -19,6 +19,8 @@ export const payloadBytes = (value: unknown): number => Buffer.byteLength(JSON.s
 const ENTER_EVENTS: Record<string, number> = { Task: 4 };
 /** Events a retried Task attempt adds (scheduled, started, and its end). */
 const RETRY_EVENTS = 3;
+/** A Task that waits for a task token adds one more event each attempt: TaskSubmitted, when the call handing the token over returns. */
+const SUBMITTED_EVENTS = 1;
 
 export class QuotaGuard {
   /** ExecutionStarted. */
@@ -53,13 +55,14 @@ export class QuotaGuard {
     }
   }
 
-  entered(state: string, type: string, input: unknown): void {
-    this.count(ENTER_EVENTS[type] ?? 1);
+  /** `waitsForToken`: the state is a Task that waits for a task token (`.waitForTaskToken`). */
+  entered(state: string, type: string, input: unknown, waitsForToken = false): void {
+    this.count((ENTER_EVENTS[type] ?? 1) + (waitsForToken ? SUBMITTED_EVENTS : 0));
     this.payload(input, `The input of state "${state}"`);
   }
 
-  retried(): void {
-    this.count(RETRY_EVENTS);
+  retried(waitsForToken = false): void {
+    this.count(RETRY_EVENTS + (waitsForToken ? SUBMITTED_EVENTS : 0));
   }
 
   exited(state: string, output: unknown): void {

@@ -291,9 +291,9 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
 
   const following = (async () => {
     for await (const event of execution.eventLogs as AsyncIterable<ExecutorEvent>) {
-      if (event.type === 'StateEntered' && event.state) quotas.entered(event.state.name, event.state.type ?? '', event.state.input);
+      if (event.type === 'StateEntered' && event.state) quotas.entered(event.state.name, event.state.type ?? '', event.state.input, event.state.name in workflow.waitsForToken);
       else if (event.type === 'StateExited' && event.state) quotas.exited(event.state.name, event.state.output);
-      else if (event.type === 'StateRetried') quotas.retried();
+      else if (event.type === 'StateRetried') quotas.retried(event.state !== undefined && event.state.name in workflow.waitsForToken);
       else if (event.type === 'StateFailed' && event.state?.type === 'Fail') quotas.failed(event.state.name, String(event.Cause ?? ''));
       const stateEvent = toStateEvent(event);
       if (!stateEvent) continue;

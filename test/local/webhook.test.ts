@@ -34,6 +34,10 @@ describe.concurrent('completion by webhook', () => {
     expect(entered(h, StateNames.poll) + entered(h, StateNames.wait) + entered(h, StateNames.fallBack)).toBe(0);
     // Start, Next step? once more than tasks, Terminate, Succeed: the marginal cost of a task is Next step? + Send task.
     expect(summary.stats.stateTransitions).toBe(1 + 2 * 3 + 1 + 1 + 1);
+    // The history as Step Functions writes it: ExecutionStarted; Start session (a Task: entered, scheduled, started,
+    // succeeded, exited); Next step? 4 times (a Choice: entered, exited); Send task 3 times (a Task that waits for a
+    // token: TaskSubmitted besides); Terminate session; Workflow succeeded (entered, exited); ExecutionSucceeded.
+    expect(summary.stats.historyEvents).toBe(1 + 5 + 4 * 2 + 3 * 6 + 5 + 2 + 1);
     const ledger = h.emulator.ledger();
     expect(ledger.open).toBe(0);
     // Every task rang, the inline one too (after its send step had resumed the execution). Which answer each bell
