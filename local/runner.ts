@@ -153,7 +153,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   if (!options.input || tooDeep(options.input, MAX_INPUT_DEPTH) || payloadBytes(options.input) > QUOTAS.maxPayloadBytes) {
     // aws-local-stepfunctions treats a falsy input (null, false, 0, "") as "no value" when it applies
     // `"input.$": "$"` and fails with States.Runtime, and overflows its stack on an input nested thousands deep
-    // before the start step could refuse it: refuse both here with the error the start state raises deployed.
+    // before the start step could refuse it: refuse them here with the error the start state raises deployed.
     // An input over 256 KiB starts no execution deployed (StartExecution refuses it; `webrun-sfn start` refuses it
     // first, as InvalidInput): here it is refused alike, not run into a States.DataLimitExceeded of its first state.
     const cause = { message: invalidInputMessage(options.input), sessionId: null, taskIndex: null, completed: [], sessionEnded: null };
