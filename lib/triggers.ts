@@ -45,8 +45,10 @@ export class WebrunTriggers extends Construct {
     const retryAttempts = props.retryAttempts ?? 3;
     const maxEventAge = props.maxEventAge ?? Duration.hours(1);
     if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185) throw new Error(`WebrunTriggers: retryAttempts must be an integer from 0 to 185, got ${retryAttempts}`);
-    const ageSeconds = maxEventAge.toSeconds();
-    if (ageSeconds < 60 || ageSeconds > 86_400) throw new Error(`WebrunTriggers: maxEventAge must be from 1 minute to 24 hours, got ${ageSeconds} s`);
+    const ageSeconds = maxEventAge.toSeconds({ integral: false });
+    if (!Number.isInteger(ageSeconds) || ageSeconds < 60 || ageSeconds > 86_400) {
+      throw new Error(`WebrunTriggers: maxEventAge must be a whole number of seconds from 60 to 86400 (1 minute to 24 hours), got ${ageSeconds}`);
+    }
 
     this.deadLetterQueue = new sqs.Queue(this, 'StartFailures', {
       retentionPeriod: Duration.days(14),

@@ -226,7 +226,7 @@ function validateProps(p: { maxConcurrency: number; toleratedFailurePercentage: 
   if (!Token.isUnresolved(p.toleratedFailurePercentage) && !(p.toleratedFailurePercentage >= 0 && p.toleratedFailurePercentage <= 100)) {
     fail('toleratedFailurePercentage', `must be a number from 0 to 100, got ${p.toleratedFailurePercentage}`);
   }
-  const s = p.timeout.toSeconds();
+  const s = p.timeout.toSeconds({ integral: false });
   if (!Number.isInteger(s) || s < 3_600 || s > 31_536_000) fail('timeout', `must be a whole number of seconds from 3600 to 31536000 (1 hour to 1 year), got ${s}`);
   if (p.logRemovalPolicy === RemovalPolicy.SNAPSHOT) fail('logRemovalPolicy', 'cannot be SNAPSHOT (log groups have no snapshots): use DESTROY, RETAIN or RETAIN_ON_UPDATE_OR_DELETE');
 }

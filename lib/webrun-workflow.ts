@@ -528,7 +528,8 @@ function validateProps(p: {
     if (url && url.protocol !== 'https:') fail('baseUrl', `must be https (the API key travels in it), got ${url.protocol}`);
   }
   const within = (prop: string, d: Duration, min: number, max: number, unit: string) => {
-    const s = d.toSeconds();
+    // integral: false, so a fraction of a second (Duration.millis(1500)) gets this message, naming the prop.
+    const s = d.toSeconds({ integral: false });
     if (!Number.isInteger(s) || s < min || s > max) fail(prop, `must be a whole number of seconds from ${min} to ${max} (${unit}), got ${s}`);
   };
   within('pollInterval', p.pollInterval, 1, 300, '1 s to 5 min');

@@ -5,12 +5,13 @@
  * checked-synth.test.ts).
  */
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib/core';
+import { App, Duration, Stack } from 'aws-cdk-lib/core';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ENV } from '../../lambdas/shared/contract';
-import { METRICS_NAMESPACE, WorkflowMetricNames } from '../../lambdas/shared/contract';
+import { ENV, METRICS_NAMESPACE, WorkflowMetricNames } from '../../lambdas/shared/contract';
 import { loadConfig, type WebrunConfig } from '../../lib/config';
+import { WebrunTriggers, type WebrunTriggersProps } from '../../lib/triggers';
 import { stackPropsFromConfig, WebrunStack } from '../../lib/webrun-stack';
 
 const root = path.join(__dirname, '..', '..');
@@ -123,6 +124,31 @@ describe('event triggers', () => {
       expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
       expect.objectContaining({ Effect: 'Allow', Action: 'sqs:SendMessage', Principal: { Service: 'events.amazonaws.com' } }),
     ]));
+  });
+});
+
+describe('the triggers construct refuses a retry policy EventBridge would not take, naming the prop', () => {
+  const triggers = (props: Partial<WebrunTriggersProps>) => () => {
+    const stack = new Stack(new App(), 'Triggers');
+    const stateMachine = sfn.StateMachine.fromStateMachineArn(stack, 'Machine', 'arn:aws:states:eu-west-1:123456789012:stateMachine:webrun');
+    return new WebrunTriggers(stack, 'Triggers', { stateMachine, ...props });
+  };
+
+  it.each([-1, 186, 1.5])('retryAttempts %d', (retryAttempts) => {
+    expect(triggers({ retryAttempts })).toThrow(`WebrunTriggers: retryAttempts must be an integer from 0 to 185, got ${retryAttempts}`);
+  });
+
+  it.each([
+    [Duration.seconds(59), 59],
+    [Duration.hours(25), 90_000],
+    [Duration.millis(90_500), 90.5],
+  ])('maxEventAge %s', (maxEventAge, seconds) => {
+    expect(triggers({ maxEventAge })).toThrow(`WebrunTriggers: maxEventAge must be a whole number of seconds from 60 to 86400 (1 minute to 24 hours), got ${seconds}`);
+  });
+
+  it('takes the bounds themselves', () => {
+    expect(triggers({ retryAttempts: 0, maxEventAge: Duration.minutes(1) })).not.toThrow();
+    expect(triggers({ retryAttempts: 185, maxEventAge: Duration.hours(24) })).not.toThrow();
   });
 });
 

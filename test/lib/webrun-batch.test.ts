@@ -128,6 +128,7 @@ describe('WebrunBatch', () => {
     [{ toleratedFailurePercentage: -1 }, /toleratedFailurePercentage must be a number from 0 to 100, got -1/],
     [{ toleratedFailurePercentage: 101 }, /toleratedFailurePercentage/],
     [{ timeout: Duration.minutes(10) }, /timeout must be a whole number of seconds from 3600/],
+    [{ timeout: Duration.millis(7_200_500) }, /timeout must be a whole number of seconds from 3600 to 31536000 \(1 hour to 1 year\), got 7200.5/],
   ])('refuses props %j', (props, message) => {
     expect(() => build(props)).toThrow(message);
   });

@@ -300,8 +300,9 @@ describe('WebrunWorkflow props', () => {
     expect(construct({ baseUrl: 'not a url' })).toThrow(/baseUrl is not a URL/);
   });
 
-  it('rejects a pollInterval of 0, naming the prop', () => {
+  it('rejects a pollInterval of 0 or of a fraction of a second, naming the prop', () => {
     expect(construct({ pollInterval: Duration.seconds(0) })).toThrow(/pollInterval must be/);
+    expect(construct({ pollInterval: Duration.millis(1500) })).toThrow('WebrunWorkflow: pollInterval must be a whole number of seconds from 1 to 300 (1 s to 5 min), got 1.5');
   });
 
   it('rejects a timeout under 5 minutes, naming the prop', () => {
