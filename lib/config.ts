@@ -50,17 +50,73 @@ export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 4
 /** A reference to an event field inside a trigger's input string: `<$.detail.object.key>`. */
 export const EVENT_REFERENCE = /<(\$(?:\.[A-Za-z0-9_-]+|\[\d+\])+)>/g;
 
+/** A cron field as EventBridge Scheduler takes it: its values, their names, and the wildcards only it allows. */
+interface CronField {
+  name: string;
+  min: number;
+  max: number;
+  names?: readonly string[];
+  /** Elements of this field other than values, ranges and increments (`?` stands alone: see the day rule). */
+  special?: RegExp;
+}
+
+const CRON_FIELDS: readonly CronField[] = [
+  { name: 'minutes', min: 0, max: 59 },
+  { name: 'hours', min: 0, max: 23 },
+  // L: the month's last day; LW: its last weekday; 15W: the weekday nearest the 15th.
+  { name: 'day-of-month', min: 1, max: 31, special: /^(\?|L|LW|(?<value>\d+)W)$/ },
+  { name: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
+  // L: the week's last day; 6L: the month's last Friday; 2#1: its first Monday.
+  { name: 'day-of-week', min: 1, max: 7, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'], special: /^(\?|L|(?<value>\w+)L|(?<value2>\w+)#[1-5])$/ },
+  { name: 'year', min: 1970, max: 2199 },
+];
+
+/** Whether `text` is one value of `field`: a number in its range, or one of its names. */
+function cronValue(field: CronField, text: string): boolean {
+  if (/^\d+$/.test(text)) return Number(text) >= field.min && Number(text) <= field.max;
+  return field.names?.includes(text.toUpperCase()) ?? false;
+}
+
+/** Checks one cron field's elements (`1,15`, `MON-FRI`, `0/5`, `*`, and the field's own wildcards). */
+function cronFieldProblem(field: CronField, text: string): string | undefined {
+  for (const element of text.split(',')) {
+    const special = field.special?.exec(element);
+    if (special) {
+      const value = special.groups?.value ?? special.groups?.value2;
+      if (value === undefined || cronValue(field, value)) continue;
+    } else {
+      const [base, step, ...rest] = element.split('/');
+      const stepOk = step === undefined || (/^\d+$/.test(step) && Number(step) >= 1);
+      const baseOk = base === '*' || base.split('-').length <= 2 && base.split('-').every((v) => cronValue(field, v));
+      if (rest.length === 0 && stepOk && baseOk) continue;
+    }
+    const names = field.names ? ` or ${field.names[0]}-${field.names[field.names.length - 1]}` : '';
+    return `the ${field.name} field takes ${field.min}-${field.max}${names}, ranges, lists and increments, got "${element}"`;
+  }
+  return undefined;
+}
+
 /** Checks an EventBridge Scheduler expression; returns a problem or undefined. */
 export function scheduleExpressionProblem(expression: string): string | undefined {
   const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
-  if (rate) return Number(rate[1]) >= 1 ? undefined : 'a rate must be at least 1';
+  if (rate) {
+    const [, value, unit] = rate;
+    if (Number(value) < 1) return 'a rate must be at least 1';
+    // As EventBridge takes them: rate(1 hour) and rate(5 hours), never rate(1 hours) or rate(5 hour).
+    const singular = unit.replace(/s$/, '');
+    const wanted = Number(value) === 1 ? singular : `${singular}s`;
+    return unit === wanted ? undefined : `a rate of ${value} takes the unit "${wanted}": rate(${value} ${wanted})`;
+  }
   const cron = /^cron\((.*)\)$/.exec(expression);
   if (cron) {
     const fields = cron[1].trim().split(/\s+/);
     if (fields.length !== 6) return `a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), this one has ${fields.length}`;
-    if (!fields.every((f) => /^[0-9A-Za-z*?,\-/#L]+$/.test(f))) return 'a cron field holds a character cron does not accept';
     const [, , dom, , dow] = fields;
     if ((dom === '?') === (dow === '?')) return 'exactly one of day-of-month and day-of-week must be "?"';
+    for (const [i, field] of CRON_FIELDS.entries()) {
+      const problem = cronFieldProblem(field, fields[i]);
+      if (problem) return problem;
+    }
     return undefined;
   }
   const at = /^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$/.exec(expression);

@@ -163,13 +163,31 @@ describe('config errors name the file and the field', () => {
 });
 
 describe('schedule expressions', () => {
-  it.each(['rate(1 minute)', 'rate(5 minutes)', 'rate(2 hours)', 'rate(1 day)', 'cron(0 9 ? * MON-FRI *)', 'cron(15 10 1 * ? 2030)', 'cron(0/5 * * * ? *)', 'at(2030-01-01T09:00:00)'])('accepts %s', (e) => {
+  it.each([
+    'rate(1 minute)', 'rate(5 minutes)', 'rate(2 hours)', 'rate(1 day)', 'cron(0 9 ? * MON-FRI *)', 'cron(15 10 1 * ? 2030)', 'cron(0/5 * * * ? *)',
+    'cron(*/15 8-17 ? * MON-FRI *)', 'cron(0,30 0 L * ? *)', 'cron(0 0 LW * ? *)', 'cron(0 8 15W * ? *)', 'cron(15 10 ? * 6L 2030-2035)',
+    'cron(0 9 ? JAN-MAR/2 2#1 *)', 'cron(59 23 31 DEC ? 2199)', 'at(2030-01-01T09:00:00)',
+  ])('accepts %s', (e) => {
     expect(scheduleExpressionProblem(e)).toBeUndefined();
   });
 
   it.each([
     ['rate(0 minutes)', /at least 1/],
     ['rate(5 weeks)', /must be rate/],
+    ['rate(1 hours)', 'a rate of 1 takes the unit "hour": rate(1 hour)'],
+    ['rate(5 minute)', 'a rate of 5 takes the unit "minutes": rate(5 minutes)'],
+    // Each field's range, as EventBridge Scheduler would refuse it at deploy time.
+    ['cron(61 7 ? * MON *)', 'the minutes field takes 0-59, ranges, lists and increments, got "61"'],
+    ['cron(0 24 * * ? *)', 'the hours field takes 0-23, ranges, lists and increments, got "24"'],
+    ['cron(0 9 1-32 * ? *)', 'the day-of-month field takes 1-31, ranges, lists and increments, got "1-32"'],
+    ['cron(0 9 32W * ? *)', 'the day-of-month field takes 1-31, ranges, lists and increments, got "32W"'],
+    ['cron(0 9 1 13 ? *)', 'the month field takes 1-12 or JAN-DEC, ranges, lists and increments, got "13"'],
+    ['cron(0 9 ? * FRY *)', 'the day-of-week field takes 1-7 or SUN-SAT, ranges, lists and increments, got "FRY"'],
+    ['cron(0 9 ? * 2#6 *)', 'the day-of-week field takes 1-7 or SUN-SAT, ranges, lists and increments, got "2#6"'],
+    ['cron(0 9 1 * ? 1969)', 'the year field takes 1970-2199, ranges, lists and increments, got "1969"'],
+    ['cron(0/0 * * * ? *)', 'the minutes field takes 0-59, ranges, lists and increments, got "0/0"'],
+    ['cron(0,,30 * * * ? *)', 'the minutes field takes 0-59, ranges, lists and increments, got ""'],
+    ['cron(? 9 1 * ? *)', 'the minutes field takes 0-59, ranges, lists and increments, got "?"'],
     ['cron(0 9 * * * *)', /exactly one of day-of-month and day-of-week/],
     ['cron(0 9 ? * ? *)', /exactly one of day-of-month and day-of-week/],
     ['cron(0 9 ? * MON-FRI * *)', /6 fields/],
