@@ -339,7 +339,7 @@ export const WebrunConfigSchema = v.pipe(
       stackName: v.optional(
         v.pipe(
           text(),
-          v.regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, (issue) => `must start with a letter and hold only letters, digits and "-", got ${JSON.stringify(issue.input)}`),
+          v.regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, (issue) => `must start with a letter, hold only letters, digits and "-", and be at most 128 characters, got ${JSON.stringify(issue.input)}`),
           v.description(`The CloudFormation stack name. Default: ${DEFAULT_STACK_NAME}.`),
         ),
         DEFAULT_STACK_NAME,
@@ -347,7 +347,7 @@ export const WebrunConfigSchema = v.pipe(
       apiKeySecretName: v.optional(
         v.pipe(
           text(),
-          v.regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, (issue) => `is not a valid secret name (letters, digits and /_+=.@-), got ${JSON.stringify(issue.input)}`),
+          v.regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, (issue) => `is not a valid secret name (1-512 letters, digits and /_+=.@-), got ${JSON.stringify(issue.input)}`),
           v.description('An existing Secrets Manager secret holding the webrun API key. Default: the stack creates one.'),
         ),
       ),

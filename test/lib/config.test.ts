@@ -107,6 +107,8 @@ describe('config errors name the file and the field', () => {
     [{ logRetentionDays: 31 }, /^webrun\.config\.json: logRetentionDays: must be one of 1, 3, 5/],
     [{ includeExecutionData: 'no' }, /^webrun\.config\.json: includeExecutionData: must be true or false/],
     [{ apiKeySecretName: 'bad name!' }, /^webrun\.config\.json: apiKeySecretName: is not a valid secret name/],
+    [{ apiKeySecretName: 'k'.repeat(513) }, /^webrun\.config\.json: apiKeySecretName: is not a valid secret name \(1-512 /],
+    [{ stackName: 'S'.repeat(129) }, /^webrun\.config\.json: stackName: must start with a letter, hold only letters, digits and "-", and be at most 128 characters/],
     [{ schedules: {} }, /^webrun\.config\.json: schedules: must be an array/],
     [{ completion: 'push' }, /^webrun\.config\.json: completion: must be one of poll, webhook, got "push"/],
     [{ inlineResultBytes: 20_000 }, /^webrun\.config\.json: inlineResultBytes: must be between 0 and 16384, got 20000/],
