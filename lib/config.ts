@@ -276,6 +276,9 @@ const EventPatternSchema = v.pipe(
   v.description('An EventBridge event pattern for the default bus, in EventBridge\'s JSON form: { "source": ["com.example"] }.'),
 );
 
+/** The longest Input or InputTemplate an EventBridge rule target takes. */
+const RULE_INPUT_MAX_CHARS = 8_192;
+
 const TriggerSchema = v.pipe(
   strict({
     $comment: comment,
@@ -301,6 +304,14 @@ const TriggerSchema = v.pipe(
   v.rawCheck(({ dataset, addIssue }) => {
     const t = dataset.value;
     if (isPlainObject(t) && t.input !== undefined && t.inputPath !== undefined) addIssue({ message: 'give either "input" or "inputPath", not both' });
+    // The rule's target gets the input as its Input or InputTemplate, each at most 8,192 characters (an event
+    // reference `<$.detail.x>` becomes the shorter `<detail-x>`, so this JSON's length is the upper bound).
+    // An input nested thousands deep is refused above, and would overflow JSON.stringify: it is not measured.
+    const measured = isPlainObject(t) && t.input !== undefined && !tooDeep(t.input, MAX_INPUT_DEPTH);
+    const chars = measured ? JSON.stringify(t.input).length : 0;
+    if (chars > RULE_INPUT_MAX_CHARS) {
+      reportIssues(addIssue, t, [{ path: ['input'], message: `is ${chars} characters of JSON; an EventBridge rule passes at most ${RULE_INPUT_MAX_CHARS} to its target (put a larger input in the event, and use "inputPath")` }]);
+    }
   }),
   v.description('Starts the workflow on matching events of the default EventBridge bus.'),
 );

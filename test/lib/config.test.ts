@@ -154,6 +154,8 @@ describe('config errors name the file and the field', () => {
     [trigger({ input: task, inputPath: '$.detail' }), 'triggers[0]: give either "input" or "inputPath", not both'],
     [trigger({ inputPath: 'detail' }), 'triggers[0].inputPath: must be a JSONPath into the event like "$.detail", got "detail"'],
     [trigger({ input: { tasks: [{ taskDetails: 'x' }], session: { startingPoint: 'ftp://x' } } }), 'triggers[0].input.session.startingPoint: must be an http(s) URL, got ftp:'],
+    // A rule's target takes at most 8,192 characters of input: CloudFormation would refuse the deploy.
+    [trigger({ input: { tasks: [{ taskDetails: `${'x'.repeat(8_200)} <$.detail.id>` }] } }), 'triggers[0].input: is 8244 characters of JSON; an EventBridge rule passes at most 8192 to its target (put a larger input in the event, and use "inputPath")'],
   ])('trigger %j', (t, message) => {
     expect(problem({ triggers: [t] })).toBe(`webrun.config.json: ${message}`);
   });
