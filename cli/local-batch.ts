@@ -11,9 +11,8 @@ import { isPlainObject } from '../lambdas/shared/schema/core';
 import { runLocalBatch, type BatchItemResult, type LocalBatchSummary } from '../local/batch';
 import { checkItems, itemFormat, ItemsError, parseItems, templateProblem, type BatchItem } from '../local/batch-items';
 import { readableCause } from '../local/progress';
-import { defaultResultsDir } from '../local/result-store';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
-import { isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, UsageError, type BatchFlags } from './local-options';
+import { isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, resultsFolder, UsageError, type BatchFlags } from './local-options';
 import { readJsonInput, type CliIo } from './process';
 import type { CompletionMode } from '../lambdas/shared/contract';
 
@@ -96,6 +95,7 @@ export async function localBatchMain(io: LocalBatchIo, cli: LocalBatchCli): Prom
     throw err;
   }
   const siteCredentials = await readSiteCredentials(io.env);
+  const resultsDir = resultsFolder(cli.resultsDir);
   const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(cli.emulatorTasks, io);
   const target = await resolveTarget(cli.baseUrl, io.env);
   try {
@@ -115,7 +115,6 @@ export async function localBatchMain(io: LocalBatchIo, cli: LocalBatchCli): Prom
     const bar = stream?.isTTY ? new TerminalProgress(stream, items.length) : undefined;
     const counts: BatchCounts = { total: items.length, succeeded: 0, failed: 0, running: 0, aborted: 0 };
     let done = 0;
-    const resultsDir = cli.resultsDir ?? defaultResultsDir();
     let summary: LocalBatchSummary;
     try {
       summary = await runLocalBatch({

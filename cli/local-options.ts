@@ -8,6 +8,7 @@ import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
 import { DEFAULT_BASE_URL } from '../lambdas/shared/contract';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
+import { defaultResultsDir, prepareResultsDir } from '../local/result-store';
 import { readJsonInput, type CliIo } from './process';
 
 /** The key the built-in emulator is started with when no WEBRUN_API_KEY is set: it is no secret. */
@@ -16,6 +17,17 @@ const EMULATOR_KEY = 'local-emulator-key';
 export class UsageError extends Error {
   constructor(message: string, readonly showUsage = true) {
     super(message);
+  }
+}
+
+/** The folder for results too large for the state (`--results-dir`, else the default), checked to take files before any session. */
+export function resultsFolder(flag: string | undefined): string {
+  const dir = flag ?? defaultResultsDir();
+  try {
+    return prepareResultsDir(dir);
+  } catch (err) {
+    const what = flag !== undefined ? '--results-dir' : 'the results folder';
+    throw new UsageError(`${what} ${dir} cannot hold results: ${(err as Error).message}`, false);
   }
 }
 

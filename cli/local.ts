@@ -10,10 +10,9 @@ import { CompletionModes, WebrunErrors, type CompletionMode } from '../lambdas/s
 import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import type { PersonsAnswer } from '../lambdas/shared/state';
 import { parseFailureCause, readableCause } from '../local/progress';
-import { defaultResultsDir } from '../local/result-store';
 import { runLocalWorkflow, type LocalQuestion, type LocalRunSummary } from '../local/runner';
 import { localBatchMain } from './local-batch';
-import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, UsageError, type Target } from './local-options';
+import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, resultsFolder, UsageError, type Target } from './local-options';
 import { readJsonInput, type CliIo } from './process';
 
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
@@ -153,6 +152,7 @@ export async function main(io: CliIo): Promise<number> {
   let input: unknown;
   let siteCredentials: SiteCredentialResolver | undefined;
   let target: Target;
+  let resultsDir: string;
   try {
     cli = parseCli(io.argv);
     if (cli.help) {
@@ -164,6 +164,7 @@ export async function main(io: CliIo): Promise<number> {
     }
     input = await readInput(cli.inputPath, io);
     siteCredentials = await readSiteCredentials(io.env);
+    resultsDir = resultsFolder(cli.resultsDir);
     const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(cli.emulatorTasks, io);
     target = await resolveTarget(cli.baseUrl, io.env);
     if (emulatorTasks) {
@@ -185,7 +186,6 @@ export async function main(io: CliIo): Promise<number> {
       io.stderr(`webrun-sfn: WEBRUN_API_KEY is set, so this run uses the REAL webrun API at ${target.baseUrl}: it opens a billed browser session.\n  (unset WEBRUN_API_KEY to run against the built-in emulator instead)\n`);
     }
     io.stderr(`webrun-sfn: running ${cli.inputPath} locally against ${target.label}\n`);
-    const resultsDir = cli.resultsDir ?? defaultResultsDir();
     const summary = await runLocalWorkflow({
       input,
       baseUrl: target.baseUrl,

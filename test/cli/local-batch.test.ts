@@ -139,6 +139,7 @@ describe('npm start -- --batch', () => {
     // A template the deployed batch state machine could not hold (States.DataLimitExceeded there) fails here too.
     [['--batch', csv(1), '--template', file('t-large.json', { tasks: Array.from({ length: 8 }, () => ({ taskDetails: 'x'.repeat(19_000) })) })],
       'a batch template may have at most 129024'],
+    [['--batch', csv(1), '--template', template, '--results-dir', file('results-file', 'x')], 'results-file cannot hold results: ENOTDIR'],
   ])('exits 2 for bad usage %j', async (argv, message) => {
     const { code, stderr } = await cli([...argv, ...base()]);
     expect(code).toBe(2);

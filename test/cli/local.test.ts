@@ -1,5 +1,5 @@
 /** The local command's contract (shared/DESIGN.md): flags, variables, exit codes and the --json summary. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -90,6 +90,27 @@ describe('npm start (local command)', () => {
     const { code, stderr } = await cli(argv);
     expect(code).toBe(2);
     expect(stderr).toContain(message);
+  });
+
+  it.each<[string, () => string, string]>([
+    ['a file', () => file('not-a-folder', 'x'), 'ENOTDIR'],
+    // Node 20's recursive mkdir never returns for a path under /proc: the check must not hang there.
+    ...(existsSync('/proc/self') ? [['a folder that cannot be made', () => '/proc/webrun-sfn-results', 'ENOENT'] as [string, () => string, string]] : []),
+  ])('exits 2 before any session when --results-dir is %s (a stored result would be lost mid-run)', async (_label, dirOf, code) => {
+    const resultsDir = dirOf();
+    const { code: exit, stdout, stderr } = await cli([good, '--json', '--wait-scale', '0', '--base-url', external.url, '--results-dir', resultsDir], { WEBRUN_API_KEY: 'ext-key-123456' });
+    expect(exit).toBe(2);
+    expect(stderr).toContain(`--results-dir ${resultsDir} cannot hold results: ${code}`);
+    expect(JSON.parse(stdout).error.name).toBe('Webrun.InvalidInput');
+    expect(external.ledger().requests).toHaveLength(0);
+  });
+
+  it('makes a --results-dir that does not exist yet, parents included', async () => {
+    const nested = join(dir, 'made', 'by', 'the-run');
+    const { code } = await cli([good, '--json', '--wait-scale', '0', '--base-url', external.url, '--results-dir', nested], { WEBRUN_API_KEY: 'ext-key-123456' });
+    expect(code).toBe(0);
+    expect(statSync(nested).isDirectory()).toBe(true);
+    expect(readdirSync(nested)).toEqual([]);
   });
 
   describe('WEBRUN_SITE_SECRETS_FILE (site credentials, the local stand-in for Secrets Manager)', () => {
