@@ -77,10 +77,11 @@ export const SESSION_LIMIT_RETRY: sfn.RetryProps = {
 
 /**
  * Transient errors on idempotent calls (poll, terminate): also 5xx, network failures, an answer that is not one of
- * the known shapes (a proxy's HTML page, a status string the docs do not list) and timeouts.
+ * the known shapes (a proxy's HTML page, a status string the docs do not list), timeouts, and a completed result
+ * the result store did not take (polling again reads it again).
  */
 const IDEMPOTENT_RETRY: sfn.RetryProps = {
-  errors: [...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS, WebrunErrors.UnexpectedResponse, sfn.Errors.TIMEOUT, LAMBDA_THROTTLED, LAMBDA_TIMED_OUT],
+  errors: [...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS, WebrunErrors.UnexpectedResponse, WebrunErrors.ResultStoreError, sfn.Errors.TIMEOUT, LAMBDA_THROTTLED, LAMBDA_TIMED_OUT],
   interval: Duration.seconds(2),
   backoffRate: 2,
   maxAttempts: 6,

@@ -168,6 +168,11 @@ export const WebrunErrors = {
   GuardrailTriggered: 'Webrun.GuardrailTriggered',
   PollTimeout: 'Webrun.PollTimeout',
   ConfigError: 'Webrun.ConfigError',
+  /**
+   * A completed result too large for the state could not be written to the result store (after the SDK's own
+   * retries). The poll step retries it; a send step hands the task to the poll loop instead of failing.
+   */
+  ResultStoreError: 'Webrun.ResultStoreError',
   /** The run's cost crossed `session.maxCostUsd`: the task was stopped and the session ended. */
   BudgetExceeded: 'Webrun.BudgetExceeded',
   /** A question for a person (`guardrails.ask`) got no answer in time. */

@@ -81,6 +81,9 @@ export class PollTimeout extends WebrunError {
 export class ConfigError extends WebrunError {
   readonly name = WebrunErrors.ConfigError;
 }
+export class ResultStoreError extends WebrunError {
+  readonly name = WebrunErrors.ResultStoreError;
+}
 
 export function isWebrunError(err: unknown): err is WebrunError {
   return err instanceof WebrunError;

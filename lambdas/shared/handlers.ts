@@ -7,7 +7,7 @@
  * in the state once, whatever the step; results too large for the state go to the result store.
  */
 import { DOORBELL_GRACE_SECONDS, LIMITS, MAX_CAUSE_CHARS, type AnsweredGuardrail, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput, type WebrunErrorName } from './contract';
-import { ApiError, BudgetExceeded, ConfigError, GuardrailTriggered, InsufficientBalance, InvalidInput, isWebrunError, PollTimeout, TaskFailed, UnexpectedResponse } from './errors';
+import { ApiError, BudgetExceeded, ConfigError, GuardrailTriggered, InsufficientBalance, InvalidInput, isWebrunError, PollTimeout, ResultStoreError, TaskFailed, UnexpectedResponse } from './errors';
 import { decide, secretAnswers } from './guardrails';
 import { validateWorkflowInput } from './input';
 import { noMetrics, type WorkflowMetrics } from './metrics';
@@ -297,7 +297,15 @@ export function makeHandlers(deps: HandlerDeps) {
     const sentAt = now();
     const outcome = await client.sendTask(run.sessionId, task, credentials);
     const taskId = outcome.taskId ?? '';
-    const followed = await follow({ event, taskId, sentAt, answered: [] }, outcome, client).catch((err: unknown) => stopOverBudget(err, client, run.sessionId));
+    const followed = await follow({ event, taskId, sentAt, answered: [] }, outcome, client).catch((err: unknown): Followed | Promise<never> => {
+      // Completed, but its result could not be stored: the poll loop reads it again and stores it (retried there),
+      // since this step must not be repeated (the task would be sent twice).
+      if (err instanceof ResultStoreError && taskId) {
+        log.warn('could not store the result of a task completed within send-message: polling it instead', { sessionId: run.sessionId, taskIndex: loop.index, taskId });
+        return { kind: 'pending', answered: [] };
+      }
+      return stopOverBudget(err, client, run.sessionId);
+    });
     if (followed.kind === 'done') return followed.loop;
     if (!taskId) throw new UnexpectedResponse('send-message answered without a taskId, so the task cannot be followed.');
     const pending: PendingTask = { taskId, attempt: 0, maxAttempts: maxPollAttempts(task.maxDuration, pollPlan), sentAt, ...(followed.answered.length ? { answered: followed.answered } : {}) };
@@ -375,7 +383,7 @@ export function makeHandlers(deps: HandlerDeps) {
    * and a failure (TaskFailed, GuardrailTriggered, BudgetExceeded, ...) resumes it with that error. Claiming the
    * record first makes a resume happen once, whoever calls it (send, receiver, fallback) and however often.
    */
-  async function advance(record: WaitingTask, outcome: TaskOutcome, run: RunState | undefined, client: WebrunClient): Promise<'waiting' | 'resumed' | 'already-resumed'> {
+  async function advance(record: WaitingTask, outcome: TaskOutcome, run: RunState | undefined, client: WebrunClient): Promise<'waiting' | 'deferred' | 'resumed' | 'already-resumed'> {
     const { waiting, taskTokens } = doorbell();
     // The receiver has no run: the record carries what following the task needs of it.
     const event: StepEvent = {
@@ -400,6 +408,12 @@ export function makeHandlers(deps: HandlerDeps) {
         if (!run && record.nextWaitSeconds !== undefined) next.waitSeconds = record.nextWaitSeconds;
       }
     } catch (err) {
+      // A result that could not be stored: the record stays, so the wait runs out and polling takes the task over
+      // (and retries storing it), rather than resuming the execution with a failure that loses the result.
+      if (err instanceof ResultStoreError) {
+        log.warn('could not store the result of a task: leaving it to the polling fallback', { sessionId: record.sessionId, taskIndex: record.index, taskId });
+        return 'deferred';
+      }
       if ((err as Error)?.name === WebrunErrors.BudgetExceeded) await client.stopTask(record.sessionId).catch(() => undefined);
       failure = err as Error;
     }
@@ -438,6 +452,8 @@ export function makeHandlers(deps: HandlerDeps) {
     if (outcome.kind === 'pending') return ignored(202, 'not-ended');
     const result = await advance(record, outcome, undefined, client);
     if (result === 'already-resumed') return ignored(200, 'already-resumed');
+    // Ended, but its result could not be stored: nothing resumes, and the polling fallback takes the task over.
+    if (result === 'deferred') return ignored(202, 'not-stored');
     // A question a rule answered: the task goes on, and its end will ring again.
     if (result === 'waiting') return { status: 200, body: { outcome: 'answered' } };
     metrics.add(M.doorbellsAnswered, 1);
@@ -480,7 +496,18 @@ export function makeHandlers(deps: HandlerDeps) {
         const credentials = await resolveSiteCredentials(refs, siteCredentials);
         outcome = redactOutcome(outcome, credentials.flatMap((c) => Object.values(c.fields)));
       }
-      const followed = await follow({ event, taskId: pending.taskId, sentAt: pending.sentAt, answered }, outcome, client).catch((err: unknown) => stopOverBudget(err, client, run.sessionId));
+      let followed: Followed;
+      try {
+        followed = await follow({ event, taskId: pending.taskId, sentAt: pending.sentAt, answered }, outcome, client);
+      } catch (err) {
+        // This step sent a person's answer, so it must not be repeated: a result that could not be stored is read
+        // again by the poll loop, whose retries store it.
+        if (err instanceof ResultStoreError && answer !== undefined) {
+          log.warn('could not store the result of a task after sending an answer: polling it instead', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId });
+          return { ...loop, pending: { ...pending, attempt, ...(answered.length ? { answered } : {}) } };
+        }
+        return stopOverBudget(err, client, run.sessionId);
+      }
       if (followed.kind === 'done') return followed.loop;
       if (followed.kind === 'question') return { ...loop, status: 'question', pending: { ...pending, attempt, answered: followed.answered }, question: followed.question };
       answered = followed.answered;

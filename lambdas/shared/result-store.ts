@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RESULT_LIMITS, type ResultRef, type TaskResult, type WorkflowOutput } from './contract';
-import { ConfigError } from './errors';
+import { ConfigError, ResultStoreError } from './errors';
 
 export interface ResultStore {
   /** Writes `body` under `key` (overwriting: a retried step writes the same key); returns its URI. */
@@ -36,10 +36,16 @@ export function keepsInline(result: TaskResult, prior: readonly TaskResult[], pl
   return inlineBytes(prior) + bytesOf(result) <= RESULT_LIMITS.inlineBudgetBytes;
 }
 
-/** Writes a result's data to the store and returns the entry that references it. */
+/** Writes a result's data to the store and returns the entry that references it; a failed write is a ResultStoreError. */
 export async function storeResult(result: TaskResult, store: ResultStore, key: string): Promise<TaskResult> {
   const body = JSON.stringify(result.result ?? {});
-  const uri = await store.put(key, body);
+  let uri: string;
+  try {
+    uri = await store.put(key, body);
+  } catch (err) {
+    const e = err as Error;
+    throw new ResultStoreError(`The result of task ${result.index} could not be stored: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`, { cause: err });
+  }
   const ref: ResultRef = { uri, bytes: Buffer.byteLength(body, 'utf8'), sha256: createHash('sha256').update(body).digest('hex') };
   const { result: _data, ...rest } = result;
   return { ...rest, resultRef: ref };

@@ -117,7 +117,7 @@ export interface DoorbellRequest {
 
 export interface DoorbellAnswer {
   status: number;
-  body: { outcome: 'resumed' | 'answered' | 'already-resumed' | 'not-ended' | 'not-yet-known' | 'unknown' | 'unauthorized' | 'refused' };
+  body: { outcome: 'resumed' | 'answered' | 'already-resumed' | 'not-ended' | 'not-yet-known' | 'not-stored' | 'unknown' | 'unauthorized' | 'refused' };
 }
 
 /** Terminate session after failure (with the run) and Report start failure (without: no session exists). */

@@ -194,6 +194,11 @@ describe('WebrunWorkflow (default props)', () => {
       for (const final of FINAL_ERRORS) expect(all).not.toContain(final);
     });
 
+    it('retries "Poll task" on a result the store did not take (polling again reads it again), never "Send task" (it would send the task twice)', () => {
+      expect(webrunErrors(definition.States[StateNames.poll])).toContain(WebrunErrors.ResultStoreError);
+      expect(webrunErrors(definition.States[StateNames.send])).not.toContain(WebrunErrors.ResultStoreError);
+    });
+
     it.each([StateNames.poll, StateNames.terminate])('retries "%s" (idempotent) also on ApiError, never on final errors', (name) => {
       const retried = webrunErrors(definition.States[name]);
       for (const transient of [WebrunErrors.RateLimited, WebrunErrors.ServiceUnavailable, WebrunErrors.ApiError]) expect(retried).toContain(transient);

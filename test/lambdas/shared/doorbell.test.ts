@@ -21,7 +21,7 @@ const run: RunState = { sessionId: 'sess-1', tasks: TASKS, taskCount: 2 };
 const loop0: LoopState = { index: 0, status: 'ready', results: [], waitSeconds: 60 + DOORBELL_GRACE_SECONDS };
 const event = (token = 'token-1') => ({ executionArn: EXECUTION_ARN, run, loop: loop0, token });
 
-function setup() {
+function setup(store: ResultStore = { put: async (key) => `mem://${key}`, get: async () => '{}' }) {
   const sent: Array<{ webhook?: Webhook }> = [];
   const client = {
     sendTask: vi.fn(async (_s: string, _t: WorkflowTask, _c: unknown, webhook?: Webhook): Promise<TaskOutcome> => {
@@ -38,7 +38,6 @@ function setup() {
   };
   const metrics: WorkflowMetricName[] = [];
   const logs: unknown[] = [];
-  const store: ResultStore = { put: async (key) => `mem://${key}`, get: async () => '{}' };
   const handlers = makeHandlers({
     client: async () => client as unknown as WebrunClient,
     pollPlan: { intervalSeconds: 5, holdSeconds: 0, everySeconds: 3, graceSeconds: 60 },
@@ -214,6 +213,28 @@ describe('fall back to polling', () => {
     client.getTask.mockResolvedValue(completed());
     await expect(ring(path, auth)).resolves.toMatchObject({ status: 404 });
     expect(resumed).toEqual([]);
+  });
+
+  it('a ring for a task whose result the store refuses resumes nothing: the record stays, and the fallback stores it', async () => {
+    let refusals = 1;
+    const store: ResultStore = {
+      put: async (key) => {
+        if (refusals-- > 0) throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+        return `mem://${key}`;
+      },
+      get: async () => '{}',
+    };
+    const { handlers, client, resumed, bell, ring, waiting } = setup(store);
+    await handlers.sendTask(event());
+    const big: TaskOutcome = { kind: 'completed', taskId: 't-1', data: { message: 'x'.repeat(20_000) } };
+    client.getTask.mockResolvedValue(big);
+    const { path, auth } = bell();
+    await expect(ring(path, auth)).resolves.toEqual({ status: 202, body: { outcome: 'not-stored' } });
+    expect(resumed).toEqual([]);
+    expect(waiting.all()).toHaveLength(1);
+    // The wait runs out: polling takes the task over and keeps its result.
+    const loop = await handlers.pollTask({ executionArn: EXECUTION_ARN, run, loop: loop0, fallback: true });
+    expect(loop.results[0]).toMatchObject({ index: 0, taskId: 't-1', resultRef: { uri: expect.stringMatching(/^mem:\/\//) } });
   });
 
   it('a task whose id was never recorded cannot be followed: a named error, not a silent hang', async () => {

@@ -297,6 +297,42 @@ describe('results of any size', () => {
     expect(loop.results.every((r) => r.resultRef !== undefined)).toBe(true);
     expect(Buffer.byteLength(JSON.stringify({ run: run(tasks), loop }))).toBeLessThan(16 * 1024);
   });
+
+  describe('a store that refuses a result (the task completed: its result must not be lost)', () => {
+    const refused = () => Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+
+    it('fails the poll step with Webrun.ResultStoreError, which its Retry covers: polling again stores the result', async () => {
+      const { handlers, client, store } = setup();
+      vi.spyOn(store, 'put').mockRejectedValueOnce(refused());
+      client.getTask.mockResolvedValue({ kind: 'completed', taskId: 't-1', data: big(20_000) });
+      const failed = await caught(handlers.pollTask(event(pendingLoop(0))));
+      expect(failed).toMatchObject({ name: 'Webrun.ResultStoreError', message: 'The result of task 0 could not be stored: AccessDenied: Access Denied' });
+      const retried = await handlers.pollTask(event(pendingLoop(0)));
+      expect(retried.results[0]).toMatchObject({ index: 0, taskId: 't-1', resultRef: { bytes: JSON.stringify(big(20_000)).length } });
+    });
+
+    it('a task completed within send-message goes to the poll loop instead of failing the send step (which must not be repeated)', async () => {
+      const { handlers, client, store } = setup();
+      vi.spyOn(store, 'put').mockRejectedValueOnce(refused());
+      client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-big', data: big(20_000) });
+      const handedOver = await handlers.sendTask(event(ready(0)));
+      expect(handedOver).toMatchObject({ index: 0, status: 'pending', pending: { taskId: 't-big', attempt: 0 }, results: [] });
+      client.getTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-big', data: big(20_000) });
+      const polled = await handlers.pollTask(event(handedOver));
+      expect(polled.results[0]).toMatchObject({ index: 0, taskId: 't-big', resultRef: expect.any(Object) });
+      expect(client.sendTask).toHaveBeenCalledTimes(1);
+    });
+
+    it("after a person's answer, the answer step hands the task to the poll loop too, keeping who answered", async () => {
+      const { handlers, client, store } = setup();
+      vi.spyOn(store, 'put').mockRejectedValueOnce(refused());
+      const asked: LoopState = { ...pendingLoop(0), status: 'question', question: { text: 'Which account?', timeoutSeconds: 60 } };
+      client.getTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-1', data: big(20_000) });
+      const handedOver = await handlers.pollTask({ ...event(asked), answer: { answer: 'the business one' } });
+      expect(handedOver).toMatchObject({ status: 'pending', pending: { taskId: 't-1', answered: [{ question: 'Which account?', answeredBy: 'person' }] } });
+      expect(client.answerGuardrail).toHaveBeenCalledTimes(1);
+    });
+  });
 });
 
 describe('pollTask', () => {
