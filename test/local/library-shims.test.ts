@@ -69,7 +69,8 @@ it('`npm start` runs the built workflow without loading the definition check or 
     const { status, stderr } = await runProcess(
       process.execPath,
       ['--require', path.join(ROOT, 'test', 'fixtures', 'report-loaded.cjs'), ...nodeArgsOf('start'), 'examples/single-task.json', '--wait-scale', '0', '--json'],
-      { cwd: ROOT, env: { PATH: process.env.PATH, LOADED_REPORT: report } },
+      // TMPDIR: the run's temporary folder (test/global-setup.ts), where the run makes its results folder.
+      { cwd: ROOT, env: { PATH: process.env.PATH, TMPDIR: os.tmpdir(), LOADED_REPORT: report } },
     );
     expect(status, stderr).toBe(0);
     const loaded = JSON.parse(fs.readFileSync(report, 'utf8')) as string[];
