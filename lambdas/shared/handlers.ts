@@ -182,11 +182,13 @@ export function makeHandlers(deps: HandlerDeps) {
         const entry: TaskResult = { index, taskId: outcome.taskId ?? (taskId || null), status: 'completed', result: data };
         if (outcome.usage) entry.usage = outcome.usage;
         if (answered.length > 0) entry.guardrails = answered;
+        // Kept first: a result the store refuses is read again later, and counted then, once.
+        const kept = await keep(event, entry);
         log.info('task completed', { sessionId: run.sessionId, taskIndex: index, taskId: entry.taskId, usage: outcome.usage });
         metrics.add(M.tasksCompleted, 1);
         metrics.add(M.taskDuration, Math.max(0, now() - sentAt));
         if (typeof outcome.usage?.cost === 'number') metrics.add(M.costUsd, outcome.usage.cost);
-        return { kind: 'done', loop: await keep(event, entry) };
+        return { kind: 'done', loop: kept };
       }
       case 'failed':
         log.warn('task failed', { sessionId: run.sessionId, taskIndex: index, taskId });

@@ -224,7 +224,7 @@ describe('fall back to polling', () => {
       },
       get: async () => '{}',
     };
-    const { handlers, client, resumed, bell, ring, waiting } = setup(store);
+    const { handlers, client, resumed, bell, ring, waiting, metrics } = setup(store);
     await handlers.sendTask(event());
     const big: TaskOutcome = { kind: 'completed', taskId: 't-1', data: { message: 'x'.repeat(20_000) } };
     client.getTask.mockResolvedValue(big);
@@ -235,6 +235,8 @@ describe('fall back to polling', () => {
     // The wait runs out: polling takes the task over and keeps its result.
     const loop = await handlers.pollTask({ executionArn: EXECUTION_ARN, run, loop: loop0, fallback: true });
     expect(loop.results[0]).toMatchObject({ index: 0, taskId: 't-1', resultRef: { uri: expect.stringMatching(/^mem:\/\//) } });
+    // Counted once, when its result was kept.
+    expect(metrics.filter((m) => m === M.tasksCompleted)).toHaveLength(1);
   });
 
   it('a task whose id was never recorded cannot be followed: a named error, not a silent hang', async () => {
