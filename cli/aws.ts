@@ -39,7 +39,9 @@ export function parseStatesArn(arn: string, what: 'execution' | 'stateMachine'):
     ? 'arn:aws:states:<region>:<account>:execution:<state machine>:<name>'
     : 'arn:aws:states:<region>:<account>:stateMachine:<name>';
   if (!m || (what === 'execution' && (m[4] === 'stateMachine' || !m[6])) || (what === 'stateMachine' && (m[4] !== 'stateMachine' || m[6]))) {
-    throw new CliError(`${JSON.stringify(arn)} is not a Step Functions ${what === 'execution' ? 'execution' : 'state machine'} ARN (expected ${example})`, false, 'InvalidArn');
+    // Caught here, before any AWS call: an input mistake (Webrun.InvalidInput), as docs/OPERATIONS.md says; an ARN
+    // Step Functions itself refuses keeps AWS's InvalidArn.
+    throw new CliError(`${JSON.stringify(arn)} is not a Step Functions ${what === 'execution' ? 'execution' : 'state machine'} ARN (expected ${example})`, false);
   }
   return { partition: m[1], region: m[2], account: m[3], resourceType: m[4], stateMachineName: m[5], executionName: m[6] };
 }

@@ -285,9 +285,11 @@ describe('follow', () => {
     const mismatch = await run(['follow', EXECUTION_ARN, '--region', 'us-east-1']);
     expect(mismatch.code).toBe(2);
     expect(mismatch.stderr).toContain(`the execution is in region ${REGION} but --region says us-east-1`);
-    const notArn = await run(['follow', STATE_MACHINE_ARN]);
+    const notArn = await run(['follow', STATE_MACHINE_ARN, '--json']);
     expect(notArn.code).toBe(2);
     expect(notArn.stderr).toContain('is not a Step Functions execution ARN');
+    // Caught before any AWS call: an input mistake, named as every other one.
+    expect(JSON.parse(notArn.stdout).error).toEqual({ name: 'Webrun.InvalidInput', cause: expect.stringContaining('is not a Step Functions execution ARN') });
     expect(sfn.calls()).toHaveLength(0);
   });
 });
