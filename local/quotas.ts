@@ -6,14 +6,13 @@
  * aws-local-stepfunctions checks none of them: without this a design that breaks deployed passes locally.
  */
 import { QUOTAS } from '../lambdas/shared/contract';
+import { bytesOf } from '../lambdas/shared/result-store';
 
 export interface QuotaViolation {
   name: 'States.DataLimitExceeded' | 'States.Runtime';
   cause: string;
 }
 
-/** A payload's size as Step Functions measures it: its JSON in UTF-8 bytes. */
-export const payloadBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 
 /** History events a state adds when entered, by type (AWS: entered, plus scheduled/started/ended per Task attempt). */
 const ENTER_EVENTS: Record<string, number> = { Task: 4 };
@@ -38,7 +37,7 @@ export class QuotaGuard {
 
   /** Checks a payload against the 256 KiB quota; what names where it was seen. */
   payload(value: unknown, what: string): void {
-    const size = payloadBytes(value);
+    const size = bytesOf(value);
     this.largestPayloadBytes = Math.max(this.largestPayloadBytes, size);
     if (size > QUOTAS.maxPayloadBytes) {
       this.fail({ name: 'States.DataLimitExceeded', cause: `${what} has ${size} bytes, more than the ${QUOTAS.maxPayloadBytes} bytes Step Functions allows.` });

@@ -17,14 +17,14 @@ import type { PersonsAnswer } from '../lambdas/shared/state';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { tooDeep } from '../lambdas/shared/schema/core';
 import { MAX_INPUT_DEPTH } from '../lambdas/shared/schema/workflow-input';
-import { resolveOutput } from '../lambdas/shared/result-store';
+import { bytesOf, resolveOutput } from '../lambdas/shared/result-store';
 import { memorySessionRecords } from '../lambdas/shared/session-records';
 import { sleep as pause } from '../lambdas/shared/settings';
 import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { WebrunClient } from '../lambdas/shared/webrun-client';
 import { builtWorkflow, type LocalWorkflow } from './workflow';
 import { parseFailureCause, ProgressTracker, type StateEvent } from './progress';
-import { payloadBytes, QuotaGuard, type QuotaViolation } from './quotas';
+import { QuotaGuard, type QuotaViolation } from './quotas';
 import { defaultResultsDir, folderResultStore } from './result-store';
 import { localTaskTokens, startReceiver, type LocalReceiver } from './doorbell';
 import { memoryWaitingTasks } from '../lambdas/shared/waiting-tasks';
@@ -150,7 +150,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   let lambdaInvocations = 0;
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`waitScale must be a finite number >= 0, got ${scale}`);
   const emptyStats = () => ({ stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started, historyEvents: 0, largestPayloadBytes: 0, storedResults: 0 });
-  if (!options.input || tooDeep(options.input, MAX_INPUT_DEPTH) || payloadBytes(options.input) > QUOTAS.maxPayloadBytes) {
+  if (!options.input || tooDeep(options.input, MAX_INPUT_DEPTH) || bytesOf(options.input) > QUOTAS.maxPayloadBytes) {
     // aws-local-stepfunctions treats a falsy input (null, false, 0, "") as "no value" when it applies
     // `"input.$": "$"` and fails with States.Runtime, and overflows its stack on an input nested thousands deep
     // before the start step could refuse it: refuse them here with the error the start state raises deployed.

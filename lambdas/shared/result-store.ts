@@ -20,7 +20,8 @@ export interface ResultPlacement {
   inlineResultBytes: number;
 }
 
-const bytesOf = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+/** A value's size as Step Functions measures a payload: its JSON in UTF-8 bytes. */
+export const bytesOf = (value: unknown): number => Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 
 /** Bytes of the results kept inline in a list (the whole entries, as they sit in the state). */
 export function inlineBytes(results: readonly TaskResult[]): number {
