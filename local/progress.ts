@@ -2,7 +2,10 @@
  * Turns state-level events of an execution into lines a person can follow. The events come from the local
  * executor's event log or from a deployed execution's history, so both show the same progress.
  */
-import { StateNames, type FailureCause } from '../lambdas/shared/contract';
+import { StateNames, type FailureCause, type TaskResult } from '../lambdas/shared/contract';
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 
 /** The JSON cause of a workflow failure (lambdas/shared/handlers.ts `failureReport`), when it is one. */
 export function parseFailureCause(cause: string | undefined): Partial<FailureCause> | undefined {
@@ -27,6 +30,38 @@ export function readableCause(cause: string): string {
   return cause;
 }
 
+/** Where a run stood, as a state's data holds it: its session, the task it was at, and the results it completed. */
+export interface RunSoFar {
+  sessionId: string | null;
+  taskIndex: number | null;
+  completed: TaskResult[];
+}
+
+/** The run's standing in one state's input or output (`$.run.sessionId`, `$.loop.index`, `$.loop.results`), if it holds it. */
+export function runSoFar(data: unknown): RunSoFar | undefined {
+  const loop = obj(obj(data).loop);
+  if (!Array.isArray(loop.results)) return undefined;
+  const sessionId = obj(obj(data).run).sessionId;
+  return {
+    sessionId: typeof sessionId === 'string' ? sessionId : null,
+    taskIndex: typeof loop.index === 'number' ? loop.index : null,
+    completed: loop.results as TaskResult[],
+  };
+}
+
+/**
+ * The cause of a failure that skipped the workflow's own failure step (a stop, the execution timeout, a broken
+ * quota), as that step would have written it: the message, and the run's session and completed results as the
+ * last state data showed them, so those results are kept with the failure. A cause that already is such a report
+ * is returned as it is.
+ */
+export function causeKeepingResults(cause: string, soFar: RunSoFar, session: { sessionEnded: boolean | null; cleanupError?: string }): string {
+  if (typeof parseFailureCause(cause)?.message === 'string') return cause;
+  const report: FailureCause = { message: cause, sessionId: soFar.sessionId, taskIndex: soFar.taskIndex, completed: soFar.completed, sessionEnded: session.sessionEnded };
+  if (session.cleanupError) report.cleanupError = session.cleanupError;
+  return JSON.stringify(report);
+}
+
 export interface StateEvent {
   type: 'entered' | 'exited' | 'retried' | 'caught' | 'failed';
   state: string;
@@ -38,8 +73,6 @@ export interface StateEvent {
   cause?: string;
 }
 
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const short = (text: string, max = 70) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
@@ -47,6 +80,8 @@ const short = (text: string, max = 70) => (text.length > max ? `${text.slice(0, 
 export class ProgressTracker {
   sessionId?: string;
   stateTransitions = 0;
+  /** The run's standing in the latest state data that held it: what a failure that skips the failure step keeps. */
+  soFar?: RunSoFar;
   private taskCount = 0;
   private readonly taskStartedAt = new Map<number, number>();
   private lastError?: string;
@@ -57,6 +92,7 @@ export class ProgressTracker {
 
   handle(event: StateEvent): void {
     if (event.type === 'entered' || event.type === 'retried') this.stateTransitions++;
+    this.soFar = runSoFar(event.type === 'entered' ? event.input : event.type === 'exited' ? event.output : undefined) ?? this.soFar;
     const input = obj(event.input);
     const output = obj(event.output);
     const label = (i: number) => `task ${i + 1}/${this.taskCount || '?'}`;

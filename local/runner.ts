@@ -23,7 +23,7 @@ import { sleep as pause } from '../lambdas/shared/settings';
 import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { WebrunClient } from '../lambdas/shared/webrun-client';
 import { builtWorkflow, type LocalWorkflow } from './workflow';
-import { parseFailureCause, ProgressTracker, type StateEvent } from './progress';
+import { causeKeepingResults, parseFailureCause, ProgressTracker, type StateEvent } from './progress';
 import { QuotaGuard, type QuotaViolation } from './quotas';
 import { defaultResultsDir, folderResultStore } from './result-store';
 import { localTaskTokens, startReceiver, type LocalReceiver } from './doorbell';
@@ -325,6 +325,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
 
   // Every recorded session that no terminate ended is ended here, as the deployed session cleanup does.
   const record = await sessions.get(executionArn);
+  const session: { sessionEnded: boolean | null; cleanupError?: string } = { sessionEnded: record ? true : null };
   if (record && record.endedAt === undefined) {
     try {
       lambdaInvocations++;
@@ -333,7 +334,15 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
       write(`  session ${record.sessionId} ${outcome === 'terminated' ? 'terminated' : 'had already ended'} by the runner's cleanup`);
     } catch (err) {
       write(`  could not terminate session ${record.sessionId}: ${(err as Error).message}`);
+      session.sessionEnded = false;
+      session.cleanupError = (err as Error)?.name ?? 'Error';
     }
+  }
+  // A failure that skipped the workflow's failure step (a stop, the execution timeout, a broken quota) keeps the
+  // results the run had completed, with its session, in the cause, as that step would have.
+  if (summary.error && tracker.soFar) {
+    const soFar = { ...tracker.soFar, sessionId: tracker.soFar.sessionId ?? record?.sessionId ?? null };
+    summary.error = { ...summary.error, cause: causeKeepingResults(summary.error.cause, soFar, session) };
   }
 
   const kept = summary.output?.tasks ?? parseFailureCause(summary.error?.cause)?.completed ?? [];

@@ -162,11 +162,11 @@ describe('npm start (local command)', () => {
   it.concurrent.for(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('on %s terminates the session, prints the --json summary and exits 1', async (signal, { onTestFinished }) => {
     const api = await startEmulator({ apiKey: 'ext-key-123456' });
     onTestFinished(() => api.close());
-    api.enqueueTasks({ outcome: 'stuck' });
+    api.enqueueTasks({ outcome: 'completed', inline: true, data: { message: 'kept' } }, { outcome: 'stuck' });
     const p = startProcess(process.execPath, [...nodeArgsOf('start'), good, '--base-url', api.url, '--json'], {
       env: { ...process.env, WEBRUN_API_KEY: 'ext-key-123456' },
     });
-    await stderrMatch(p, /task 1\/2 pending/);
+    await stderrMatch(p, /task 2\/2 pending/);
     expect(api.ledger().open).toBe(1);
     p.child.kill(signal);
     expect(await p.done).toBe(1);
@@ -175,6 +175,8 @@ describe('npm start (local command)', () => {
     expect(api.ledger().sessions[0].terminateCalls).toBe(1);
     const summary = JSON.parse(p.stdout());
     expect(summary).toMatchObject({ status: 'FAILED', error: { name: 'States.Aborted' }, sessionId: api.ledger().sessions[0].sessionId });
+    // The first task's result, completed before the signal, is kept in the cause.
+    expect(JSON.parse(summary.error.cause)).toMatchObject({ completed: [{ index: 0, result: { message: 'kept' } }], taskIndex: 1, sessionEnded: true });
   });
 
   it('--emulator-tasks scripts the built-in emulator: the guardrails example needs its rule, and gets it', async () => {

@@ -117,6 +117,36 @@ describe('stops at any moment', () => {
     expect(summary.sessionId).toBe(ledger.sessions[0].sessionId);
   });
 
+  it('a stop after a task completed keeps its result in the cause, with the session and the task it stopped at', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', data: { message: 'first page' } }, { outcome: 'completed', pendingPolls: 1_000 });
+    const controller = new AbortController();
+    const summary = await run(tasks(2), {
+      signal: controller.signal,
+      onStateEvent: (e) => (e.type === 'exited' && (e.output as { loop?: { results?: unknown[] } }).loop?.results?.length === 1 ? controller.abort() : undefined),
+    });
+    expect(summary.error!.name).toBe('States.Aborted');
+    const report = cause(summary);
+    expect(report.message).toBe('The execution was stopped before it finished.');
+    expect(report.completed).toEqual([expect.objectContaining({ index: 0, status: 'completed', result: expect.objectContaining({ message: 'first page' }) })]);
+    expect(report).toMatchObject({ taskIndex: 1, sessionId: summary.sessionId, sessionEnded: true });
+    expect(emulator.ledger().open).toBe(0);
+  });
+
+  it('the execution timeout keeps the completed results in the cause too', async () => {
+    const definition = { ...workflow.definition, TimeoutSeconds: 1 };
+    const timed: LocalWorkflow = { ...workflow, definition, machine: executorFor(definition, true) };
+    emulator.enqueueTasks({ outcome: 'completed', inline: true, data: { message: 'first page' } }, { outcome: 'completed', pendingPolls: 1 });
+    // The first poll, the second task's (the first completed within send-message), answers after the execution's 1 s.
+    emulator.injectFault({ endpoint: 'poll', latencyMs: 3_000 });
+    const summary = await run(tasks(2), { workflow: timed });
+    expect(summary.error!.name).toBe('States.Timeout');
+    const report = cause(summary);
+    expect(report.message).toBe('The execution reached its timeout.');
+    expect(report.completed.map((r) => r.result?.message)).toEqual(['first page']);
+    expect(report).toMatchObject({ taskIndex: 1, sessionEnded: true });
+    expect(emulator.ledger().open).toBe(0);
+  });
+
   it('a stop while send-message is held cancels the call instead of waiting for it, and terminates', async () => {
     emulator.injectFault({ endpoint: 'send', latencyMs: 20_000 });
     const controller = new AbortController();
@@ -191,9 +221,15 @@ describe('Step Functions quotas, enforced locally', () => {
     // Each task pends for 350 one-GET polls (within its cap of 360): ~3,150 events a task.
     for (let i = 0; i < 9; i++) emulator.enqueueTasks({ outcome: 'completed', pendingPolls: 350 });
     const summary = await run(tasks(9), { workflow: naive });
-    expect(summary.error).toEqual({ name: 'States.Runtime', cause: 'The execution reached the maximum number of history events (25000).' });
+    expect(summary.error!.name).toBe('States.Runtime');
     expect(summary.stats.historyEvents).toBe(QUOTAS.maxHistoryEvents);
     expect(emulator.ledger().open).toBe(0);
+    // The quota skips the failure step, yet the cause is its report: the tasks completed before it are kept.
+    const report = cause(summary);
+    expect(report.message).toBe('The execution reached the maximum number of history events (25000).');
+    expect(report.completed.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(report.completed.map((r) => r.taskId)).toEqual(emulator.ledger().sessions[0].tasks.slice(0, 7).map((t) => t.taskId));
+    expect(report).toMatchObject({ taskIndex: 7, sessionId: summary.sessionId, sessionEnded: true });
   }, 60_000);
 
   it('the deployed design stays far inside the quotas on its longest run: 20 tasks polled to their cap', async () => {
