@@ -18,7 +18,7 @@ import { isWebrunError } from '../lambdas/shared/errors';
 import { resolveOutput, s3ResultStore } from '../lambdas/shared/result-store';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { ConfigFileError, DEFAULT_STACK_NAME, loadConfig } from '../lib/config';
-import { parseFailureCause, ProgressTracker, readableCause } from '../local/progress';
+import { causeKeepingResults, parseFailureCause, ProgressTracker, readableCause, type RunSoFar } from '../local/progress';
 import {
   CliError,
   configuredRegion,
@@ -32,7 +32,7 @@ import {
   WORKFLOW_STATE_MACHINE,
   type AwsClients,
 } from './aws';
-import { HistoryTranslator, newHistoryEvents, TERMINAL_EVENTS } from './history';
+import { HistoryTranslator, lastRunSoFar, newHistoryEvents, TERMINAL_EVENTS } from './history';
 import { readJsonInput } from './process';
 
 export interface CommandIo {
@@ -123,9 +123,10 @@ export function summaryOf(d: DescribeExecutionCommandOutput, executionArn: strin
     summary.outputIncluded = d.outputDetails?.included !== false && d.output !== undefined;
     if (d.output !== undefined) summary.output = parseJson(d.output);
   }
-  if (d.error !== undefined || d.cause !== undefined) summary.error = { name: d.error ?? '', cause: d.cause ?? '' };
-  if (d.status === 'TIMED_OUT' && !summary.error) summary.error = { name: 'States.Timeout', cause: 'The execution reached its timeout.' };
-  if (d.status === 'ABORTED' && !summary.error) summary.error = { name: 'States.Aborted', cause: 'The execution was stopped before it finished.' };
+  // A stopped or timed-out execution has Step Functions' name whatever StopExecution was given (often a cause alone).
+  if (d.status === 'TIMED_OUT') summary.error = { name: d.error || 'States.Timeout', cause: d.cause || 'The execution reached its timeout.' };
+  else if (d.status === 'ABORTED') summary.error = { name: d.error || 'States.Aborted', cause: d.cause || 'The execution was stopped before it finished.' };
+  else if (d.error !== undefined || d.cause !== undefined) summary.error = { name: d.error ?? '', cause: d.cause ?? '' };
   const fromOutput = (summary.output as { sessionId?: unknown } | undefined)?.sessionId;
   const fromCause = parseFailureCause(d.cause)?.sessionId;
   const sessionId = typeof fromOutput === 'string' ? fromOutput : typeof fromCause === 'string' ? fromCause : undefined;
@@ -155,19 +156,48 @@ function printOutcome(summary: ExecutionSummary, io: CommandIo, opts: CommonOpti
     default: {
       const what = summary.status === 'TIMED_OUT' ? 'timed out' : summary.status === 'ABORTED' ? 'aborted' : 'failed';
       io.stderr(`✘ ${what}: ${summary.error?.name || summary.status}\n  ${readableCause(summary.error?.cause ?? '')}\n`);
+      // The results it kept are the user's data: on stdout, as the local command prints them.
+      const completed = parseFailureCause(summary.error?.cause)?.completed;
+      if (!opts.json && Array.isArray(completed) && completed.length > 0) io.stdout(`${JSON.stringify({ sessionId: summary.sessionId ?? null, completed }, null, 2)}\n`);
     }
   }
   return exitCodeOf(summary);
 }
 
-async function describe(io: CommandIo, opts: CommonOptions, client: SFNClient, executionArn: string, region: string): Promise<ExecutionSummary> {
+/**
+ * Describes an execution. A failure that skipped the workflow's failure step (a stop, the execution timeout, a broken
+ * quota) gets the report that step writes, its results read from the last state data of the history (`soFar`,
+ * when the caller has followed that history already).
+ */
+async function describe(io: CommandIo, opts: CommonOptions, client: SFNClient, executionArn: string, region: string, soFar?: () => Promise<RunSoFar | undefined>): Promise<ExecutionSummary> {
   const d = await call(() => client.send(new DescribeExecutionCommand({ executionArn })), { arn: executionArn, region });
   const summary = summaryOf(d, executionArn);
-  const output = summary.output as WorkflowOutput | undefined;
-  if (!opts.refs && Array.isArray(output?.tasks) && output.tasks.some((t) => t.resultRef)) {
-    // Results too large for the state are in the stack's result bucket: read them back with the caller's credentials.
+  if (summary.error && typeof parseFailureCause(summary.error.cause)?.message !== 'string') {
+    let kept: RunSoFar | undefined;
+    try {
+      kept = await (soFar ?? (() => lastRunSoFar(client, executionArn)))();
+    } catch (err) {
+      io.stderr(`  (the results it completed could not be read from its history: ${describeAwsError(err, { arn: executionArn, region }).message})\n`);
+    }
+    // Whether the session cleanup has ended its session yet is not known here: sessionEnded null.
+    if (kept) {
+      summary.error = { ...summary.error, cause: causeKeepingResults(summary.error.cause, kept, { sessionEnded: null }) };
+      if (!summary.sessionId && kept.sessionId) summary.sessionId = kept.sessionId;
+    }
+  }
+  if (opts.refs) return summary;
+  // Results too large for the state are in the stack's result bucket: read them back with the caller's credentials,
+  // in the output and in a failure's report alike.
+  const resolve = (results: WorkflowOutput) => {
     const store = s3ResultStore(clientsOf(io).s3(region), undefined);
-    summary.output = await call(() => resolveOutput(output, store), { arn: output.tasks.find((t) => t.resultRef)?.resultRef?.uri, region });
+    return call(() => resolveOutput(results, store), { arn: results.tasks.find((t) => t.resultRef)?.resultRef?.uri, region });
+  };
+  const output = summary.output as WorkflowOutput | undefined;
+  if (Array.isArray(output?.tasks) && output.tasks.some((t) => t.resultRef)) summary.output = await resolve(output);
+  const report = parseFailureCause(summary.error?.cause);
+  if (summary.error && report && Array.isArray(report.completed) && report.completed.some((t) => t.resultRef)) {
+    const { tasks } = await resolve({ sessionId: report.sessionId ?? '', tasks: report.completed });
+    summary.error = { ...summary.error, cause: JSON.stringify({ ...report, completed: tasks }) };
   }
   return summary;
 }
@@ -231,7 +261,7 @@ export async function followCommand(io: CommandIo, opts: FollowOptions, executio
       return EXIT.interrupted;
     }
   }
-  const summary = await describe(io, opts, client, executionArn, region);
+  const summary = await describe(io, opts, client, executionArn, region, async () => tracker.soFar);
   if (!summary.sessionId && tracker.sessionId) summary.sessionId = tracker.sessionId;
   return printOutcome(summary, io, opts);
 }

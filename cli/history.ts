@@ -4,7 +4,7 @@
  * new scheduling of the same Task is a retry, and a failure followed by the state's exit is a catch.
  */
 import { GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
-import type { StateEvent } from '../local/progress';
+import { runSoFar, type RunSoFar, type StateEvent } from '../local/progress';
 
 /** Events that end an execution. */
 export const TERMINAL_EVENTS = new Set(['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimedOut']);
@@ -94,4 +94,22 @@ export async function newHistoryEvents(client: SFNClient, executionArn: string, 
     nextToken = page.nextToken;
   } while (!reachedSeen && nextToken);
   return fresh.reverse();
+}
+
+/**
+ * The run's standing in the newest state data of an execution's history (its session, the task it was at, the
+ * results it completed), reading newest first and stopping there; undefined when no state data holds it (the run
+ * never got that far, or the execution data is restricted).
+ */
+export async function lastRunSoFar(client: SFNClient, executionArn: string, pageSize = 1000): Promise<RunSoFar | undefined> {
+  let nextToken: string | undefined;
+  do {
+    const page = await client.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: pageSize, nextToken, includeExecutionData: true }));
+    for (const e of page.events ?? []) {
+      const soFar = runSoFar(parseJson(e.stateExitedEventDetails?.output ?? e.stateEnteredEventDetails?.input));
+      if (soFar) return soFar;
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return undefined;
 }

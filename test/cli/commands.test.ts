@@ -20,7 +20,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { executionConsoleUrl } from '../../cli/aws';
 import { main, type CliIo } from '../../cli/main';
-import { EXECUTION_ARN, FAILURE_CAUSE, failedHistory, INPUT, OUTPUT, REGION, STATE_MACHINE_ARN, succeededHistory } from './fixtures';
+import { endedEarlyHistory, EXECUTION_ARN, FAILURE_CAUSE, failedHistory, INPUT, KEPT_RESULT, OUTPUT, REGION, STATE_MACHINE_ARN, succeededHistory } from './fixtures';
 import { runProcess } from '../helpers/child-process';
 
 const sfn = mockClient(SFNClient);
@@ -324,6 +324,22 @@ describe('result', () => {
       expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
     });
 
+    it('a failure\'s report gets its stored results read back too (the cause rewritten, --refs leaves it), and they go to stdout', async () => {
+      const cause = JSON.stringify({ message: 'Task 1 failed', sessionId: 's-1', taskIndex: 1, completed: withRef.tasks, sessionEnded: true });
+      sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), cause } as never);
+      s3.on(GetObjectCommand, { Bucket: 'webrun-results-bucket', Key: 'WebrunWorkflow/run-1/task-0.json' }).resolves({ Body: { transformToString: async () => body } } as never);
+      const resolved = [{ index: 0, taskId: 't-1', status: 'completed', result: stored }];
+      const json = await run(['result', EXECUTION_ARN, '--json']);
+      expect(json.code).toBe(1);
+      expect(JSON.parse(JSON.parse(json.stdout).error.cause)).toEqual({ message: 'Task 1 failed', sessionId: 's-1', taskIndex: 1, completed: resolved, sessionEnded: true });
+      const human = await run(['result', EXECUTION_ARN]);
+      expect(human.stderr).toContain('Task 1 failed (task 2); 1 completed result(s) kept in the cause.');
+      expect(JSON.parse(human.stdout)).toEqual({ sessionId: 's-1', completed: resolved });
+      const refs = await run(['result', EXECUTION_ARN, '--refs', '--json']);
+      expect(JSON.parse(refs.stdout).error.cause).toBe(cause);
+      expect(s3.commandCalls(GetObjectCommand)).toHaveLength(2);
+    });
+
     it('a stored result that no longer matches its digest is refused', async () => {
       sfn.on(DescribeExecutionCommand).resolves(describeWithRef);
       s3.on(GetObjectCommand).resolves({ Body: { transformToString: async () => '{"tampered":true}' } } as never);
@@ -365,8 +381,63 @@ describe('result', () => {
   });
 
   it('an aborted execution exits 1', async () => {
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
     sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), status: 'ABORTED', error: undefined, cause: undefined } as never);
-    expect((await run(['result', EXECUTION_ARN])).code).toBe(1);
+    const r = await run(['result', EXECUTION_ARN, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error).toEqual({ name: 'States.Aborted', cause: 'The execution was stopped before it finished.' });
+  });
+
+  describe('a run that ended without its failure step keeps the results it completed, read from its history', () => {
+    const report = (message: string) => ({ message, sessionId: 's-1', taskIndex: 1, completed: [KEPT_RESULT], sessionEnded: null });
+
+    it('stopped with a cause: States.Aborted, that cause as the message, the results from the newest state data', async () => {
+      sfn.on(GetExecutionHistoryCommand).resolves({ events: endedEarlyHistory({ type: 'ExecutionAborted' }).reverse() });
+      sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), status: 'ABORTED', error: undefined, cause: 'nightly window over' } as never);
+      const r = await run(['result', EXECUTION_ARN, '--json']);
+      expect(r.code).toBe(1);
+      const summary = JSON.parse(r.stdout);
+      expect(summary).toMatchObject({ status: 'ABORTED', error: { name: 'States.Aborted' }, sessionId: 's-1' });
+      expect(JSON.parse(summary.error.cause)).toEqual(report('nightly window over'));
+      expect(sfn.commandCalls(GetExecutionHistoryCommand)[0].args[0].input).toMatchObject({ executionArn: EXECUTION_ARN, reverseOrder: true, includeExecutionData: true });
+      const human = await run(['result', EXECUTION_ARN]);
+      expect(human.stderr).toContain('✘ aborted: States.Aborted\n  nightly window over (task 2); 1 completed result(s) kept in the cause.');
+      expect(JSON.parse(human.stdout)).toEqual({ sessionId: 's-1', completed: [KEPT_RESULT] });
+    });
+
+    it('past a quota (States.Runtime), its history read page by page until state data holds the run', async () => {
+      const events = endedEarlyHistory({ type: 'ExecutionFailed', executionFailedEventDetails: { error: 'States.Runtime', cause: 'The execution reached the maximum number of history events (25000).' } }).reverse();
+      sfn.on(GetExecutionHistoryCommand).resolvesOnce({ events: events.slice(0, 1), nextToken: 'page-2' }).resolves({ events: events.slice(1) });
+      sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), error: 'States.Runtime', cause: 'The execution reached the maximum number of history events (25000).' } as never);
+      const r = await run(['result', EXECUTION_ARN, '--json']);
+      expect(JSON.parse(JSON.parse(r.stdout).error.cause)).toEqual(report('The execution reached the maximum number of history events (25000).'));
+      expect(sfn.commandCalls(GetExecutionHistoryCommand).map((c) => c.args[0].input.nextToken)).toEqual([undefined, 'page-2']);
+    });
+
+    it('follow, at the execution timeout: from the history it followed, without reading it again', async () => {
+      sfn.on(GetExecutionHistoryCommand).resolves({ events: endedEarlyHistory({ type: 'ExecutionTimedOut' }).reverse() });
+      sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), status: 'TIMED_OUT', error: undefined, cause: undefined } as never);
+      const r = await run(['follow', EXECUTION_ARN, '--json']);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(JSON.parse(r.stdout).error.cause)).toEqual(report('The execution reached its timeout.'));
+      expect(sfn.commandCalls(GetExecutionHistoryCommand)).toHaveLength(1);
+    });
+
+    it('a history it may not read leaves the cause as Step Functions gave it, and says why', async () => {
+      sfn.on(GetExecutionHistoryCommand).rejects(Object.assign(new Error('User is not authorized to perform: states:GetExecutionHistory'), { name: 'AccessDeniedException' }));
+      sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), status: 'TIMED_OUT', error: undefined, cause: undefined } as never);
+      const r = await run(['result', EXECUTION_ARN, '--json']);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout).error).toEqual({ name: 'States.Timeout', cause: 'The execution reached its timeout.' });
+      expect(r.stderr).toContain('the results it completed could not be read from its history');
+    });
+
+    it('a failure the workflow reported itself is left as it is: no history read', async () => {
+      sfn.on(DescribeExecutionCommand).resolves(describeFailed);
+      const r = await run(['result', EXECUTION_ARN, '--json']);
+      expect(JSON.parse(r.stdout).error).toEqual({ name: 'Webrun.TaskFailed', cause: FAILURE_CAUSE });
+      expect(sfn.commandCalls(GetExecutionHistoryCommand)).toHaveLength(0);
+    });
   });
 
   it('names an unknown ARN', async () => {

@@ -74,3 +74,14 @@ export function failedHistory(): HistoryEvent[] {
     { type: 'ExecutionFailed', executionFailedEventDetails: { error: 'Webrun.TaskFailed', cause: FAILURE_CAUSE } } as Step,
   ]);
 }
+
+/**
+ * A run stopped (or timed out, or past a quota) after its task completed and before it ended the session: the
+ * history ends without the workflow's failure step, `ending` being ExecutionAborted, ExecutionTimedOut or ExecutionFailed.
+ */
+export function endedEarlyHistory(ending: Step): HistoryEvent[] {
+  const all = succeededHistory();
+  const polled = all.findIndex((e) => e.type === 'TaskStateExited' && e.stateExitedEventDetails?.name === StateNames.poll);
+  return history([...all.slice(0, polled + 1).map(({ id: _id, previousEventId: _p, timestamp: _t, ...step }) => step), ending]);
+}
+export const KEPT_RESULT = result;
