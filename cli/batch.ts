@@ -29,8 +29,10 @@ import { resolveOutput, s3ResultStore } from '../lambdas/shared/result-store';
 import { isPlainObject } from '../lambdas/shared/schema/core';
 import type { BatchItemResult } from '../local/batch';
 import { checkItems, itemFormat, ItemsError, parseItems, templateProblem, type BatchItem } from '../local/batch-items';
+import { causeKeepingResults, parseFailureCause } from '../local/progress';
 import { CliError, defaultClients, describeAwsError, EXIT, parseStatesArn, regionForArn, type StateMachineKind } from './aws';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
+import { lastRunSoFar, startedExecutionOf } from './history';
 import { defaultSleep, resolveStateMachine, type CommandIo, type TargetOptions } from './commands';
 import { readJsonInput } from './process';
 
@@ -274,6 +276,8 @@ interface Manifest {
 
 /** One entry of a ResultWriter file: a map-run child execution (its input, output or error). */
 interface ResultEntry {
+  /** The map iteration's own execution. */
+  ExecutionArn?: string;
   Input?: unknown;
   Output?: unknown;
   Status?: string;
@@ -307,8 +311,11 @@ async function manifestOf(client: SFNClient, executionArn: string, region: strin
   return { bucket, key: `${prefix ? `${prefix}/` : ''}${id}/manifest.json`, status };
 }
 
-/** An item's outcome from its ResultWriter entry. */
-export function resultOf(entry: ResultEntry, fileStatus: string): { index: number; result: BatchItemResult } {
+/**
+ * An item's outcome from its ResultWriter entry, with the executions that can tell more about a failure: the map
+ * iteration (`iterationArn`) and the workflow execution it started (`workflowArn`, when the entry names it).
+ */
+export function resultOf(entry: ResultEntry, fileStatus: string): { index: number; result: BatchItemResult; iterationArn?: string; workflowArn?: string } {
   const input = parseJson(entry.Input) as Partial<BatchChildInput> | undefined;
   const index = typeof input?.index === 'number' ? input.index : Number.MAX_SAFE_INTEGER;
   const item = isPlainObject(input?.item) ? input.item : isPlainObject(input?.run?.vars) ? input.run.vars : {};
@@ -319,12 +326,38 @@ export function resultOf(entry: ResultEntry, fileStatus: string): { index: numbe
     return { index, result: { item, status: 'SUCCEEDED', ...(output !== undefined ? { output: output as WorkflowOutput } : {}) } };
   }
   if (fileStatus === 'PENDING' || status === 'PENDING') return { index, result: { item, status: 'PENDING' } };
-  // A failed child workflow fails its "Run item" with States.TaskFailed, its cause the child's description.
+  // A failed child workflow fails its "Run item" with States.TaskFailed, its cause the child's description. A child
+  // stopped or timed out carries no error of its own: it gets Step Functions' names, as `webrun-sfn result` gives.
   const child = parseJson(entry.Cause);
+  const childStatus = isPlainObject(child) ? child.Status : undefined;
+  const childCause = isPlainObject(child) && typeof child.Cause === 'string' ? child.Cause : '';
   const error = isPlainObject(child) && typeof child.Error === 'string'
-    ? { name: child.Error, cause: typeof child.Cause === 'string' ? child.Cause : '' }
-    : { name: entry.Error ?? status, cause: entry.Cause ?? '' };
-  return { index, result: { item, status: status === 'ABORTED' ? 'ABORTED' : 'FAILED', error } };
+    ? { name: child.Error, cause: childCause }
+    : childStatus === 'TIMED_OUT'
+      ? { name: 'States.Timeout', cause: childCause || 'The execution reached its timeout.' }
+      : childStatus === 'ABORTED' || (status === 'ABORTED' && !entry.Error)
+        ? { name: 'States.Aborted', cause: childCause || 'The execution was stopped before it finished.' }
+        : { name: entry.Error ?? status, cause: entry.Cause ?? '' };
+  const iterationArn = typeof entry.ExecutionArn === 'string' ? entry.ExecutionArn : undefined;
+  const workflowArn = isPlainObject(child) && typeof child.ExecutionArn === 'string' ? child.ExecutionArn : undefined;
+  return { index, result: { item, status: status === 'ABORTED' ? 'ABORTED' : 'FAILED', error }, iterationArn, workflowArn };
+}
+
+/**
+ * A failed item whose workflow ended without its failure step (stopped, timed out, past a quota) gets that step's
+ * report, from the newest state data of the workflow execution's history (found through the map iteration when the
+ * entry does not name it), as `webrun-sfn result` gives it. The history unread leaves the error as it was.
+ */
+async function keepCompletedResults(client: SFNClient, row: ReturnType<typeof resultOf>, note: (line: string) => void): Promise<void> {
+  const error = row.result.error;
+  if (!error || typeof parseFailureCause(error.cause)?.message === 'string') return;
+  try {
+    const workflowArn = row.workflowArn ?? (row.iterationArn ? await startedExecutionOf(client, row.iterationArn) : undefined);
+    const kept = workflowArn ? await lastRunSoFar(client, workflowArn) : undefined;
+    if (kept) row.result.error = { ...error, cause: causeKeepingResults(error.cause, kept, { sessionEnded: null }) };
+  } catch (err) {
+    note(`  (the results item ${row.index} completed could not be read from its history: ${describeAwsError(err).message})`);
+  }
 }
 
 export async function batchResultsCommand(io: BatchIo, opts: BatchResultsOptions, executionArn: string): Promise<number> {
@@ -334,7 +367,7 @@ export async function batchResultsCommand(io: BatchIo, opts: BatchResultsOptions
   const where = await manifestOf(client, executionArn, region);
   const manifest = (await getJson(s3, where.bucket, where.key, region)) as Manifest;
   const bucket = manifest.DestinationBucket ?? where.bucket;
-  const rows: Array<{ index: number; result: BatchItemResult }> = [];
+  const rows: Array<ReturnType<typeof resultOf>> = [];
   for (const [fileStatus, files] of Object.entries(manifest.ResultFiles ?? {})) {
     for (const file of files ?? []) {
       if (!file.Key) continue;
@@ -343,6 +376,7 @@ export async function batchResultsCommand(io: BatchIo, opts: BatchResultsOptions
     }
   }
   rows.sort((a, b) => a.index - b.index);
+  for (const row of rows) await keepCompletedResults(client, row, (line) => io.stderr(`${line}\n`));
   const store = s3ResultStore(s3, undefined);
   const counts = { succeeded: 0, failed: 0 };
   for (const { result } of rows) {

@@ -113,3 +113,20 @@ export async function lastRunSoFar(client: SFNClient, executionArn: string, page
   } while (nextToken);
   return undefined;
 }
+
+/**
+ * The execution a Distributed Map iteration started (its "Run item" state, `startExecution.sync:2`), from the
+ * StartExecution answer the iteration's history keeps in TaskSubmitted; undefined when it started none.
+ */
+export async function startedExecutionOf(client: SFNClient, iterationArn: string): Promise<string | undefined> {
+  let nextToken: string | undefined;
+  do {
+    const page = await client.send(new GetExecutionHistoryCommand({ executionArn: iterationArn, reverseOrder: true, maxResults: 1000, nextToken, includeExecutionData: true }));
+    for (const e of page.events ?? []) {
+      const started = parseJson(e.taskSubmittedEventDetails?.output) as { ExecutionArn?: unknown } | undefined;
+      if (typeof started?.ExecutionArn === 'string') return started.ExecutionArn;
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return undefined;
+}

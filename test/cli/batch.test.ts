@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { DescribeExecutionCommand, DescribeMapRunCommand, DescribeStateMachineCommand, ListMapRunsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, DescribeMapRunCommand, DescribeStateMachineCommand, GetExecutionHistoryCommand, ListMapRunsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../cli/main';
 import { builtBatchDefinition } from '../../local/batch-workflow';
+import { endedEarlyHistory, KEPT_RESULT } from './fixtures';
 
 const sfn = mockClient(SFNClient);
 const cfn = mockClient(CloudFormationClient);
@@ -225,6 +226,31 @@ describe('batch results', () => {
     const r = await run(['batch', 'results', BATCH_ARN]);
     expect(r.code).toBe(1);
     expect(r.stdout.trim().split('\n')).toHaveLength(4);
+  });
+
+  it('an item whose workflow was stopped or timed out gets Step Functions\' name and keeps the results it completed, from its history', async () => {
+    const iteration = `arn:aws:states:${REGION}:123456789012:execution:WebrunBatch/Items:iteration-4`;
+    const stopped = `arn:aws:states:${REGION}:123456789012:execution:WebrunWorkflow:abc-4-0`;
+    const timedOut = `arn:aws:states:${REGION}:123456789012:execution:WebrunWorkflow:abc-5-0`;
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'ABORTED', output: JSON.stringify({ ResultWriterDetails: { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' } }) } as never);
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' }).resolves(body({ DestinationBucket: BUCKET, ResultFiles: { FAILED: [{ Key: 'batch-results/run/FAILED_0.json' }] } }));
+    s3.on(GetObjectCommand, { Key: 'batch-results/run/FAILED_0.json' }).resolves(body([
+      // The batch was stopped: the iteration was aborted with no cause; the workflow it started is in its history.
+      { ExecutionArn: iteration, Input: input(4, 'E5'), Status: 'ABORTED' },
+      // The workflow reached its timeout: "Run item" failed with the workflow's description.
+      { Input: input(5, 'F6'), Status: 'FAILED', Error: 'States.TaskFailed', Cause: JSON.stringify({ ExecutionArn: timedOut, Status: 'TIMED_OUT' }) },
+    ]));
+    sfn.on(GetExecutionHistoryCommand, { executionArn: iteration }).resolves({ events: [{ id: 3, type: 'TaskSubmitted', timestamp: new Date(), taskSubmittedEventDetails: { resourceType: 'states', resource: 'startExecution.sync:2', output: JSON.stringify({ ExecutionArn: stopped, StartDate: 1 }) } }] });
+    sfn.on(GetExecutionHistoryCommand, { executionArn: stopped }).resolves({ events: endedEarlyHistory({ type: 'ExecutionAborted' }).reverse() });
+    sfn.on(GetExecutionHistoryCommand, { executionArn: timedOut }).resolves({ events: endedEarlyHistory({ type: 'ExecutionTimedOut' }).reverse() });
+    const r = await run(['batch', 'results', BATCH_ARN]);
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const report = (message: string) => ({ message, sessionId: 's-1', taskIndex: 1, completed: [KEPT_RESULT], sessionEnded: null });
+    expect(lines.map((l) => [l.item, l.status, l.error.name, JSON.parse(l.error.cause)])).toEqual([
+      [{ sku: 'E5' }, 'ABORTED', 'States.Aborted', report('The execution was stopped before it finished.')],
+      [{ sku: 'F6' }, 'FAILED', 'States.Timeout', report('The execution reached its timeout.')],
+    ]);
   });
 
   it('says a running batch has no results yet (exit 2)', async () => {
