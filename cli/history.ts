@@ -97,17 +97,16 @@ export async function newHistoryEvents(client: SFNClient, executionArn: string, 
 }
 
 /**
- * The run's standing in the newest state data of an execution's history (its session, the task it was at, the
- * results it completed), reading newest first and stopping there; undefined when no state data holds it (the run
- * never got that far, or the execution data is restricted).
+ * The first value `pick` finds in an execution's history, newest event first, reading page by page (with execution
+ * data) and stopping there; undefined when no event yields one.
  */
-export async function lastRunSoFar(client: SFNClient, executionArn: string, pageSize = 1000): Promise<RunSoFar | undefined> {
+async function newestInHistory<T>(client: SFNClient, executionArn: string, pick: (e: HistoryEvent) => T | undefined): Promise<T | undefined> {
   let nextToken: string | undefined;
   do {
-    const page = await client.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: pageSize, nextToken, includeExecutionData: true }));
+    const page = await client.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 1000, nextToken, includeExecutionData: true }));
     for (const e of page.events ?? []) {
-      const soFar = runSoFar(parseJson(e.stateExitedEventDetails?.output ?? e.stateEnteredEventDetails?.input));
-      if (soFar) return soFar;
+      const found = pick(e);
+      if (found !== undefined) return found;
     }
     nextToken = page.nextToken;
   } while (nextToken);
@@ -115,18 +114,21 @@ export async function lastRunSoFar(client: SFNClient, executionArn: string, page
 }
 
 /**
+ * The run's standing in the newest state data of an execution's history (its session, the task it was at, the
+ * results it completed); undefined when no state data holds it (the run never got that far, or the execution data
+ * is restricted).
+ */
+export function lastRunSoFar(client: SFNClient, executionArn: string): Promise<RunSoFar | undefined> {
+  return newestInHistory(client, executionArn, (e) => runSoFar(parseJson(e.stateExitedEventDetails?.output ?? e.stateEnteredEventDetails?.input)));
+}
+
+/**
  * The execution a Distributed Map iteration started (its "Run item" state, `startExecution.sync:2`), from the
  * StartExecution answer the iteration's history keeps in TaskSubmitted; undefined when it started none.
  */
-export async function startedExecutionOf(client: SFNClient, iterationArn: string): Promise<string | undefined> {
-  let nextToken: string | undefined;
-  do {
-    const page = await client.send(new GetExecutionHistoryCommand({ executionArn: iterationArn, reverseOrder: true, maxResults: 1000, nextToken, includeExecutionData: true }));
-    for (const e of page.events ?? []) {
-      const started = parseJson(e.taskSubmittedEventDetails?.output) as { ExecutionArn?: unknown } | undefined;
-      if (typeof started?.ExecutionArn === 'string') return started.ExecutionArn;
-    }
-    nextToken = page.nextToken;
-  } while (nextToken);
-  return undefined;
+export function startedExecutionOf(client: SFNClient, iterationArn: string): Promise<string | undefined> {
+  return newestInHistory(client, iterationArn, (e) => {
+    const started = parseJson(e.taskSubmittedEventDetails?.output) as { ExecutionArn?: unknown } | undefined;
+    return typeof started?.ExecutionArn === 'string' ? started.ExecutionArn : undefined;
+  });
 }
