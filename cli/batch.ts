@@ -29,7 +29,7 @@ import { resolveOutput, s3ResultStore } from '../lambdas/shared/result-store';
 import { isPlainObject } from '../lambdas/shared/schema/core';
 import type { BatchItemResult } from '../local/batch';
 import { checkItems, itemFormat, ItemsError, parseItems, templateProblem, type BatchItem } from '../local/batch-items';
-import { causeKeepingResults, parseFailureCause } from '../local/progress';
+import { causeKeepingResults, isFailureReport } from '../local/progress';
 import { CliError, defaultClients, describeAwsError, EXIT, parseStatesArn, regionForArn, type StateMachineKind } from './aws';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
 import { lastRunSoFar, startedExecutionOf } from './history';
@@ -350,7 +350,7 @@ export function resultOf(entry: ResultEntry, fileStatus: string): { index: numbe
  */
 async function keepCompletedResults(client: SFNClient, row: ReturnType<typeof resultOf>, note: (line: string) => void): Promise<void> {
   const error = row.result.error;
-  if (!error || typeof parseFailureCause(error.cause)?.message === 'string') return;
+  if (!error || isFailureReport(error.cause)) return;
   try {
     const workflowArn = row.workflowArn ?? (row.iterationArn ? await startedExecutionOf(client, row.iterationArn) : undefined);
     const kept = workflowArn ? await lastRunSoFar(client, workflowArn) : undefined;

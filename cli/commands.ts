@@ -18,7 +18,7 @@ import { isWebrunError } from '../lambdas/shared/errors';
 import { resolveOutput, s3ResultStore } from '../lambdas/shared/result-store';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { ConfigFileError, DEFAULT_STACK_NAME, loadConfig } from '../lib/config';
-import { causeKeepingResults, parseFailureCause, ProgressTracker, readableCause, type RunSoFar } from '../local/progress';
+import { causeKeepingResults, isFailureReport, parseFailureCause, ProgressTracker, readableCause, type RunSoFar } from '../local/progress';
 import {
   CliError,
   configuredRegion,
@@ -172,7 +172,7 @@ function printOutcome(summary: ExecutionSummary, io: CommandIo, opts: CommonOpti
 async function describe(io: CommandIo, opts: CommonOptions, client: SFNClient, executionArn: string, region: string, soFar?: () => Promise<RunSoFar | undefined>): Promise<ExecutionSummary> {
   const d = await call(() => client.send(new DescribeExecutionCommand({ executionArn })), { arn: executionArn, region });
   const summary = summaryOf(d, executionArn);
-  if (summary.error && typeof parseFailureCause(summary.error.cause)?.message !== 'string') {
+  if (summary.error && !isFailureReport(summary.error.cause)) {
     let kept: RunSoFar | undefined;
     try {
       kept = await (soFar ?? (() => lastRunSoFar(client, executionArn)))();

@@ -18,6 +18,11 @@ export function parseFailureCause(cause: string | undefined): Partial<FailureCau
   }
 }
 
+/** Whether a cause is the workflow's failure report (a JSON object with its message), rather than a bare sentence. */
+export function isFailureReport(cause: string | undefined): boolean {
+  return typeof parseFailureCause(cause)?.message === 'string';
+}
+
 /** The story of a failure cause: its message, where, how many results it kept, the session's end (else the cause as is). */
 export function readableCause(cause: string): string {
   const report = parseFailureCause(cause);
@@ -56,7 +61,7 @@ export function runSoFar(data: unknown): RunSoFar | undefined {
  * is returned as it is.
  */
 export function causeKeepingResults(cause: string, soFar: RunSoFar, session: { sessionEnded: boolean | null; cleanupError?: string }): string {
-  if (typeof parseFailureCause(cause)?.message === 'string') return cause;
+  if (isFailureReport(cause)) return cause;
   const report: FailureCause = { message: cause, sessionId: soFar.sessionId, taskIndex: soFar.taskIndex, completed: soFar.completed, sessionEnded: session.sessionEnded };
   if (session.cleanupError) report.cleanupError = session.cleanupError;
   return JSON.stringify(report);
