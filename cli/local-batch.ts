@@ -12,7 +12,7 @@ import { runLocalBatch, type BatchItemResult, type LocalBatchSummary } from '../
 import { checkItems, itemFormat, ItemsError, parseItems, templateProblem, type BatchItem } from '../local/batch-items';
 import { readableCause } from '../local/progress';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
-import { isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, resultsFolder, UsageError, type BatchFlags } from './local-options';
+import { isLoopback, readEmulatorTasks, readSiteCredentials, requireSiteSecretsSource, resolveTarget, resultsFolder, UsageError, type BatchFlags } from './local-options';
 import { readJsonInput, type CliIo } from './process';
 import type { CompletionMode } from '../lambdas/shared/contract';
 
@@ -95,6 +95,7 @@ export async function localBatchMain(io: LocalBatchIo, cli: LocalBatchCli): Prom
     throw err;
   }
   const siteCredentials = await readSiteCredentials(io.env);
+  requireSiteSecretsSource(template, siteCredentials, `--template ${flags.template}`);
   const resultsDir = resultsFolder(cli.resultsDir);
   const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(cli.emulatorTasks, io);
   const target = await resolveTarget(cli.baseUrl, io.env);

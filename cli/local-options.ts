@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
 import { DEFAULT_BASE_URL } from '../lambdas/shared/contract';
+import { isPlainObject } from '../lambdas/shared/schema/core';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
 import { defaultResultsDir, prepareResultsDir } from '../local/result-store';
@@ -118,6 +119,23 @@ export async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteC
     throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: ${file} must hold a JSON object of secrets by name, e.g. {"webrun-sfn/example":{"username":"...","password":"..."}}`, false);
   }
   return fileCredentials(contents as Record<string, unknown>, file);
+}
+
+/**
+ * Locally, site logins come from WEBRUN_SITE_SECRETS_FILE only: a task that names one (`tasks[i].secrets`) cannot
+ * be sent without that file, so such an input is refused before any session opens (deployed, Secrets Manager is
+ * always there). `what` names the input in the message.
+ */
+export function requireSiteSecretsSource(input: unknown, source: SiteCredentialResolver | undefined, what: string): void {
+  if (source) return;
+  const tasks = isPlainObject(input) && Array.isArray(input.tasks) ? input.tasks : [];
+  for (const [i, task] of tasks.entries()) {
+    const refs = isPlainObject(task) && Array.isArray(task.secrets) ? task.secrets : [];
+    const named = refs.findIndex((ref) => isPlainObject(ref) && typeof ref.secret === 'string');
+    if (named >= 0) {
+      throw new UsageError(`${what}: tasks[${i}].secrets[${named}] names the site credentials secret ${String((refs[named] as { secret: string }).secret)}, but WEBRUN_SITE_SECRETS_FILE is not set: locally, site logins are read from that JSON file (README, "Site credentials"); nothing was started`, false);
+    }
+  }
 }
 
 /** `--emulator-tasks FILE`: the task behaviours to queue on the built-in emulator, each checked, errors naming its place. */

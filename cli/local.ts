@@ -12,7 +12,7 @@ import type { PersonsAnswer } from '../lambdas/shared/state';
 import { parseFailureCause, readableCause } from '../local/progress';
 import { runLocalWorkflow, type LocalQuestion, type LocalRunSummary } from '../local/runner';
 import { localBatchMain } from './local-batch';
-import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, resolveTarget, resultsFolder, UsageError, type Target } from './local-options';
+import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, requireSiteSecretsSource, resolveTarget, resultsFolder, UsageError, type Target } from './local-options';
 import { readJsonInput, type CliIo } from './process';
 
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
@@ -164,6 +164,7 @@ export async function main(io: CliIo): Promise<number> {
     }
     input = await readInput(cli.inputPath, io);
     siteCredentials = await readSiteCredentials(io.env);
+    requireSiteSecretsSource(input, siteCredentials, cli.inputPath);
     resultsDir = resultsFolder(cli.resultsDir);
     const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(cli.emulatorTasks, io);
     target = await resolveTarget(cli.baseUrl, io.env);

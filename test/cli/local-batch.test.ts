@@ -140,10 +140,14 @@ describe('npm start -- --batch', () => {
     [['--batch', csv(1), '--template', file('t-large.json', { tasks: Array.from({ length: 8 }, () => ({ taskDetails: 'x'.repeat(19_000) })) })],
       'a batch template may have at most 129024'],
     [['--batch', csv(1), '--template', template, '--results-dir', file('results-file', 'x')], 'results-file cannot hold results: ENOTDIR'],
+    // Site logins come from WEBRUN_SITE_SECRETS_FILE locally: without it every item would fail at its first send.
+    [['--batch', csv(1), '--template', file('t-login.json', { tasks: [{ taskDetails: 'Log in', secrets: [{ match: '*.example.com', secret: 'webrun-sfn/shop' }] }] })],
+      'tasks[0].secrets[0] names the site credentials secret webrun-sfn/shop, but WEBRUN_SITE_SECRETS_FILE is not set'],
   ])('exits 2 for bad usage %j', async (argv, message) => {
     const { code, stderr } = await cli([...argv, ...base()]);
     expect(code).toBe(2);
     expect(stderr).toContain(message);
+    expect(emulator.ledger().requests).toHaveLength(0);
   });
 
   it('a stop (Ctrl-C) stops every running item, ends their sessions and still prints the summary (exit 1)', async () => {

@@ -134,6 +134,15 @@ describe('npm start (local command)', () => {
       expect(external.ledger()).toMatchObject({ created: 1, open: 0 });
     });
 
+    it('exits 2 before any session when a task names a login and WEBRUN_SITE_SECRETS_FILE is not set: its send would fail', async () => {
+      const twoTasks = file('login-second.json', { tasks: [{ taskDetails: 'Open the shop' }, { taskDetails: 'Log in', secrets: [{ match: '*.example.com', secret: 'webrun-sfn/example' }] }] });
+      const { code, stdout, stderr } = await cli([twoTasks, '--json', '--wait-scale', '0', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456' });
+      expect(code).toBe(2);
+      expect(JSON.parse(stdout).error).toEqual({ name: 'Webrun.InvalidInput', cause: expect.stringContaining('tasks[1].secrets[0] names the site credentials secret webrun-sfn/example, but WEBRUN_SITE_SECRETS_FILE is not set') });
+      expect(stderr).toContain('nothing was started');
+      expect(external.ledger().requests).toHaveLength(0);
+    });
+
     it.each([
       ['unreadable', join(dir, 'no-such-secrets.json'), 'cannot read'],
       ['not JSON', file('bad-secrets.json', `{"webrun-sfn/example": {"password": "${PASSWORD}"`), 'must hold a JSON object'],
