@@ -60,12 +60,17 @@ export async function waitingQuestion(client: SFNClient, executionArn: string): 
 export async function pendingCommand(io: CommandIo, opts: TargetOptions): Promise<number> {
   const target = await resolveStateMachine(io, opts);
   const client = clientsOf(io).sfn(target.region);
-  const running = await call(() => client.send(new ListExecutionsCommand({ stateMachineArn: target.arn, statusFilter: 'RUNNING', maxResults: 100 })), target.arn, target.region);
   const waiting: WaitingQuestion[] = [];
-  for (const e of running.executions ?? []) {
-    const q = await call(() => waitingQuestion(client, e.executionArn ?? ''), e.executionArn ?? '', target.region);
-    if (q) waiting.push({ executionArn: q.executionArn, taskIndex: q.taskIndex, question: q.question, deadline: q.deadline });
-  }
+  // Every running execution, page by page: a question must not go unlisted because more than a page of runs wait.
+  let nextToken: string | undefined;
+  do {
+    const running = await call(() => client.send(new ListExecutionsCommand({ stateMachineArn: target.arn, statusFilter: 'RUNNING', maxResults: 100, nextToken })), target.arn, target.region);
+    for (const e of running.executions ?? []) {
+      const q = await call(() => waitingQuestion(client, e.executionArn ?? ''), e.executionArn ?? '', target.region);
+      if (q) waiting.push({ executionArn: q.executionArn, taskIndex: q.taskIndex, question: q.question, deadline: q.deadline });
+    }
+    nextToken = running.nextToken;
+  } while (nextToken);
   if (opts.json) io.stdout(`${JSON.stringify({ stateMachineArn: target.arn, questions: waiting })}\n`);
   else if (waiting.length === 0) io.stderr('webrun-sfn: no question waits for an answer\n');
   else for (const q of waiting) io.stdout(`${q.executionArn}\n  task ${q.taskIndex + 1} asks: ${q.question}\n  answer before ${q.deadline}: npx webrun-sfn answer ${q.executionArn} "<your answer>" (or --stop)\n`);

@@ -114,6 +114,20 @@ describe('pending', () => {
   });
 });
 
+describe('pending, with more running executions than a page', () => {
+  it('reads every page of running executions, so a question on the second page is listed', async () => {
+    const later = EXECUTION_ARN.replace('run-1', 'run-101');
+    sfn.on(ListExecutionsCommand)
+      .resolvesOnce({ executions: [{ executionArn: EXECUTION_ARN }] as never, nextToken: 'page-2' })
+      .resolves({ executions: [{ executionArn: later }] as never });
+    sfn.on(GetExecutionHistoryCommand, { executionArn: EXECUTION_ARN }).resolves({ events: history([{ type: 'TaskStateEntered', stateEnteredEventDetails: { name: StateNames.poll, input: '{}' } }] as never) });
+    sfn.on(GetExecutionHistoryCommand, { executionArn: later }).resolves({ events: waitingHistory(2, 'Which colour?') });
+    const r = await cli(['pending', '--state-machine-arn', STATE_MACHINE_ARN, '--json']);
+    expect(JSON.parse(r.stdout).questions).toEqual([expect.objectContaining({ executionArn: later, taskIndex: 2, question: 'Which colour?' })]);
+    expect(sfn.commandCalls(ListExecutionsCommand).map((c) => c.args[0].input.nextToken)).toEqual([undefined, 'page-2']);
+  });
+});
+
 describe('a person\'s answer through the CLI resumes a run', () => {
   const API_KEY = 'wr-cli-answer-KEY-19ab';
   let emulator: Emulator;
