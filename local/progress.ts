@@ -30,7 +30,8 @@ export function readableCause(cause: string): string {
     const where = typeof report.taskIndex === 'number' ? ` (task ${report.taskIndex + 1})` : '';
     const kept = Array.isArray(report.completed) ? `; ${report.completed.length} completed result(s) kept in the cause` : '';
     const open = report.sessionEnded === false ? `\n  The session ${report.sessionId} could not be confirmed ended${report.cleanupError ? ` (${report.cleanupError})` : ''}: it may still be open and billed.` : '';
-    return `${report.message}${where}${kept}.${open}`;
+    // One sentence: the message's own full stop would land before "(task n)" or "; n completed ...".
+    return `${report.message.replace(/\.\s*$/, '')}${where}${kept}.${open}`;
   }
   return cause;
 }

@@ -402,6 +402,9 @@ describe('result', () => {
       expect(sfn.commandCalls(GetExecutionHistoryCommand)[0].args[0].input).toMatchObject({ executionArn: EXECUTION_ARN, reverseOrder: true, includeExecutionData: true });
       const human = await run(['result', EXECUTION_ARN]);
       expect(human.stderr).toContain('✘ aborted: States.Aborted\n  nightly window over (task 2); 1 completed result(s) kept in the cause.');
+      // A message that ends a sentence of its own does not stop the one it is part of.
+      sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), status: 'ABORTED', error: undefined, cause: undefined } as never);
+      expect((await run(['result', EXECUTION_ARN])).stderr).toContain('The execution was stopped before it finished (task 2); 1 completed result(s) kept in the cause.\n');
       expect(JSON.parse(human.stdout)).toEqual({ sessionId: 's-1', completed: [KEPT_RESULT] });
     });
 
