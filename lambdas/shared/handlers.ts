@@ -193,7 +193,7 @@ export function makeHandlers(deps: HandlerDeps) {
       case 'failed':
         log.warn('task failed', { sessionId: run.sessionId, taskIndex: index, taskId });
         metrics.add(M.tasksFailed, 1);
-        throw new TaskFailed(`Task ${index} failed: ${outcome.reason}`);
+        throw new TaskFailed(`Task ${index + 1} failed: ${outcome.reason}`);
       case 'guardrail': {
         log.warn('task stopped at a guardrail', { sessionId: run.sessionId, taskIndex: index, taskId, guardrailType: outcome.guardrailType });
         metrics.add(M.guardrailsTriggered, 1);
@@ -518,7 +518,7 @@ export function makeHandlers(deps: HandlerDeps) {
     if (attempt >= pending.maxAttempts) {
       log.warn('task poll cap reached', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, attempt });
       metrics.add(M.tasksFailed, 1);
-      throw new PollTimeout(`Task ${loop.index} was still pending after ${attempt} polls; the workflow gave up on it.`);
+      throw new PollTimeout(`Task ${loop.index + 1} was still pending after ${attempt} polls; the workflow gave up on it.`);
     }
     log.info('task pending', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, attempt });
     return { ...loop, pending: still };
@@ -546,7 +546,7 @@ export function makeHandlers(deps: HandlerDeps) {
     const key = waitingKey(event.executionArn, event.loop.index);
     const record = await waiting.get(key);
     if (record) await waiting.claim(key, record.nonce);
-    if (!record?.taskId) throw new ApiError(`Task ${event.loop.index} was sent, but its id was never recorded and its doorbell never rang: it cannot be followed.`);
+    if (!record?.taskId) throw new ApiError(`Task ${event.loop.index + 1} was sent, but its id was never recorded and its doorbell never rang: it cannot be followed.`);
     metrics.add(M.webhookFallbacks, 1);
     log.warn('no doorbell in time: polling the task', { sessionId: event.run.sessionId, taskIndex: event.loop.index, taskId: record.taskId });
     return { ...event.loop, status: 'pending', pending: { taskId: record.taskId, attempt: 0, maxAttempts: maxPollAttempts(0, pollPlan), sentAt: record.sentAt } };

@@ -191,7 +191,7 @@ describe('batch status', () => {
 describe('batch results', () => {
   const input = (index: number, sku: string) => JSON.stringify({ template: TEMPLATE, run: { vars: { sku } }, item: { sku }, index, batchId: 'abc' });
   const output = { sessionId: 's-1', tasks: [{ index: 0, taskId: 't', status: 'completed', result: { message: 'price 9.99' } }] };
-  const childCause = JSON.stringify({ ExecutionArn: 'arn:...:execution:WebrunWorkflow:abc-1-0', Status: 'FAILED', Error: 'Webrun.TaskFailed', Cause: '{"message":"Task 0 failed: Out of stock"}' });
+  const childCause = JSON.stringify({ ExecutionArn: 'arn:...:execution:WebrunWorkflow:abc-1-0', Status: 'FAILED', Error: 'Webrun.TaskFailed', Cause: '{"message":"Task 1 failed: Out of stock"}' });
   const manifest = { DestinationBucket: BUCKET, MapRunArn: MAP_RUN, ResultFiles: { SUCCEEDED: [{ Key: 'batch-results/run/SUCCEEDED_0.json', Size: 1 }], FAILED: [{ Key: 'batch-results/run/FAILED_0.json', Size: 1 }], PENDING: [{ Key: 'batch-results/run/PENDING_0.json', Size: 1 }] } };
   const files = () => {
     s3.on(GetObjectCommand, { Key: 'batch-results/run/SUCCEEDED_0.json' }).resolves(body([
@@ -210,7 +210,7 @@ describe('batch results', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
       { item: { sku: 'A1' }, status: 'SUCCEEDED', output },
-      { item: { sku: 'B2' }, status: 'FAILED', error: { name: 'Webrun.TaskFailed', cause: '{"message":"Task 0 failed: Out of stock"}' } },
+      { item: { sku: 'B2' }, status: 'FAILED', error: { name: 'Webrun.TaskFailed', cause: '{"message":"Task 1 failed: Out of stock"}' } },
       { item: { sku: 'C3' }, status: 'SUCCEEDED', output },
       { item: { sku: 'D4' }, status: 'PENDING' },
     ]);

@@ -241,7 +241,7 @@ describe('follow', () => {
     expect(r.stderr).toContain('  retrying "Send task" after Webrun.RateLimited');
     expect(r.stderr).toContain('  "Send task" failed: Webrun.TaskFailed');
     expect(r.stderr).toContain('  session s-1 terminated');
-    expect(r.stderr).toContain('✘ failed: Webrun.TaskFailed\n  Task 0 failed: the page did not load (task 1); 0 completed result(s) kept in the cause.');
+    expect(r.stderr).toContain('✘ failed: Webrun.TaskFailed\n  Task 1 failed: the page did not load (task 1); 0 completed result(s) kept in the cause.');
     expect(r.stdout).toBe('');
   });
 
@@ -325,15 +325,15 @@ describe('result', () => {
     });
 
     it('a failure\'s report gets its stored results read back too (the cause rewritten, --refs leaves it), and they go to stdout', async () => {
-      const cause = JSON.stringify({ message: 'Task 1 failed', sessionId: 's-1', taskIndex: 1, completed: withRef.tasks, sessionEnded: true });
+      const cause = JSON.stringify({ message: 'Task 2 failed', sessionId: 's-1', taskIndex: 1, completed: withRef.tasks, sessionEnded: true });
       sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), cause } as never);
       s3.on(GetObjectCommand, { Bucket: 'webrun-results-bucket', Key: 'WebrunWorkflow/run-1/task-0.json' }).resolves({ Body: { transformToString: async () => body } } as never);
       const resolved = [{ index: 0, taskId: 't-1', status: 'completed', result: stored }];
       const json = await run(['result', EXECUTION_ARN, '--json']);
       expect(json.code).toBe(1);
-      expect(JSON.parse(JSON.parse(json.stdout).error.cause)).toEqual({ message: 'Task 1 failed', sessionId: 's-1', taskIndex: 1, completed: resolved, sessionEnded: true });
+      expect(JSON.parse(JSON.parse(json.stdout).error.cause)).toEqual({ message: 'Task 2 failed', sessionId: 's-1', taskIndex: 1, completed: resolved, sessionEnded: true });
       const human = await run(['result', EXECUTION_ARN]);
-      expect(human.stderr).toContain('Task 1 failed (task 2); 1 completed result(s) kept in the cause.');
+      expect(human.stderr).toContain('Task 2 failed (task 2); 1 completed result(s) kept in the cause.');
       expect(JSON.parse(human.stdout)).toEqual({ sessionId: 's-1', completed: resolved });
       const refs = await run(['result', EXECUTION_ARN, '--refs', '--json']);
       expect(JSON.parse(refs.stdout).error.cause).toBe(cause);

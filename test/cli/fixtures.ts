@@ -56,10 +56,10 @@ export function succeededHistory(withData = true): HistoryEvent[] {
   ]);
 }
 
-export const FAILURE_CAUSE = JSON.stringify({ message: 'Task 0 failed: the page did not load', sessionId: 's-1', taskIndex: 0, completed: [], sessionEnded: true });
+export const FAILURE_CAUSE = JSON.stringify({ message: 'Task 1 failed: the page did not load', sessionId: 's-1', taskIndex: 0, completed: [], sessionEnded: true });
 
 export function failedHistory(): HistoryEvent[] {
-  const failure = { Error: 'Webrun.TaskFailed', Cause: 'Task 0 failed: the page did not load' };
+  const failure = { Error: 'Webrun.TaskFailed', Cause: 'Task 1 failed: the page did not load' };
   return history([
     { type: 'ExecutionStarted' },
     ...task(StateNames.start, { input: INPUT }, state),

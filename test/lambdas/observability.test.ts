@@ -183,7 +183,7 @@ describe('the Lambda entry points (Powertools through Middy)', () => {
     let remaining = 0;
     const { outcomes, json } = await invokeTwice(async (event, ctx) => {
       remaining = ctx.remainingMs!();
-      if ((event as { run: { sessionId: string } }).run.sessionId === 's-2') throw Object.assign(new Error('Task 0 was still pending after 3 polls'), { name: 'Webrun.PollTimeout' });
+      if ((event as { run: { sessionId: string } }).run.sessionId === 's-2') throw Object.assign(new Error('Task 1 was still pending after 3 polls'), { name: 'Webrun.PollTimeout' });
       return 'pending';
     });
     expect(remaining).toBeGreaterThan(25_000);

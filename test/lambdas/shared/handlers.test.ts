@@ -222,8 +222,8 @@ describe('sendTask', () => {
     const err = await caught(handlers.sendTask(event()));
     expect(err).toBeInstanceOf(TaskFailed);
     expect(err.name).toBe('Webrun.TaskFailed');
-    expect(err.message).toContain('Task 1');
-    expect(err.message).toContain('Navigation blocked');
+    // Counted from 1 (the loop is at index 1, the second task), as every line a person reads counts tasks.
+    expect(err.message).toBe('Task 2 failed: Navigation blocked');
   });
 
   it.each([
@@ -371,7 +371,7 @@ describe('pollTask', () => {
     const err = await caught(handlers.pollTask(event(pendingLoop(0, { attempt: 9, maxAttempts: 10 }))));
     expect(err).toBeInstanceOf(PollTimeout);
     expect(err.name).toBe('Webrun.PollTimeout');
-    expect(err.message).toContain('10 polls');
+    expect(err.message).toBe('Task 1 was still pending after 10 polls; the workflow gave up on it.');
   });
 
   it('guardrail and failure while polling raise their named errors', async () => {
@@ -444,7 +444,7 @@ describe('maxPollAttempts / getsPerPoll', () => {
 describe('terminateSession', () => {
   const done = [completedResult(0, 't-0'), completedResult(1, 't-1')];
   const success = () => ({ executionArn: EXECUTION_ARN, run: run([TASK, TASK]), loop: ready(2, done) });
-  const failure = (over: Record<string, unknown> = {}) => ({ executionArn: EXECUTION_ARN, run: run(), loop: ready(1, [completedResult(0, 't-0')]), failure: { Error: 'Webrun.TaskFailed', Cause: 'Task 1 failed: blocked' }, ...over });
+  const failure = (over: Record<string, unknown> = {}) => ({ executionArn: EXECUTION_ARN, run: run(), loop: ready(1, [completedResult(0, 't-0')]), failure: { Error: 'Webrun.TaskFailed', Cause: 'Task 2 failed: blocked' }, ...over });
   const parsed = (report: WorkflowOutput | FailureReport) => JSON.parse((report as FailureReport).cause) as FailureCause;
 
   it('on the success path ends the session, marks its record and returns the output', async () => {
@@ -502,7 +502,7 @@ describe('terminateSession', () => {
     expect(client.terminateSession).toHaveBeenCalledTimes(4);
     expect((report as FailureReport).error).toBe('Webrun.TaskFailed');
     expect(parsed(report)).toStrictEqual({
-      message: 'Task 1 failed: blocked', sessionId: 'sess-1', taskIndex: 1, completed: [completedResult(0, 't-0')], sessionEnded: false, cleanupError: 'Webrun.ApiError',
+      message: 'Task 2 failed: blocked', sessionId: 'sess-1', taskIndex: 1, completed: [completedResult(0, 't-0')], sessionEnded: false, cleanupError: 'Webrun.ApiError',
     });
     // The record stays open: the session cleanup will try again.
     expect((await sessions.get(EXECUTION_ARN))?.endedAt).toBeUndefined();
