@@ -12,7 +12,7 @@ import {
   type HistoryEvent,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { StateNames, WebrunErrors } from '../lambdas/shared/contract';
+import { personStopped, StateNames } from '../lambdas/shared/contract';
 import type { LoopState } from '../lambdas/shared/state';
 import { CliError, describeAwsError, EXIT, parseStatesArn, regionForArn } from './aws';
 import { clientsOf, resolveStateMachine, type CommandIo, type CommonOptions, type TargetOptions } from './commands';
@@ -90,8 +90,7 @@ export async function answerCommand(io: CommandIo, opts: AnswerOptions, executio
   const q = await call(() => waitingQuestion(client, executionArn), executionArn, region);
   if (!q) throw new CliError(`${executionArn} waits for no answer (it is not at "${StateNames.askPerson}", or it ended)`, false, 'NoQuestion');
   if (opts.stop) {
-    const cause = JSON.stringify({ errorType: WebrunErrors.GuardrailStopped, errorMessage: `A person stopped the run at the question of task ${q.taskIndex}.` });
-    await call(() => client.send(new SendTaskFailureCommand({ taskToken: q.token, error: WebrunErrors.GuardrailStopped, cause })), executionArn, region);
+    await call(() => client.send(new SendTaskFailureCommand({ taskToken: q.token, ...personStopped(q.taskIndex) })), executionArn, region);
   } else {
     await call(() => client.send(new SendTaskSuccessCommand({ taskToken: q.token, output: JSON.stringify({ answer }) })), executionArn, region);
   }

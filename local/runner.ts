@@ -10,7 +10,7 @@
  */
 import './polyfill';
 import { randomUUID } from 'node:crypto';
-import { CompletionModes, QUOTAS, WebrunErrors, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';
+import { CompletionModes, personStopped, QUOTAS, WebrunErrors, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';
 import { endRecordedSession } from '../lambdas/shared/cleanup';
 import { makeHandlers, type HandlerDeps, type HandlerName, type InvocationContext, type Log } from '../lambdas/shared/handlers';
 import type { PersonsAnswer } from '../lambdas/shared/state';
@@ -198,7 +198,10 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
       const ask = options.onQuestion?.({ taskIndex: notice.taskIndex, question: notice.question, deadline: notice.deadline, liveViewUrl: notice.liveViewUrl, closed });
       if (!ask) return;
       void ask.then(async (reply) => {
-        if (reply === 'stop') await tokens.fail(notice.token, WebrunErrors.GuardrailStopped, JSON.stringify({ errorType: WebrunErrors.GuardrailStopped, errorMessage: `A person stopped the run at the question of task ${notice.taskIndex}.` }));
+        if (reply === 'stop') {
+          const { error, cause } = personStopped(notice.taskIndex);
+          await tokens.fail(notice.token, error, cause);
+        }
         else if (reply) await tokens.succeed(notice.token, reply);
       }, () => undefined);
     },

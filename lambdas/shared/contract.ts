@@ -184,6 +184,16 @@ export const WebrunErrors = {
 export type WebrunErrorName = (typeof WebrunErrors)[keyof typeof WebrunErrors];
 
 /**
+ * The failure a waiting "Ask a person" state gets when a person stops the run (SendTaskFailure's error and cause,
+ * the cause in Lambda's error envelope as the failure step reads it): the same from `webrun-sfn answer --stop` and
+ * from the local runner's terminal.
+ */
+export function personStopped(taskIndex: number): { error: string; cause: string } {
+  const errorMessage = `A person stopped the run at the question of task ${taskIndex + 1}.`;
+  return { error: WebrunErrors.GuardrailStopped, cause: JSON.stringify({ errorType: WebrunErrors.GuardrailStopped, errorMessage }) };
+}
+
+/**
  * Errors that are safe to retry on any call: the API refused the request before doing anything
  * (429, 503 / INSTANCE_UNAVAILABLE, connection refused).
  */

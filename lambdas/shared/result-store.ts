@@ -45,7 +45,7 @@ export async function storeResult(result: TaskResult, store: ResultStore, key: s
     uri = await store.put(key, body);
   } catch (err) {
     const e = err as Error;
-    throw new ResultStoreError(`The result of task ${result.index} could not be stored: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`, { cause: err });
+    throw new ResultStoreError(`The result of task ${result.index + 1} could not be stored: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`, { cause: err });
   }
   const ref: ResultRef = { uri, bytes: Buffer.byteLength(body, 'utf8'), sha256: createHash('sha256').update(body).digest('hex') };
   const { result: _data, ...rest } = result;

@@ -72,6 +72,7 @@ describe('answer', () => {
     const r = await cli(['answer', EXECUTION_ARN, '--stop', '--json']);
     expect(r.code).toBe(0);
     expect(sfn.commandCalls(SendTaskFailureCommand)[0].args[0].input).toMatchObject({ taskToken: TOKEN, error: WebrunErrors.GuardrailStopped });
+    expect(JSON.parse(sfn.commandCalls(SendTaskFailureCommand)[0].args[0].input.cause!)).toEqual({ errorType: WebrunErrors.GuardrailStopped, errorMessage: 'A person stopped the run at the question of task 1.' });
     expect(JSON.parse(r.stdout)).toEqual({ executionArn: EXECUTION_ARN, taskIndex: 0, answered: false, stopped: true });
     expect(r.stdout + r.stderr).not.toContain(TOKEN);
   });

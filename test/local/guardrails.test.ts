@@ -101,6 +101,7 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     h.emulator.enqueueTasks({ outcome: 'completed', questions: ['Pay 2,000 EUR?'], pendingPolls: 1 });
     const summary = await h.run({ session: { guardrails: { ask: { timeoutSeconds: 240 } } }, tasks: [{ taskDetails: 'Pay' }] }, { completion, onQuestion: async () => 'stop' });
     expect(summary.error?.name).toBe(WebrunErrors.GuardrailStopped);
+    expect(JSON.parse(summary.error!.cause)).toMatchObject({ message: 'A person stopped the run at the question of task 1.', taskIndex: 0 });
     expectEveryoneTerminatedOnce(h.emulator);
   });
 

@@ -306,7 +306,7 @@ describe('results of any size', () => {
       vi.spyOn(store, 'put').mockRejectedValueOnce(refused());
       client.getTask.mockResolvedValue({ kind: 'completed', taskId: 't-1', data: big(20_000) });
       const failed = await caught(handlers.pollTask(event(pendingLoop(0))));
-      expect(failed).toMatchObject({ name: 'Webrun.ResultStoreError', message: 'The result of task 0 could not be stored: AccessDenied: Access Denied' });
+      expect(failed).toMatchObject({ name: 'Webrun.ResultStoreError', message: 'The result of task 1 could not be stored: AccessDenied: Access Denied' });
       const retried = await handlers.pollTask(event(pendingLoop(0)));
       expect(retried.results[0]).toMatchObject({ index: 0, taskId: 't-1', resultRef: { bytes: JSON.stringify(big(20_000)).length } });
     });
