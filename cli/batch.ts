@@ -356,7 +356,7 @@ async function keepCompletedResults(client: SFNClient, row: ReturnType<typeof re
     const kept = workflowArn ? await lastRunSoFar(client, workflowArn) : undefined;
     if (kept) row.result.error = { ...error, cause: causeKeepingResults(error.cause, kept, { sessionEnded: null }) };
   } catch (err) {
-    note(`  (the results item ${row.index} completed could not be read from its history: ${describeAwsError(err).message})`);
+    note(`  (the results item ${row.index + 1} completed could not be read from its history: ${describeAwsError(err).message})`);
   }
 }
 
