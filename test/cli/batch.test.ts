@@ -253,6 +253,16 @@ describe('batch results', () => {
     ]);
   });
 
+  it('a history it may not read leaves such an item as Step Functions left it, and says which item', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'ABORTED', output: JSON.stringify({ ResultWriterDetails: { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' } }) } as never);
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' }).resolves(body({ DestinationBucket: BUCKET, ResultFiles: { FAILED: [{ Key: 'batch-results/run/FAILED_0.json' }] } }));
+    s3.on(GetObjectCommand, { Key: 'batch-results/run/FAILED_0.json' }).resolves(body([{ ExecutionArn: 'arn:aws:states:eu-west-1:123456789012:execution:WebrunBatch/Items:i-4', Input: input(4, 'E5'), Status: 'ABORTED' }]));
+    sfn.on(GetExecutionHistoryCommand).rejects(Object.assign(new Error('not authorized to perform: states:GetExecutionHistory'), { name: 'AccessDeniedException' }));
+    const r = await run(['batch', 'results', BATCH_ARN]);
+    expect(JSON.parse(r.stdout)).toEqual({ item: { sku: 'E5' }, status: 'ABORTED', error: { name: 'States.Aborted', cause: 'The execution was stopped before it finished.' } });
+    expect(r.stderr).toContain('(the results item 5 completed could not be read from its history');
+  });
+
   it('says a running batch has no results yet (exit 2)', async () => {
     sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' } as never);
     const r = await run(['batch', 'results', BATCH_ARN]);
