@@ -42,10 +42,12 @@ Batches (docs/BATCHES.md): the template run once per item, each item's fields as
   --tolerate P       the share of items (0-100 %) that may fail with exit 0 (default 0); past it the batch fails
                      and stops, as the deployed batch does
 
-Ctrl-C, SIGTERM and SIGHUP stop the run: its session is terminated and the summary printed (exit 1).
+Ctrl-C, SIGTERM and SIGHUP stop the run: its session is terminated and the summary printed (exit 1), the
+results completed before the stop kept in its cause.
 
 A task's "secrets" references (site logins) are read from the JSON file named by WEBRUN_SITE_SECRETS_FILE,
-{"webrun-sfn/<name>": {"username": "...", "password": "..."}}, the local stand-in for Secrets Manager.
+{"webrun-sfn/<name>": {"username": "...", "password": "..."}}, the local stand-in for Secrets Manager. Without
+it, an input that names a login is refused before any session opens (exit 2).
 
 Exit codes: 0 succeeded (a batch: within --tolerate), 1 the workflow (or batch) failed, 2 bad usage or invalid input.`;
 
