@@ -351,7 +351,7 @@ export async function stopCommand(io: CommandIo, opts: StopOptions, executionArn
   const stopped = await call(() => clientsOf(io).sfn(region).send(new StopExecutionCommand({ executionArn, cause })), { arn: executionArn, region });
   const stopDate = iso(stopped.stopDate);
   if (opts.json) io.stdout(`${JSON.stringify({ executionArn, status: 'ABORTED', stopDate })}\n`);
-  io.stderr(`webrun-sfn: stopped ${executionArn}${stopDate ? ` at ${stopDate}` : ''}; the session cleanup terminates its webrun session\n`);
+  io.stderr(`webrun-sfn: stopped ${executionArn}${stopDate ? ` at ${stopDate}` : ''}; the session cleanup terminates its webrun session\n  the results it completed: npx webrun-sfn result ${executionArn}\n`);
   return EXIT.ok;
 }
 

@@ -465,6 +465,7 @@ describe('stop', () => {
     expect(sfn.commandCalls(StopExecutionCommand)[0].args[0].input).toEqual({ executionArn: EXECUTION_ARN, cause: 'wrong input' });
     expect(JSON.parse(r.stdout)).toEqual({ executionArn: EXECUTION_ARN, status: 'ABORTED', stopDate: '2030-01-01T09:01:00.000Z' });
     expect(r.stderr).toContain('the session cleanup terminates its webrun session');
+    expect(r.stderr).toContain(`the results it completed: npx webrun-sfn result ${EXECUTION_ARN}`);
   });
 
   it('names an execution that does not exist', async () => {
