@@ -69,6 +69,12 @@ export function commandUsage(command: string): string {
   ].join('\n');
 }
 
+/** `webrun-sfn batch --help` (and each batch command's): the batch commands, then what applies everywhere. */
+export function batchUsage(): string {
+  const lines = USAGE.split('\n');
+  return ['Usage: npx webrun-sfn batch <start | status | results> [options]', '', BATCH_USAGE, '', ...lines.slice(lines.indexOf('Everywhere:'))].join('\n');
+}
+
 export interface CliIo extends CommandIo {
   argv: string[];
   /** The local runner's entry point. @default cli/local.ts `main` (tests give their own) */
@@ -171,7 +177,7 @@ export async function main(io: CliIo): Promise<number> {
     return command === undefined ? EXIT.usage : EXIT.ok;
   }
   try {
-    if (command === 'batch') return await batchMain(io, rest, USAGE);
+    if (command === 'batch') return await batchMain(io, rest, batchUsage());
     if (!(command in ALLOWED)) throw new CliError(`unknown command ${JSON.stringify(command)}`, true);
     return await run(io, command, rest);
   } catch (err) {

@@ -564,6 +564,18 @@ describe('help and errors, the same for every command', () => {
     expect((await run(['list', '-h'])).stderr).toContain('--state-machine-arn <arn>');
   });
 
+  it('`batch --help` and `batch <command> --help` print the batch commands, not the whole list', async () => {
+    for (const argv of [['batch', '--help'], ['batch', 'start', '--help'], ['batch', 'results', '-h']]) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).toBe(0);
+      expect(r.stderr.startsWith('Usage: npx webrun-sfn batch <start | status | results> [options]')).toBe(true);
+      expect(r.stderr).toContain('batch start <items> --template <t.json>');
+      expect(r.stderr).toContain('--refs');
+      expect(r.stderr).not.toContain('follow <executionArn>');
+    }
+    expect((await run(['batch'])).code).toBe(2);
+  });
+
   it.each([
     [['follow', '--json']],
     [['bogus', '--json']],
