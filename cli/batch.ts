@@ -47,7 +47,7 @@ export const BATCH_USAGE = `Batches (the batch state machine: config batch.enabl
   batch results <batchArn> one JSON line per item: item, status, output or error
       --refs                 print stored results as their references (s3://...), unread
   The batch state machine (start): --state-machine-arn <arn>, else WEBRUN_BATCH_STATE_MACHINE_ARN, else the
-  BatchStateMachineArn output of the stack (--stack / --config as above).`;
+  BatchStateMachineArn output of the stack (--stack <name>, else stackName in webrun.config.json or --config <path>).`;
 
 /** The output of the stack that names the batch state machine (lib/webrun-stack.ts). */
 export const BATCH_STATE_MACHINE_OUTPUT = 'BatchStateMachineArn';
