@@ -8,6 +8,7 @@ import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
 import { DEFAULT_BASE_URL } from '../lambdas/shared/contract';
 import { isPlainObject } from '../lambdas/shared/schema/core';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
+import type { SiteCredentialRef, WorkflowTask } from '../lambdas/shared/types';
 import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
 import { defaultResultsDir, prepareResultsDir } from '../local/result-store';
 import { readJsonInput, type CliIo } from './process';
@@ -128,12 +129,13 @@ export async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteC
  */
 export function requireSiteSecretsSource(input: unknown, source: SiteCredentialResolver | undefined, what: string): void {
   if (source) return;
-  const tasks = isPlainObject(input) && Array.isArray(input.tasks) ? input.tasks : [];
+  // Read before validation (the run validates), through the input's types: a renamed field fails to compile here.
+  const tasks = (isPlainObject(input) && Array.isArray(input.tasks) ? input.tasks : []) as Array<Partial<WorkflowTask> | null>;
   for (const [i, task] of tasks.entries()) {
-    const refs = isPlainObject(task) && Array.isArray(task.secrets) ? task.secrets : [];
-    const named = refs.findIndex((ref) => isPlainObject(ref) && typeof ref.secret === 'string');
+    const refs: Array<Partial<SiteCredentialRef> | null> = Array.isArray(task?.secrets) ? task.secrets : [];
+    const named = refs.findIndex((ref) => typeof ref?.secret === 'string');
     if (named >= 0) {
-      throw new UsageError(`${what}: tasks[${i}].secrets[${named}] names the site credentials secret ${String((refs[named] as { secret: string }).secret)}, but WEBRUN_SITE_SECRETS_FILE is not set: locally, site logins are read from that JSON file (README, "Site credentials"); nothing was started`, false);
+      throw new UsageError(`${what}: tasks[${i}].secrets[${named}] names the site credentials secret ${refs[named]!.secret}, but WEBRUN_SITE_SECRETS_FILE is not set: locally, site logins are read from that JSON file (README, "Site credentials"); nothing was started`, false);
     }
   }
 }
