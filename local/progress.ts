@@ -3,6 +3,7 @@
  * executor's event log or from a deployed execution's history, so both show the same progress.
  */
 import { StateNames, type FailureCause, type TaskResult } from '../lambdas/shared/contract';
+import type { LoopState, RunState, WorkflowState } from '../lambdas/shared/state';
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
@@ -45,13 +46,15 @@ export interface RunSoFar {
 
 /** The run's standing in one state's input or output (`$.run.sessionId`, `$.loop.index`, `$.loop.results`), if it holds it. */
 export function runSoFar(data: unknown): RunSoFar | undefined {
-  const loop = obj(obj(data).loop);
+  // Read through the state's types (lambdas/shared/state.ts): a renamed field fails to compile here.
+  const state = obj(data) as Partial<Record<keyof WorkflowState, unknown>>;
+  const loop = obj(state.loop) as Partial<LoopState>;
   if (!Array.isArray(loop.results)) return undefined;
-  const sessionId = obj(obj(data).run).sessionId;
+  const run = obj(state.run) as Partial<RunState>;
   return {
-    sessionId: typeof sessionId === 'string' ? sessionId : null,
+    sessionId: typeof run.sessionId === 'string' ? run.sessionId : null,
     taskIndex: typeof loop.index === 'number' ? loop.index : null,
-    completed: loop.results as TaskResult[],
+    completed: loop.results,
   };
 }
 
