@@ -18,7 +18,7 @@ import { isWebrunError } from '../lambdas/shared/errors';
 import { resolveOutput, s3ResultStore } from '../lambdas/shared/result-store';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { ConfigFileError, DEFAULT_STACK_NAME, loadConfig } from '../lib/config';
-import { causeKeepingResults, isFailureReport, parseFailureCause, ProgressTracker, readableCause, type RunSoFar } from '../local/progress';
+import { causeKeepingResults, isFailureReport, keptResultsText, parseFailureCause, ProgressTracker, readableCause, type RunSoFar } from '../local/progress';
 import {
   CliError,
   configuredRegion,
@@ -157,8 +157,8 @@ function printOutcome(summary: ExecutionSummary, io: CommandIo, opts: CommonOpti
       const what = summary.status === 'TIMED_OUT' ? 'timed out' : summary.status === 'ABORTED' ? 'aborted' : 'failed';
       io.stderr(`✘ ${what}: ${summary.error?.name || summary.status}\n  ${readableCause(summary.error?.cause ?? '')}\n`);
       // The results it kept are the user's data: on stdout, as the local command prints them.
-      const completed = parseFailureCause(summary.error?.cause)?.completed;
-      if (!opts.json && Array.isArray(completed) && completed.length > 0) io.stdout(`${JSON.stringify({ sessionId: summary.sessionId ?? null, completed }, null, 2)}\n`);
+      const kept = opts.json ? undefined : keptResultsText(summary.error?.cause, summary.sessionId);
+      if (kept) io.stdout(kept);
     }
   }
   return exitCodeOf(summary);

@@ -9,7 +9,7 @@ import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
 import { CompletionModes, WebrunErrors, type CompletionMode } from '../lambdas/shared/contract';
 import type { SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import type { PersonsAnswer } from '../lambdas/shared/state';
-import { parseFailureCause, readableCause } from '../local/progress';
+import { keptResultsText, readableCause } from '../local/progress';
 import { runLocalWorkflow, type LocalQuestion, type LocalRunSummary } from '../local/runner';
 import { localBatchMain } from './local-batch';
 import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, requireSiteSecretsSource, resolveTarget, resultsFolder, UsageError, type Target } from './local-options';
@@ -133,8 +133,8 @@ function printResults(summary: LocalRunSummary, io: CliIo): void {
     io.stdout(`${JSON.stringify(summary.output, null, 2)}\n`);
     return;
   }
-  const completed = parseFailureCause(summary.error?.cause)?.completed;
-  if (Array.isArray(completed) && completed.length > 0) io.stdout(`${JSON.stringify({ sessionId: summary.sessionId ?? null, completed }, null, 2)}\n`);
+  const kept = keptResultsText(summary.error?.cause, summary.sessionId);
+  if (kept) io.stdout(kept);
 }
 
 /** Runs the local command; returns the exit code. */

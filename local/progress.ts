@@ -37,6 +37,16 @@ export function readableCause(cause: string): string {
   return cause;
 }
 
+/**
+ * What stdout gets for a failure without --json: the results its cause kept, with the session (they are the
+ * user's data), or nothing when it kept none. The local command and `webrun-sfn result`/`follow` print the same.
+ */
+export function keptResultsText(cause: string | undefined, sessionId: string | undefined): string | undefined {
+  const completed = parseFailureCause(cause)?.completed;
+  if (!Array.isArray(completed) || completed.length === 0) return undefined;
+  return `${JSON.stringify({ sessionId: sessionId ?? null, completed }, null, 2)}\n`;
+}
+
 /** Where a run stood, as a state's data holds it: its session, the task it was at, and the results it completed. */
 export interface RunSoFar {
   sessionId: string | null;
