@@ -350,10 +350,17 @@ export const WorkflowInputSchema = v.pipe(
   }),
   // Placeholders are filled before the fields are checked, so a filled startingPoint must still be a URL and a
   // filled taskDetails keep its limit. A placeholder that is malformed or that no variable fills is refused here.
+  // The size limit holds for the filled input too: that is what every state carries, and a short variable used in
+  // every task would otherwise bring a run past the 256 KiB state quota after its session was opened.
   v.rawCheck(({ dataset, addIssue }) => {
     if (dataset.issues || !isPlainObject(dataset.value)) return;
     const vars = validVars(dataset.value);
-    if (vars) reportIssues(addIssue, dataset.value, fillInput(dataset.value, vars).issues);
+    if (!vars) return;
+    const filled = fillInput(dataset.value, vars);
+    reportIssues(addIssue, dataset.value, filled.issues);
+    if (filled.issues.length > 0 || filled.value === dataset.value) return;
+    const bytes = Buffer.byteLength(JSON.stringify({ ...filled.value, vars: undefined }), 'utf8');
+    if (bytes > LIMITS.maxInputBytes) addIssue({ message: `is ${bytes} bytes once its vars are filled in; at most ${LIMITS.maxInputBytes} are accepted` });
   }),
   v.transform((input) => {
     const vars = validVars(input);

@@ -73,6 +73,17 @@ describe('vars fill {{name}} placeholders', () => {
     expect(refusal({ vars: { a: long }, tasks: [{ taskDetails: '{{a}}{{a}}' }] }).message).toMatch(/tasks\[0\]\.taskDetails: must be at most 20000 characters/);
   });
 
+  it('keeps the input size limit once the vars are filled in: a short variable in every task cannot grow the state', () => {
+    // 20 tasks of one 19,990-character variable: about 20 KB as written, about 400 KB as every state would carry it.
+    const input = { vars: { big: 'x'.repeat(19_990) }, tasks: Array.from({ length: LIMITS.maxTasks }, () => ({ taskDetails: '{{big}}' })) };
+    expect(Buffer.byteLength(JSON.stringify(input))).toBeLessThan(LIMITS.maxInputBytes);
+    const err = refusal(input);
+    expect(err.field).toBe('input');
+    expect(err.message).toMatch(new RegExp(`^input: is \\d+ bytes once its vars are filled in; at most ${LIMITS.maxInputBytes} are accepted$`));
+    // Three such tasks stay well inside it.
+    expect(validateWorkflowInput({ ...input, tasks: input.tasks.slice(0, 3) }).tasks).toHaveLength(3);
+  });
+
   it.each([
     ['null', { a: null }, 'vars.a', /must be a string, number or boolean, got null/],
     ['an object', { a: { b: 1 } }, 'vars.a', /must be a string, number or boolean, got an object/],
@@ -146,6 +157,14 @@ describe('through the local workflow (the start step validates)', () => {
     const [session] = emulator.ledger().sessions;
     expect(session.startBody).toMatchObject({ initialTask: { startingPoint: 'https://shop.example.com/p/K-42' } });
     expect(session.tasks.map((t) => t.taskDetails)).toEqual(['Read the price of K-42']);
+  });
+
+  it('fails an input that the vars grow past the size limit with Webrun.InvalidInput before any session', async () => {
+    const input = { vars: { big: 'x'.repeat(19_990) }, tasks: Array.from({ length: LIMITS.maxTasks }, () => ({ taskDetails: '{{big}}' })) };
+    const summary = await runLocalWorkflow({ input, baseUrl: emulator.url, apiKey: 'vars-key', waitScale: 0, workflow });
+    expect(summary.error?.name).toBe(WebrunErrors.InvalidInput);
+    expect(summary.error?.cause).toMatch(/once its vars are filled in/);
+    expect(emulator.ledger().created).toBe(0);
   });
 
   it('fails an unknown placeholder with Webrun.InvalidInput before any session', async () => {
