@@ -41,8 +41,8 @@ let cleanup: CleanupHandler | undefined;
  */
 export const cleanupSession = instrument('cleanupSession', async (event) => {
   if (!cleanup) {
-    const { client, sessions, log } = lambdaDeps();
-    cleanup = makeCleanup({ client, sessions, log });
+    const { client, sessions, log, metrics } = lambdaDeps();
+    cleanup = makeCleanup({ client, sessions, log, metrics });
   }
   return cleanup(event as ExecutionStatusChangeEvent);
 });

@@ -12,9 +12,10 @@
  * table and the same Secrets Manager-backed webrun client factory as the workflow Lambdas.
  */
 import type { EventBridgeEvent } from 'aws-lambda';
-import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS } from './contract';
+import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WorkflowMetricNames } from './contract';
 import { InvalidInput, isWebrunError } from './errors';
 import type { Log } from './handlers';
+import { noMetrics, type WorkflowMetrics } from './metrics';
 import type { SessionRecords } from './session-records';
 import type { WebrunClient } from './webrun-client';
 
@@ -44,6 +45,8 @@ export interface CleanupDeps {
   client: () => Promise<Pick<WebrunClient, 'terminateSession'>>;
   sessions: SessionRecords;
   log: Log;
+  /** `SessionsTerminated` counts the sessions this ends, as it counts the workflow's (Powertools in Lambda). @default none (the local runner) */
+  metrics?: WorkflowMetrics;
 }
 
 export type CleanupAction =
@@ -121,12 +124,13 @@ export function makeCleanup(deps: CleanupDeps) {
  * nothing to do. The deployed cleanup and the local runner's end both come here.
  */
 export async function endRecordedSession(
-  deps: Pick<CleanupDeps, 'client' | 'sessions' | 'log'>,
+  deps: Pick<CleanupDeps, 'client' | 'sessions' | 'log' | 'metrics'>,
   executionArn: string,
   sessionId: string,
 ): Promise<'terminated' | 'already-ended'> {
   const client = await deps.client();
   const { terminated } = await client.terminateSession(sessionId);
+  if (terminated) (deps.metrics ?? noMetrics).add(WorkflowMetricNames.sessionsTerminated, 1);
   deps.log.info(terminated ? 'session terminated by cleanup' : 'session was already ended', { executionArn, sessionId });
   await deps.sessions.ended(executionArn, sessionId);
   return terminated ? 'terminated' : 'already-ended';

@@ -5,6 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { makeCleanup, type CleanupDeps, type ExecutionStatus, type ExecutionStatusChangeEvent } from '../../lambdas/shared/cleanup';
+import { WorkflowMetricNames } from '../../lambdas/shared/contract';
 import { ApiError, ServiceUnavailable, Unauthorized } from '../../lambdas/shared/errors';
 import type { Log } from '../../lambdas/shared/handlers';
 import { memorySessionRecords, type SessionRecords } from '../../lambdas/shared/session-records';
@@ -124,6 +125,22 @@ describe('cleanupSession', () => {
     expect(terminateSession).not.toHaveBeenCalled();
   });
 
+  it('counts each session it terminates in SessionsTerminated, as the workflow counts its own; an ended one is not counted', async () => {
+    const metrics = { add: vi.fn() };
+    const terminated = setup(undefined, { metrics });
+    await terminated.recorded();
+    await terminated.cleanup(statusChange('ABORTED'));
+    await terminated.cleanup(statusChange('ABORTED'));
+    expect(metrics.add.mock.calls).toEqual([[WorkflowMetricNames.sessionsTerminated, 1]]);
+
+    const none = { add: vi.fn() };
+    const gone = setup(async () => ({ terminated: false }), { metrics: none });
+    await gone.recorded();
+    await gone.cleanup(statusChange('TIMED_OUT'));
+    expect(gone.terminateSession).toHaveBeenCalledTimes(1);
+    expect(none.add).not.toHaveBeenCalled();
+  });
+
   it('logs a session that had already ended once, and does not throw', async () => {
     const { cleanup, terminateSession, log, recorded } = setup(async () => ({ terminated: false }));
     await recorded();
@@ -189,6 +206,7 @@ describe('cleanupSession, the Lambda handler', () => {
   const secretsMock = mockClient(SecretsManagerClient);
   const dynamoMock = mockClient(DynamoDBClient);
   const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-AbCdEf';
+  let written: string[] = [];
 
   beforeEach(() => {
     secretsMock.reset();
@@ -198,11 +216,17 @@ describe('cleanupSession, the Lambda handler', () => {
     vi.stubEnv('WEBRUN_BASE_URL', 'https://webrun.test');
     vi.stubEnv('WEBRUN_SESSION_TABLE', 'Sessions');
     vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
+    vi.stubEnv('WEBRUN_STACK_NAME', 'WebrunSfn');
+    // What the handler writes (its EMF metrics) is kept for the tests to read.
+    written = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: unknown) => (written.push(String(chunk)), true)) as never);
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
   });
 
   afterEach(() => {
     vi.unstubAllEnvs();
     vi.unstubAllGlobals();
+    vi.restoreAllMocks();
   });
 
   it('terminates the session with the API key from the workflow secret, and marks its record in the table', async () => {
@@ -214,6 +238,9 @@ describe('cleanupSession, the Lambda handler', () => {
 
     const { cleanupSession: handler } = await import('../../lambdas/index.js');
     await expect(handler(statusChange('TIMED_OUT'), lambdaContext())).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'terminated' });
+    // The dashboard sets SessionsTerminated against SessionsStarted: a session this ends is counted, with the stack.
+    const emf = written.flatMap((l) => l.split('\n')).filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(emf).toContainEqual(expect.objectContaining({ [WorkflowMetricNames.sessionsTerminated]: 1, stack: 'WebrunSfn' }));
 
     expect(secretsMock.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: SECRET_ARN });
     expect(fetchMock).toHaveBeenCalledTimes(1);
