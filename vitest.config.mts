@@ -1,6 +1,12 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // aws-local-stepfunctions as `npm start` loads it: its CommonJS build, which local/library-shims.ts loads edited
+    // (an `import` would get its ES module build, unedited).
+    alias: { 'aws-local-stepfunctions': createRequire(import.meta.url).resolve('aws-local-stepfunctions') },
+  },
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],

@@ -13,7 +13,11 @@
  *
  * Together they keep about 0.2 s of loading (the SDK's client and credential providers, Ajv, JSONata) out of every
  * `npm start`.
+ *
+ * One fix in the library's own code, applied as it loads (patchedLibrary): its intrinsic functions removed every
+ * backslash from any string they returned.
  */
+import { readFileSync } from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
 
@@ -98,3 +102,67 @@ shim('asl-validator', function aslValidator(definition: unknown, options?: unkno
     ajv.default = Ajv;
   }
 });
+
+/**
+ * Edits of the library's code (its CommonJS build, the one `require` loads), each `[what it has, what it gets]`.
+ *
+ * Its intrinsic functions end with `result.replaceAll("\\", "")` on every string they return, meant to undo the
+ * escapes of quoted arguments (`\'`, `\{`, `\}`, `\\`). Step Functions undoes those escapes in the quoted
+ * arguments only, and returns what the function computed: `States.JsonToString` of a result holding a quote gave
+ * JSON that no longer parsed (the failure report built without a Lambda, a batch item's vars), and a value holding a
+ * backslash (`C:\temp`, a newline in JSON) lost it. The escapes are now undone where a quoted argument is read, and
+ * in `States.Format`'s template where its placeholders are found (an escaped `\{\}` is text, not a placeholder).
+ */
+export const LIBRARY_PATCHES: ReadonlyArray<readonly [string, string]> = [
+  [
+    `    const parsedArgs = parseArguments(input, context, ...args);
+    validateArguments(this.funcDefinition, ...parsedArgs);
+    let result = this.execute(...parsedArgs);
+    if (typeof result === "string") {
+      result = result.replaceAll("\\\\", "");
+    }
+    return result;
+`,
+    `    const parsedArgs = parseArguments(input, context, ...args).map((arg, i) => args[i][0] === "'" && !(this.funcDefinition.name === "States.Format" && i === 0) ? arg.replace(/\\\\([\\s\\S])/g, "$1") : arg);
+    validateArguments(this.funcDefinition, ...parsedArgs);
+    return this.execute(...parsedArgs);
+`,
+  ],
+  [
+    '    const placeholdersNumber = templateStr.match(/\\{\\}/g)?.length ?? 0;\n',
+    '    const placeholdersNumber = (templateStr.match(/\\\\[\\s\\S]|\\{\\}/g) ?? []).filter((found) => found === "{}").length;\n',
+  ],
+  [
+    '    return templateStr.replace(/\\{\\}/g, () => placeholderValues[i++]);\n',
+    '    return templateStr.replace(/\\\\([\\s\\S])|\\{\\}/g, (found, escaped) => escaped ?? String(placeholderValues[i++]));\n',
+  ],
+];
+
+/** The library's source with every edit applied; an edit whose code is not there (another version) is an error. */
+export function patchedLibrarySource(source: string): string {
+  return LIBRARY_PATCHES.reduce((code, [from, to]) => {
+    if (!code.includes(from)) throw new Error(`aws-local-stepfunctions is not the version local/library-shims.ts patches: no ${JSON.stringify(from.trim())}`);
+    return code.replace(from, to);
+  }, source);
+}
+
+/**
+ * Loads the library's CommonJS build, edited, into require's cache, so every `require('aws-local-stepfunctions')`
+ * gets it (vitest too: vitest.config.mts points the package's name at this build).
+ */
+function loadPatchedLibrary(): void {
+  const file = require.resolve('aws-local-stepfunctions');
+  if (require.cache[file]) return;
+  const loaded = new Module(file, module) as Module & { _compile(code: string, filename: string): void };
+  loaded.filename = file;
+  loaded.paths = (Module as unknown as { _nodeModulePaths(from: string): string[] })._nodeModulePaths(path.dirname(file));
+  require.cache[file] = loaded;
+  try {
+    loaded._compile(patchedLibrarySource(readFileSync(file, 'utf8')), file);
+    loaded.loaded = true;
+  } catch (err) {
+    delete require.cache[file];
+    throw err;
+  }
+}
+loadPatchedLibrary();

@@ -241,7 +241,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
           if (token) tokens.forget(token);
           throw asLambdaError(err);
         }
-        if (token && resumed) result = await resumedOrTimedOut(token, resumed, secondsAt(payload, workflow.waitsForToken[stateName]));
+        if (token && resumed) result = await resumedOrTimedOut(token, resumed, secondsAt(payload, workflow.waitsForToken[stateName]), invoked);
         quotas.payload(result, `The result of task state "${stateName}"`);
         return result as never;
       },
@@ -251,11 +251,12 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
 
   /**
    * What a state waiting on a token resumes with: the output SendTaskSuccess gave, the error SendTaskFailure gave, or
-   * States.Timeout once its TimeoutSecondsPath (scaled like every wait) has passed.
+   * States.Timeout once its TimeoutSecondsPath (scaled like every wait) has passed since the state began (`entered`),
+   * its Lambda's own time included, as Step Functions counts it.
    */
-  async function resumedOrTimedOut(token: string, resumed: Promise<import('./doorbell').TokenOutcome>, waitSeconds: number | undefined): Promise<unknown> {
+  async function resumedOrTimedOut(token: string, resumed: Promise<import('./doorbell').TokenOutcome>, waitSeconds: number | undefined, entered: number): Promise<unknown> {
     // Scaled like every wait, but never below a second: at --wait-scale 0 a doorbell still has time to ring.
-    const limitMs = Math.max(MIN_TOKEN_WAIT_MS, (waitSeconds ?? 0) * 1000 * scale);
+    const limitMs = Math.max(MIN_TOKEN_WAIT_MS, (waitSeconds ?? 0) * 1000 * scale - (Date.now() - entered));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), limitMs);

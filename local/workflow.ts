@@ -51,7 +51,8 @@ export interface LocalWorkflow extends WorkflowDescription {
 /**
  * The definition as the local executor gets it. One difference, for states that wait on a task token:
  * aws-local-stepfunctions resolves `TimeoutSecondsPath` against the state's payload instead of its input (Step
- * Functions uses the input), so the runner enforces that timeout itself, from the same path, scaled like every wait.
+ * Functions uses the input), so the runner enforces that timeout itself, from the same path, scaled like every wait
+ * (and executorFor leaves the library no timeout of its own there).
  */
 function executable(definition: WorkflowDescription['definition'], waitsForToken: WorkflowDescription['waitsForToken']): WorkflowDescription['definition'] {
   const copy = structuredClone(definition);
@@ -60,11 +61,35 @@ function executable(definition: WorkflowDescription['definition'], waitsForToken
 }
 
 /**
+ * The longest a Task state may run locally when its definition sets no timeout: the longest timer Node.js has (24.8
+ * days; a longer one fires at once). Step Functions sets none there (the execution's own timeout still applies), but
+ * aws-local-stepfunctions gives every such Task state 60 seconds of real time: an answer to a guardrail question, a
+ * doorbell or a batch's child execution that took longer failed with States.Timeout locally and not when deployed.
+ */
+export const NO_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** A copy of `definition` in which every Task state without a timeout of its own (nested ones too) has NO_TIMEOUT_SECONDS. */
+export function withoutLibraryTimeouts<D extends object>(definition: D): D {
+  const copy = structuredClone(definition);
+  const visit = (machine: { States?: Record<string, AslState> } | undefined): void => {
+    for (const state of Object.values(machine?.States ?? {})) {
+      if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = NO_TIMEOUT_SECONDS;
+      visit(state.ItemProcessor as { States?: Record<string, AslState> } | undefined);
+      visit(state.Iterator as { States?: Record<string, AslState> } | undefined);
+      for (const branch of (state.Branches as Array<{ States?: Record<string, AslState> }> | undefined) ?? []) visit(branch);
+    }
+  };
+  visit(copy as { States?: Record<string, AslState> });
+  return copy;
+}
+
+/**
  * An executor for a definition; `validate` runs aws-local-stepfunctions' definition check on it (a few milliseconds,
- * once the first check in the process compiled its schemas: see library-shims.ts).
+ * once the first check in the process compiled its schemas: see library-shims.ts). It runs the definition with
+ * withoutLibraryTimeouts, so a Task state is timed out where Step Functions would time it out, and nowhere else.
  */
 export function executorFor(definition: object, validate: boolean): StateMachine {
-  return new StateMachine(definition as never, { validationOptions: validate ? { checkArn: false } : { noValidate: true } });
+  return new StateMachine(withoutLibraryTimeouts(definition) as never, { validationOptions: validate ? { checkArn: false } : { noValidate: true } });
 }
 
 /** Builds the executor once for a description; `validate` checks its definition (see executorFor). */

@@ -76,6 +76,13 @@ describe('runLocalBatch', () => {
     expect(summary.stats.lambdaInvocations).toBe(40 * 4);
   });
 
+  it('hands each item the template\'s vars as they are: quotes, backslashes and newlines reach the API unchanged', async () => {
+    const template = { vars: { note: 'say "hi"\tat C:\\temp\nthen stop' }, tasks: [{ taskDetails: 'Read the price of {{sku}}: {{note}}' }] };
+    const summary = await run({ template, items: csvItems(2) });
+    expect(summary.status).toBe('SUCCEEDED');
+    expect(emulator.ledger().sessions.map((s) => s.tasks[0].taskDetails).sort()).toEqual([0, 1].map((i) => `Read the price of SKU-${i}: ${template.vars.note}`));
+  });
+
   it('with the emulator\'s session limit at 4 and concurrency 8: every item succeeds (SESSION_LIMIT_REACHED retried), never more than 4 open', async () => {
     // Tasks that take a while, so that a refused start must wait for a session to end. A scaled Retry waits a fixed
     // interval (no backoff), so the retry's budget here is 60 × 10 s × 0.01 = 6 s: far more than 16 items, 4 at a

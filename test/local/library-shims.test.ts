@@ -1,15 +1,17 @@
 /**
  * What aws-local-stepfunctions loads, as a local run gets it: nothing that reaches AWS, and its definition check only
- * when a definition is checked, its schemas compiled once.
+ * when a definition is checked, its schemas compiled once. And where the library differs from Step Functions in what
+ * this project's definitions use, the local run does as Step Functions does: intrinsic functions' strings, Task
+ * states' timeouts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { nodeArgsOf } from '../../bin/npm-scripts';
-import { libraryModule, REFUSED_LAMBDA_MESSAGE } from '../../local/library-shims';
-import { executorFor } from '../../local/workflow';
+import { libraryModule, patchedLibrarySource, REFUSED_LAMBDA_MESSAGE } from '../../local/library-shims';
+import { executorFor, NO_TIMEOUT_SECONDS } from '../../local/workflow';
 import { runProcess } from '../helpers/child-process';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -81,4 +83,62 @@ it('`npm start` runs the built workflow without loading the definition check or 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+it('intrinsic functions return their strings as Step Functions does: backslashes and quotes kept, escapes undone in quoted arguments only', async () => {
+  const value = { text: 'He said "hi"\tC:\\temp\nnext line', nested: { list: ['a\\b', "it's"] } };
+  const machine = executorFor({
+    StartAt: 'P',
+    States: {
+      P: {
+        Type: 'Pass',
+        Parameters: {
+          'json.$': 'States.JsonToString($.value)',
+          'copy.$': 'States.StringToJson(States.JsonToString($.value))',
+          'text.$': "States.Format('{} wrote \\'{}\\' \\{\\} \\\\{}', $.value.nested.list[1], $.value.text, $.value.nested.list[0])",
+          'merged.$': 'States.JsonMerge(States.StringToJson(States.JsonToString($.value)), $.extra, false)',
+        },
+        End: true,
+      },
+    },
+  }, false);
+  const out = (await machine.run({ value, extra: { more: 'C:\\x' } } as never).result) as Record<string, unknown>;
+  expect(out.json).toBe(JSON.stringify(value));
+  expect(out.copy).toEqual(value);
+  // The template's escapes are undone (\' \{ \} \\), the values inserted as they are, backslashes and all.
+  expect(out.text).toBe(`it's wrote '${value.text}' {} \\a\\b`);
+  expect(out.merged).toEqual({ ...value, more: 'C:\\x' });
+});
+
+it('the library\'s code is edited only where it has the code the edits expect (another version is refused, not run unedited)', () => {
+  expect(() => patchedLibrarySource('module.exports = {};')).toThrow(/aws-local-stepfunctions is not the version local\/library-shims.ts patches/);
+  expect(patchedLibrarySource(fs.readFileSync(require.resolve('aws-local-stepfunctions'), 'utf8'))).not.toContain('replaceAll("\\\\", "")');
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+it('a Task state without a timeout of its own is not timed out: the library\'s 60 s default is not Step Functions\'', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const definition = { StartAt: 'Wait for a person', States: { 'Wait for a person': { Type: 'Task', Resource: 'arn:aws:lambda:us-east-1:123456789012:function:answer', End: true } } };
+  /** A handler that answers after 70 s, as a person answering a guardrail question or a batch's child execution may. */
+  const answersAfter70s = () => new Promise((resolve) => setTimeout(() => resolve({ answered: true }), 70_000));
+  const run = (machine: StateMachine) => {
+    const result = machine.run({} as never, { overrides: { taskResourceLocalHandlers: { 'Wait for a person': answersAfter70s } } }).result;
+    result.catch(() => undefined);
+    return result;
+  };
+  // The library as it is: 60 s, then States.Timeout.
+  const bare = run(new StateMachine(definition as never, { validationOptions: { noValidate: true } }));
+  // As the local runner builds its executors.
+  const local = run(executorFor(definition, false));
+  await vi.advanceTimersByTimeAsync(70_000);
+  await expect(bare).rejects.toMatchObject({ cause: { name: 'States.Timeout' } });
+  await expect(local).resolves.toEqual({ answered: true });
+  // A timeout the definition sets is kept.
+  const timed = run(executorFor({ ...definition, States: { 'Wait for a person': { ...definition.States['Wait for a person'], TimeoutSeconds: 65 } } }, false));
+  await vi.advanceTimersByTimeAsync(70_000);
+  await expect(timed).rejects.toMatchObject({ cause: { name: 'States.Timeout' } });
+  expect(NO_TIMEOUT_SECONDS * 1000).toBeLessThanOrEqual(2 ** 31 - 1);
 });

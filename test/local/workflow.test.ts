@@ -10,7 +10,8 @@ import { startEmulator, validateTaskBehaviour, type Emulator, type Ledger, type 
 import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
 import { fileCredentials } from '../../lambdas/shared/site-credentials';
 import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
-import { executorFor } from '../../local/workflow';
+import { builtWorkflow, executorFor } from '../../local/workflow';
+import { StateNames } from '../../lambdas/shared/contract';
 
 const API_KEY = 'wr-test-KEY-5f1c9a2e7d';
 let emulator: Emulator;
@@ -304,4 +305,32 @@ describe('the executor of a definition', () => {
     const unchecked = { StartAt: 'Missing', States: { Done: { Type: 'Pass', Result: { ok: true }, End: true } } };
     expect(() => executorFor(unchecked, false)).not.toThrow();
   });
+
+  it('the report built without a Lambda (its failure step\'s own Lambda failed) keeps every result whole: its JSON parses, quotes and backslashes kept', async () => {
+    // The built workflow with stub Lambdas: task 1 completes with a result full of characters JSON escapes, task 2
+    // fails, and the failure step's Lambda then times out, so two Pass states build the report.
+    const result = { message: 'He said "hi"\nat C:\\temp', price: '€ 9.99' };
+    const lambdaError = (name: string, message: string) => Object.assign(new Error(JSON.stringify({ errorType: name, errorMessage: message, trace: [] })), { name });
+    let sends = 0;
+    const handlers = {
+      [StateNames.start]: async () => ({ run: { sessionId: 'sess-1', tasks: [{ taskDetails: 'a' }, { taskDetails: 'b' }], taskCount: 2 }, loop: { index: 0, status: 'ready', results: [] } }),
+      [StateNames.send]: async () => {
+        if (sends++ > 0) throw lambdaError('Webrun.TaskFailed', 'Task 2 failed: Out of stock.');
+        return { index: 1, status: 'ready', results: [{ index: 0, taskId: 't-1', status: 'completed', result }] };
+      },
+      [StateNames.terminateAfterFailure]: async () => {
+        throw lambdaError('Sandbox.Timedout', 'Task timed out after 70.00 seconds');
+      },
+    };
+    const execution = builtWorkflow('poll').machine.run({ tasks: [] } as never, {
+      overrides: { taskResourceLocalHandlers: handlers as never },
+      context: { Execution: { Id: 'arn:aws:states:local:000000000000:execution:webrun-sfn-local:x', Name: 'x' } } as never,
+    });
+    const failure = await execution.result.then(() => undefined, (err: { cause?: { name: string; message: string } }) => err.cause);
+    expect(failure?.name).toBe('Webrun.TaskFailed');
+    const report = JSON.parse(failure!.message) as { sessionId: string; completed: Array<{ result: unknown }>; sessionEnded: boolean };
+    expect(report).toMatchObject({ sessionId: 'sess-1', sessionEnded: false });
+    expect(report.completed[0].result).toEqual(result);
+  });
 });
+
