@@ -10,6 +10,7 @@ import { isPlainObject } from '../lambdas/shared/schema/core';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
 import type { SiteCredentialRef, WorkflowTask } from '../lambdas/shared/types';
 import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
+import { isLoopbackHost } from '../local/emulator/doorbell';
 import { defaultResultsDir, prepareResultsDir } from '../local/result-store';
 import { readJsonInput, type CliIo } from './process';
 
@@ -43,7 +44,7 @@ export interface Target {
 }
 
 export function isLoopback(url: URL): boolean {
-  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
+  return isLoopbackHost(url.hostname);
 }
 
 export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): Promise<Target> {

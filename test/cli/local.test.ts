@@ -231,6 +231,13 @@ describe('npm start (local command)', () => {
     expect(stderr).not.toContain('ext-key-123456');
   });
 
+  it.each(['http://127.0.0.1.nip.io', 'http://127.attacker.example:8080', 'http://localhost.example.com'])('refuses %s, a name that only looks like loopback, as plain http off loopback', async (url) => {
+    const { code, stderr } = await cli([good, '--base-url', url, '--json'], { WEBRUN_API_KEY: 'ext-key-123456' });
+    expect(code).toBe(2);
+    expect(stderr).toContain('--base-url must be https unless it is on loopback');
+    expect(stderr).not.toContain('ext-key-123456');
+  });
+
   it('says loudly, before any session, that WEBRUN_API_KEY makes the run use the real, billed API', async () => {
     const { stderr } = await cli([good, '--wait-scale', '0'], { WEBRUN_API_KEY: 'wr-real-key-1' });
     const warning = stderr.indexOf('REAL webrun API');
