@@ -201,7 +201,8 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
     resultPath: '$.failure',
     parameters: {
       Error: WebrunErrors.GuardrailUnanswered,
-      'Cause.$': "States.Format('No one answered the guardrail question of task {} in time: {}', $.loop.index, $.loop.question.text)",
+      // Tasks count from 1 in messages, as everywhere else ($.loop.index counts from 0).
+      'Cause.$': "States.Format('No one answered the guardrail question of task {} in time: {}', States.MathAdd($.loop.index, 1), $.loop.question.text)",
     },
   });
   questionUnanswered.next(terminateAfterFailure);

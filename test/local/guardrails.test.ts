@@ -75,7 +75,8 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     const summary = await h.run({ session: { guardrails: { ask: { timeoutSeconds: 100 } } }, tasks: SHOP }, { completion, onQuestion: async (q) => void asked.push(q) });
     const elapsed = Date.now() - started;
     expect(summary.error?.name).toBe(WebrunErrors.GuardrailUnanswered);
-    expect(summary.error!.cause).toContain('Which account?');
+    // The second task's question: tasks count from 1 in the message, as in every other.
+    expect(causeOf(summary).message).toBe('No one answered the guardrail question of task 2 in time: Which account?');
     // 100 s scaled by 0.01: the question waited its second, not the 0 s of a missing timeout.
     expect(elapsed).toBeGreaterThanOrEqual(900);
     expect(asked).toEqual([expect.objectContaining({ taskIndex: 1, question: 'Which account?', liveViewUrl: expect.stringContaining('https://127.0.0.1:8889/') })]);
