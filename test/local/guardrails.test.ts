@@ -24,7 +24,7 @@ function expectNothingSecretSeen(h: LocalHarness, summary: LocalRunSummary): voi
   expect(everything).not.toMatch(/https:\/\/127\.0\.0\.1:8889\//); // the emulator's live view (streaming.webViewURL)
 }
 
-const causeOf = (summary: LocalRunSummary) => JSON.parse(summary.error!.cause) as { completed: Array<{ index: number; result: unknown }>; sessionEnded: boolean };
+const causeOf = (summary: LocalRunSummary) => JSON.parse(summary.error!.cause) as { message: string; completed: Array<{ index: number; result: unknown }>; sessionEnded: boolean };
 
 const SHOP = [{ taskDetails: 'Search for a blue kettle' }, { taskDetails: 'Buy the cheapest one' }];
 const CONFIRM: TaskBehaviour = { outcome: 'completed', questions: ['Please confirm purchase?'], pendingPolls: 1 };

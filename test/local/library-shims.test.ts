@@ -123,7 +123,7 @@ it('a Task state without a timeout of its own is not timed out: the library\'s 6
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
   const definition = { StartAt: 'Wait for a person', States: { 'Wait for a person': { Type: 'Task', Resource: 'arn:aws:lambda:us-east-1:123456789012:function:answer', End: true } } };
   /** A handler that answers after 70 s, as a person answering a guardrail question or a batch's child execution may. */
-  const answersAfter70s = () => new Promise((resolve) => setTimeout(() => resolve({ answered: true }), 70_000));
+  const answersAfter70s = () => new Promise<{ answered: boolean }>((resolve) => setTimeout(() => resolve({ answered: true }), 70_000));
   const run = (machine: StateMachine) => {
     const result = machine.run({} as never, { overrides: { taskResourceLocalHandlers: { 'Wait for a person': answersAfter70s } } }).result;
     result.catch(() => undefined);
