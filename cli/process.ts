@@ -70,19 +70,8 @@ export function runAsProcess(main: (io: CliIo) => Promise<number>, interruptNote
   };
 
   const ask = process.stdin.isTTY && process.stderr.isTTY
-    ? async (prompt: string, cancel: Promise<void>) => {
-        const { createInterface } = await import('node:readline/promises');
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
-        const gone = new AbortController();
-        void cancel.then(() => gone.abort());
-        try {
-          return await rl.question(prompt, { signal: gone.signal });
-        } catch {
-          return undefined;
-        } finally {
-          rl.close();
-        }
-      }
+    ? (prompt: string, cancel: Promise<void>) =>
+        askOnTerminal(prompt, cancel, { input: process.stdin, output: process.stderr, onInterrupt: () => stop('interrupted (SIGINT)', STOP_SIGNALS.SIGINT) })
     : undefined;
 
   main({
@@ -103,3 +92,31 @@ export function runAsProcess(main: (io: CliIo) => Promise<number>, interruptNote
     },
   );
 }
+
+/**
+ * Asks a person on a terminal and resolves with the line they typed, or undefined once `cancel` settles (the question
+ * timed out, the run ended). The terminal reads keys itself while it asks, so Ctrl-C reaches the question rather than
+ * the process as SIGINT: it is handed to `onInterrupt`, which stops the run as the signal would.
+ */
+export async function askOnTerminal(
+  prompt: string,
+  cancel: Promise<void>,
+  terminal: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream; onInterrupt: () => void },
+): Promise<string | undefined> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: terminal.input, output: terminal.output, terminal: true });
+  const gone = new AbortController();
+  void cancel.then(() => gone.abort(), () => gone.abort());
+  rl.on('SIGINT', () => {
+    gone.abort();
+    terminal.onInterrupt();
+  });
+  try {
+    return await rl.question(prompt, { signal: gone.signal });
+  } catch {
+    return undefined;
+  } finally {
+    rl.close();
+  }
+}
+
