@@ -284,8 +284,10 @@ export class WebrunWorkflow extends Construct {
     for (const fn of [this.functions.startSession, this.functions.sendTask, this.functions.pollTask, this.functions.terminateSession]) this.apiKeySecret.grantRead(fn);
     // Steps that complete a task may store its result; the failure report may move inline results there to fit.
     for (const fn of [this.functions.sendTask, this.functions.pollTask, this.functions.terminateSession]) this.grantResultWrites(fn);
-    this.sessionTable.grant(this.functions.startSession, 'dynamodb:PutItem');
-    this.sessionTable.grant(this.functions.terminateSession, 'dynamodb:UpdateItem');
+    // The start ends the session it started itself when the balance is under minBalanceUsd (marks it ended); the
+    // failure report reads the record of a failed start, whose state has no session.
+    this.sessionTable.grant(this.functions.startSession, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    this.sessionTable.grant(this.functions.terminateSession, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     if (props.siteCredentials ?? true) {
       // Send reads them to pass them on; poll reads them again to redact them from the task's final answer.
       for (const fn of [this.functions.sendTask, this.functions.pollTask]) this.grantSiteCredentialReads(fn);

@@ -603,10 +603,22 @@ export function makeHandlers(deps: HandlerDeps) {
    * end was confirmed. It throws only when it cannot report at all.
    */
   async function reportFailure(event: FailureEvent, ctx: InvocationContext): Promise<FailureReport> {
-    const sessionId = event.run?.sessionId ?? null;
+    let sessionId = event.run?.sessionId ?? null;
     let sessionEnded: boolean | null = null;
     let cleanupError: string | undefined;
-    if (sessionId) {
+    if (!sessionId) {
+      // A start that failed after its session existed (a balance under minBalanceUsd, an answer lost after the
+      // record was written) has no run in the state: the session's record names it, and whether it was ended.
+      const record = await deps.sessions.get(event.executionArn).catch((err: unknown) => {
+        log.warn('could not read the session record of a failed start', { error: (err as Error)?.name });
+        return undefined;
+      });
+      if (record) {
+        sessionId = record.sessionId;
+        if (record.endedAt !== undefined) sessionEnded = true;
+      }
+    }
+    if (sessionId && sessionEnded === null) {
       sessionEnded = false;
       const deadlineAt = deadlineOf(ctx);
       for (let attempt = 1; ; attempt++) {

@@ -9,6 +9,7 @@ import { WEBRUN_HANDLERS, WebrunErrors, type WebrunHandlerName } from '../../lam
 import { SITE_SECRET_PREFIX } from '../../lambdas/shared/contract';
 import { ENV } from '../../lambdas/shared/contract';
 import { LambdaLogLevel } from '../../lib/lambda-log-level';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { flattenReference } from '../../lib/nag';
 import { WebrunStack } from '../../lib/webrun-stack';
 import { Completion, WebrunWorkflow, type WebrunWorkflowProps } from '../../lib/webrun-workflow';
@@ -159,6 +160,23 @@ describe('WebrunWorkflow (default props)', () => {
       const wildcard = statements(template).filter((s) => resourcesOf(s).includes('*'));
       expect(wildcard.length).toBeGreaterThan(0);
       for (const s of wildcard) for (const action of actionsOf(s)) expect(action).toMatch(/^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)$)/);
+    });
+
+    it('grants each function the session-table actions its handler calls: the start marks a session it ended itself, the failure report reads a failed start\'s record', () => {
+      const sessionTable = logicalId(stack, workflow.sessionTable);
+      const actionsOn = (fn: lambda.IFunction) => {
+        const role = JSON.stringify([stack.resolve(fn.role!.roleName)]);
+        return Object.values(template.findResources('AWS::IAM::Policy') as Record<string, Resource>)
+          .filter((p) => JSON.stringify(p.Properties.Roles) === role)
+          .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[])
+          .filter((st) => JSON.stringify(st.Resource).includes(sessionTable))
+          .flatMap(actionsOf)
+          .sort();
+      };
+      // sessions.started (PutItem) and, for a balance under minBalanceUsd, sessions.ended (UpdateItem).
+      expect(actionsOn(workflow.functions.startSession)).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      // sessions.get of a failed start (GetItem) and sessions.ended (UpdateItem).
+      expect(actionsOn(workflow.functions.terminateSession)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     });
 
     it('grants no function a Step Functions read: the cleanup reads the session table, never an execution\'s history', () => {

@@ -124,6 +124,10 @@ describe.concurrent('budgets and balances', () => {
     expect(summary.error?.name).toBe(WebrunErrors.InsufficientBalance);
     expect(h.emulator.ledger().sessions[0].tasks).toEqual([]);
     expectEveryoneTerminatedOnce(h.emulator);
+    // The report names the session the start opened and ended, as every other failure's does.
+    const cause = JSON.parse(summary.error!.cause) as { sessionId: string | null; sessionEnded: boolean | null };
+    expect(cause).toMatchObject({ sessionId: h.emulator.ledger().sessions[0].sessionId, sessionEnded: true });
+    expect(summary.sessionId).toBe(cause.sessionId);
   });
 
   it('an HTTP 402 on a send is Webrun.InsufficientBalance, the first result kept', async ({ h }) => {
