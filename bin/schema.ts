@@ -21,8 +21,9 @@ export const SCHEMA_DIR = path.join(__dirname, '..', 'schema');
 const CONVERSION: ConversionConfig = {
   // A pipe is described by its last schema: the schemas before it only guard it (an object that is not an array).
   typeMode: 'output',
-  // Run-time checks and the transforms after them, which JSON Schema does not express.
-  ignoreActions: ['check', 'raw_check', 'partial_check', 'transform', 'trim'],
+  // Run-time checks and the transforms after them, which JSON Schema does not express (nor needs `finite`: JSON
+  // has no Infinity; only a number too large for a double parses as one).
+  ignoreActions: ['check', 'raw_check', 'partial_check', 'transform', 'trim', 'finite'],
   // JSON Schema has one `pattern` per schema: a second pattern (a domain name, which must also be non-empty) joins `allOf`.
   overrideAction: ({ valibotAction, jsonSchema }) => {
     const regex = valibotAction.type === 'regex' && 'requirement' in valibotAction ? valibotAction.requirement : undefined;

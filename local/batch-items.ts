@@ -52,9 +52,19 @@ function stripBom(text: string): string {
 
 /** 1-based line of a character offset. */
 function lineAt(text: string, offset: number): number {
+  return linesAt(text, [offset])[0];
+}
+
+/** The line of each offset (in ascending order), in one pass over the text: 10,000 items are not 10,000 passes. */
+function linesAt(text: string, offsets: readonly number[]): number[] {
+  const lines: number[] = [];
   let line = 1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
+  let i = 0;
+  for (const offset of offsets) {
+    for (; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+    lines.push(line);
+  }
+  return lines;
 }
 
 /** The offsets where the elements of a top-level JSON array start (the text is valid JSON). Linear, no recursion. */
@@ -131,9 +141,9 @@ function parseJsonArray(text: string, problems: ItemProblem[]): BatchItem[] {
     problems.push({ line: 1, message: `must be a JSON array of items, got ${describe(parsed)}` });
     return [];
   }
-  const offsets = elementOffsets(text);
+  const lines = linesAt(text, elementOffsets(text));
   const items: BatchItem[] = [];
-  parsed.forEach((value, i) => itemObject(value, lineAt(text, offsets[i] ?? 0), i, problems, items));
+  parsed.forEach((value, i) => itemObject(value, lines[i] ?? 1, i, problems, items));
   return items;
 }
 
@@ -162,16 +172,18 @@ function parseJsonLines(text: string, problems: ItemProblem[]): BatchItem[] {
 }
 
 /** RFC 4180 records with the line each starts on: comma-separated, "quoted" fields ("" for a quote, may span lines). */
-function csvRecords(text: string, problems: ItemProblem[]): Array<{ line: number; fields: string[] }> {
-  const records: Array<{ line: number; fields: string[] }> = [];
+function csvRecords(text: string, problems: ItemProblem[]): Array<{ line: number; fields: string[]; blank: boolean }> {
+  const records: Array<{ line: number; fields: string[]; blank: boolean }> = [];
   let line = 1;
   let i = 0;
   while (i < text.length) {
     const start = line;
     const fields: string[] = [];
+    let quoted = false;
     for (;;) {
       let field = '';
       if (text[i] === '"') {
+        quoted = true;
         const opened = line;
         i++;
         for (;;) {
@@ -214,7 +226,8 @@ function csvRecords(text: string, problems: ItemProblem[]): Array<{ line: number
       }
       break;
     }
-    records.push({ line: start, fields });
+    // An empty line, not a row whose one field is "" (an empty value is written that way).
+    records.push({ line: start, fields, blank: !quoted && fields.length === 1 && fields[0].trim() === '' });
     if (text[i] === '\r') i++;
     if (text[i] === '\n') {
       i++;
@@ -241,6 +254,10 @@ function parseCsv(text: string, problems: ItemProblem[]): BatchItem[] {
   if (problems.length > 0) return [];
   const items: BatchItem[] = [];
   rows.forEach((row, i) => {
+    if (row.blank) {
+      problems.push({ line: row.line, message: 'is blank: every row of a CSV batch is one item (write "" for an empty value)' });
+      return;
+    }
     if (row.fields.length !== header.fields.length) {
       problems.push({ line: row.line, message: `has ${row.fields.length} field(s), the header row has ${header.fields.length}` });
       return;
@@ -269,10 +286,14 @@ export function itemInput(template: Record<string, unknown>, vars: Record<string
 }
 
 /**
- * Why the deployed batch state machine could not carry `template`, or undefined: past BATCH_LIMITS.maxTemplateBytes
- * its "Prepare batch" state would pass Step Functions' 256 KiB (States.DataLimitExceeded, which no Catch handles).
+ * Why the deployed batch state machine could not run `template`, or undefined: vars that are not an object, or a
+ * size past BATCH_LIMITS.maxTemplateBytes, at which its "Prepare batch" state would pass Step Functions' 256 KiB
+ * (States.DataLimitExceeded, which no Catch handles).
  */
 export function templateProblem(template: Record<string, unknown>): string | undefined {
+  // The batch state machine merges each item over the template's vars (States.JsonMerge): anything but an object
+  // there fails every item, after the batch has started.
+  if (template.vars !== undefined && !isPlainObject(template.vars)) return `vars: must be an object of variables by name, got ${describe(template.vars)}`;
   const size = Buffer.byteLength(JSON.stringify(template), 'utf8');
   if (size <= BATCH_LIMITS.maxTemplateBytes) return undefined;
   return `the template has ${size} bytes; a batch template may have at most ${BATCH_LIMITS.maxTemplateBytes} (the batch state machine holds it twice in one state, and Step Functions allows 256 KiB there)`;

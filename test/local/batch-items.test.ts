@@ -1,6 +1,6 @@
 /** A batch's items: JSON array, JSON Lines, CSV with a header; bad items refused by line before anything starts. */
 import { describe, expect, it } from 'vitest';
-import { checkItems, itemFormat, itemInput, ItemsError, parseItems } from '../../local/batch-items';
+import { checkItems, itemFormat, itemInput, ItemsError, parseItems, templateProblem } from '../../local/batch-items';
 
 function refused(run: () => unknown): ItemsError {
   try {
@@ -66,11 +66,19 @@ describe('parseItems', () => {
     ['csv', 'sku,qty\na,1\nb"x,2\n', 3, /quote inside an unquoted field/],
     ['csv', 'sku,sku\na,1\n', 1, /names "sku" twice/],
     ['csv', 'sku,\na,1\n', 1, /column 2 of the header row has no name/],
+    // A blank line in a one-column file would be an item whose value is empty: a billed session run on nothing.
+    ['csv', 'sku\nA\n\nB\n', 3, /is blank: every row of a CSV batch is one item/],
+    ['csv', 'sku\r\nA\r\n\r\n', 3, /is blank/],
+    ['csv', 'sku\n\n', 2, /is blank/],
   ] as const)('refuses a bad %s file naming the line (%j)', (format, text, line, message) => {
     const err = refused(() => parseItems(text, format, 'items'));
     expect(err.problems[0]).toMatchObject({ line });
     expect(err.problems[0].message).toMatch(message);
     expect(err.message).toContain(`items line ${line}: `);
+  });
+
+  it('keeps an empty value written as "" in a one-column file', () => {
+    expect(parseItems('sku\nA\n""\n', 'csv', 'items.csv').map((i) => i.vars)).toEqual([{ sku: 'A' }, { sku: '' }]);
   });
 
   it('refuses an empty batch and one of more than 10,000 items', () => {
@@ -86,6 +94,18 @@ describe('checkItems and itemInput', () => {
   it('merges each item over the template\'s vars (the item wins), as the deployed map does', () => {
     expect(itemInput(TEMPLATE, { sku: 'x', shop: 'https://other.example.com' }).vars).toEqual({ sku: 'x', shop: 'https://other.example.com' });
     expect(itemInput({ tasks: [] }, { sku: 'x' })).toEqual({ tasks: [], vars: { sku: 'x' } });
+  });
+
+  it.each([[null], ['x'], [[]], [3]])('refuses a template whose vars are %j before any item: the map merges each item over them', (vars) => {
+    expect(templateProblem({ vars, tasks: [{ taskDetails: 'Check {{sku}}' }] })).toMatch(/^vars: must be an object of variables by name, got /);
+    expect(templateProblem({ vars: { shop: 'x' }, tasks: [{ taskDetails: 'Check {{sku}}' }] })).toBeUndefined();
+  });
+
+  it('refuses an item whose number JSON cannot carry (1e400 parses as Infinity, and reaches Step Functions as null)', () => {
+    const items = parseItems('[{"sku":"A1","qty":1e400}]', 'json', 'items.json');
+    expect(refused(() => checkItems({ tasks: [{ taskDetails: 'Buy {{qty}} of {{sku}}' }] }, items, 'items.json')).problems).toEqual([
+      { line: 1, message: 'vars.qty: must be a finite number, got Infinity' },
+    ]);
   });
 
   it('accepts items that fill every placeholder', () => {

@@ -288,7 +288,8 @@ const varValue = v.union(
       // Filled in once: a value that held a placeholder would make the filled input read as a template again.
       v.check((s) => !s.includes('{{'), 'must not contain "{{" (values are filled in as they are, never as templates)'),
     ),
-    v.number(),
+    // JSON has no Infinity: 1e400 parses as one here, and reaches Step Functions as null.
+    v.pipe(v.number(), v.finite((issue) => `must be a finite number, got ${String(issue.input)}`)),
     v.boolean(),
   ],
   (issue) => `must be a string, number or boolean, got ${describe(issue.input)}`,
