@@ -37,11 +37,13 @@ async function call<T>(fn: () => Promise<T>, arn: string, region: string | undef
 export async function waitingQuestion(client: SFNClient, executionArn: string): Promise<(WaitingQuestion & { token: string }) | undefined> {
   const page = await client.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 50, includeExecutionData: true }));
   const events: HistoryEvent[] = page.events ?? [];
-  // Newest first: the question waits if "Ask a person" was entered and has not exited since.
+  // Newest first: the question waits if "Ask a person" was entered and has not exited since. Its token is the newest
+  // attempt's (a retried invocation gets a token of its own); between a failed attempt and its retry, none waits.
   let scheduled: HistoryEvent | undefined;
   for (const e of events) {
     if (e.type === 'TaskStateExited' || e.type?.startsWith('Execution')) return undefined;
-    if (e.type === 'TaskScheduled') scheduled = e;
+    if (!scheduled && (e.type === 'TaskFailed' || e.type === 'TaskTimedOut')) return undefined;
+    if (e.type === 'TaskScheduled') scheduled ??= e;
     if (e.type === 'TaskStateEntered') {
       if (e.stateEnteredEventDetails?.name !== StateNames.askPerson || !scheduled) return undefined;
       const input = JSON.parse(e.stateEnteredEventDetails.input ?? '{}') as { loop?: LoopState };

@@ -66,6 +66,22 @@ describe('answer', () => {
     expect(sfn.commandCalls(GetExecutionHistoryCommand)[0].args[0].input).toMatchObject({ executionArn: EXECUTION_ARN, reverseOrder: true });
   });
 
+  it('answers with the token of the newest attempt when "Ask a person" was retried, and refuses between an attempt that failed and its retry', async () => {
+    const [submitted, started, scheduledNew, entered] = waitingHistory(1, 'Which account?', 'token-of-the-retry');
+    const [, , scheduledOld] = waitingHistory(1, 'Which account?', 'token-of-the-failed-attempt');
+    const failed = { type: 'TaskFailed', taskFailedEventDetails: { error: 'Lambda.ServiceException' } } as HistoryEvent;
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [submitted, started, scheduledNew, failed, started, scheduledOld, entered] });
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    expect((await cli(['answer', EXECUTION_ARN, 'the business one'])).code).toBe(0);
+    expect(sfn.commandCalls(SendTaskSuccessCommand)[0].args[0].input.taskToken).toBe('token-of-the-retry');
+
+    sfn.reset();
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [failed, started, scheduledOld, entered] });
+    const between = await cli(['answer', EXECUTION_ARN, 'the business one']);
+    expect(between.code).toBe(2);
+    expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+  });
+
   it('--stop fails the waiting state with Webrun.GuardrailStopped', async () => {
     sfn.on(GetExecutionHistoryCommand).resolves({ events: waitingHistory(0, 'Pay 2,000 EUR?') });
     sfn.on(SendTaskFailureCommand).resolves({});
