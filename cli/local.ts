@@ -15,6 +15,9 @@ import { localBatchMain } from './local-batch';
 import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, requireSiteSecretsSource, resolveTarget, resultsFolder, UsageError, type Target } from './local-options';
 import { readJsonInput, type CliIo } from './process';
 
+/** The largest --wait-scale: ten times the deployed timings. */
+const MAX_WAIT_SCALE = 10;
+
 export const USAGE = `Usage: npm start -- <input.json | -> [--json] [--base-url URL] [--wait-scale F] [--results-dir DIR] [--completion poll|webhook]
                     [--emulator-tasks FILE]
    or: npx webrun-sfn local <input.json | -> [the same options]
@@ -25,7 +28,7 @@ Runs the webrun-sfn state machine locally, in-process, against the built-in webr
 
   --json             print one JSON summary on stdout (progress stays on stderr)
   --base-url URL     webrun API base URL (overrides WEBRUN_BASE_URL); https unless it is on loopback
-  --wait-scale F     multiply every Wait state and Retry interval by F (0 = do not wait)
+  --wait-scale F     multiply every Wait state and Retry interval by F, 0 to 10 (0 = do not wait)
   --results-dir DIR  where results too large for the state are written (default: <temp dir>/webrun-sfn-results)
   --completion M     how a pending task's end is learned: poll (default, as deployed by default) or webhook
                      (a doorbell receiver on 127.0.0.1, polling as its fallback; needs a base URL on loopback)
@@ -81,7 +84,11 @@ function parseCli(argv: string[]) {
   let waitScale = 1;
   if (values['wait-scale'] !== undefined) {
     waitScale = Number(values['wait-scale']);
-    if (values['wait-scale'].trim() === '' || !Number.isFinite(waitScale) || waitScale < 0) throw new UsageError(`--wait-scale must be a number >= 0, got ${JSON.stringify(values['wait-scale'])}`);
+    // At most 10: past it the longest waits (a guardrail question's 280 s, a doorbell's 390 s) outgrow any use, and
+    // far past it a timer overflows and fires at once, which would mean no wait at all.
+    if (values['wait-scale'].trim() === '' || !Number.isFinite(waitScale) || waitScale < 0 || waitScale > MAX_WAIT_SCALE) {
+      throw new UsageError(`--wait-scale must be a number from 0 to ${MAX_WAIT_SCALE}, got ${JSON.stringify(values['wait-scale'])}`);
+    }
   }
   if (values['results-dir'] !== undefined && values['results-dir'].trim() === '') throw new UsageError('--results-dir must name a folder');
   const completion = (values.completion ?? CompletionModes.poll) as CompletionMode;

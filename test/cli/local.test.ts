@@ -79,8 +79,10 @@ describe('npm start (local command)', () => {
 
   it.each([
     [['--json'], 'missing <input.json>'],
-    [[good, '--wait-scale=-1'], '--wait-scale must be a number >= 0'],
-    [[good, '--wait-scale', 'abc'], '--wait-scale must be a number >= 0'],
+    [[good, '--wait-scale=-1'], '--wait-scale must be a number from 0 to 10'],
+    [[good, '--wait-scale', 'abc'], '--wait-scale must be a number from 0 to 10'],
+    // A timer this long overflows and fires at once: no wait at all.
+    [[good, '--wait-scale', '1e9'], '--wait-scale must be a number from 0 to 10, got "1e9"'],
     [[good, '--bogus'], "Unknown option '--bogus'"],
     [[join(dir, 'missing.json')], 'cannot read'],
     [[file('broken.json', '{"tasks": [')], 'is not valid JSON'],
