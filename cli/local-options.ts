@@ -12,7 +12,7 @@ import type { SiteCredentialRef, WorkflowTask } from '../lambdas/shared/types';
 import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
 import { isLoopbackHost } from '../local/emulator/doorbell';
 import { defaultResultsDir, prepareResultsDir } from '../local/result-store';
-import { readJsonInput, type CliIo } from './process';
+import { readJsonInput, withoutBom, type CliIo } from './process';
 
 /** The key the built-in emulator is started with when no WEBRUN_API_KEY is set: it is no secret. */
 const EMULATOR_KEY = 'local-emulator-key';
@@ -113,7 +113,7 @@ export async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteC
   }
   let contents: unknown;
   try {
-    contents = JSON.parse(text);
+    contents = JSON.parse(withoutBom(text));
   } catch {
     contents = undefined;
   }

@@ -17,6 +17,11 @@ export interface CliIo {
   ask?: (prompt: string, cancel: Promise<void>) => Promise<string | undefined>;
 }
 
+/** The text without a leading byte-order mark (Windows editors write one): it is not part of the JSON. */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 /**
  * Reads an execution input: a JSON file, or stdin for `-`. Throws an Error whose message names the file and the
  * problem; each command turns it into its own usage error.
@@ -28,10 +33,8 @@ export async function readJsonInput(file: string, readStdin: () => Promise<strin
   } catch (err) {
     throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  // A byte-order mark (Windows editors write one) is not part of the JSON.
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   try {
-    return JSON.parse(text);
+    return JSON.parse(withoutBom(text));
   } catch (err) {
     throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
   }

@@ -127,6 +127,13 @@ describe('npm start (local command)', () => {
       expect(stdout + stderr).not.toContain(PASSWORD);
     });
 
+    it('reads a file a Windows editor saved with a byte-order mark, as it reads the input', async () => {
+      const secrets = file('bom-secrets.json', `\uFEFF${JSON.stringify({ 'webrun-sfn/example': { username: 'ada', password: PASSWORD } })}`);
+      const { code, stdout, stderr } = await cli([login, '--json', '--wait-scale', '0', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456', WEBRUN_SITE_SECRETS_FILE: secrets });
+      expect(code, stderr).toBe(0);
+      expect(stdout + stderr).not.toContain(PASSWORD);
+    });
+
     it('exits 1 with ConfigError naming the secret when the file lacks it, and terminates the session', async () => {
       const secrets = file('other-secrets.json', { 'webrun-sfn/other': { password: PASSWORD } });
       const { code, stdout } = await cli([login, '--json', '--wait-scale', '0', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456', WEBRUN_SITE_SECRETS_FILE: secrets });
