@@ -344,9 +344,10 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   }
   // A failure that skipped the workflow's failure step (a stop, the execution timeout, a broken quota) keeps the
   // results the run had completed, with its session, in the cause, as that step would have.
-  if (summary.error && tracker.soFar) {
-    const soFar = { ...tracker.soFar, sessionId: tracker.soFar.sessionId ?? record?.sessionId ?? null };
-    summary.error = { ...summary.error, cause: causeKeepingResults(summary.error.cause, soFar, session) };
+  // A stop while start-session ran has no such state data yet, but a recorded session: the report names it.
+  const soFar = tracker.soFar ?? (record ? { sessionId: null, taskIndex: null, completed: [] } : undefined);
+  if (summary.error && soFar) {
+    summary.error = { ...summary.error, cause: causeKeepingResults(summary.error.cause, { ...soFar, sessionId: soFar.sessionId ?? record?.sessionId ?? null }, session) };
   }
 
   const kept = summary.output?.tasks ?? parseFailureCause(summary.error?.cause)?.completed ?? [];

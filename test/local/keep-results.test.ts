@@ -115,6 +115,8 @@ describe('stops at any moment', () => {
     expect(ledger.open).toBe(0);
     expect(ledger.sessions[0].terminateCalls).toBe(1);
     expect(summary.sessionId).toBe(ledger.sessions[0].sessionId);
+    // The cause is the same report as at any later stop: the session it opened, and that the runner ended it.
+    expect(cause(summary)).toEqual({ message: 'The execution was stopped before it finished.', sessionId: ledger.sessions[0].sessionId, taskIndex: null, completed: [], sessionEnded: true });
   });
 
   it('a stop after a task completed keeps its result in the cause, with the session and the task it stopped at', async () => {
