@@ -195,7 +195,9 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   deps.questions = {
     async notify(notice) {
       const closed = tokens.settled(notice.token);
-      const ask = options.onQuestion?.({ taskIndex: notice.taskIndex, question: notice.question, deadline: notice.deadline, liveViewUrl: notice.liveViewUrl, closed });
+      // The question times out scaled like every wait (resumedOrTimedOut): the deadline a person is shown is that one.
+      const deadline = new Date(Date.now() + Math.max(MIN_TOKEN_WAIT_MS, (Date.parse(notice.deadline) - Date.now()) * scale)).toISOString();
+      const ask = options.onQuestion?.({ taskIndex: notice.taskIndex, question: notice.question, deadline, liveViewUrl: notice.liveViewUrl, closed });
       if (!ask) return;
       void ask.then(async (reply) => {
         if (reply === 'stop') {

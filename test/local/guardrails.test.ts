@@ -80,6 +80,10 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     // 100 s scaled by 0.01: the question waited its second, not the 0 s of a missing timeout.
     expect(elapsed).toBeGreaterThanOrEqual(900);
     expect(asked).toEqual([expect.objectContaining({ taskIndex: 1, question: 'Which account?', liveViewUrl: expect.stringContaining('https://127.0.0.1:8889/') })]);
+    // The deadline shown is the scaled one the question timed out at (about a second away), not 100 s away.
+    const shown = Date.parse(asked[0].deadline) - started;
+    expect(shown).toBeGreaterThanOrEqual(900);
+    expect(shown).toBeLessThan(elapsed + 1_000);
     expect(causeOf(summary).completed.map((r) => r.index)).toEqual([0]);
     expectEveryoneTerminatedOnce(h.emulator);
     expectNothingSecretSeen(h, summary);
