@@ -8,6 +8,7 @@
 import {
   ApiError,
   BadRequest,
+  ConfigError,
   InsufficientBalance,
   InvalidInput,
   RateLimited,
@@ -349,6 +350,8 @@ function httpError(endpoint: Endpoint, status: number, body: Json | undefined, r
   if (status === 400 || status === 422) return new BadRequest(message, details);
   if (status === 401 || status === 403) return new Unauthorized(message, details);
   if (status === 402) return new InsufficientBalance(message, details);
+  // Before any session exists, a 404 cannot be a session that expired: the base URL names no webrun API.
+  if ((status === 404 || status === 410) && endpoint === 'start-session') return new ConfigError(`${message.slice(0, -1)} (is the base URL the webrun API's?).`, details);
   if (status === 404 || status === 410) return new SessionExpired(message, details);
   if (status === 409) return new TaskFailed(message, details);
   if (status === 503) return new ServiceUnavailable(message, details);

@@ -314,6 +314,14 @@ describe('HTTP and API errors', () => {
     { name: 'HTTP 200 { success: false, code: INVALID_API_KEY }', reply: { status: 200, body: { success: false, code: 'INVALID_API_KEY' } }, cls: Unauthorized, errorName: 'Webrun.Unauthorized', status: 200, code: 'INVALID_API_KEY' },
   ];
 
+  it('a 404 from start-session (no session exists yet) is Webrun.ConfigError asking about the base URL, not SessionExpired', async () => {
+    server.reply({ status: 404, body: { error: 'No route for POST /api/v1/start/start-session' } });
+    const err = await caught(client().startSession({}));
+    expect(err.name).toBe('Webrun.ConfigError');
+    expect(err.message).toBe('start-session was refused with HTTP 404: No route for POST /api/v1/start/start-session (is the base URL the webrun API\'s?).');
+    expect(server.requests).toHaveLength(1);
+  });
+
   it.each(cases)('$name → $errorName, no inline retry', async ({ reply, cls, errorName, status, code }) => {
     server.reply(reply);
     const err = await caught(client().sendTask('s1', TASK));
