@@ -49,6 +49,11 @@ export function isLoopback(url: URL): boolean {
 
 export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): Promise<Target> {
   const key = env.WEBRUN_API_KEY || undefined;
+  // It goes into an Authorization header, which carries visible ASCII only (HTTP trims the spaces around it). Said
+  // here, without the key, rather than as a request that "failed on the network".
+  if (key && !/^[\x21-\x7e]+$/.test(key.trim())) {
+    throw new UsageError('WEBRUN_API_KEY holds a character an HTTP header cannot carry (a space, a line break or a non-ASCII letter inside it): check how it was pasted');
+  }
   const explicit = flagUrl ?? (env.WEBRUN_BASE_URL || undefined);
   if (explicit !== undefined) {
     let url: URL;
@@ -59,6 +64,8 @@ export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.Pro
     }
     const name = flagUrl !== undefined ? '--base-url' : 'WEBRUN_BASE_URL';
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${name} must be http(s), got ${url.protocol}`);
+    // fetch refuses such a URL; and the password would be printed with the URL.
+    if (url.username || url.password) throw new UsageError(`${name} must not carry a user name or password (the API key is the credential), got ${url.protocol}//…@${url.host}`);
     // The API key travels in every request: plain http only where it cannot leave the machine.
     if (url.protocol === 'http:' && !isLoopback(url)) throw new UsageError(`${name} must be https unless it is on loopback (the API key travels in it), got ${explicit}`);
     if (!key && !isLoopback(url)) throw new UsageError('WEBRUN_API_KEY is not set: it is needed for a non-local base URL');

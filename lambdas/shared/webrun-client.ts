@@ -295,7 +295,7 @@ function callSignal(timeoutMs: number, stop?: AbortSignal): { signal: AbortSigna
 }
 
 function networkError(endpoint: Endpoint, err: unknown, timeoutMs: number): WebrunError {
-  const e = err as { name?: string; cause?: { code?: string }; code?: string };
+  const e = err as { name?: string; cause?: { code?: string; message?: string }; code?: string };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
     return new ApiError(`${endpoint} got no answer within ${Math.round(timeoutMs / 1000)} s.`);
   }
@@ -304,6 +304,8 @@ function networkError(endpoint: Endpoint, err: unknown, timeoutMs: number): Webr
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new ServiceUnavailable(`${endpoint} could not reach the webrun API (${code}).`, { code });
   }
+  // fetch refuses some ports outright (6000, 6665-6669, ...; "bad port"): the request never left, and never will.
+  if (e?.cause?.message === 'bad port') return new ConfigError(`${endpoint} was not sent: fetch refuses the base URL's port (a port browsers block); use another port.`);
   return new ApiError(`${endpoint} failed on the network${code ? ` (${code})` : ''}.`, { code });
 }
 

@@ -247,6 +247,20 @@ describe('npm start (local command)', () => {
     expect(stderr).not.toContain('ext-key-123456');
   });
 
+  it('refuses a base URL that carries a user name or password, without printing the password', async () => {
+    const { code, stderr } = await cli([good, '--base-url', 'http://ada:hunter2@127.0.0.1:9', '--json']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--base-url must not carry a user name or password');
+    expect(stderr).not.toContain('hunter2');
+  });
+
+  it.each([['a line break inside', 'sk-abc\ndef'], ['a non-ASCII letter', 'sk-a€b'], ['a space inside', 'sk-abc def']])('refuses an API key with %s before any request, without printing it', async (_what, key) => {
+    const { code, stderr } = await cli([good, '--base-url', 'http://127.0.0.1:9', '--json'], { WEBRUN_API_KEY: key });
+    expect(code).toBe(2);
+    expect(stderr).toContain('WEBRUN_API_KEY holds a character an HTTP header cannot carry');
+    expect(stderr).not.toContain(key);
+  });
+
   it('says loudly, before any session, that WEBRUN_API_KEY makes the run use the real, billed API', async () => {
     const { stderr } = await cli([good, '--wait-scale', '0'], { WEBRUN_API_KEY: 'wr-real-key-1' });
     const warning = stderr.indexOf('REAL webrun API');

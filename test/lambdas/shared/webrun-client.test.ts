@@ -314,6 +314,12 @@ describe('HTTP and API errors', () => {
     { name: 'HTTP 200 { success: false, code: INVALID_API_KEY }', reply: { status: 200, body: { success: false, code: 'INVALID_API_KEY' } }, cls: Unauthorized, errorName: 'Webrun.Unauthorized', status: 200, code: 'INVALID_API_KEY' },
   ];
 
+  it('a port fetch refuses outright is Webrun.ConfigError saying so, not a network failure (the request never left)', async () => {
+    const err = await caught(new WebrunClient({ baseUrl: 'http://127.0.0.1:6000', apiKey: 'k', sleep: async () => {} }).startSession({}));
+    expect(err.name).toBe('Webrun.ConfigError');
+    expect(err.message).toContain("fetch refuses the base URL's port");
+  });
+
   it('a 404 from start-session (no session exists yet) is Webrun.ConfigError asking about the base URL, not SessionExpired', async () => {
     server.reply({ status: 404, body: { error: 'No route for POST /api/v1/start/start-session' } });
     const err = await caught(client().startSession({}));
