@@ -100,6 +100,17 @@ const FunctionBase = (LAMBDA_CODE_FROM_SOURCE ? NodejsFunction : lambda.Function
  * own export of it as handler, X-Ray tracing, its own log group, and its own role that may write to that log group
  * only (instead of AWSLambdaBasicExecutionRole's `logs:*` on every group).
  */
+/** Lambda's application log level for a Powertools log level (DEBUG, INFO, WARN, ERROR); undefined leaves Lambda's INFO. */
+function applicationLogLevel(level: string | undefined): lambda.ApplicationLogLevel | undefined {
+  const levels: Record<string, lambda.ApplicationLogLevel> = {
+    DEBUG: lambda.ApplicationLogLevel.DEBUG,
+    INFO: lambda.ApplicationLogLevel.INFO,
+    WARN: lambda.ApplicationLogLevel.WARN,
+    ERROR: lambda.ApplicationLogLevel.ERROR,
+  };
+  return level === undefined ? undefined : levels[level];
+}
+
 export class WebrunFunction extends FunctionBase {
   constructor(scope: Construct, id: string, props: WebrunFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
@@ -121,6 +132,9 @@ export class WebrunFunction extends FunctionBase {
       role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      // With the JSON format Lambda drops lines under its application log level, INFO unless set: the Powertools
+      // level (lambdaLogLevel) is that level too, or DEBUG lines would never arrive.
+      applicationLogLevelV2: applicationLogLevel(props.environment?.POWERTOOLS_LOG_LEVEL),
       environment: { NODE_OPTIONS: '--enable-source-maps', POWERTOOLS_SERVICE_NAME: 'webrun-sfn', ...props.environment },
       retryAttempts: props.async?.retryAttempts,
       maxEventAge: props.async?.maxEventAge,

@@ -318,6 +318,16 @@ describe('WebrunWorkflow props', () => {
   // Validation runs before any resource is created, so these builds are cheap.
   const construct = (props: WebrunWorkflowProps) => () => new WebrunWorkflow(new Stack(new App({ context: NO_BUNDLING }), 'Props'), 'Workflow', props);
 
+  it('lambdaLogLevel is Lambda\'s application log level too: with the JSON log format Lambda drops lines under it (INFO unless set)', () => {
+    const { template } = build({ lambdaLogLevel: LambdaLogLevel.DEBUG });
+    const functions = Object.values(template.findResources('AWS::Lambda::Function') as Record<string, Resource>);
+    expect(functions.length).toBeGreaterThanOrEqual(5);
+    for (const fn of functions) {
+      expect(fn.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON', ApplicationLogLevel: 'DEBUG' });
+      expect((fn.Properties.Environment as { Variables: Record<string, string> }).Variables.POWERTOOLS_LOG_LEVEL).toBe('DEBUG');
+    }
+  });
+
   it('rejects a baseUrl that is not https, naming the prop', () => {
     expect(construct({ baseUrl: 'http://connect.webrun.ai' })).toThrow(/baseUrl must be https/);
     expect(construct({ baseUrl: 'not a url' })).toThrow(/baseUrl is not a URL/);
