@@ -12,7 +12,6 @@
  * from its own definition (the ResultWriter's bucket), so no other setting is needed.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
@@ -34,7 +33,7 @@ import { CliError, defaultClients, describeAwsError, EXIT, parseStatesArn, regio
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
 import { lastRunSoFar, startedExecutionOf } from './history';
 import { defaultSleep, resolveStateMachine, type CommandIo, type TargetOptions } from './commands';
-import { readJsonInput } from './process';
+import { readJsonInput, readText } from './process';
 
 export const BATCH_USAGE = `Batches (the batch state machine: config batch.enabled; docs/BATCHES.md):
   batch start <items> --template <t.json>   check every item, upload the items, start the batch; prints its ARN
@@ -128,9 +127,9 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
   if (templateTooLarge) throw new CliError(`--template: ${opts.template}: ${templateTooLarge}\n(nothing was uploaded or started)`, false, 'Webrun.InvalidInput');
   let text: string;
   try {
-    text = itemsFile === '-' ? await io.readStdin() : await readFile(itemsFile, 'utf8');
+    text = await readText(itemsFile, io.readStdin);
   } catch (err) {
-    throw new CliError(`cannot read ${itemsFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, false, 'InvalidInput');
+    throw new CliError((err as Error).message, false, 'InvalidInput');
   }
   const source = itemsFile === '-' ? 'stdin' : itemsFile;
   const format = itemFormat(itemsFile, text);

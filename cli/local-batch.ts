@@ -6,14 +6,13 @@
  * then a final count. stdout: the `--json` summary, else one JSON line per item (item, status, output or error).
  * Exit 0 within the tolerated failures, 1 otherwise (or stopped), 2 usage or invalid items.
  */
-import { readFile } from 'node:fs/promises';
 import { isPlainObject } from '../lambdas/shared/schema/core';
 import { runLocalBatch, type BatchItemResult, type LocalBatchSummary } from '../local/batch';
 import { checkItems, itemFormat, ItemsError, parseItems, templateProblem, type BatchItem } from '../local/batch-items';
 import { readableCause } from '../local/progress';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
 import { isLoopback, readEmulatorTasks, readSiteCredentials, requireSiteSecretsSource, resolveTarget, resultsFolder, UsageError, type BatchFlags } from './local-options';
-import { readJsonInput, type CliIo } from './process';
+import { readJsonInput, readText, type CliIo } from './process';
 import type { CompletionMode } from '../lambdas/shared/contract';
 
 export interface LocalBatchIo extends CliIo {
@@ -51,9 +50,9 @@ async function readTemplate(file: string, io: CliIo): Promise<Record<string, unk
 async function readItems(file: string, io: CliIo): Promise<{ items: BatchItem[]; format: ReturnType<typeof itemFormat> }> {
   let text: string;
   try {
-    text = file === '-' ? await io.readStdin() : await readFile(file, 'utf8');
+    text = await readText(file, io.readStdin);
   } catch (err) {
-    throw new UsageError(`--batch: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, false);
+    throw new UsageError(`--batch: ${(err as Error).message}`, false);
   }
   const format = itemFormat(file, text);
   try {

@@ -23,16 +23,30 @@ export function withoutBom(text: string): string {
 }
 
 /**
+ * The text of a file, or of stdin for `-`. Throws an Error whose message names the file and the problem: it cannot
+ * be read, or it is not UTF-8 (read as UTF-8 anyway, each byte that is not would become "�" in what is sent).
+ */
+export async function readText(file: string, readStdin: () => Promise<string>): Promise<string> {
+  let bytes: Uint8Array;
+  try {
+    if (file === '-') return await readStdin();
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`${file} is not UTF-8 text: save it as UTF-8`);
+  }
+}
+
+/**
  * Reads an execution input: a JSON file, or stdin for `-`. Throws an Error whose message names the file and the
  * problem; each command turns it into its own usage error.
  */
 export async function readJsonInput(file: string, readStdin: () => Promise<string>): Promise<unknown> {
-  let text: string;
-  try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  const text = await readText(file, readStdin);
   try {
     return JSON.parse(withoutBom(text));
   } catch (err) {

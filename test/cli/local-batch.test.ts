@@ -12,7 +12,7 @@ const KEY = 'batch-cli-key-5d1e77';
 const dir = mkdtempSync(join(tmpdir(), 'webrun-batch-cli-'));
 const file = (name: string, body: unknown) => {
   const path = join(dir, name);
-  writeFileSync(path, typeof body === 'string' ? body : JSON.stringify(body));
+  writeFileSync(path, typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
   return path;
 };
 const template = file('template.json', { session: { startingPoint: 'https://shop.example.com/p/{{sku}}' }, tasks: [{ taskDetails: 'Read the price of {{sku}}' }] });
@@ -135,6 +135,7 @@ describe('npm start -- --batch', () => {
     [['--batch', 'x.csv', '--template', template, '--tolerate', '150'], '--tolerate must be a percentage from 0 to 100'],
     [['input.json', '--batch', 'x.csv', '--template', template], 'a batch takes its items from --batch'],
     [['--batch', join(dir, 'none.csv'), '--template', template], '--batch: cannot read'],
+    [['--batch', file('latin1.csv', Buffer.from([...Buffer.from('sku\ncaf'), 0xe9, 0x0a])), '--template', template], '--batch: ' + join(dir, 'latin1.csv') + ' is not UTF-8 text'],
     [['--batch', csv(1), '--template', file('t-array.json', [])], 'must hold a workflow input object'],
     // A template the deployed batch state machine could not hold (States.DataLimitExceeded there) fails here too.
     [['--batch', csv(1), '--template', file('t-large.json', { tasks: Array.from({ length: 8 }, () => ({ taskDetails: 'x'.repeat(19_000) })) })],

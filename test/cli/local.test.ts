@@ -11,7 +11,7 @@ import { runProcess, startProcess, stderrMatch } from '../helpers/child-process'
 const dir = mkdtempSync(join(tmpdir(), 'webrun-cli-'));
 const file = (name: string, body: unknown) => {
   const path = join(dir, name);
-  writeFileSync(path, typeof body === 'string' ? body : JSON.stringify(body));
+  writeFileSync(path, typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
   return path;
 };
 const good = file('good.json', { session: { startingPoint: 'https://example.com' }, tasks: [{ taskDetails: 'Open the first link' }, { taskDetails: 'Read the page title' }] });
@@ -86,6 +86,8 @@ describe('npm start (local command)', () => {
     [[good, '--bogus'], "Unknown option '--bogus'"],
     [[join(dir, 'missing.json')], 'cannot read'],
     [[file('broken.json', '{"tasks": [')], 'is not valid JSON'],
+    // Latin-1 "café": read as UTF-8 it would reach the agent as "caf�".
+    [[file('latin1.json', Buffer.concat([Buffer.from('{"tasks":[{"taskDetails":"caf'), Buffer.from([0xe9]), Buffer.from('"}]}')]))], 'latin1.json is not UTF-8 text: save it as UTF-8'],
     [[good, '--base-url', 'not a url'], '--base-url is not a URL'],
     [[good, '--base-url', 'https://api.example.com'], 'WEBRUN_API_KEY is not set'],
   ])('exits 2 for bad usage %j', async (argv, message) => {
