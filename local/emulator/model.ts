@@ -24,8 +24,14 @@ export const SHAPES: readonly ResponseShape[] = ['documented', 'status'];
 /** The largest `resultBytes` a behaviour may ask for. */
 const MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
+/** Every field a task behaviour may have: a misspelt one ("quesion") is refused, not silently ignored. */
+const BEHAVIOUR_FIELDS: ReadonlyArray<keyof TaskBehaviour> = ['outcome', 'pendingPolls', 'pendingMs', 'inline', 'question', 'questions', 'reason', 'data', 'shape', 'cost', 'costPerSecond', 'resultBytes', 'doorbell'];
+
 export function validateTaskBehaviour(b: unknown): TaskBehaviour {
   if (!isObject(b)) throw new TypeError('a task behaviour must be an object');
+  const unknown = Object.keys(b).filter((k) => !(BEHAVIOUR_FIELDS as readonly string[]).includes(k));
+  if (unknown.length > 0) throw new TypeError(`${unknown.map((k) => JSON.stringify(k)).join(', ')} ${unknown.length === 1 ? 'is not a field' : 'are not fields'} of a task behaviour (its fields: ${BEHAVIOUR_FIELDS.join(', ')})`);
+  if (b.inline !== undefined && typeof b.inline !== 'boolean') throw new TypeError('inline must be a boolean');
   if (!OUTCOMES.includes(b.outcome as TaskOutcome)) throw new TypeError(`outcome must be one of ${OUTCOMES.join(', ')}`);
   nonNegInt(b.pendingPolls, 'pendingPolls');
   nonNegInt(b.pendingMs, 'pendingMs');

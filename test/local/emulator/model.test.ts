@@ -155,6 +155,8 @@ describe.concurrent('the model (tests run concurrently, each with its own emulat
 
     it('validates questions', () => {
       expect(() => validateTaskBehaviour({ outcome: 'guardrail', questions: [] })).toThrow(/at least one question/);
+      // A misspelt field is refused by name, not ignored (the run would use the default question).
+      expect(() => validateTaskBehaviour({ outcome: 'guardrail', quesion: 'Which size?' })).toThrow(/^"quesion" is not a field of a task behaviour \(its fields: outcome, /);
       expect(() => validateTaskBehaviour({ outcome: 'completed', questions: [''] })).toThrow(/non-empty strings/);
       expect(() => validateTaskBehaviour({ outcome: 'completed', questions: 'Q' })).toThrow(/questions/);
       expect(() => validateTaskBehaviour({ outcome: 'guardrail', question: 'a', questions: ['b'] })).toThrow(/not both/);
