@@ -93,7 +93,6 @@ export function batchFlags(values: { batch?: string; template?: string; concurre
   if (positionals.length > 0) throw new UsageError(`a batch takes its items from --batch and its input from --template, not ${positionals.join(' ')}`);
   if (values.batch.trim() === '') throw new UsageError('--batch must name an items file');
   if (values.template === undefined || values.template.trim() === '') throw new UsageError('--batch needs --template <t.json>, the workflow input every item runs with');
-  if (values.batch === '-' && values.template === '-') throw new UsageError('--batch and --template cannot both read stdin');
   const concurrency = values.concurrency === undefined ? BATCH_LIMITS.defaultMaxConcurrency : Number(values.concurrency);
   if (values.concurrency?.trim() === '' || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > BATCH_LIMITS.maxConcurrency) {
     throw new UsageError(`--concurrency must be a whole number from 1 to ${BATCH_LIMITS.maxConcurrency}, got ${JSON.stringify(values.concurrency)}`);

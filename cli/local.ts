@@ -94,6 +94,8 @@ function parseCli(argv: string[]) {
   const completion = (values.completion ?? CompletionModes.poll) as CompletionMode;
   if (!(Object.values(CompletionModes) as string[]).includes(completion)) throw new UsageError(`--completion must be poll or webhook, got ${JSON.stringify(completion)}`);
   if (values['emulator-tasks'] !== undefined && values['emulator-tasks'].trim() === '') throw new UsageError('--emulator-tasks must name a JSON file');
+  const stdinReaders = [positionals[0] === '-' && 'the input', values.batch === '-' && '--batch', values.template === '-' && '--template', values['emulator-tasks'] === '-' && '--emulator-tasks'].filter(Boolean);
+  if (stdinReaders.length > 1) throw new UsageError(`${stdinReaders.join(' and ')} cannot ${stdinReaders.length === 2 ? 'both' : 'all'} read stdin`);
   return { help: false as const, json: values.json, inputPath: positionals[0] ?? '', baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'], completion, emulatorTasks: values['emulator-tasks'], batch };
 }
 

@@ -88,6 +88,7 @@ describe('npm start (local command)', () => {
     [[file('broken.json', '{"tasks": [')], 'is not valid JSON'],
     // Latin-1 "café": read as UTF-8 it would reach the agent as "caf�".
     [[file('latin1.json', Buffer.concat([Buffer.from('{"tasks":[{"taskDetails":"caf'), Buffer.from([0xe9]), Buffer.from('"}]}')]))], 'latin1.json is not UTF-8 text: save it as UTF-8'],
+    [['-', '--emulator-tasks', '-'], 'the input and --emulator-tasks cannot both read stdin'],
     [[good, '--base-url', 'not a url'], '--base-url is not a URL'],
     [[good, '--base-url', 'https://api.example.com'], 'WEBRUN_API_KEY is not set'],
   ])('exits 2 for bad usage %j', async (argv, message) => {
