@@ -80,11 +80,7 @@ export function runAsProcess(main: (io: CliIo) => Promise<number>, interruptNote
   }, 1_000);
   watch.unref();
 
-  const readStdin = async () => {
-    let text = '';
-    for await (const chunk of process.stdin) text += chunk;
-    return text;
-  };
+  const readStdin = () => readStream(process.stdin, controller.signal);
 
   const ask = process.stdin.isTTY && process.stderr.isTTY
     ? (prompt: string, cancel: Promise<void>) =>
@@ -134,6 +130,24 @@ export async function askOnTerminal(
     return undefined;
   } finally {
     rl.close();
+  }
+}
+
+/**
+ * All of a stream's text (stdin, for an input given as `-`). A stop (Ctrl-C) ends the read at once, with an error,
+ * rather than waiting for a writer that may never finish: nothing has started yet, and nothing will.
+ */
+export async function readStream(stream: NodeJS.ReadableStream & { destroy(error?: Error): void }, signal?: AbortSignal): Promise<string> {
+  const interrupted = () => stream.destroy(new Error('interrupted before the input was read; nothing was started'));
+  if (signal?.aborted) interrupted();
+  signal?.addEventListener('abort', interrupted, { once: true });
+  try {
+    const decoder = new TextDecoder();
+    let text = '';
+    for await (const chunk of stream) text += typeof chunk === 'string' ? chunk : decoder.decode(chunk as Uint8Array, { stream: true });
+    return text + decoder.decode();
+  } finally {
+    signal?.removeEventListener('abort', interrupted);
   }
 }
 

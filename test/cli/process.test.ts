@@ -1,10 +1,11 @@
 /**
- * The terminal question (a guardrail question asked of a person by the local command): what a person types is the
- * answer, and Ctrl-C stops the run, as it does everywhere else, rather than leaving the question paused.
+ * What the commands read from the process: the terminal question (a guardrail question asked of a person by the
+ * local command), where what a person types is the answer and Ctrl-C stops the run rather than leaving the question
+ * paused; and stdin, whose read a stop ends at once.
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { askOnTerminal } from '../../cli/process';
+import { askOnTerminal, readStream } from '../../cli/process';
 
 function terminal() {
   const input = new PassThrough();
@@ -46,5 +47,26 @@ describe('askOnTerminal', () => {
     cancel();
     await expect(answer).resolves.toBeUndefined();
     expect(t.onInterrupt).not.toHaveBeenCalled();
+  });
+});
+
+describe('readStream (stdin for an input given as -)', () => {
+  it('returns all of the text, a character split across chunks included', async () => {
+    const stream = new PassThrough();
+    const read = readStream(stream);
+    const bytes = Buffer.from('{"taskDetails":"café"}');
+    stream.write(bytes.subarray(0, 19));
+    stream.end(bytes.subarray(19));
+    await expect(read).resolves.toBe('{"taskDetails":"café"}');
+  });
+
+  it('a stop ends the read at once with an error, though the writer never finishes', async () => {
+    const stream = new PassThrough();
+    const controller = new AbortController();
+    const read = readStream(stream, controller.signal);
+    stream.write('{"tasks":');
+    controller.abort();
+    await expect(read).rejects.toThrow('interrupted before the input was read; nothing was started');
+    expect(stream.destroyed).toBe(true);
   });
 });
