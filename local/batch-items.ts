@@ -134,7 +134,9 @@ function parseJsonArray(text: string, problems: ItemProblem[]): BatchItem[] {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    problems.push(brokenElement(text) ?? jsonProblem(text, err));
+    // Text after the array (a second array, a stray bracket): JSON.parse names where; the elements are all fine.
+    const after = /after JSON at position \d+/.test((err as Error).message);
+    problems.push((after ? undefined : brokenElement(text)) ?? jsonProblem(text, err));
     return [];
   }
   if (!Array.isArray(parsed)) {

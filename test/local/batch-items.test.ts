@@ -58,6 +58,8 @@ describe('parseItems', () => {
     ['json', '[{"sku":"a"},\n{"sku":"b"},\n"c"]', 3, /item 3 must be a JSON object of variables, got a string/],
     ['json', '[{"sku":"a"},\n{"sku": }]', 2, /is not valid JSON/],
     ['json', '{"sku":"a"}', 1, /must be a JSON array of items, got an object/],
+    // Text after the array is named where it is, not at the first element.
+    ['json', '[\n {"sku":"A"}\n]\n[{"sku":"B"}]', 4, /is not valid JSON: Unexpected non-whitespace character after JSON/],
     ['jsonl', '{"sku":"a"}\n{"sku":\n{"sku":"c"}\n', 2, /is not valid JSON/],
     ['jsonl', '{"sku":"a"}\n\n{"sku":"c"}\n', 2, /is blank/],
     ['jsonl', '{"sku":"a"}\n[1]\n', 2, /must be a JSON object of variables, got an array/],
