@@ -3,7 +3,7 @@
  *
  *   batch start <items> --template <t.json> [--concurrency N] [--tolerate P] [--name N] [--follow]
  *       checks the template with every item (a bad one is named by its line: exit 2, nothing uploaded), uploads the
- *       items as checked (a JSON array, batches/<name>/items.json) to the result bucket, starts the batch; prints its ARN
+ *       items as checked (a JSON array, batches/<name>/items-<digest>.json) to the result bucket, starts the batch; prints its ARN
  *   batch status <arn> [--follow]   counts from the batch's Map Run: total, running, succeeded, failed
  *   batch results <arn> [--refs]    one JSON line per item (item, status, output or error), from the ResultWriter's files
  *
@@ -11,7 +11,7 @@
  * BatchStateMachineArn output (--stack, else stackName in webrun.config.json or --config). Its result bucket is read
  * from its own definition (the ResultWriter's bucket), so no other setting is needed.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
@@ -155,8 +155,10 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
   const name = opts.name ?? batchName();
   // The items as they were checked, whatever the file's format: a JSON array of their fields, so that the deployed
   // batch reads exactly what was validated (no second CSV parser, byte-order mark or quoting rule to differ).
-  const key = `${BATCH_ITEMS_PREFIX}${name}/items.json`;
+  // The key names the items' digest too: a name reused with other items uploads beside the first batch's items, never
+  // over them, and its start (another input) is refused, as a reused name with another input is.
   const body = JSON.stringify(items.map((item) => item.vars));
+  const key = `${BATCH_ITEMS_PREFIX}${name}/items-${createHash('sha256').update(body).digest('hex').slice(0, 16)}.json`;
   await call(() => clientsOf(io).s3(target.region).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' })), { arn: `s3://${bucket}/${key}`, region: target.region });
   const count = items.length;
   const input: BatchInput = {

@@ -77,18 +77,37 @@ describe('batch start', () => {
     expect(r.stdout.trim()).toBe(BATCH_ARN);
     const [put] = s3.commandCalls(PutObjectCommand);
     // The items as checked, as a JSON array: what the deployed batch reads is what was validated.
-    expect(put.args[0].input).toMatchObject({ Bucket: BUCKET, Key: 'batches/batch-1/items.json', ContentType: 'application/json' });
+    expect(put.args[0].input).toMatchObject({ Bucket: BUCKET, Key: expect.stringMatching(/^batches\/batch-1\/items-[0-9a-f]{16}\.json$/), ContentType: 'application/json' });
     expect(JSON.parse(String(put.args[0].input.Body))).toEqual([{ sku: 'A1' }, { sku: 'B2' }, { sku: 'C3' }]);
     const [start] = sfn.commandCalls(StartExecutionCommand);
     expect(start.args[0].input.stateMachineArn).toBe(BATCH_SM);
     expect(start.args[0].input.name).toBe('batch-1');
     expect(JSON.parse(start.args[0].input.input ?? '')).toEqual({
-      items: { bucket: BUCKET, key: 'batches/batch-1/items.json', format: 'json' },
+      items: { bucket: BUCKET, key: put.args[0].input.Key, format: 'json' },
       template: TEMPLATE,
       maxConcurrency: 3,
       toleratedFailurePercentage: 5,
     });
     expect(r.stderr).toContain('started a batch of 3 item(s)');
+  });
+
+  it('a --name reused with other items uploads beside the first batch\'s items, not over them, and starts with another input', async () => {
+    cfn.on(DescribeStacksCommand).resolves(stack([{ OutputKey: 'BatchStateMachineArn', OutputValue: BATCH_SM }]));
+    sfn.on(DescribeStateMachineCommand, { stateMachineArn: BATCH_SM }).resolves({ definition: DEFINITION } as never);
+    s3.on(PutObjectCommand).resolves({});
+    sfn.on(StartExecutionCommand).resolves({ executionArn: BATCH_ARN, startDate: new Date() });
+    const other = write('other.csv', 'sku\nZ9\n');
+    expect((await run(['batch', 'start', itemsFile, '--template', templateFile, '--name', 'nightly', '--region', REGION])).code).toBe(0);
+    expect((await run(['batch', 'start', other, '--template', templateFile, '--name', 'nightly', '--region', REGION])).code).toBe(0);
+    const keys = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key);
+    expect(keys[0]).not.toBe(keys[1]);
+    const inputs = sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.input);
+    // Another input under the same name: Step Functions refuses it (ExecutionAlreadyExists) instead of returning the first.
+    expect(inputs[0]).not.toBe(inputs[1]);
+    // The same items again: the same key and input, so a repeated start is the idempotent one.
+    expect((await run(['batch', 'start', itemsFile, '--template', templateFile, '--name', 'nightly', '--region', REGION])).code).toBe(0);
+    expect(s3.commandCalls(PutObjectCommand)[2].args[0].input.Key).toBe(keys[0]);
+    expect(sfn.commandCalls(StartExecutionCommand)[2].args[0].input.input).toBe(inputs[0]);
   });
 
   it('uploads a CSV saved with a byte-order mark (as Excel writes it) without the mark in its first field name', async () => {
