@@ -61,7 +61,8 @@ export interface ExecutionSummary {
   name?: string;
   status: ExecutionStatus | string;
   startDate?: string;
-  stopDate?: string;
+  /** Null while the execution runs (the key is always there, as the documented shape has it). */
+  stopDate: string | null;
   /** The workflow output (`{ sessionId, tasks }`) when it succeeded and its data is readable. */
   output?: unknown;
   /** False when the execution's output is not included (restricted execution data). */
@@ -70,7 +71,8 @@ export interface ExecutionSummary {
   sessionId?: string;
 }
 
-const FAILED_STATUSES = new Set(['FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']);
+// PENDING_REDRIVE: a redrive was asked for and the execution is about to run again, as RUNNING is (exit 0).
+const FAILED_STATUSES = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
 export const LIST_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'] as const;
 /** Step Functions execution names: 1-80 characters, none of whitespace, brackets, wildcards or the listed specials. */
 const EXECUTION_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
@@ -118,7 +120,7 @@ function parseJson(text: string | undefined): unknown {
 }
 
 export function summaryOf(d: DescribeExecutionCommandOutput, executionArn: string): ExecutionSummary {
-  const summary: ExecutionSummary = { executionArn: d.executionArn ?? executionArn, name: d.name, status: d.status ?? 'UNKNOWN', startDate: iso(d.startDate), stopDate: iso(d.stopDate) };
+  const summary: ExecutionSummary = { executionArn: d.executionArn ?? executionArn, name: d.name, status: d.status ?? 'UNKNOWN', startDate: iso(d.startDate), stopDate: iso(d.stopDate) ?? null };
   if (d.status === 'SUCCEEDED') {
     summary.outputIncluded = d.outputDetails?.included !== false && d.output !== undefined;
     if (d.output !== undefined) summary.output = parseJson(d.output);
@@ -237,6 +239,8 @@ export async function followCommand(io: CommandIo, opts: FollowOptions, executio
     for (const e of events) {
       lastId = Math.max(lastId, e.id ?? lastId);
       if (TERMINAL_EVENTS.has(e.type ?? '')) ended = true;
+      // A redrive (same ARN) runs the execution again after its end: the history goes on, and so does following.
+      if (e.type === 'ExecutionRedriven') ended = false;
       for (const t of translator.translate(e)) {
         if (!t.dataMissing) {
           tracker.handle(t.event);
@@ -382,7 +386,7 @@ export async function listCommand(io: CommandIo, opts: ListOptions): Promise<num
     items.push(...(page.executions ?? []));
     nextToken = page.nextToken;
   } while (nextToken && items.length < max);
-  const rows = items.slice(0, max).map((e) => ({ executionArn: e.executionArn, name: e.name, status: e.status, startDate: iso(e.startDate), stopDate: iso(e.stopDate) }));
+  const rows = items.slice(0, max).map((e) => ({ executionArn: e.executionArn, name: e.name, status: e.status, startDate: iso(e.startDate), stopDate: iso(e.stopDate) ?? null }));
   if (opts.json) {
     io.stdout(`${JSON.stringify({ stateMachineArn: target.arn, executions: rows })}\n`);
     return EXIT.ok;

@@ -8,6 +8,7 @@ import {
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
   GetExecutionHistoryCommand,
+  type HistoryEvent,
   InvalidArn,
   ListExecutionsCommand,
   SFNClient,
@@ -19,6 +20,7 @@ import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { executionConsoleUrl } from '../../cli/aws';
+import { StateNames } from '../../lambdas/shared/contract';
 import { main, type CliIo } from '../../cli/main';
 import { endedEarlyHistory, EXECUTION_ARN, FAILURE_CAUSE, failedHistory, INPUT, KEPT_RESULT, OUTPUT, REGION, STATE_MACHINE_ARN, succeededHistory } from './fixtures';
 import { runProcess } from '../helpers/child-process';
@@ -245,6 +247,26 @@ describe('follow', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('follows a redriven execution past its first end until the redriven run ends (same ARN, the history goes on)', async () => {
+    const first = failedHistory();
+    const lastId = first[first.length - 1].id!;
+    const redriven = [
+      { type: 'ExecutionRedriven', id: lastId + 1, timestamp: new Date('2030-01-01T10:00:00Z'), executionRedrivenEventDetails: { redriveCount: 1 } },
+      { type: 'TaskStateEntered', id: lastId + 2, timestamp: new Date('2030-01-01T10:00:01Z'), stateEnteredEventDetails: { name: StateNames.start, input: '{}' } },
+    ] as HistoryEvent[];
+    const ended = { type: 'ExecutionFailed', id: lastId + 3, timestamp: new Date('2030-01-01T10:00:02Z'), executionFailedEventDetails: { error: 'SessionStopped', cause: 'redriven' } } as HistoryEvent;
+    sfn.on(GetExecutionHistoryCommand)
+      .resolvesOnce({ events: [...first, ...redriven].reverse() })
+      .resolves({ events: [...first, ...redriven, ended].reverse() });
+    sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), error: 'SessionStopped', cause: 'redriven' } as never);
+    const sleep = vi.fn(async () => {});
+    const r = await run(['follow', EXECUTION_ARN], { sleep });
+    // It polled again after the first end instead of stopping there.
+    expect(sleep).toHaveBeenCalledTimes(1);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('✘ failed: SessionStopped');
+  });
+
   it('names the steps when the history holds no execution data', async () => {
     sfn.on(GetExecutionHistoryCommand).resolves({ events: succeededHistory(false).reverse() });
     sfn.on(DescribeExecutionCommand).resolves({ ...(describeSucceeded as object), output: undefined, outputDetails: { included: false } } as never);
@@ -378,6 +400,16 @@ describe('result', () => {
     const r = await run(['result', EXECUTION_ARN]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`running since 2030-01-01T09:00:00.000Z: \`webrun-sfn follow ${EXECUTION_ARN}\` waits for it`);
+    // --json: stopDate is there, null, as the documented shape has it.
+    const json = JSON.parse((await run(['result', EXECUTION_ARN, '--json'])).stdout);
+    expect(json).toHaveProperty('stopDate', null);
+  });
+
+  it('an execution pending its redrive is about to run again: exit 0, as a running one', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ ...(describeFailed as object), status: 'PENDING_REDRIVE', stopDate: undefined } as never);
+    const r = await run(['result', EXECUTION_ARN]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`pending redrive since 2030-01-01T09:00:00.000Z: \`webrun-sfn follow ${EXECUTION_ARN}\` waits for it`);
   });
 
   it('an aborted execution exits 1', async () => {
