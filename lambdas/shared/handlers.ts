@@ -87,6 +87,11 @@ interface Following {
   answered: readonly AnsweredGuardrail[];
   /** The task's own guardrails when the event carries no tasks (the receiver has them from the waiting record). */
   taskGuardrails?: WorkflowTask['guardrails'];
+  /**
+   * Called before a rule's answer is sent, with the answers as they will be: false when another caller (a second
+   * doorbell, the send step's own look) answers this question, which is then not answered twice.
+   */
+  claimAnswer?: (answered: readonly AnsweredGuardrail[]) => Promise<boolean>;
 }
 
 /** What following one answer gave. */
@@ -202,6 +207,11 @@ export function makeHandlers(deps: HandlerDeps) {
         if (decision.kind === 'fail') throw new GuardrailTriggered(outcome.question, decision.why);
         if (decision.kind === 'ask') return { kind: 'question', answered, question: { text: outcome.question, timeoutSeconds: decision.timeoutSeconds } };
         // The answer (perhaps from a secret) goes to the API only; the output records that a rule answered.
+        const withThis = [...answered, { question: outcome.question, answeredBy: 'rule' as const }];
+        if (at.claimAnswer && !(await at.claimAnswer(withThis))) {
+          log.info('another look at the task answers its question', { sessionId: run.sessionId, taskIndex: index, taskId });
+          return { kind: 'pending', answered };
+        }
         try {
           await client.answerGuardrail(run.sessionId, taskId, decision.text);
         } catch (err) {
@@ -211,7 +221,7 @@ export function makeHandlers(deps: HandlerDeps) {
           log.warn('could not send a rule\'s answer; the task will be looked at again', { sessionId: run.sessionId, taskIndex: index, taskId, error: (err as Error)?.name });
           return { kind: 'pending', answered };
         }
-        answered.push({ question: outcome.question, answeredBy: 'rule' });
+        answered.splice(0, answered.length, ...withThis);
         metrics.add(M.guardrailsAnswered, 1);
         log.info('guardrail answered by a rule', { sessionId: run.sessionId, taskIndex: index, taskId, answers: answered.length });
         return { kind: 'pending', answered };
@@ -358,16 +368,22 @@ export function makeHandlers(deps: HandlerDeps) {
       await waiting.claim(record.key, record.nonce).catch(() => undefined);
       throw err;
     }
-    if (outcome.kind === 'pending') {
+    // The task is sent: from here on nothing may fail this step, whose retry would send it a second time. What
+    // cannot be done now is left to the task's doorbell, or to the polling fallback once the wait runs out.
+    try {
       record.taskId = outcome.taskId;
-      await waiting.setTaskId(record.key, record.nonce, outcome.taskId);
-      log.info('task pending, waiting for its doorbell', { sessionId: run.sessionId, taskIndex: loop.index, taskId: outcome.taskId });
-      // A doorbell that rang before the id was stored could not be checked: look once, now that it is.
-      outcome = await answerOf(client, record, task.secrets);
-    } else {
-      record.taskId = outcome.taskId;
+      // Stored for the doorbell and the fallback, whatever the task did: it may go on after a rule answers its
+      // question, or need polling for a result the store refused.
+      if (outcome.taskId) await waiting.setTaskId(record.key, record.nonce, outcome.taskId);
+      if (outcome.kind === 'pending') {
+        log.info('task pending, waiting for its doorbell', { sessionId: run.sessionId, taskIndex: loop.index, taskId: outcome.taskId });
+        // A doorbell that rang before the id was stored could not be checked: look once, now that it is.
+        outcome = await answerOf(client, record, task.secrets);
+      }
+      await advance(record, outcome, run, client);
+    } catch (err) {
+      log.warn('could not follow the task it sent; its doorbell or the polling fallback will', { sessionId: run.sessionId, taskIndex: loop.index, taskId: record.taskId, error: (err as Error)?.name });
     }
-    await advance(record, outcome, run, client);
     return loop;
   }
 
@@ -397,11 +413,10 @@ export function makeHandlers(deps: HandlerDeps) {
     let next: LoopState | undefined;
     let failure: Error | undefined;
     try {
-      const followed = await follow({ event, taskId, sentAt: record.sentAt, answered: record.answered ?? [], taskGuardrails: record.run?.taskGuardrails }, outcome, client);
-      if (followed.kind === 'pending') {
-        if (followed.answered.length !== (record.answered?.length ?? 0)) await waiting.setAnswered(record.key, record.nonce, followed.answered);
-        return 'waiting';
-      }
+      const answeredBefore = record.answered ?? [];
+      const claimAnswer = (answered: readonly AnsweredGuardrail[]) => waiting.setAnswered(record.key, record.nonce, [...answered], answeredBefore.length);
+      const followed = await follow({ event, taskId, sentAt: record.sentAt, answered: answeredBefore, taskGuardrails: record.run?.taskGuardrails, claimAnswer }, outcome, client);
+      if (followed.kind === 'pending') return 'waiting';
       if (followed.kind === 'question') {
         const pending: PendingTask = { taskId, attempt: 0, maxAttempts: maxPollAttempts(LIMITS.maxDurationMs, pollPlan), sentAt: record.sentAt, answered: followed.answered };
         next = { ...record.loop, status: 'question', pending, question: followed.question };
@@ -421,8 +436,15 @@ export function makeHandlers(deps: HandlerDeps) {
     }
     const claimed = await waiting.claim(record.key, record.nonce);
     if (!claimed) return 'already-resumed';
-    if (next) await taskTokens.succeed(claimed.token, next);
-    else if (failure) await taskTokens.fail(claimed.token, failure.name, JSON.stringify({ errorType: failure.name, errorMessage: failure.message }));
+    const resumed = next
+      ? await taskTokens.succeed(claimed.token, next)
+      : await taskTokens.fail(claimed.token, failure!.name, JSON.stringify({ errorType: failure!.name, errorMessage: failure!.message }));
+    if (!resumed) {
+      // The wait had already run out: the polling fallback follows the task, and needs its record back to find it.
+      await waiting.restore(claimed);
+      log.info('the task\'s wait had run out: left to the polling fallback', { sessionId: record.sessionId, taskIndex: record.index, taskId });
+      return 'already-resumed';
+    }
     return 'resumed';
   }
 
@@ -549,7 +571,10 @@ export function makeHandlers(deps: HandlerDeps) {
     if (!record?.taskId) throw new ApiError(`Task ${event.loop.index + 1} was sent, but its id was never recorded and its doorbell never rang: it cannot be followed.`);
     metrics.add(M.webhookFallbacks, 1);
     log.warn('no doorbell in time: polling the task', { sessionId: event.run.sessionId, taskIndex: event.loop.index, taskId: record.taskId });
-    return { ...event.loop, status: 'pending', pending: { taskId: record.taskId, attempt: 0, maxAttempts: maxPollAttempts(0, pollPlan), sentAt: record.sentAt } };
+    // The questions rules answered meanwhile stay with the task: listed in its result, which is redacted of the
+    // answers from secrets, and counted against maxAnswers.
+    const answered = record.answered?.length ? { answered: record.answered } : {};
+    return { ...event.loop, status: 'pending', pending: { taskId: record.taskId, attempt: 0, maxAttempts: maxPollAttempts(0, pollPlan), sentAt: record.sentAt, ...answered } };
   }
 
   /** Ends a session and marks its record; false when the API said it was already gone. */

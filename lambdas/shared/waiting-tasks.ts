@@ -47,11 +47,19 @@ export interface WaitingTasks {
   put(record: WaitingTask): Promise<void>;
   /** Adds the task id to a record still waiting (same nonce); false when it was claimed or replaced meanwhile. */
   setTaskId(key: string, nonce: string, taskId: string): Promise<boolean>;
-  /** Records the guardrail questions answered so far, on a record still waiting (same nonce). */
-  setAnswered(key: string, nonce: string, answered: AnsweredGuardrail[]): Promise<boolean>;
+  /**
+   * Records the guardrail questions answered so far, on a record still waiting (same nonce) that holds `before`
+   * answers: false when the record was claimed, or another caller recorded an answer first (it answers that question).
+   */
+  setAnswered(key: string, nonce: string, answered: AnsweredGuardrail[], before: number): Promise<boolean>;
   get(key: string): Promise<WaitingTask | undefined>;
   /** Deletes the record if it is still the one with this nonce, returning it: the one caller that gets it resumes. */
   claim(key: string, nonce: string): Promise<WaitingTask | undefined>;
+  /**
+   * Puts a claimed record back, unless another record took its key meanwhile: a resume that came too late (the wait
+   * had run out) leaves the task to the fallback, which finds it here. An update, so the receiver needs no PutItem.
+   */
+  restore(record: WaitingTask): Promise<boolean>;
 }
 
 /** The record key of task `index` of an execution: derived, not secret (the nonce is). */
@@ -88,9 +96,9 @@ export function memoryWaitingTasks(): WaitingTasks & { all(): WaitingTask[] } {
       r.taskId = taskId;
       return true;
     },
-    async setAnswered(key, nonce, answered) {
+    async setAnswered(key, nonce, answered, before) {
       const r = records.get(key);
-      if (!r || r.nonce !== nonce) return false;
+      if (!r || r.nonce !== nonce || (r.answered?.length ?? 0) !== before) return false;
       r.answered = structuredClone(answered);
       return true;
     },
@@ -102,6 +110,11 @@ export function memoryWaitingTasks(): WaitingTasks & { all(): WaitingTask[] } {
       if (!r || r.nonce !== nonce) return undefined;
       records.delete(key);
       return r;
+    },
+    async restore(record) {
+      if (records.has(record.key)) return false;
+      records.set(record.key, copy(record)!);
+      return true;
     },
     all: () => [...records.values()].map((r) => copy(r)!),
   };
@@ -145,13 +158,19 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
       })));
       return update.written;
     },
-    async setAnswered(key, nonce, answered) {
+    async setAnswered(key, nonce, answered, before) {
+      // `answers` counts them, so that of two callers answering the same question only the first writes.
       const update = await conditionalWrite(async () => client.send(new (await dynamodbCommands()).UpdateItemCommand({
         TableName: table(),
         Key: { key: { S: key } },
-        UpdateExpression: 'SET answered = :a',
-        ConditionExpression: 'nonce = :n',
-        ExpressionAttributeValues: { ':a': { S: JSON.stringify(answered) }, ':n': { S: nonce } },
+        UpdateExpression: 'SET answered = :a, answers = :count',
+        ConditionExpression: before === 0 ? 'nonce = :n AND attribute_not_exists(answers)' : 'nonce = :n AND answers = :before',
+        ExpressionAttributeValues: {
+          ':a': { S: JSON.stringify(answered) },
+          ':n': { S: nonce },
+          ':count': { N: String(answered.length) },
+          ...(before === 0 ? {} : { ':before': { N: String(before) } }),
+        },
       })));
       return update.written;
     },
@@ -168,6 +187,27 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
         ReturnValues: 'ALL_OLD',
       })));
       return deletion.written ? parse(deletion.output.Attributes as never) : undefined;
+    },
+    async restore(record) {
+      // taskId and answered are attributes of their own, as setTaskId and setAnswered write them.
+      const { taskId, answered, ...rest } = record;
+      const values: Record<string, { S: string } | { N: string }> = {
+        ':n': { S: record.nonce },
+        ':r': { S: JSON.stringify(rest) },
+        ':e': { N: String(record.expiresAt) },
+        ...(taskId ? { ':t': { S: taskId } } : {}),
+        ...(answered?.length ? { ':a': { S: JSON.stringify(answered) }, ':count': { N: String(answered.length) } } : {}),
+      };
+      const sets = ['nonce = :n', '#record = :r', 'expiresAt = :e', ...(taskId ? ['taskId = :t'] : []), ...(answered?.length ? ['answered = :a', 'answers = :count'] : [])];
+      const update = await conditionalWrite(async () => client.send(new (await dynamodbCommands()).UpdateItemCommand({
+        TableName: table(),
+        Key: { key: { S: record.key } },
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: 'attribute_not_exists(nonce)',
+        ExpressionAttributeNames: { '#record': 'record' },
+        ExpressionAttributeValues: values,
+      })));
+      return update.written;
     },
   };
 }

@@ -21,7 +21,7 @@ const run: RunState = { sessionId: 'sess-1', tasks: TASKS, taskCount: 2 };
 const loop0: LoopState = { index: 0, status: 'ready', results: [], waitSeconds: 60 + DOORBELL_GRACE_SECONDS };
 const event = (token = 'token-1') => ({ executionArn: EXECUTION_ARN, run, loop: loop0, token });
 
-function setup(store: ResultStore = { put: async (key) => `mem://${key}`, get: async () => '{}' }) {
+function setup(store: ResultStore = { put: async (key) => `mem://${key}`, get: async () => '{}' }, siteCredentials?: (name: string) => Promise<Record<string, string>>) {
   const sent: Array<{ webhook?: Webhook }> = [];
   const client = {
     sendTask: vi.fn(async (_s: string, _t: WorkflowTask, _c: unknown, webhook?: Webhook): Promise<TaskOutcome> => {
@@ -48,6 +48,7 @@ function setup(store: ResultStore = { put: async (key) => `mem://${key}`, get: a
     log: { info: (...a) => logs.push(a), warn: (...a) => logs.push(a), error: (...a) => logs.push(a) },
     metrics: { add: (name) => metrics.push(name) },
     doorbell: { waiting, taskTokens, receiverUrl: RECEIVER },
+    ...(siteCredentials ? { siteCredentials } : {}),
   });
   /** The doorbell the API would ring for the task sent last: its URL path and its auth. */
   const bell = () => {
@@ -244,3 +245,75 @@ describe('fall back to polling', () => {
     await expect(handlers.pollTask({ executionArn: EXECUTION_ARN, run, loop: loop0, fallback: true })).rejects.toMatchObject({ name: 'Webrun.ApiError', message: expect.stringContaining('never recorded') });
   });
 });
+
+describe('no double send, no lost task, no double answer', () => {
+  const asked = (question: string): TaskOutcome => ({ kind: 'guardrail', taskId: 't-1', question, guardrailType: 'confirmation' } as TaskOutcome);
+  const withRule = (answer: string | { secret: string; field: string }): RunState => ({
+    ...run,
+    guardrails: { rules: [typeof answer === 'string' ? { when: 'confirm', answer } : { when: 'pin', answerFromSecret: answer }] },
+  } as RunState);
+
+  it('a GET that fails after send-message took the task does not fail the send step (its retry would send the task again)', async () => {
+    const { handlers, client, waiting } = setup();
+    client.getTask.mockRejectedValueOnce(Object.assign(new Error('busy'), { name: 'Webrun.ServiceUnavailable' }));
+    await expect(handlers.sendTask(event())).resolves.toBeDefined();
+    expect(client.sendTask).toHaveBeenCalledTimes(1);
+    // The task id is stored: its doorbell, or the fallback, follows it.
+    expect(waiting.all()).toEqual([expect.objectContaining({ taskId: 't-1' })]);
+  });
+
+  it('a task that stopped at a question within send-message, answered by a rule, keeps its id for its doorbell and the fallback', async () => {
+    const { handlers, client, waiting, resumed } = setup();
+    Object.assign(client, { answerGuardrail: vi.fn(async () => undefined) });
+    client.sendTask.mockResolvedValueOnce(asked('Please confirm purchase?'));
+    await handlers.sendTask({ ...event(), run: withRule('yes') });
+    expect(resumed).toEqual([]);
+    expect(waiting.all()).toEqual([expect.objectContaining({ taskId: 't-1', answered: [{ question: 'Please confirm purchase?', answeredBy: 'rule' }] })]);
+    // Its doorbell is lost: the fallback can still follow it.
+    client.getTask.mockResolvedValue(completed());
+    const loop = await handlers.pollTask({ executionArn: EXECUTION_ARN, run: withRule('yes'), loop: loop0, fallback: true });
+    expect(loop.results[0]).toMatchObject({ index: 0, taskId: 't-1', guardrails: [{ question: 'Please confirm purchase?', answeredBy: 'rule' }] });
+  });
+
+  it('two looks at the same question (the send step\'s and a doorbell\'s) answer it once', async () => {
+    const { handlers, client, bell, ring } = setup();
+    const answerGuardrail = vi.fn(async () => undefined);
+    Object.assign(client, { answerGuardrail });
+    await handlers.sendTask({ ...event(), run: withRule('yes') });
+    client.getTask.mockResolvedValue(asked('Please confirm purchase?'));
+    const { path, auth } = bell();
+    // Two doorbells at once, both seeing the same question.
+    const answers = await Promise.all([ring(path, auth), ring(path, auth)]);
+    expect(answerGuardrail).toHaveBeenCalledTimes(1);
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+  });
+
+  it('a resume that lands after the wait ran out puts the record back, so the fallback can take the task over', async () => {
+    const { handlers, client, taskTokens, waiting, bell, ring } = setup();
+    await handlers.sendTask(event());
+    vi.mocked(taskTokens.succeed).mockResolvedValueOnce(false);
+    client.getTask.mockResolvedValue(completed());
+    const { path, auth } = bell();
+    await expect(ring(path, auth)).resolves.toEqual({ status: 200, body: { outcome: 'already-resumed' } });
+    expect(waiting.all()).toEqual([expect.objectContaining({ taskId: 't-1' })]);
+    const loop = await handlers.pollTask({ executionArn: EXECUTION_ARN, run, loop: loop0, fallback: true });
+    expect(loop.results).toEqual([result0()]);
+  });
+
+  it('the fallback keeps the questions rules answered: an answer from a secret the agent repeats is redacted, and listed', async () => {
+    const PIN = '99887766';
+    const { handlers, client, bell, ring } = setup(undefined, async () => ({ pin: PIN }));
+    Object.assign(client, { answerGuardrail: vi.fn(async () => undefined) });
+    const pinRule = withRule({ secret: 'webrun-sfn/bank', field: 'pin' });
+    await handlers.sendTask({ ...event(), run: pinRule });
+    client.getTask.mockResolvedValueOnce(asked('Enter your PIN'));
+    const { path, auth } = bell();
+    await expect(ring(path, auth)).resolves.toEqual({ status: 200, body: { outcome: 'answered' } });
+    // The completion doorbell is lost: the fallback takes over, and the agent repeats the PIN in its result.
+    client.getTask.mockResolvedValue(completed(`I typed the PIN ${PIN} and signed in`));
+    const loop = await handlers.pollTask({ executionArn: EXECUTION_ARN, run: pinRule, loop: loop0, fallback: true });
+    expect(loop.results[0].guardrails).toEqual([{ question: 'Enter your PIN', answeredBy: 'rule' }]);
+    expect(JSON.stringify(loop)).not.toContain(PIN);
+  });
+});
+
