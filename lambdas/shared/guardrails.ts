@@ -3,6 +3,7 @@
  * session's), and what the workflow does: answer it (text, or a field of a `webrun-sfn/` secret, optionally a TOTP
  * code), fail the run, or ask a person. Pure, but for reading a secret.
  */
+import { createContext, Script } from 'node:vm';
 import type { AnsweredGuardrail } from './contract';
 import type { SiteCredentialResolver } from './site-credentials';
 import { totp } from './totp';
@@ -20,11 +21,46 @@ export type Decision =
 
 const DEFAULT_MAX_ANSWERS = 5;
 
-/** Whether a rule's `when` (text, case-insensitive, or `/regex/flags`) matches the question. */
+/**
+ * How long one `/regex/` may take on one question. A pattern that backtracks catastrophically (`/^(\w+\s?)+\?$/`
+ * on a long question) would otherwise hold the Lambda until its timeout, or the local runner past Ctrl-C.
+ */
+export const MATCH_TIMEOUT_MS = 100;
+
+/** A rule's `/regex/` that did not finish on a question within MATCH_TIMEOUT_MS. */
+export class SlowPattern extends Error {
+  constructor(readonly when: string) {
+    super(`the rule "${when}" took more than ${MATCH_TIMEOUT_MS} ms on the question (a pattern that backtracks: simplify it)`);
+    this.name = 'SlowPattern';
+  }
+}
+
+const test = new Script('pattern.test(question)');
+const sandbox = createContext({});
+
+/** Whether a rule's `when` (text, case-insensitive, or `/regex/flags`) matches the question; SlowPattern if it cannot tell in time. */
 export function matches(when: string, question: string): boolean {
   const m = /^\/(.*)\/([a-z]*)$/s.exec(when);
-  if (m) return new RegExp(m[1], m[2]).test(question);
-  return question.toLowerCase().includes(when.toLowerCase());
+  if (!m) return question.toLowerCase().includes(when.toLowerCase());
+  Object.assign(sandbox, { pattern: new RegExp(m[1], m[2]), question });
+  try {
+    return test.runInContext(sandbox, { timeout: MATCH_TIMEOUT_MS }) === true;
+  } catch (err) {
+    if ((err as { code?: string })?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw new SlowPattern(when);
+    throw err;
+  } finally {
+    Object.assign(sandbox, { pattern: undefined, question: undefined });
+  }
+}
+
+/** The first rule whose `when` matches; a rule too slow to tell ends the search as a rule that fails the run. */
+function firstMatching<R extends { when: string }>(rules: readonly R[], question: string): R | SlowPattern | undefined {
+  try {
+    return rules.find((r) => matches(r.when, question));
+  } catch (err) {
+    if (err instanceof SlowPattern) return err;
+    throw err;
+  }
 }
 
 /** What to do with a question, given the task's and the session's guardrails and the answers the task had. */
@@ -37,7 +73,8 @@ export async function decide(
   now = Date.now,
 ): Promise<Decision> {
   const maxAnswers = task?.maxAnswers ?? session?.maxAnswers ?? DEFAULT_MAX_ANSWERS;
-  const rule = [...(task?.rules ?? []), ...(session?.rules ?? [])].find((r) => matches(r.when, question));
+  const rule = firstMatching([...(task?.rules ?? []), ...(session?.rules ?? [])], question);
+  if (rule instanceof SlowPattern) return { kind: 'fail', why: rule.message };
   if (rule?.action === 'fail') return { kind: 'fail', why: `a rule ends the run on "${rule.when}"` };
   if (rule || (task?.ask ?? session?.ask)) {
     if (answered.length >= maxAnswers) return { kind: 'fail', why: `the task was already answered ${answered.length} time(s) (maxAnswers ${maxAnswers})` };
@@ -71,7 +108,8 @@ export async function secretAnswers(
   const values: string[] = [];
   for (const { question, answeredBy } of answered) {
     if (answeredBy !== 'rule') continue;
-    const from = rules.find((r) => matches(r.when, question))?.answerFromSecret;
+    const rule = firstMatching(rules, question);
+    const from = rule instanceof SlowPattern ? undefined : rule?.answerFromSecret;
     if (!from || from.totp) continue;
     const value = (await readSecret(from.secret))[from.field];
     if (value) values.push(value);

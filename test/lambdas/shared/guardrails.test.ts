@@ -68,6 +68,24 @@ describe('matches', () => {
   });
 });
 
+describe('a pattern that backtracks', () => {
+  // Exponential on a question that ends without "?": ~55 ms at 30 characters, doubling with each one more.
+  const SLOW = '/^(\\w+\\s?)+\\?$/';
+  const QUESTION = 'Please enter the verification code that we have sent to your phone now!';
+
+  it('ends the run with a reason instead of holding the step (a Lambda until its timeout, the local runner past Ctrl-C)', async () => {
+    // Without the limit this call does not return for hours (the test's timeout would fail it).
+    const d = await decide(QUESTION, { rules: [{ when: SLOW, answer: 'yes' }] }, undefined, [], async () => ({}));
+    expect(d).toEqual({ kind: 'fail', why: expect.stringContaining(`the rule "${SLOW}" took more than 100 ms on the question`) });
+  });
+
+  it('leaves fast patterns as they were, flags included', () => {
+    expect(matches('/^(\\w+\\s?)+\\?$/', 'Confirm the order?')).toBe(true);
+    expect(matches('/CONFIRM/i', 'please confirm')).toBe(true);
+    expect(matches('/^confirm$/m', 'line one\nconfirm')).toBe(true);
+  });
+});
+
 describe('decide', () => {
   const noSecrets = vi.fn(async () => ({}));
   const secrets = (fields: Record<string, Record<string, string>>) => vi.fn(async (name: string) => fields[name] ?? {});
