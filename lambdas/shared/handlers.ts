@@ -236,7 +236,8 @@ export function makeHandlers(deps: HandlerDeps) {
   function checkBudget(event: StepEvent, running: number | undefined): void {
     const max = event.run.maxCostUsd;
     if (max === undefined) return;
-    const spent = event.loop.results.reduce((sum, r) => sum + (typeof r.usage?.cost === 'number' ? r.usage.cost : 0), 0) + (running ?? 0);
+    // In micro-dollars, as totalUsage sums them: 0.1 + 0.2 is 0.30000000000000004 in floating point, not over $0.30.
+    const spent = Math.round((event.loop.results.reduce((sum, r) => sum + (typeof r.usage?.cost === 'number' ? r.usage.cost : 0), 0) + (running ?? 0)) * 1e6) / 1e6;
     if (spent <= max) return;
     if (running !== undefined) metrics.add(M.costUsd, running);
     throw new BudgetExceeded(`The run has cost $${spent.toFixed(4)}, over its budget of $${max} (session.maxCostUsd).`);
@@ -591,6 +592,9 @@ export function makeHandlers(deps: HandlerDeps) {
 
   /** Success path: ends the session and returns the execution's output, with the run's usage. Errors go to the failure path. */
   async function finishRun(event: StepEvent, ctx: InvocationContext): Promise<WorkflowOutput> {
+    // The last task may have crossed the budget as it completed, where no later step looks: the run fails as at any
+    // other crossing (the failure path ends the session and keeps every result).
+    checkBudget(event, undefined);
     await endSession(await clientFor(ctx), event.executionArn, event.run.sessionId);
     const output: WorkflowOutput = { sessionId: event.run.sessionId, tasks: event.loop.results };
     const usage = totalUsage(event.loop.results);
@@ -731,7 +735,8 @@ export async function failureReport(
   const body: FailureCause = {
     message: causeMessage(event.failure.Cause),
     sessionId: cleanup.sessionId,
-    taskIndex: event.loop ? event.loop.index : null,
+    // Past the last task (the budget checked at the end), no task was running.
+    taskIndex: event.loop && !(event.run && event.loop.index >= event.run.taskCount) ? event.loop.index : null,
     completed: Array.isArray(event.loop?.results) ? [...event.loop.results] : [],
     sessionEnded: cleanup.sessionEnded,
   };

@@ -166,6 +166,24 @@ describe.concurrent('faults on the new paths', () => {
     expectEveryoneTerminatedOnce(h.emulator);
   });
 
+  it('a run exactly on its budget succeeds: 0.1 + 0.2 + 0 is not over $0.30 (summed in micro-dollars, not floating point)', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed', cost: 0.1 }, { outcome: 'completed', cost: 0.2 }, { outcome: 'completed', cost: 0 });
+    const summary = await h.run({ session: { maxCostUsd: 0.3 }, tasks: [{ taskDetails: 'a' }, { taskDetails: 'b' }, { taskDetails: 'c' }] });
+    expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
+    expect(summary.output!.usage!.cost).toBe(0.3);
+  });
+
+  it('the last task completing over the budget fails the run too, as it would before a next task, with every result kept', async ({ h }) => {
+    h.emulator.enqueueTasks({ outcome: 'completed', cost: 5, inline: true, data: { message: 'done, expensively' } });
+    const summary = await h.run({ session: { maxCostUsd: 0.1 }, tasks: [{ taskDetails: 'Expensive' }] });
+    expect(summary.error?.name).toBe(WebrunErrors.BudgetExceeded);
+    const cause = JSON.parse(summary.error!.cause) as { taskIndex: number | null; completed: Array<{ index: number; result: unknown }> };
+    expect(cause.completed).toEqual([expect.objectContaining({ index: 0, result: { message: 'done, expensively' } })]);
+    // No task was running: the budget was checked after the last one.
+    expect(cause.taskIndex).toBeNull();
+    expectEveryoneTerminatedOnce(h.emulator);
+  });
+
   it('a stop that fails still ends the run with Webrun.BudgetExceeded and terminates the session', async ({ h }) => {
     h.emulator.enqueueTasks({ outcome: 'stuck', costPerSecond: 2 });
     // Sends: the task, then the stop.
