@@ -11,7 +11,7 @@ import { ApiError, BudgetExceeded, ConfigError, GuardrailTriggered, Insufficient
 import { decide, secretAnswers } from './guardrails';
 import { validateWorkflowInput } from './input';
 import { noMetrics, type WorkflowMetrics } from './metrics';
-import { redactDeep, redactOutcome } from './redact';
+import { redactOutcome } from './redact';
 import { keepsInline, storeResult, type ResultPlacement, type ResultStore } from './result-store';
 import type { SessionRecords } from './session-records';
 import { noCredentials, resolveSiteCredentials, type SiteCredentialResolver } from './site-credentials';
@@ -171,20 +171,21 @@ export function makeHandlers(deps: HandlerDeps) {
    * a question for a person, or raises GuardrailTriggered; and a running cost over the run's budget stops the task
    * and raises BudgetExceeded.
    */
-  async function follow(at: Following, outcome: TaskOutcome, client: WebrunClient): Promise<Followed> {
+  async function follow(at: Following, answer: TaskOutcome, client: WebrunClient): Promise<Followed> {
     const { event, taskId, sentAt } = at;
     const { run, loop } = event;
     const index = loop.index;
     const answered = [...at.answered];
-    if (outcome.kind === 'pending') checkBudget(event, outcome.usage?.cost);
+    if (answer.kind === 'pending') checkBudget(event, answer.usage?.cost);
+    // What the agent answers may repeat a secret it was given in this session: this task's answers from secrets, and
+    // the earlier tasks' (and their site credentials). Redacted from every text kept: result, question, reason.
+    const hidden = answer.kind === 'pending' ? [] : await secretsToHide(at, answered);
+    const outcome = hidden.length > 0 ? redactOutcome(answer, hidden) : answer;
     switch (outcome.kind) {
       case 'pending':
         return { kind: 'pending', answered };
       case 'completed': {
-        const task = run.tasks[index] as WorkflowTask | undefined;
-        const hidden = await secretAnswers(answered, task?.guardrails ?? at.taskGuardrails, run.guardrails, siteCredentials);
-        const data = hidden.length > 0 ? redactDeep(outcome.data, hidden) : outcome.data;
-        const entry: TaskResult = { index, taskId: outcome.taskId ?? (taskId || null), status: 'completed', result: data };
+        const entry: TaskResult = { index, taskId: outcome.taskId ?? (taskId || null), status: 'completed', result: outcome.data };
         if (outcome.usage) entry.usage = outcome.usage;
         if (answered.length > 0) entry.guardrails = answered;
         // Kept first: a result the store refuses is read again later, and counted then, once.
@@ -203,7 +204,9 @@ export function makeHandlers(deps: HandlerDeps) {
         log.warn('task stopped at a guardrail', { sessionId: run.sessionId, taskIndex: index, taskId, guardrailType: outcome.guardrailType });
         metrics.add(M.guardrailsTriggered, 1);
         const task = run.tasks[index] as WorkflowTask | undefined;
-        const decision = await decide(outcome.question, task?.guardrails ?? at.taskGuardrails, run.guardrails, answered, siteCredentials, now);
+        // Rules match the question as the agent asked it; what is kept of it (outcome.question) is redacted.
+        const asked = answer.kind === 'guardrail' ? answer.question : outcome.question;
+        const decision = await decide(asked, task?.guardrails ?? at.taskGuardrails, run.guardrails, answered, siteCredentials, now);
         if (decision.kind === 'fail') throw new GuardrailTriggered(outcome.question, decision.why);
         if (decision.kind === 'ask') return { kind: 'question', answered, question: { text: outcome.question, timeoutSeconds: decision.timeoutSeconds } };
         // The answer (perhaps from a secret) goes to the API only; the output records that a rule answered.
@@ -227,6 +230,25 @@ export function makeHandlers(deps: HandlerDeps) {
         return { kind: 'pending', answered };
       }
     }
+  }
+
+  /**
+   * The secret values the agent of this session was given so far, which it may repeat in any later text: the answers
+   * from secrets that rules sent (this task's and the earlier ones'; TOTP codes aside) and the earlier tasks' site
+   * credentials (this task's are redacted where its answer is read). A secret that cannot be read fails the step
+   * (ConfigError) rather than let its value through.
+   */
+  async function secretsToHide(at: Following, answered: readonly AnsweredGuardrail[]): Promise<string[]> {
+    const { run, loop } = at.event;
+    const tasks = run.tasks as Array<WorkflowTask | undefined>;
+    const values = await secretAnswers(answered, tasks[loop.index]?.guardrails ?? at.taskGuardrails, run.guardrails, siteCredentials);
+    for (const earlier of loop.results) {
+      if (earlier.guardrails?.length) values.push(...(await secretAnswers(earlier.guardrails, tasks[earlier.index]?.guardrails, run.guardrails, siteCredentials)));
+    }
+    for (const earlier of tasks.slice(0, loop.index)) {
+      if (earlier?.secrets?.length) values.push(...(await resolveSiteCredentials(earlier.secrets, siteCredentials)).flatMap((c) => Object.values(c.fields)));
+    }
+    return values;
   }
 
   /**
@@ -356,7 +378,12 @@ export function makeHandlers(deps: HandlerDeps) {
       ...(task.secrets ? { secretRefs: task.secrets } : {}),
       ...(ready(run, loop.index + 1, []).waitSeconds !== undefined ? { nextWaitSeconds: ready(run, loop.index + 1, []).waitSeconds } : {}),
       // What the receiver needs of the run to answer a question or check the budget when the doorbell rings.
-      run: { guardrails: run.guardrails, maxCostUsd: run.maxCostUsd, taskGuardrails: task.guardrails },
+      run: {
+        guardrails: run.guardrails,
+        maxCostUsd: run.maxCostUsd,
+        taskGuardrails: task.guardrails,
+        earlierTasks: run.tasks.slice(0, loop.index).map((t) => ({ ...(t.guardrails ? { guardrails: t.guardrails } : {}), ...(t.secrets ? { secrets: t.secrets } : {}) })),
+      },
       expiresAt: Math.floor(now() / 1000) + (loop.waitSeconds ?? DOORBELL_GRACE_SECONDS) + 3_600,
     };
     // Stored before the task is sent: its doorbell may ring before send-message answers.
@@ -407,7 +434,8 @@ export function makeHandlers(deps: HandlerDeps) {
     // The receiver has no run: the record carries what following the task needs of it.
     const event: StepEvent = {
       executionArn: record.executionArn,
-      run: run ?? { sessionId: record.sessionId, tasks: [], taskCount: record.index + 1, guardrails: record.run?.guardrails, maxCostUsd: record.run?.maxCostUsd },
+      // Its tasks are the earlier ones, as far as secrets go (this one's guardrails come as taskGuardrails).
+      run: run ?? { sessionId: record.sessionId, tasks: (record.run?.earlierTasks ?? []).map((t) => ({ taskDetails: '', maxDuration: LIMITS.maxDurationMs, ...t })), taskCount: record.index + 1, guardrails: record.run?.guardrails, maxCostUsd: record.run?.maxCostUsd },
       loop: record.loop,
     };
     const taskId = record.taskId ?? '';

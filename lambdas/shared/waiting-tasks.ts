@@ -38,7 +38,11 @@ export interface WaitingTask {
   /** The guardrail questions the task got and that rules answered meanwhile. */
   answered?: AnsweredGuardrail[];
   /** The run's guardrails and budget, which the receiver applies when the doorbell brings a question or a cost. */
-  run?: Pick<RunState, 'guardrails' | 'maxCostUsd'> & { taskGuardrails?: WorkflowTask['guardrails'] };
+  run?: Pick<RunState, 'guardrails' | 'maxCostUsd'> & {
+    taskGuardrails?: WorkflowTask['guardrails'];
+    /** The earlier tasks' guardrails and site-credential references (names): the secrets the agent may repeat. */
+    earlierTasks?: Array<Pick<WorkflowTask, 'guardrails' | 'secrets'>>;
+  };
   /** Epoch seconds after which the record may go (DynamoDB TTL). */
   expiresAt: number;
 }

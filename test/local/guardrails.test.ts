@@ -46,6 +46,47 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     expectNothingSecretSeen(h, summary);
   });
 
+  describe('a secret the agent was given in this session is redacted from everything it says afterwards', () => {
+    const bank = async (name: string): Promise<Record<string, string>> => (name === 'webrun-sfn/bank' ? { pin: PIN } : name === 'webrun-sfn/shop' ? { password: 'pw-SECRET-77' } : {});
+    const PIN_RULE = { guardrails: { rules: [{ when: 'enter your pin', answerFromSecret: { secret: 'webrun-sfn/bank', field: 'pin' } }] } };
+
+    it('a later question that repeats the PIN: the GuardrailTriggered cause has it redacted', async ({ h }) => {
+      h.emulator.enqueueTasks({ outcome: 'completed', questions: ['Enter your PIN', `PIN ${PIN} was rejected; captcha`], pendingPolls: 1 });
+      const summary = await h.run({ tasks: [{ taskDetails: 'Sign in', ...PIN_RULE }] }, { completion, siteCredentials: bank });
+      expect(summary.error?.name).toBe(WebrunErrors.GuardrailTriggered);
+      expect(causeOf(summary).message).toContain('PIN [redacted] was rejected');
+      expectEveryoneTerminatedOnce(h.emulator);
+      expectNothingSecretSeen(h, summary);
+    });
+
+    it('a failure reason that repeats it: the TaskFailed cause has it redacted', async ({ h }) => {
+      h.emulator.enqueueTasks({ outcome: 'failed', questions: ['Enter your PIN'], pendingPolls: 1, reason: `Login with ${PIN} failed` });
+      const summary = await h.run({ tasks: [{ taskDetails: 'Sign in', ...PIN_RULE }] }, { completion, siteCredentials: bank });
+      expect(summary.error?.name).toBe(WebrunErrors.TaskFailed);
+      expect(causeOf(summary).message).toContain('Login with [redacted] failed');
+      expectNothingSecretSeen(h, summary);
+    });
+
+    it('the next task\'s result that repeats it, and an earlier task\'s site password: both redacted', async ({ h }) => {
+      h.emulator.enqueueTasks(
+        { outcome: 'completed', questions: ['Enter your PIN'], pendingPolls: 1, data: { message: 'Signed in' } },
+        { outcome: 'completed', data: { message: 'Logged in to the shop' } },
+        { outcome: 'completed', data: { message: `Your PIN is ${PIN}; password pw-SECRET-77 shown` } },
+      );
+      const input = { tasks: [
+        { taskDetails: 'Sign in', ...PIN_RULE },
+        { taskDetails: 'Log in to the shop', secrets: [{ match: '*.example.com', secret: 'webrun-sfn/shop' }] },
+        { taskDetails: 'Read the profile' },
+      ] };
+      const summary = await h.run(input, { completion, siteCredentials: bank });
+      expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
+      // The third task was given neither: the agent remembers them from the first two.
+      expect(summary.output!.tasks[2].result).toEqual({ message: 'Your PIN is [redacted]; password [redacted] shown' });
+      expect(JSON.stringify([summary, h.seen])).not.toContain('pw-SECRET-77');
+      expectNothingSecretSeen(h, summary);
+    });
+  });
+
   it('the same run without the rule fails with Webrun.GuardrailTriggered, the first result kept', async ({ h }) => {
     h.emulator.enqueueTasks({ outcome: 'completed' }, CONFIRM);
     const summary = await h.run({ tasks: SHOP }, { completion });
