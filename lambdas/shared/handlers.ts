@@ -210,7 +210,7 @@ export function makeHandlers(deps: HandlerDeps) {
         if (decision.kind === 'fail') throw new GuardrailTriggered(outcome.question, decision.why);
         if (decision.kind === 'ask') return { kind: 'question', answered, question: { text: outcome.question, timeoutSeconds: decision.timeoutSeconds } };
         // The answer (perhaps from a secret) goes to the API only; the output records that a rule answered.
-        const withThis = [...answered, { question: outcome.question, answeredBy: 'rule' as const }];
+        const withThis = [...answered, { question: recorded(outcome.question), answeredBy: 'rule' as const }];
         if (at.claimAnswer && !(await at.claimAnswer(withThis))) {
           log.info('another look at the task answers its question', { sessionId: run.sessionId, taskIndex: index, taskId });
           return { kind: 'pending', answered };
@@ -247,6 +247,14 @@ export function makeHandlers(deps: HandlerDeps) {
     }
     for (const earlier of tasks.slice(0, loop.index)) {
       if (earlier?.secrets?.length) values.push(...(await resolveSiteCredentials(earlier.secrets, siteCredentials)).flatMap((c) => Object.values(c.fields)));
+    }
+    // And every other answer from a secret the rules so far could have sent: a recorded question is kept short
+    // (recorded), so the rule that answered it may no longer match it. Best effort: these may never have been read.
+    const rules = [...(run.guardrails?.rules ?? []), ...[...tasks.slice(0, loop.index + 1).map((t) => t?.guardrails), at.taskGuardrails].flatMap((g) => g?.rules ?? [])];
+    for (const from of rules.map((r) => r.answerFromSecret)) {
+      if (!from || from.totp) continue;
+      const value = await siteCredentials(from.secret).then((fields) => fields[from.field], () => undefined);
+      if (value) values.push(value);
     }
     return values;
   }
@@ -581,7 +589,7 @@ export function makeHandlers(deps: HandlerDeps) {
     if (loop.status !== 'question' || !loop.pending || !loop.question) throw new InvalidInput('pollTask event.loop', 'has no question waiting for an answer');
     if (typeof answer?.answer !== 'string' || answer.answer.trim() === '') throw new InvalidInput('pollTask event.answer.answer', 'must be a non-empty string');
     await client.answerGuardrail(run.sessionId, loop.pending.taskId, answer.answer);
-    const answered = [...(loop.pending.answered ?? []), { question: loop.question.text, answeredBy: 'person' as const }];
+    const answered = [...(loop.pending.answered ?? []), { question: recorded(loop.question.text), answeredBy: 'person' as const }];
     metrics.add(M.guardrailsAnswered, 1);
     log.info('guardrail answered by a person', { sessionId: run.sessionId, taskIndex: loop.index, taskId: loop.pending.taskId });
     const { question: _asked, ...rest } = loop;
@@ -728,6 +736,16 @@ export function totalUsage(results: readonly TaskResult[]): WorkflowOutput['usag
  * The loop with the task at `index` next: completion by webhook waits for its doorbell for its maxDuration plus
  * a grace (the Send state's TimeoutSecondsPath).
  */
+/**
+ * The most of a question kept in a task's `guardrails` list: up to 20 tasks of 20 answers each stay far inside the
+ * state's 256 KiB (the full question is in the run's progress and the question event).
+ */
+export const MAX_RECORDED_QUESTION_CHARS = 200;
+
+function recorded(question: string): string {
+  return question.length > MAX_RECORDED_QUESTION_CHARS ? `${question.slice(0, MAX_RECORDED_QUESTION_CHARS - 1)}…` : question;
+}
+
 function ready(run: RunState, index: number, results: TaskResult[]): LoopState {
   const next = run.tasks[index] as WorkflowTask | undefined;
   return next ? { index, status: 'ready', results, waitSeconds: Math.ceil(next.maxDuration / 1000) + DOORBELL_GRACE_SECONDS } : { index, status: 'ready', results };
@@ -779,5 +797,7 @@ export async function failureReport(
     if (size() <= MAX_CAUSE_CHARS) break;
     body.completed[i] = await storeResult(body.completed[i], store, resultKey(event.executionArn, body.completed[i].index));
   }
+  // Still too long for a cause: the tasks' lists of answered questions go (the results stay, each by reference).
+  if (size() > MAX_CAUSE_CHARS) body.completed = body.completed.map(({ guardrails: _answered, ...result }) => result);
   return { error, cause: JSON.stringify(body) };
 }

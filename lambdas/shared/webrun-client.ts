@@ -361,6 +361,17 @@ function httpError(endpoint: Endpoint, status: number, body: Json | undefined, r
   return new UnexpectedResponse(message, details);
 }
 
+/**
+ * The most of a guardrail question or a failure reason that is kept. They go into the state, the failure's cause and
+ * the output: text of any length from the API would break Step Functions' 256 KiB state or 32,768-character cause
+ * (States.DataLimitExceeded, which no Catch handles: the results would be lost with it).
+ */
+export const MAX_API_TEXT_CHARS = 2_000;
+
+function bounded(text: string): string {
+  return text.length > MAX_API_TEXT_CHARS ? `${text.slice(0, MAX_API_TEXT_CHARS - 1)}…` : text;
+}
+
 const PENDING_STATES = new Set(['pending', 'active', 'running', 'started', 'queued']);
 const COMPLETED_STATES = new Set(['complete', 'completed', 'task_completed', 'success', 'succeeded']);
 const FAILED_STATES = new Set(['failed', 'error', 'task_failed']);
@@ -402,11 +413,11 @@ export function normalizeTaskAnswer(answer: Json, knownTaskId?: string): TaskOut
 
   if (type === 'guardrail_trigger') {
     const question = [data?.value, data?.message, data?.question].find((q): q is string => typeof q === 'string' && q !== '');
-    return { kind: 'guardrail', taskId, question: question ?? 'The agent needs human input.', guardrailType: typeof data?.type === 'string' ? data.type : undefined };
+    return { kind: 'guardrail', taskId, question: bounded(question ?? 'The agent needs human input.'), guardrailType: typeof data?.type === 'string' ? data.type : undefined };
   }
   if (type === 'task_failed' || type === 'failed' || (status !== undefined && FAILED_STATES.has(status))) {
     const reason = [answer.error, result?.error, data?.message, data?.error].find((r): r is string => typeof r === 'string' && r !== '');
-    return { kind: 'failed', taskId, reason: reason ?? 'The task failed without a reason.' };
+    return { kind: 'failed', taskId, reason: bounded(reason ?? 'The task failed without a reason.') };
   }
   if (type === 'task_completed' || (status !== undefined && COMPLETED_STATES.has(status) && (data !== undefined || result !== undefined))) {
     return { kind: 'completed', taskId, data: (data ?? {}) as TaskData, usage };

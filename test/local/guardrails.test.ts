@@ -59,6 +59,18 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
       expectNothingSecretSeen(h, summary);
     });
 
+    it('a long question, kept short, still has its secret answer redacted where the agent repeats it', async ({ h }) => {
+      const long = `Enter your PIN ${'please '.repeat(40)}now`;
+      h.emulator.enqueueTasks({ outcome: 'completed', questions: [long], pendingPolls: 1, data: { message: `Signed in with ${PIN}` } });
+      // Anchored at the end: it matches the question as asked, not the 200 characters kept of it.
+      const input = { tasks: [{ taskDetails: 'Sign in', guardrails: { rules: [{ when: '/enter your pin.*now$/i', answerFromSecret: { secret: 'webrun-sfn/bank', field: 'pin' } }] } }] };
+      const summary = await h.run(input, { completion, siteCredentials: bank });
+      expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
+      expect(summary.output!.tasks[0].guardrails![0].question.length).toBeLessThanOrEqual(200);
+      expect(summary.output!.tasks[0].result).toEqual({ message: 'Signed in with [redacted]' });
+      expectNothingSecretSeen(h, summary);
+    });
+
     it('a failure reason that repeats it: the TaskFailed cause has it redacted', async ({ h }) => {
       h.emulator.enqueueTasks({ outcome: 'failed', questions: ['Enter your PIN'], pendingPolls: 1, reason: `Login with ${PIN} failed` });
       const summary = await h.run({ tasks: [{ taskDetails: 'Sign in', ...PIN_RULE }] }, { completion, siteCredentials: bank });

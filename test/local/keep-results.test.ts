@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { QUOTAS, type FailureCause } from '../../lambdas/shared/contract';
+import { QUOTAS, WebrunErrors, type FailureCause } from '../../lambdas/shared/contract';
 import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
 import { startEmulator, type Emulator } from '../../local/emulator';
 import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
@@ -183,6 +183,34 @@ it('a 400 after the session exists is Webrun.BadRequest (a workflow failure), no
   const summary = await run(tasks(1));
   expect(summary.error!.name).toBe('Webrun.BadRequest');
   expect(emulator.ledger().open).toBe(0);
+});
+
+describe('text of any length from the API stays inside the quotas (a quota break would lose the results)', () => {
+  it('a 300 KB guardrail question: GuardrailTriggered with the question cut short and the first result kept, not States.DataLimitExceeded', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', inline: true, data: { message: 'first' } }, { outcome: 'guardrail', questions: [`Confirm ${'x'.repeat(300_000)}?`] });
+    const summary = await run(tasks(2));
+    expect(summary.error?.name).toBe(WebrunErrors.GuardrailTriggered);
+    expect(summary.error!.cause.length).toBeLessThan(QUOTAS.maxCauseChars);
+    expect(cause(summary).completed).toEqual([expect.objectContaining({ index: 0, result: { message: 'first' } })]);
+    expect(emulator.ledger().open).toBe(0);
+  });
+
+  it('a 300 KB failure reason: TaskFailed, the first result kept', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', inline: true, data: { message: 'first' } }, { outcome: 'failed', reason: 'y'.repeat(300_000) });
+    const summary = await run(tasks(2));
+    expect(summary.error?.name).toBe(WebrunErrors.TaskFailed);
+    expect(cause(summary).completed.map((r) => r.index)).toEqual([0]);
+  });
+
+  it('20 tasks that each answered 20 long questions by rule: the run succeeds, every question listed, cut short', async () => {
+    const questions = Array.from({ length: 20 }, (_, i) => `Confirm step ${i}: ${'z'.repeat(8_000)}?`);
+    emulator.enqueueTasks(...Array.from({ length: 20 }, () => ({ outcome: 'completed' as const, questions, pendingPolls: 1 })));
+    const input = { session: { guardrails: { rules: [{ when: 'confirm', answer: 'yes' }], maxAnswers: 20 } }, tasks: tasks(20).tasks };
+    const summary = await run(input);
+    expect(summary.status, JSON.stringify(summary.error)?.slice(0, 300)).toBe('SUCCEEDED');
+    expect(summary.output!.tasks[19].guardrails).toHaveLength(20);
+    expect(summary.output!.tasks[19].guardrails![0].question.length).toBeLessThanOrEqual(200);
+  });
 });
 
 describe('Step Functions quotas, enforced locally', () => {

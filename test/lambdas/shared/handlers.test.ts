@@ -559,6 +559,17 @@ describe('failureReport / causeMessage', () => {
     expect(parsedCause.completed[2].result).toStrictEqual({ message: 'small 2' });
   });
 
+  it('the tasks\' lists of answered questions go when the results by reference are still too long for a cause', async () => {
+    const answered = Array.from({ length: 20 }, (_, i) => ({ question: `Confirm step ${i}: ${'q'.repeat(190)}`, answeredBy: 'rule' as const }));
+    const completed = Array.from({ length: 19 }, (_, i) => ({ ...completedResult(i, `t-${i}`), guardrails: answered }));
+    const { cause } = await failureReport({ executionArn: EXECUTION_ARN, run: { ...run(), tasks: Array.from({ length: 20 }, () => ({ taskDetails: 'x', maxDuration: 300_000 })), taskCount: 20 }, loop: ready(19, completed), failure: { Error: 'E', Cause: 'c' } }, cleanup, memoryStore());
+    expect(cause.length).toBeLessThanOrEqual(MAX_CAUSE_CHARS);
+    const parsedCause = JSON.parse(cause) as FailureCause;
+    // Every result is still there (by reference or inline); only the lists went.
+    expect(parsedCause.completed.map((r) => r.index)).toEqual(completed.map((r) => r.index));
+    expect(parsedCause.completed.every((r) => r.guardrails === undefined)).toBe(true);
+  });
+
   it('a huge message is shortened, so the cause always fits', async () => {
     const envelope = JSON.stringify({ errorType: 'Webrun.ApiError', errorMessage: '"quoted"\n'.repeat(5_000) });
     const { cause } = await failureReport(ev({ Error: 'Webrun.ApiError', Cause: envelope }, [completedResult(0, 't-0')]), cleanup, memoryStore());
