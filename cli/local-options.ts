@@ -27,7 +27,7 @@ export class UsageError extends Error {
 export function resultsFolder(flag: string | undefined): string {
   const dir = flag ?? defaultResultsDir();
   try {
-    return prepareResultsDir(dir);
+    return prepareResultsDir(dir, { ownedOnly: flag === undefined });
   } catch (err) {
     const what = flag !== undefined ? '--results-dir' : 'the results folder';
     throw new UsageError(`${what} ${dir} cannot hold results: ${(err as Error).message}`, false);

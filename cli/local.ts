@@ -29,7 +29,7 @@ Runs the webrun-sfn state machine locally, in-process, against the built-in webr
   --json             print one JSON summary on stdout (progress stays on stderr)
   --base-url URL     webrun API base URL (overrides WEBRUN_BASE_URL); https unless it is on loopback
   --wait-scale F     multiply every Wait state and Retry interval by F, 0 to 10 (0 = do not wait)
-  --results-dir DIR  where results too large for the state are written (default: <temp dir>/webrun-sfn-results)
+  --results-dir DIR  where results too large for the state are written (default: <temp dir>/webrun-sfn-results-<uid>)
   --completion M     how a pending task's end is learned: poll (default, as deployed by default) or webhook
                      (a doorbell receiver on 127.0.0.1, polling as its fallback; needs a base URL on loopback)
   --emulator-tasks FILE  script the built-in emulator: a JSON array of task behaviours, one per task sent, in

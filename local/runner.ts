@@ -50,7 +50,7 @@ export interface LocalRunOptions {
   log?: Log;
   /** Every state event of the execution, as the progress display sees it (the stand-in for execution history). */
   onStateEvent?: (event: StateEvent) => void;
-  /** The folder standing in for the result bucket. @default <OS temp dir>/webrun-sfn-results */
+  /** The folder standing in for the result bucket. @default <OS temp dir>/webrun-sfn-results-<uid> */
   resultsDir?: string;
   /**
    * A person asked a guardrail question (`guardrails.ask`): the terminal prompt, or a test. Resolve with the answer,
