@@ -136,7 +136,7 @@ export class WebrunClient {
     return {
       sessionId,
       expiresIn: typeof answer.expiresIn === 'number' ? answer.expiresIn : undefined,
-      balance: typeof answer.balance === 'number' ? answer.balance : undefined,
+      balance: num(answer.balance),
       liveViewUrl: typeof view === 'string' && view !== '' ? view : undefined,
     };
   }
@@ -380,8 +380,12 @@ function asObject(value: unknown): Json | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
 }
 
+/** The first value that is a number, or a decimal number written as a string ("0.5"): a budget must not miss a cost. */
 function num(...values: unknown[]): number | undefined {
-  for (const v of values) if (typeof v === 'number' && Number.isFinite(v)) return v;
+  for (const v of values) {
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+    if (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v)) return Number(v);
+  }
   return undefined;
 }
 
@@ -407,7 +411,9 @@ export function normalizeTaskAnswer(answer: Json, knownTaskId?: string): TaskOut
   const inner = result ?? answer;
   const type = typeof inner.type === 'string' ? inner.type : typeof answer.type === 'string' ? answer.type : undefined;
   const status = [answer.status, result?.status].find((s): s is string => typeof s === 'string')?.toLowerCase();
-  const data = asObject(inner.data) ?? asObject(answer.data);
+  // Documented as an object ({ message, ... }); a completed answer whose data is plain text keeps it as its message.
+  const text = [inner.data, answer.data].find((d): d is string => typeof d === 'string' && d !== '');
+  const data = asObject(inner.data) ?? asObject(answer.data) ?? (text !== undefined ? { message: text } : undefined);
   const taskId = [answer.taskId, result?.taskId, knownTaskId].find((t): t is string => typeof t === 'string' && t !== '');
   const usage = readUsage(asObject(answer.usage), asObject(result?.usage), data);
 

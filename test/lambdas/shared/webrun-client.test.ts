@@ -250,6 +250,18 @@ describe('task answers are normalized', () => {
       expected: { kind: 'failed', taskId: 't-f', reason: 'Navigation blocked by the site' },
     },
     {
+      // Liberal in what it accepts: a plain-text answer is the result's message, not dropped.
+      name: 'completed with plain-text data',
+      answer: { type: 'task_completed', data: 'The cheapest kettle is 24.90 EUR' },
+      expected: { kind: 'completed', taskId: 'known-t', data: { message: 'The cheapest kettle is 24.90 EUR' } },
+    },
+    {
+      // A cost written as a string still counts against the budget.
+      name: 'pending with its cost as a string',
+      answer: { pending: true, taskId: 't-p', usage: { cost: '0.5' } },
+      expected: { kind: 'pending', taskId: 't-p', usage: { cost: 0.5 } },
+    },
+    {
       name: 'type "failed" (a task state the docs name)',
       answer: { type: 'failed', data: { message: 'Could not load the page' } },
       expected: { kind: 'failed', taskId: 'known-t', reason: 'Could not load the page' },
