@@ -268,6 +268,7 @@ export async function batchStatusCommand(io: BatchIo, opts: BatchStatusOptions, 
 export interface BatchResultsOptions {
   region?: string;
   refs: boolean;
+  json?: boolean;
 }
 
 interface Manifest {
@@ -380,14 +381,24 @@ export async function batchResultsCommand(io: BatchIo, opts: BatchResultsOptions
   for (const row of rows) await keepCompletedResults(client, row, (line) => io.stderr(`${line}\n`));
   const store = s3ResultStore(s3, undefined);
   const counts = { succeeded: 0, failed: 0 };
-  for (const { result } of rows) {
+  const results: unknown[] = [];
+  for (const { index, result } of rows) {
     if (result.status === 'SUCCEEDED') counts.succeeded++;
     if (result.status === 'FAILED') counts.failed++;
     if (!opts.refs && result.output && Array.isArray(result.output.tasks) && result.output.tasks.some((t) => t.resultRef)) {
-      result.output = await call(() => resolveOutput(result.output as WorkflowOutput, store), { region });
+      // One stored result that cannot be read (expired, access denied) leaves that item's references as they are,
+      // said on stderr; the other items are still printed.
+      try {
+        result.output = await call(() => resolveOutput(result.output as WorkflowOutput, store), { region });
+      } catch (err) {
+        io.stderr(`webrun-sfn: item ${index + 1}: its stored results were not read back, its references are printed (${(err as Error).message})\n`);
+      }
     }
-    io.stdout(`${JSON.stringify(result)}\n`);
+    if (opts.json) results.push(result);
+    else io.stdout(`${JSON.stringify(result)}\n`);
   }
+  // --json: one object, as every command's; without it, one JSON line per item.
+  if (opts.json) io.stdout(`${JSON.stringify({ executionArn, status: where.status, items: { total: rows.length, ...counts }, results })}\n`);
   io.stderr(`webrun-sfn: ${rows.length} item(s) of ${executionArn} (${where.status}): ${counts.succeeded} succeeded, ${counts.failed} failed (s3://${bucket}/${where.key})\n`);
   return where.status === 'SUCCEEDED' ? EXIT.ok : EXIT.executionFailed;
 }
@@ -471,6 +482,6 @@ export async function batchMain(io: BatchIo, argv: string[], usage: string): Pro
     case 'status':
       return batchStatusCommand(io, { json: values.json ?? false, region: values.region, follow: values.follow ?? false, intervalSeconds }, positionals[0]);
     default:
-      return batchResultsCommand(io, { region: values.region, refs: values.refs ?? false }, positionals[0]);
+      return batchResultsCommand(io, { json: values.json ?? false, region: values.region, refs: values.refs ?? false }, positionals[0]);
   }
 }

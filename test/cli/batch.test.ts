@@ -236,6 +236,36 @@ describe('batch results', () => {
     expect(r.stderr).toContain('4 item(s)');
   });
 
+  it('--json prints one object: the batch\'s status, its counts and every item\'s result', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED', output: JSON.stringify({ MapRunArn: MAP_RUN, ResultWriterDetails: { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' } }) } as never);
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' }).resolves(body(manifest));
+    files();
+    const r = await run(['batch', 'results', BATCH_ARN, '--json']);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ executionArn: BATCH_ARN, status: 'SUCCEEDED', items: { total: 4, succeeded: 2, failed: 1 } });
+    expect(summary.results.map((x: { item: unknown }) => x.item)).toEqual([{ sku: 'A1' }, { sku: 'B2' }, { sku: 'C3' }, { sku: 'D4' }]);
+  });
+
+  it('an item whose stored result is gone keeps its references, said on stderr; every other item is still printed', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED', output: JSON.stringify({ MapRunArn: MAP_RUN, ResultWriterDetails: { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' } }) } as never);
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' }).resolves(body(manifest));
+    files();
+    const ref = { uri: `s3://${BUCKET}/WebrunWorkflow/x/task-0.json`, bytes: 10, sha256: 'a'.repeat(64) };
+    const stored = { sessionId: 's-1', tasks: [{ index: 0, taskId: 't', status: 'completed', resultRef: ref }] };
+    s3.on(GetObjectCommand, { Key: 'batch-results/run/SUCCEEDED_0.json' }).resolves(body([
+      { Input: input(2, 'C3'), Output: JSON.stringify({ executionArn: 'x', output: stored }), Status: 'SUCCEEDED' },
+      { Input: input(0, 'A1'), Output: JSON.stringify({ executionArn: 'y', output }), Status: 'SUCCEEDED' },
+    ]));
+    s3.on(GetObjectCommand, { Key: 'WebrunWorkflow/x/task-0.json' }).rejects(Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' }));
+    const r = await run(['batch', 'results', BATCH_ARN]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.item.sku)).toEqual(['A1', 'B2', 'C3', 'D4']);
+    expect(lines[2].output.tasks[0].resultRef).toEqual(ref);
+    expect(r.stderr).toContain('item 3: its stored results were not read back, its references are printed');
+  });
+
   it('finds the manifest of a failed batch (no output) by its Map Run, and exits 1', async () => {
     sfn.on(DescribeExecutionCommand).resolves({ status: 'FAILED', stateMachineArn: BATCH_SM, error: 'States.ExceedToleratedFailureThreshold' } as never);
     sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
