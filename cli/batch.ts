@@ -226,6 +226,8 @@ export async function batchStatusCommand(io: BatchIo, opts: BatchStatusOptions, 
     const s = await statusOf(client, executionArn, region);
     if (opts.json) io.stdout(`${JSON.stringify(s)}\n`);
     else io.stdout(`${line(s)}\n`);
+    // A batch that failed says why, as --follow says it at the end.
+    if (s.error) io.stderr(`  ${s.error.name}: ${s.error.cause}\n`);
     return ENDED.has(s.status) && s.status !== 'SUCCEEDED' ? EXIT.executionFailed : EXIT.ok;
   }
   const sleep = io.sleep ?? defaultSleep;

@@ -177,6 +177,14 @@ describe('batch status', () => {
     expect(text.stdout.trim()).toBe('RUNNING: 123/200 items done, 120 succeeded, 3 failed, 8 running');
   });
 
+  it('a batch that failed before reading any item says why, without --follow too', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'FAILED', error: 'States.ItemReaderFailed', cause: 'Access Denied reading batches/b1/items.json' } as never);
+    sfn.on(ListMapRunsCommand).resolves({ mapRuns: [] });
+    const r = await run(['batch', 'status', BATCH_ARN]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('States.ItemReaderFailed: Access Denied reading batches/b1/items.json');
+  });
+
   it('--follow reports each change until the batch ends; exit 1 when it failed', async () => {
     sfn.on(DescribeExecutionCommand)
       .resolvesOnce({ status: 'RUNNING' } as never)
