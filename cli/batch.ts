@@ -300,19 +300,20 @@ async function getJson(s3: S3Client, bucket: string, key: string, region: string
 }
 
 /** Where the ResultWriter's manifest is: the batch's output says, else its Map Run (a failed batch has no output). */
-async function manifestOf(client: SFNClient, executionArn: string, region: string): Promise<{ bucket: string; key: string; status: string }> {
+async function manifestOf(client: SFNClient, executionArn: string, region: string): Promise<{ bucket: string; key: string; status: string; error?: string }> {
   const execution = await call(() => client.send(new DescribeExecutionCommand({ executionArn })), { arn: executionArn, region });
   const status = execution.status ?? 'UNKNOWN';
+  const error = execution.error || undefined;
   const output = parseJson(execution.output);
   const details = isPlainObject(output) && isPlainObject(output.ResultWriterDetails) ? output.ResultWriterDetails : undefined;
-  if (typeof details?.Bucket === 'string' && typeof details.Key === 'string') return { bucket: details.Bucket, key: details.Key, status };
+  if (typeof details?.Bucket === 'string' && typeof details.Key === 'string') return { bucket: details.Bucket, key: details.Key, status, error };
   if (status === 'RUNNING') throw new CliError(`the batch ${executionArn} is still running: its results are written when it ends (\`webrun-sfn batch status --follow\` waits)`, false, 'StillRunning');
   const runs = await call(() => client.send(new ListMapRunsCommand({ executionArn, maxResults: 1 })), { arn: executionArn, region });
   const mapRunArn = runs.mapRuns?.[0]?.mapRunArn;
   if (!mapRunArn) throw new CliError(`the batch ${executionArn} ran no items (${status}${execution.error ? `: ${execution.error}` : ''}), so it has no results`, false, 'NoResults');
   const { bucket, prefix } = await resultWriterOf(client, execution.stateMachineArn ?? '', region);
   const id = mapRunArn.slice(mapRunArn.lastIndexOf(':') + 1);
-  return { bucket, key: `${prefix ? `${prefix}/` : ''}${id}/manifest.json`, status };
+  return { bucket, key: `${prefix ? `${prefix}/` : ''}${id}/manifest.json`, status, error };
 }
 
 /**
@@ -369,7 +370,16 @@ export async function batchResultsCommand(io: BatchIo, opts: BatchResultsOptions
   const client = clientsOf(io).sfn(region);
   const s3 = clientsOf(io).s3(region);
   const where = await manifestOf(client, executionArn, region);
-  const manifest = (await getJson(s3, where.bucket, where.key, region)) as Manifest;
+  let manifest: Manifest;
+  try {
+    manifest = (await getJson(s3, where.bucket, where.key, region)) as Manifest;
+  } catch (err) {
+    // No manifest: the batch ended before its results were written, or they expired (--refs cannot help here).
+    if ((err as Error).name === 'NoSuchKey') {
+      throw new CliError(`the batch ${executionArn} (${where.status}${where.error ? `: ${where.error}` : ''}) has no results manifest at s3://${where.bucket}/${where.key}: it ended before writing its results, or they expired after resultRetentionDays (default 30)`, false, 'NoResults');
+    }
+    throw err;
+  }
   const bucket = manifest.DestinationBucket ?? where.bucket;
   const rows: Array<ReturnType<typeof resultOf>> = [];
   for (const [fileStatus, files] of Object.entries(manifest.ResultFiles ?? {})) {

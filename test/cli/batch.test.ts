@@ -274,6 +274,17 @@ describe('batch results', () => {
     expect(r.stderr).toContain('item 3: its stored results were not read back, its references are printed');
   });
 
+  it('a batch with no results manifest says so with the batch\'s error, not "--refs" (which cannot help)', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'FAILED', stateMachineArn: BATCH_SM, error: 'States.ItemReaderFailed' } as never);
+    sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
+    sfn.on(DescribeStateMachineCommand, { stateMachineArn: BATCH_SM }).resolves({ definition: DEFINITION } as never);
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' }));
+    const r = await run(['batch', 'results', BATCH_ARN]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('(FAILED: States.ItemReaderFailed) has no results manifest at s3://');
+    expect(r.stderr).not.toContain('--refs');
+  });
+
   it('finds the manifest of a failed batch (no output) by its Map Run, and exits 1', async () => {
     sfn.on(DescribeExecutionCommand).resolves({ status: 'FAILED', stateMachineArn: BATCH_SM, error: 'States.ExceedToleratedFailureThreshold' } as never);
     sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
