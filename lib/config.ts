@@ -227,6 +227,38 @@ const ScheduleSchema = v.pipe(
  * Where an event pattern value goes wrong: values are arrays of match values, or objects of those (EventBridge's
  * rule syntax). Its depth is bounded first, so the walk stays short.
  */
+/** EventBridge's content filters: what each takes. https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html */
+const MATCHERS: Record<string, (value: unknown) => boolean> = {
+  prefix: (x) => typeof x === 'string' || isCaseless(x),
+  suffix: (x) => typeof x === 'string' || isCaseless(x),
+  'equals-ignore-case': (x) => typeof x === 'string',
+  wildcard: (x) => typeof x === 'string',
+  cidr: (x) => typeof x === 'string',
+  exists: (x) => typeof x === 'boolean',
+  numeric: (x) => Array.isArray(x) && x.length >= 2,
+  'anything-but': (x) =>
+    isScalar(x) ||
+    (Array.isArray(x) && x.length > 0 && x.every(isScalar)) ||
+    (isPlainObject(x) && Object.keys(x).length === 1 && ['prefix', 'suffix', 'equals-ignore-case', 'wildcard'].some((k) => k in x && MATCHERS[k](x[k]))),
+};
+function isScalar(x: unknown): boolean {
+  return x === null || ['string', 'number', 'boolean'].includes(typeof x);
+}
+function isCaseless(x: unknown): boolean {
+  return isPlainObject(x) && Object.keys(x).length === 1 && typeof x['equals-ignore-case'] === 'string';
+}
+
+/** Why one element of a pattern's array matches nothing EventBridge knows: a value, or a one-key content filter. */
+function matcherProblem(element: unknown): string | undefined {
+  if (isScalar(element)) return undefined;
+  const known = Object.keys(MATCHERS).join(', ');
+  if (!isPlainObject(element) || Object.keys(element).length !== 1) return `must be a value or a content filter with one operator (${known}), got ${describe(element, true)}`;
+  const [operator, value] = Object.entries(element)[0];
+  if (!MATCHERS[operator]) return `"${operator}" is not an EventBridge content filter (${known})`;
+  if (!MATCHERS[operator](value)) return `"${operator}" cannot take ${describe(value, true)}`;
+  return undefined;
+}
+
 function patternIssues(value: unknown): Issue[] {
   if (tooDeep(value, MAX_INPUT_DEPTH)) return [{ path: [], message: `is nested too deeply (more than ${MAX_INPUT_DEPTH} levels)` }];
   const issues: Issue[] = [];
@@ -235,6 +267,10 @@ function patternIssues(value: unknown): Issue[] {
     const { node, path } = next;
     if (Array.isArray(node)) {
       if (node.length === 0) issues.push({ path, message: 'must not be an empty array (it would match nothing)' });
+      node.forEach((element, i) => {
+        const problem = matcherProblem(element);
+        if (problem) issues.push({ path: [...path, i], message: problem });
+      });
     } else if (isPlainObject(node)) {
       const entries = Object.entries(node);
       if (entries.length === 0) issues.push({ path, message: 'must not be an empty object' });

@@ -151,6 +151,11 @@ describe('config errors name the file and the field', () => {
     [trigger({ eventPattern: { detailType: ['x'] } }), 'triggers[0].eventPattern.detailType: is not a known field (allowed: version, id, detail-type, source, account, time, region, resources, detail)'],
     [trigger({ eventPattern: { source: 'aws.s3' } }), 'triggers[0].eventPattern.source: must be an array of values to match (e.g. ["aws.s3"]) or an object of such arrays, got string "aws.s3"'],
     [trigger({ eventPattern: { source: ['a'], detail: { bucket: { name: [] } } } }), 'triggers[0].eventPattern.detail.bucket.name: must not be an empty array (it would match nothing)'],
+    // A typo in a content filter would only be refused by the deploy.
+    [trigger({ eventPattern: { source: [{ prefx: 'com.' }] } }), 'triggers[0].eventPattern.source[0]: "prefx" is not an EventBridge content filter (prefix, suffix, equals-ignore-case, wildcard, cidr, exists, numeric, anything-but)'],
+    [trigger({ eventPattern: { 'detail-type': [['x']] } }), 'triggers[0].eventPattern.detail-type[0]: must be a value or a content filter with one operator (prefix, suffix, equals-ignore-case, wildcard, cidr, exists, numeric, anything-but), got an array'],
+    [trigger({ eventPattern: { source: [{ prefix: 1 }] } }), 'triggers[0].eventPattern.source[0]: "prefix" cannot take number 1'],
+    [trigger({ eventPattern: { source: [{}] } }), 'triggers[0].eventPattern.source[0]: must be a value or a content filter with one operator (prefix, suffix, equals-ignore-case, wildcard, cidr, exists, numeric, anything-but), got an object'],
     [trigger({ input: task, inputPath: '$.detail' }), 'triggers[0]: give either "input" or "inputPath", not both'],
     [trigger({ inputPath: 'detail' }), 'triggers[0].inputPath: must be a JSONPath into the event like "$.detail", got "detail"'],
     [trigger({ input: { tasks: [{ taskDetails: 'x' }], session: { startingPoint: 'ftp://x' } } }), 'triggers[0].input.session.startingPoint: must be an http(s) URL, got ftp:'],
@@ -158,6 +163,21 @@ describe('config errors name the file and the field', () => {
     [trigger({ input: { tasks: [{ taskDetails: `${'x'.repeat(8_200)} <$.detail.id>` }] } }), 'triggers[0].input: is 8244 characters of JSON; an EventBridge rule passes at most 8192 to its target (put a larger input in the event, and use "inputPath")'],
   ])('trigger %j', (t, message) => {
     expect(problem({ triggers: [t] })).toBe(`webrun.config.json: ${message}`);
+  });
+
+  it('accepts the content filters EventBridge documents', () => {
+    const eventPattern = {
+      source: ['aws.s3', { prefix: 'com.example.' }],
+      detail: {
+        key: [{ suffix: '.csv' }, { prefix: { 'equals-ignore-case': 'IN/' } }, { wildcard: 'in/*.csv' }],
+        size: [{ numeric: ['>', 0, '<=', 5_000_000] }],
+        bucket: { name: [{ 'anything-but': ['logs', 'tmp'] }], region: [{ 'anything-but': { prefix: 'cn-' } }] },
+        owner: [{ exists: true }],
+        ip: [{ cidr: '10.0.0.0/24' }],
+        state: [{ 'equals-ignore-case': 'created' }, null, 3, true],
+      },
+    };
+    expect(parseConfig({ triggers: [trigger({ eventPattern })] }).triggers[0].eventPattern).toEqual(eventPattern);
   });
 
   it('event references in a trigger input are validated with a sample value', () => {
