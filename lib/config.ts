@@ -79,6 +79,8 @@ function cronValue(field: CronField, text: string): boolean {
 
 /** Checks one cron field's elements (`1,15`, `MON-FRI`, `0/5`, `*`, and the field's own wildcards). */
 function cronFieldProblem(field: CronField, text: string): string | undefined {
+  // "?" stands for the whole field, never for one item of a list.
+  if (text !== '?' && text.split(',').includes('?')) return `"?" must be the whole ${field.name} field, got "${text}"`;
   for (const element of text.split(',')) {
     const special = field.special?.exec(element);
     if (special) {
@@ -119,8 +121,14 @@ export function scheduleExpressionProblem(expression: string): string | undefine
     }
     return undefined;
   }
-  const at = /^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$/.exec(expression);
-  if (at) return Number.isNaN(Date.parse(`${at[1]}Z`)) ? `${at[1]} is not a valid date and time` : undefined;
+  const at = /^at\((\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\)$/.exec(expression);
+  if (at) {
+    // Built and read back: Date.parse rolls 2030-02-30 over to March 2 and 24:00 to the next day; EventBridge refuses them.
+    const [year, month, day, hour, minute, second] = at.slice(1).map(Number);
+    const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+    const same = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day && date.getUTCHours() === hour && date.getUTCMinutes() === minute && date.getUTCSeconds() === second;
+    return same ? undefined : `${expression.slice(3, -1)} is not a valid date and time`;
+  }
   return 'must be rate(<n> minutes|hours|days), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss)';
 }
 

@@ -190,7 +190,7 @@ describe('schedule expressions', () => {
   it.each([
     'rate(1 minute)', 'rate(5 minutes)', 'rate(2 hours)', 'rate(1 day)', 'cron(0 9 ? * MON-FRI *)', 'cron(15 10 1 * ? 2030)', 'cron(0/5 * * * ? *)',
     'cron(*/15 8-17 ? * MON-FRI *)', 'cron(0,30 0 L * ? *)', 'cron(0 0 LW * ? *)', 'cron(0 8 15W * ? *)', 'cron(15 10 ? * 6L 2030-2035)',
-    'cron(0 9 ? JAN-MAR/2 2#1 *)', 'cron(59 23 31 DEC ? 2199)', 'at(2030-01-01T09:00:00)',
+    'cron(0 9 ? JAN-MAR/2 2#1 *)', 'cron(59 23 31 DEC ? 2199)', 'at(2030-01-01T09:00:00)', 'at(2032-02-29T23:59:59)',
   ])('accepts %s', (e) => {
     expect(scheduleExpressionProblem(e)).toBeUndefined();
   });
@@ -213,6 +213,10 @@ describe('schedule expressions', () => {
     ['cron(0,,30 * * * ? *)', 'the minutes field takes 0-59, ranges, lists and increments, got ""'],
     ['cron(? 9 1 * ? *)', 'the minutes field takes 0-59, ranges, lists and increments, got "?"'],
     ['cron(0 9 * * * *)', /exactly one of day-of-month and day-of-week/],
+    ['cron(0 9 ?,1 * ? *)', '"?" must be the whole day-of-month field, got "?,1"'],
+    // Date.parse rolls these over to a real date; EventBridge Scheduler refuses them.
+    ['at(2030-02-30T09:00:00)', '2030-02-30T09:00:00 is not a valid date and time'],
+    ['at(2030-01-01T24:00:00)', '2030-01-01T24:00:00 is not a valid date and time'],
     ['cron(0 9 ? * ? *)', /exactly one of day-of-month and day-of-week/],
     ['cron(0 9 ? * MON-FRI * *)', /6 fields/],
     ['at(2030-13-01T09:00:00)', /not a valid date/],
