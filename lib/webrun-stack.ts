@@ -105,8 +105,9 @@ export class WebrunStack extends Stack {
       ...(typeof given === 'object' ? given : {}),
       alarmEmail: (typeof given === 'object' ? given.alarmEmail : undefined) ?? props.alarmEmail,
       costAlarmUsd: (typeof given === 'object' ? given.costAlarmUsd : undefined) ?? props.costAlarmUsd,
-      // One workflow per stack: its dashboard can carry the stack's name.
-      dashboardName: (typeof given === 'object' ? given.dashboardName : undefined) ?? (Token.isUnresolved(this.stackName) ? undefined : `${this.stackName}-webrun`),
+      // One workflow per stack: its dashboard can carry the stack's name, and its region: dashboards are global to the
+      // account, so the same stack in two regions would otherwise share (and overwrite, and delete) one.
+      dashboardName: (typeof given === 'object' ? given.dashboardName : undefined) ?? (Token.isUnresolved(this.stackName) ? undefined : `${this.stackName}-${this.region}-webrun`),
     };
     this.workflow = new WebrunWorkflow(this, 'Workflow', { ...props.workflow, apiKeySecret, questionTopic, observability });
     this.observability = this.workflow.observability;

@@ -236,7 +236,8 @@ describe('alarms and dashboard', () => {
 
   it('the dashboard graphs executions, the custom task metrics and the alarms', () => {
     const [dashboard] = resources('AWS::CloudWatch::Dashboard');
-    expect(dashboard.Properties.DashboardName).toBe('WebrunSfnProd-webrun');
+    // Dashboards are global to the account: the region keeps the same stack in two regions from sharing one.
+    expect(dashboard.Properties.DashboardName).toBe('WebrunSfnProd-eu-west-1-webrun');
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
     for (const name of ['ExecutionsStarted', 'ExecutionsFailed', METRICS_NAMESPACE, ...Object.values(WorkflowMetricNames), 'Errors', 'Throttles']) expect(body).toContain(name);
     expect(body).toContain('alarm');
