@@ -16,6 +16,18 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type WorkflowMetricName } from '../lambdas/shared/contract';
 
+/**
+ * Why CloudWatch would refuse `period` for an alarm, or undefined. What CloudWatch alarms (10, 20, 30 s or a multiple
+ * of a minute, one period up to 7 days) and CDK's metrics (1, 5, 10, 30 s or a multiple of a minute) both take:
+ * anything else synthesizes and then fails the deploy.
+ */
+export function alarmPeriodProblem(period: Duration): string | undefined {
+  if (period.isUnresolved()) return undefined;
+  const seconds = period.toSeconds({ integral: false });
+  if ([10, 30].includes(seconds) || (seconds > 0 && seconds % 60 === 0 && seconds <= 7 * 86_400)) return undefined;
+  return `must be 10 or 30 seconds, or a whole number of minutes up to 7 days (what CloudWatch alarms take), got ${seconds} seconds`;
+}
+
 /** The period every alarm of a workflow evaluates unless `WebrunObservabilityOptions.period` says otherwise. */
 export const DEFAULT_ALARM_PERIOD = Duration.minutes(5);
 
@@ -131,6 +143,8 @@ export class WebrunObservability extends Construct {
     if (props.cleanupFunctions.length === 0) throw new Error('WebrunObservability: cleanupFunctions must name at least one function');
     this.period = props.period ?? DEFAULT_ALARM_PERIOD;
     const period = this.period;
+    const problem = alarmPeriodProblem(period);
+    if (problem) throw new Error(`WebrunObservability: period ${problem}`);
     const stackName = Stack.of(this).stackName;
 
     this.alarmTopic = props.alarmTopic ?? new sns.Topic(this, 'AlarmTopic', { displayName: 'webrun-sfn alarms', enforceSSL: true });

@@ -12,7 +12,7 @@ import { Construct } from 'constructs';
 import { API_KEY_FIELD, DEFAULT_BASE_URL, DEFAULT_POLL_PLAN, ENV, WAITING_FUNCTION_MEMORY_MB, RESULT_LIMITS, SITE_SECRET_PREFIX, WorkflowMetricNames } from '../lambdas/shared/contract';
 import { LambdaLogLevel } from './lambda-log-level';
 import { iam5ResourceFinding } from './nag';
-import { alarmAtLeastOnce, DEFAULT_ALARM_PERIOD, WebrunObservability, workflowMetric, type WebrunObservabilityOptions } from './observability';
+import { alarmAtLeastOnce, alarmPeriodProblem, DEFAULT_ALARM_PERIOD, WebrunObservability, workflowMetric, type WebrunObservabilityOptions } from './observability';
 import { SessionCleanup } from './session-cleanup';
 import { WebrunFunction } from './webrun-function';
 import { buildWorkflowDefinition } from './workflow-definition';
@@ -297,6 +297,8 @@ export class WebrunWorkflow extends Construct {
     const completion = props.completion ?? Completion.POLL;
     // Every alarm of the workflow evaluates the same period; none without observability.
     const alarmPeriod = observability ? (observability.period ?? DEFAULT_ALARM_PERIOD) : undefined;
+    const periodProblem = alarmPeriod && alarmPeriodProblem(alarmPeriod);
+    if (periodProblem) throw new Error(`WebrunWorkflow: observability.period ${periodProblem}`);
     if (completion === Completion.WEBHOOK) this.doorbell = this.addDoorbell(environment, logOptions, props.siteCredentials ?? true, alarmPeriod);
     const definition = buildWorkflowDefinition(this, this.functions, {
       completion: completion === Completion.WEBHOOK ? 'webhook' : 'poll',

@@ -338,6 +338,10 @@ describe('WebrunWorkflow props', () => {
     expect(construct({ pollInterval: Duration.millis(1500) })).toThrow('WebrunWorkflow: pollInterval must be a whole number of seconds from 1 to 300 (1 s to 5 min), got 1.5');
   });
 
+  it.each([0, 1, 5, 20, 45, 90, 8 * 86_400])('rejects an observability.period of %i s, which CloudWatch alarms or CDK\'s metrics refuse, naming the prop', (seconds) => {
+    expect(construct({ observability: { period: Duration.seconds(seconds) } })).toThrow(`WebrunWorkflow: observability.period must be 10 or 30 seconds, or a whole number of minutes up to 7 days (what CloudWatch alarms take), got ${seconds} seconds`);
+  });
+
   it('rejects a timeout under 5 minutes, naming the prop', () => {
     expect(construct({ timeout: Duration.minutes(1) })).toThrow(/timeout must be/);
   });
