@@ -31,6 +31,7 @@ import {
 import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
 import { CompletionModes, RESULT_LIMITS } from '../lambdas/shared/contract';
 import { MAX_INPUT_DEPTH, WorkflowInputSchema } from '../lambdas/shared/schema/workflow-input';
+import { EMAIL } from './checks';
 import { LambdaLogLevel } from './lambda-log-level';
 
 export const DEFAULT_CONFIG_FILE = 'webrun.config.json';
@@ -417,14 +418,14 @@ export const WebrunConfigSchema = v.pipe(
       alarmEmail: v.optional(
         v.pipe(
           text(),
-          v.regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, (issue) => `is not an e-mail address: ${quote(issue.input)}`),
+          v.regex(EMAIL, (issue) => `is not an e-mail address: ${quote(issue.input)}`),
           v.description('An e-mail address subscribed to the alarm topic. Default: no subscription.'),
         ),
       ),
       questionEmail: v.optional(
         v.pipe(
           text(),
-          v.regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, (issue) => `is not an e-mail address: ${quote(issue.input)}`),
+          v.regex(EMAIL, (issue) => `is not an e-mail address: ${quote(issue.input)}`),
           v.description('An e-mail address told of each guardrail question that waits for a person (guardrails.ask), through an SNS topic the stack creates. The mail carries the session\'s live view link. Default: the EventBridge event only.'),
         ),
       ),

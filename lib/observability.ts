@@ -5,7 +5,7 @@
  * (`workflow.observability`); alarms made later (a trigger's dead-letter queue) join it with `addAlarm` or
  * `alarmOnDeadLetters`.
  */
-import { Duration, Stack } from 'aws-cdk-lib/core';
+import { Duration, Stack, Token } from 'aws-cdk-lib/core';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -15,6 +15,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, METRICS_SERVICE, METRICS_STACK_DIMENSION, WorkflowMetricNames, type WorkflowMetricName } from '../lambdas/shared/contract';
+import { EMAIL } from './checks';
 
 /**
  * Why CloudWatch would refuse `period` for an alarm, or undefined. What CloudWatch alarms (10, 20, 30 s or a multiple
@@ -145,6 +146,9 @@ export class WebrunObservability extends Construct {
     const period = this.period;
     const problem = alarmPeriodProblem(period);
     if (problem) throw new Error(`WebrunObservability: period ${problem}`);
+    if (props.alarmEmail !== undefined && !Token.isUnresolved(props.alarmEmail) && !EMAIL.test(props.alarmEmail)) {
+      throw new Error(`WebrunObservability: alarmEmail is not an e-mail address: ${JSON.stringify(props.alarmEmail)}`);
+    }
     const stackName = Stack.of(this).stackName;
 
     this.alarmTopic = props.alarmTopic ?? new sns.Topic(this, 'AlarmTopic', { displayName: 'webrun-sfn alarms', enforceSSL: true });

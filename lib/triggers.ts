@@ -1,8 +1,8 @@
 /**
  * Starts the workflow without a person: EventBridge Scheduler schedules and EventBridge rules on the default bus,
  * both with a retry policy and one dead-letter queue for the starts that still fail (throttled, state machine
- * missing, access denied, ...). Inputs come from lib/config.ts, already validated with the state machine's
- * own input validator.
+ * missing, access denied, ...). Schedules and triggers are checked as lib/config.ts checks the config file's, each
+ * input with the state machine's own input validator.
  */
 import { Duration, TimeZone, Validations } from 'aws-cdk-lib/core';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -12,14 +12,14 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { EVENT_REFERENCE, type EventPatternConfig, type ScheduleConfig, type TriggerConfig } from './config';
+import { EVENT_REFERENCE, parseConfig, type EventPatternConfig, type ScheduleConfig, type TriggerConfig } from './config';
 
 export interface WebrunTriggersProps {
   /** The state machine the schedules and rules start. */
   readonly stateMachine: sfn.IStateMachine;
-  /** Validated schedules (lib/config.ts). @default none */
+  /** Schedules, checked at synth as the config file's are (lib/config.ts). @default none */
   readonly schedules?: readonly ScheduleConfig[];
-  /** Validated event triggers (lib/config.ts). @default none */
+  /** Event triggers, checked at synth as the config file's are (lib/config.ts). @default none */
   readonly triggers?: readonly TriggerConfig[];
   /**
    * How often EventBridge retries a start that failed before sending it to the dead-letter queue (0 to 185).
@@ -45,6 +45,9 @@ export class WebrunTriggers extends Construct {
     const retryAttempts = props.retryAttempts ?? 3;
     const maxEventAge = props.maxEventAge ?? Duration.hours(1);
     if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185) throw new Error(`WebrunTriggers: retryAttempts must be an integer from 0 to 185, got ${retryAttempts}`);
+    // Checked as the config file's are (expressions, names, event patterns, each input as the workflow validates
+    // it), also when another app gives them: otherwise a typo fails the deploy, or every run it starts.
+    parseConfig({ schedules: (props.schedules ?? []).map(({ inputFile: _read, ...schedule }) => schedule), triggers: props.triggers ?? [] }, 'WebrunTriggers');
     const ageSeconds = maxEventAge.toSeconds({ integral: false });
     if (!Number.isInteger(ageSeconds) || ageSeconds < 60 || ageSeconds > 86_400) {
       throw new Error(`WebrunTriggers: maxEventAge must be a whole number of seconds from 60 to 86400 (1 minute to 24 hours), got ${ageSeconds}`);

@@ -6,6 +6,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { EMAIL } from './checks';
 import { lambdaLogLevelOf, type ScheduleConfig, type TriggerConfig, type WebrunConfig } from './config';
 import type { WebrunObservability } from './observability';
 import { WebrunTriggers } from './triggers';
@@ -95,6 +96,9 @@ export class WebrunStack extends Stack {
     const apiKeySecret = props.workflow?.apiKeySecret
       ?? (props.apiKeySecretName ? secretsmanager.Secret.fromSecretNameV2(this, 'ApiKeySecret', props.apiKeySecretName) : undefined);
     let questionTopic = props.workflow?.questionTopic;
+    if (props.questionEmail !== undefined && !Token.isUnresolved(props.questionEmail) && !EMAIL.test(props.questionEmail)) {
+      throw new Error(`WebrunStack: questionEmail is not an e-mail address: ${JSON.stringify(props.questionEmail)}`);
+    }
     if (!questionTopic && props.questionEmail) {
       const topic = new sns.Topic(this, 'QuestionTopic', { displayName: 'webrun-sfn guardrail questions', enforceSSL: true });
       topic.addSubscription(new subscriptions.EmailSubscription(props.questionEmail));

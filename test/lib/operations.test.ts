@@ -150,6 +150,27 @@ describe('the triggers construct refuses a retry policy EventBridge would not ta
     expect(triggers({ retryAttempts: 0, maxEventAge: Duration.minutes(1) })).not.toThrow();
     expect(triggers({ retryAttempts: 185, maxEventAge: Duration.hours(24) })).not.toThrow();
   });
+
+  // Another app gives schedules and triggers in code: they are checked as the config file's are.
+  it.each([
+    [{ schedules: [{ name: 'x', expression: 'rate(0 minutes)', input: { tasks: [{ taskDetails: 'a' }] }, enabled: true }] }, 'WebrunTriggers: schedules[0].expression: a rate must be at least 1'],
+    [{ schedules: [{ name: 'x', expression: 'rate(5 minutes)', input: { tasks: [] }, enabled: true }] }, 'WebrunTriggers: schedules[0].input.tasks: must contain at least one task'],
+    [{ triggers: [{ name: 't', eventPattern: { source: [{ prefx: 'com.' }] }, inputPath: '$.detail' }] }, 'WebrunTriggers: triggers[0].eventPattern.source[0]: "prefx" is not an EventBridge content filter'],
+  ])('refuses schedules and triggers given in code that the deploy or every run would refuse: %#', (props, message) => {
+    expect(triggers(props as unknown as Partial<WebrunTriggersProps>)).toThrow(message);
+  });
+
+  it('takes the schedules and triggers a config file gave (validated already) as they are', () => {
+    const config = loadConfig({ path: path.join(__dirname, '..', '..', 'examples', 'config', 'full.json') });
+    expect(triggers({ schedules: config.schedules, triggers: config.triggers })).not.toThrow();
+  });
+});
+
+describe('e-mail props given in code are checked as the config file checks them', () => {
+  it('the stack\'s questionEmail and the observability\'s alarmEmail', () => {
+    expect(() => new WebrunStack(new App(), 'Q', { questionEmail: 'nope' })).toThrow('WebrunStack: questionEmail is not an e-mail address: "nope"');
+    expect(() => new WebrunStack(new App(), 'A', { workflow: { observability: { alarmEmail: 'not an email' } } })).toThrow('WebrunObservability: alarmEmail is not an e-mail address: "not an email"');
+  });
 });
 
 describe('logging and tracing', () => {
