@@ -323,6 +323,8 @@ const EventPatternSchema = v.pipe(
 
 /** The longest Input or InputTemplate an EventBridge rule target takes. */
 const RULE_INPUT_MAX_CHARS = 8_192;
+/** The most event fields an EventBridge input transformer reads (its InputPathsMap entries). */
+const RULE_INPUT_MAX_REFERENCES = 100;
 
 const TriggerSchema = v.pipe(
   strict({
@@ -356,6 +358,11 @@ const TriggerSchema = v.pipe(
     const chars = measured ? JSON.stringify(t.input).length : 0;
     if (chars > RULE_INPUT_MAX_CHARS) {
       reportIssues(addIssue, t, [{ path: ['input'], message: `is ${chars} characters of JSON; an EventBridge rule passes at most ${RULE_INPUT_MAX_CHARS} to its target (put a larger input in the event, and use "inputPath")` }]);
+    }
+    // Each distinct event reference is one entry of the target's InputPathsMap, which holds at most 100.
+    const references = measured ? new Set([...JSON.stringify(t.input).matchAll(EVENT_REFERENCE)].map((m) => m[1])).size : 0;
+    if (references > RULE_INPUT_MAX_REFERENCES) {
+      reportIssues(addIssue, t, [{ path: ['input'], message: `refers to ${references} event fields; an EventBridge rule fills in at most ${RULE_INPUT_MAX_REFERENCES} (use "inputPath" to pass the event part whole)` }]);
     }
   }),
   v.description('Starts the workflow on matching events of the default EventBridge bus.'),

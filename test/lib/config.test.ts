@@ -161,6 +161,8 @@ describe('config errors name the file and the field', () => {
     [trigger({ input: { tasks: [{ taskDetails: 'x' }], session: { startingPoint: 'ftp://x' } } }), 'triggers[0].input.session.startingPoint: must be an http(s) URL, got ftp:'],
     // A rule's target takes at most 8,192 characters of input: CloudFormation would refuse the deploy.
     [trigger({ input: { tasks: [{ taskDetails: `${'x'.repeat(8_200)} <$.detail.id>` }] } }), 'triggers[0].input: is 8244 characters of JSON; an EventBridge rule passes at most 8192 to its target (put a larger input in the event, and use "inputPath")'],
+    // An input transformer reads at most 100 event fields.
+    [trigger({ input: { tasks: [{ taskDetails: Array.from({ length: 101 }, (_, i) => `<$.detail.f${i}>`).join(' ') }] } }), 'triggers[0].input: refers to 101 event fields; an EventBridge rule fills in at most 100 (use "inputPath" to pass the event part whole)'],
   ])('trigger %j', (t, message) => {
     expect(problem({ triggers: [t] })).toBe(`webrun.config.json: ${message}`);
   });
