@@ -1,7 +1,7 @@
 import { stackPropsFromConfig } from '../../lib/webrun-stack';
 import { Completion } from '../../lib/webrun-workflow';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -79,6 +79,10 @@ describe('config defaults and samples', () => {
   });
 
   it('the full example sets every field and reads a schedule input from a file next to it', () => {
+    // Every field the schema has, so the example the README calls complete stays complete.
+    const schema = JSON.parse(readFileSync(path.join(root, 'schema', 'webrun-config.schema.json'), 'utf8')) as { properties: Record<string, unknown> };
+    const written = JSON.parse(readFileSync(path.join(root, 'examples', 'config', 'full.json'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(schema.properties).filter((field) => !(field in written))).toEqual([]);
     const config = loadConfig({ path: 'examples/config/full.json', cwd: root });
     expect(config).toMatchObject({ stackName: 'WebrunSfnProd', apiKeySecretName: 'webrun/api-key', alarmEmail: 'ops@example.com', questionEmail: 'buyer@example.com', costAlarmUsd: 25, logLevel: 'ALL', logRetentionDays: 90 });
     const monday = config.schedules.find((s) => s.name === 'monday-report');
