@@ -240,7 +240,18 @@ export class Model {
   // --- sessions ---------------------------------------------------------------------------------------------------
 
   private expireIfIdle(s: Session, now: number): void {
-    if (s.isOpen() && now - s.rec.lastActivityAt >= this.cfg.idleMs) s.rec.expiredAt = s.rec.lastActivityAt + this.cfg.idleMs;
+    if (!s.isOpen() || now - s.rec.lastActivityAt < this.cfg.idleMs) return;
+    s.rec.expiredAt = s.rec.lastActivityAt + this.cfg.idleMs;
+    this.endTasks(s, s.rec.expiredAt, 'the session expired');
+  }
+
+  /** A session that ends ends its running task (or the one waiting at a question): its progress and cost stop there. */
+  private endTasks(s: Session, at: number, reason: string): void {
+    for (const t of s.tasks.values()) {
+      if (t.rec.status !== 'pending' && t.rec.status !== 'guardrail') continue;
+      t.reason = reason;
+      t.settle('failed', t.progress(at), at);
+    }
   }
 
   sweep(): void {
@@ -285,6 +296,7 @@ export class Model {
     s.rec.terminatedAt = Date.now();
     s.rec.terminatedBy = by;
     if (by === 'request') s.rec.terminateCalls += 1;
+    this.endTasks(s, s.rec.terminatedAt, 'the session was terminated');
   }
 
   // --- tasks ------------------------------------------------------------------------------------------------------
@@ -361,7 +373,9 @@ export class Model {
   /** Stops the task if it is ready now (send-message holding an answer). */
   stopIfReady(t: Task): void {
     const now = Date.now();
-    if (t.rec.status === 'pending' && t.isReady(now)) this.stop(t, now);
+    // A session terminated (or expired) while send-message held the answer ended the task: it does not complete.
+    this.expireIfIdle(t.session, now);
+    if (t.rec.status === 'pending' && t.session.isOpen() && t.isReady(now)) this.stop(t, now);
   }
 
   /** `state`/`stop`, or a guardrail answered with `stop`: the task fails with "stopped". No doorbell. */

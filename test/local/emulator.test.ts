@@ -173,6 +173,31 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
       expect(b.json.pending).toBe(true);
     });
 
+    it('a session terminated while send-message holds its task ends the task: the held answer is no completion', async () => {
+      const c = await emulator.start({ sendHoldMs: 400 });
+      c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 200 });
+      const sid = await c.openSession();
+      const held = c.newTask(sid, 'held');
+      await sleep(50);
+      expect((await c.terminate(sid)).status).toBe(200);
+      const answer = await held;
+      expect(answer.json.result).not.toMatchObject({ type: 'task_completed' });
+      expect(c.emu.ledger().sessions[0].tasks[0]).toMatchObject({ status: 'failed' });
+    });
+
+    it('ending a session ends its running task: its status and cost stop there', async () => {
+      const c = await emulator.start();
+      c.emu.enqueueTasks({ outcome: 'stuck', costPerSecond: 1 });
+      const sid = await c.openSession();
+      await c.newTask(sid, 'runs on');
+      await sleep(100);
+      await c.terminate(sid);
+      const first = c.emu.ledger().sessions[0].tasks[0];
+      expect(first).toMatchObject({ status: 'failed' });
+      await sleep(300);
+      expect(c.emu.ledger().sessions[0].tasks[0].cost).toBe(first.cost);
+    });
+
     it('pendingMs keeps a task pending until that time has passed', async () => {
       const c = await emulator.start();
       c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 300 });
