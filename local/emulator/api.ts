@@ -70,7 +70,14 @@ function checkTaskFields(m: Json, prefix: string): string | undefined {
  * `initialTask`), as doorbell records keep it.
  */
 function recorded(body: Json): Json {
-  const copy = structuredClone(body);
+  // The body was parsed from JSON: nested too deep to copy, it is refused as any bad request is (TooDeep → 400).
+  let copy: Json;
+  try {
+    copy = structuredClone(body);
+  } catch (err) {
+    if (err instanceof RangeError) throw new TooDeep();
+    throw err;
+  }
   for (const holder of [copy, copy.initialTask]) {
     if (!isObject(holder) || !isObject(holder.webhook)) continue;
     if (holder.webhook.auth !== undefined) holder.webhook.auth = '[redacted]';
@@ -78,6 +85,9 @@ function recorded(body: Json): Json {
   }
   return copy;
 }
+
+/** A request body nested too deeply to keep in the ledger: answered 400, not 500 (which a client would retry). */
+export class TooDeep extends Error {}
 
 export interface ApiConfig {
   sendHoldMs: number;
@@ -105,7 +115,8 @@ export class Api {
       const err =
         checkMaxDuration(it.maxDuration, 'initialTask.maxDuration') ??
         checkOutputType(it.outputType, 'initialTask.outputType') ??
-        checkWebhook(it.webhook, 'initialTask.webhook');
+        checkWebhook(it.webhook, 'initialTask.webhook') ??
+        checkSecrets(it.secrets, 'initialTask.secrets');
       if (err) return badRequest(err);
       if (it.taskDetails !== undefined && typeof it.taskDetails !== 'string') return badRequest('initialTask.taskDetails must be a string');
       initialPrompt = typeof it.taskDetails === 'string' ? it.taskDetails : '';
@@ -149,6 +160,9 @@ export class Api {
         const t = typeof m.taskId === 'string' ? waiting.find((x) => x.id === m.taskId) : waiting[waiting.length - 1];
         if (!t) return badRequest('No task is waiting for a guardrail answer');
         if (m.newState !== 'resume' && m.newState !== 'stop') return badRequest('message.newState must be "resume" or "stop" for guardrail');
+        // One task runs at a time in a session: resuming this one while another runs is refused as a new one is.
+        const running = s.pending();
+        if (m.newState === 'resume' && running) return apiError(409, 'TASK_ALREADY_RUNNING', `Task ${running.id} is still running in this session`);
         this.model.answerGuardrail(t, typeof m.taskDetails === 'string' ? m.taskDetails : '', m.newState);
         if (m.newState === 'stop') return ok({ success: true, sessionId, taskId: t.id, message: 'Task stopped' });
         return ok(pendingSendAnswer(t, this.pollUrl(t), Date.now()));

@@ -4,7 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Api } from './api';
+import { TooDeep, type Api } from './api';
 import type { Doorbells } from './doorbell';
 import { faultAction, type FaultBook } from './faults';
 import type { Model } from './model';
@@ -218,18 +218,23 @@ export class EmulatorServer {
     if (method === 'POST' && !parsed) return answer(badRequest('Request body must be valid JSON'));
 
     const { api } = this.deps;
-    switch (r.endpoint) {
-      case 'start':
-        return answer(api.start(body));
-      case 'send': {
-        const reply = await api.send(body);
-        if (this.deps.timers.closed) return;
-        return answer(reply);
+    try {
+      switch (r.endpoint) {
+        case 'start':
+          return answer(api.start(body));
+        case 'send': {
+          const reply = await api.send(body);
+          if (this.deps.timers.closed) return;
+          return answer(reply);
+        }
+        case 'run-task':
+          return answer(api.runTask(body));
+        case 'poll':
+          return answer(api.poll(r.sessionId ?? '', r.taskId ?? ''));
       }
-      case 'run-task':
-        return answer(api.runTask(body));
-      case 'poll':
-        return answer(api.poll(r.sessionId ?? '', r.taskId ?? ''));
+    } catch (err) {
+      if (err instanceof TooDeep) return answer(badRequest('Request body is nested too deeply'));
+      throw err;
     }
   }
 }

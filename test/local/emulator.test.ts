@@ -198,6 +198,27 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
       expect(c.emu.ledger().sessions[0].tasks[0].cost).toBe(first.cost);
     });
 
+    it('a guardrail answer that resumes a task while another runs is refused, 409, as a second task is', async () => {
+      const c = await emulator.start();
+      c.emu.enqueueTasks({ outcome: 'guardrail', inline: true }, { outcome: 'stuck' });
+      const sid = await c.openSession();
+      await c.task(sid, 'A stops at a question');
+      await c.task(sid, 'B runs');
+      const resumed = await c.answer(sid, 'resume', 'yes');
+      expect(resumed.status).toBe(409);
+      expect(resumed.json.code).toBe('TASK_ALREADY_RUNNING');
+      expect(c.emu.ledger().sessions[0].tasks.map((t) => t.status)).toEqual(['guardrail', 'pending']);
+    });
+
+    it('start-session checks initialTask.secrets as a newTask\'s are, and a body nested too deep is a 400, not a 500', async () => {
+      const c = await emulator.start();
+      expect((await c.startSession({ initialTask: { secrets: 'bad' } })).status).toBe(400);
+      const deep = `{"mode":"default","x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+      const r = await c.call('POST', '/start/start-session', undefined, { raw: deep });
+      expect(r.status).toBe(400);
+      expect(r.json.code).toBe('INVALID_REQUEST');
+    });
+
     it('pendingMs keeps a task pending until that time has passed', async () => {
       const c = await emulator.start();
       c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 300 });
