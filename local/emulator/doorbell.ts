@@ -8,7 +8,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { DoorbellRecord, DoorbellScript, DoorbellType, ForgedDoorbell } from './types';
-import { isObject, nonNegInt, Timers } from './util';
+import { isObject, nonNegInt, timerMs, Timers } from './util';
 
 /** A bell that gets no answer within this time is recorded as an error. */
 const DOORBELL_TIMEOUT_MS = 5000;
@@ -16,11 +16,11 @@ const DOORBELL_TIMEOUT_MS = 5000;
 export function validateDoorbellScript(v: unknown, name: string): DoorbellScript {
   if (!isObject(v)) throw new TypeError(`${name} must be an object`);
   if (v.drop !== undefined && typeof v.drop !== 'boolean') throw new TypeError(`${name}.drop must be a boolean`);
-  nonNegInt(v.delayMs, `${name}.delayMs`);
+  timerMs(v.delayMs, `${name}.delayMs`);
   if (v.duplicate !== undefined && (nonNegInt(v.duplicate, `${name}.duplicate`) ?? 0) < 1) {
     throw new TypeError(`${name}.duplicate must be at least 1 (use drop for none)`);
   }
-  if (v.early !== undefined && typeof v.early !== 'boolean') nonNegInt(v.early, `${name}.early`);
+  if (v.early !== undefined && typeof v.early !== 'boolean') timerMs(v.early, `${name}.early`);
   return { ...(v as DoorbellScript) };
 }
 

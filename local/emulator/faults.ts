@@ -1,7 +1,7 @@
 /** Injected faults: which request a rule applies to, and what the server does instead of answering normally. */
 import { apiError, CODE_FOR_STATUS, STATUS_FOR_CODE, type Reply } from './replies';
 import type { Endpoint, FaultRule } from './types';
-import { isObject, nonNegInt } from './util';
+import { isObject, nonNegInt, timerMs } from './util';
 
 const ENDPOINTS: readonly Endpoint[] = ['start', 'send', 'terminate', 'poll', 'run-task', 'any'];
 
@@ -12,7 +12,7 @@ export function validateFaultRule(r: unknown): FaultRule {
   if (r.times === null || r.times === 'Infinity') rule.times = Infinity;
   if (rule.times !== undefined && rule.times !== Infinity) nonNegInt(rule.times, 'times');
   nonNegInt(rule.skip, 'skip');
-  nonNegInt(rule.latencyMs, 'latencyMs');
+  timerMs(rule.latencyMs, 'latencyMs');
   nonNegInt(rule.retryAfterSeconds, 'retryAfterSeconds');
   if (rule.status !== undefined && (!Number.isInteger(rule.status) || rule.status < 100 || rule.status > 599)) {
     throw new TypeError('status must be an HTTP status code');

@@ -15,7 +15,7 @@ import type {
   TaskOutcome,
   TaskRecord,
 } from './types';
-import { isObject, newId, nonNegInt, nonNegNumber, roundUsd, tokenEstimate, type Json, type Timers } from './util';
+import { isObject, newId, nonNegInt, nonNegNumber, timerMs, roundUsd, tokenEstimate, type Json, type Timers } from './util';
 
 const DEFAULT_QUESTION = 'I need login credentials';
 const DEFAULT_REASON = 'Navigation failed: page did not load';
@@ -34,7 +34,7 @@ export function validateTaskBehaviour(b: unknown): TaskBehaviour {
   if (b.inline !== undefined && typeof b.inline !== 'boolean') throw new TypeError('inline must be a boolean');
   if (!OUTCOMES.includes(b.outcome as TaskOutcome)) throw new TypeError(`outcome must be one of ${OUTCOMES.join(', ')}`);
   nonNegInt(b.pendingPolls, 'pendingPolls');
-  nonNegInt(b.pendingMs, 'pendingMs');
+  timerMs(b.pendingMs, 'pendingMs');
   if (b.shape !== undefined && !SHAPES.includes(b.shape as ResponseShape)) throw new TypeError('shape must be documented or status');
   if (b.data !== undefined && !isObject(b.data)) throw new TypeError('data must be an object');
   for (const k of ['question', 'reason'] as const) {

@@ -18,6 +18,16 @@ export function nonNegInt(v: unknown, name: string): number | undefined {
   return v;
 }
 
+/** The longest a Node.js timer waits (about 24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration in milliseconds a timer will wait: a non-negative integer up to MAX_TIMER_MS. */
+export function timerMs(v: unknown, name: string): number | undefined {
+  const ms = nonNegInt(v, name);
+  if (ms !== undefined && ms > MAX_TIMER_MS) throw new TypeError(`${name} must be at most ${MAX_TIMER_MS} ms (a longer timer fires at once), got ${ms}`);
+  return ms;
+}
+
 export function nonNegNumber(v: unknown, name: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`${name} must be a non-negative number`);

@@ -155,6 +155,9 @@ describe.concurrent('the model (tests run concurrently, each with its own emulat
 
     it('validates questions', () => {
       expect(() => validateTaskBehaviour({ outcome: 'guardrail', questions: [] })).toThrow(/at least one question/);
+      // A timer longer than Node's longest fires at once: such a wait is refused, not turned into none.
+      expect(() => validateTaskBehaviour({ outcome: 'completed', pendingMs: 3_000_000_000 })).toThrow('pendingMs must be at most 2147483647 ms (a longer timer fires at once), got 3000000000');
+      expect(() => validateTaskBehaviour({ outcome: 'completed', doorbell: { delayMs: 3_000_000_000 } })).toThrow(/doorbell.delayMs must be at most 2147483647 ms/);
       // A misspelt field is refused by name, not ignored (the run would use the default question).
       expect(() => validateTaskBehaviour({ outcome: 'guardrail', quesion: 'Which size?' })).toThrow(/^"quesion" is not a field of a task behaviour \(its fields: outcome, /);
       expect(() => validateTaskBehaviour({ outcome: 'completed', questions: [''] })).toThrow(/non-empty strings/);
