@@ -174,11 +174,12 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
     });
 
     it('a session terminated while send-message holds its task ends the task: the held answer is no completion', async () => {
-      const c = await emulator.start({ sendHoldMs: 400 });
-      c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 200 });
+      const c = await emulator.start({ sendHoldMs: 1_500 });
+      c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 800 });
       const sid = await c.openSession();
       const held = c.newTask(sid, 'held');
-      await sleep(50);
+      // Terminated as soon as the task exists, well inside its 800 ms.
+      while (c.emu.ledger().sessions[0].tasks.length === 0) await sleep(5);
       expect((await c.terminate(sid)).status).toBe(200);
       const answer = await held;
       expect(answer.json.result).not.toMatchObject({ type: 'task_completed' });
