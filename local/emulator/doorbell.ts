@@ -8,13 +8,14 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { DoorbellRecord, DoorbellScript, DoorbellType, ForgedDoorbell } from './types';
-import { isObject, nonNegInt, timerMs, Timers } from './util';
+import { isObject, nonNegInt, onlyFields, timerMs, Timers } from './util';
 
 /** A bell that gets no answer within this time is recorded as an error. */
 const DOORBELL_TIMEOUT_MS = 5000;
 
 export function validateDoorbellScript(v: unknown, name: string): DoorbellScript {
   if (!isObject(v)) throw new TypeError(`${name} must be an object`);
+  onlyFields(v, ['drop', 'delayMs', 'duplicate', 'early'], name);
   if (v.drop !== undefined && typeof v.drop !== 'boolean') throw new TypeError(`${name}.drop must be a boolean`);
   timerMs(v.delayMs, `${name}.delayMs`);
   if (v.duplicate !== undefined && (nonNegInt(v.duplicate, `${name}.duplicate`) ?? 0) < 1) {
@@ -45,6 +46,7 @@ export function recordedUrl(raw: string): string {
 
 function validateForgedDoorbell(v: unknown): ForgedDoorbell {
   if (!isObject(v)) throw new TypeError('a doorbell must be an object');
+  onlyFields(v, ['url', 'method', 'body', 'headers'], 'a doorbell');
   if (typeof v.url !== 'string' || v.url === '') throw new TypeError('url must be a non-empty string');
   if (v.method !== undefined && (typeof v.method !== 'string' || !/^[A-Z]+$/.test(v.method))) throw new TypeError('method must be an upper-case HTTP method');
   if (v.headers !== undefined && (!isObject(v.headers) || !Object.values(v.headers).every((h) => typeof h === 'string'))) {

@@ -1,13 +1,17 @@
 /** Injected faults: which request a rule applies to, and what the server does instead of answering normally. */
 import { apiError, CODE_FOR_STATUS, STATUS_FOR_CODE, type Reply } from './replies';
 import type { Endpoint, FaultRule } from './types';
-import { isObject, nonNegInt, timerMs } from './util';
+import { isObject, nonNegInt, onlyFields, timerMs } from './util';
 
 const ENDPOINTS: readonly Endpoint[] = ['start', 'send', 'terminate', 'poll', 'run-task', 'any'];
+const FAULT_FIELDS: ReadonlyArray<keyof FaultRule> = ['endpoint', 'status', 'code', 'error', 'retryAfterSeconds', 'rawBody', 'contentType', 'latencyMs', 'hangup', 'times', 'skip'];
 
 export function validateFaultRule(r: unknown): FaultRule {
   if (!isObject(r)) throw new TypeError('a fault rule must be an object');
+  onlyFields(r, FAULT_FIELDS, 'a fault rule');
   if (!ENDPOINTS.includes(r.endpoint as Endpoint)) throw new TypeError(`endpoint must be one of ${ENDPOINTS.join(', ')}`);
+  if (r.hangup !== undefined && typeof r.hangup !== 'boolean') throw new TypeError('hangup must be a boolean');
+  for (const k of ['error', 'contentType'] as const) if (r[k] !== undefined && typeof r[k] !== 'string') throw new TypeError(`${k} must be a string`);
   const rule = { ...(r as unknown as FaultRule) };
   if (r.times === null || r.times === 'Infinity') rule.times = Infinity;
   if (rule.times !== undefined && rule.times !== Infinity) nonNegInt(rule.times, 'times');

@@ -15,7 +15,7 @@ import type {
   TaskOutcome,
   TaskRecord,
 } from './types';
-import { isObject, newId, nonNegInt, nonNegNumber, timerMs, roundUsd, tokenEstimate, type Json, type Timers } from './util';
+import { isObject, newId, nonNegInt, nonNegNumber, onlyFields, timerMs, roundUsd, tokenEstimate, type Json, type Timers } from './util';
 
 const DEFAULT_QUESTION = 'I need login credentials';
 const DEFAULT_REASON = 'Navigation failed: page did not load';
@@ -29,8 +29,7 @@ const BEHAVIOUR_FIELDS: ReadonlyArray<keyof TaskBehaviour> = ['outcome', 'pendin
 
 export function validateTaskBehaviour(b: unknown): TaskBehaviour {
   if (!isObject(b)) throw new TypeError('a task behaviour must be an object');
-  const unknown = Object.keys(b).filter((k) => !(BEHAVIOUR_FIELDS as readonly string[]).includes(k));
-  if (unknown.length > 0) throw new TypeError(`${unknown.map((k) => JSON.stringify(k)).join(', ')} ${unknown.length === 1 ? 'is not a field' : 'are not fields'} of a task behaviour (its fields: ${BEHAVIOUR_FIELDS.join(', ')})`);
+  onlyFields(b, BEHAVIOUR_FIELDS, 'a task behaviour');
   if (b.inline !== undefined && typeof b.inline !== 'boolean') throw new TypeError('inline must be a boolean');
   if (!OUTCOMES.includes(b.outcome as TaskOutcome)) throw new TypeError(`outcome must be one of ${OUTCOMES.join(', ')}`);
   nonNegInt(b.pendingPolls, 'pendingPolls');

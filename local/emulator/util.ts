@@ -99,3 +99,10 @@ export function tokenEstimate(taskDetails: string): { inputTokens: number; outpu
   const cost = Math.round(((inputTokens * 3 + outputTokens * 15) / 1e6) * 1e6) / 1e6;
   return { inputTokens, outputTokens, cost };
 }
+
+/** Throws, naming them, when `value` has fields other than `fields`: a misspelt one is refused, never ignored. */
+export function onlyFields(value: Record<string, unknown>, fields: readonly string[], what: string): void {
+  const unknown = Object.keys(value).filter((k) => !fields.includes(k));
+  if (unknown.length === 0) return;
+  throw new TypeError(`${unknown.map((k) => JSON.stringify(k)).join(', ')} ${unknown.length === 1 ? 'is not a field' : 'are not fields'} of ${what} (its fields: ${fields.join(', ')})`);
+}

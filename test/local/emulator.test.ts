@@ -528,6 +528,13 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
       expect(partly.status).toBe(400); // nothing of an invalid list is queued, for tasks and for faults
       expect((await c.call('POST', '/__emulator/faults', [{ endpoint: 'start', status: 500 }, { endpoint: 'x' }], noAuth)).status).toBe(400);
       expect((await c.call('POST', '/__emulator/faults', undefined, { auth: null, raw: 'nope' })).status).toBe(400);
+      // A misspelt field or a wrong type is refused by name, not ignored (the rule would eat a request doing nothing).
+      const misspelt = await c.call('POST', '/__emulator/faults', [{ endpoint: 'start', stauts: 503 }], noAuth);
+      expect(misspelt.status).toBe(400);
+      expect(misspelt.text).toContain('\\"stauts\\" is not a field of a fault rule');
+      expect((await c.call('POST', '/__emulator/faults', [{ endpoint: 'start', hangup: 'false' }], noAuth)).status).toBe(400);
+      expect((await c.call('POST', '/__emulator/faults', [{ endpoint: 'start', status: 503, error: { nested: true } }], noAuth)).status).toBe(400);
+      expect((await c.call('POST', '/__emulator/tasks', [{ outcome: 'completed', doorbell: { early: true, bogus: 1 } }], noAuth)).status).toBe(400);
 
       const sid = await c.openSession();
       const t = await c.task(sid, 'x');
