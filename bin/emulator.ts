@@ -14,7 +14,8 @@ Serves the webrun API (POST /start/start-session, /start/send-message, /start/ru
 on 127.0.0.1 with the documented answer shapes and Bearer auth.
 
   --port N                 port on 127.0.0.1 (default 0: a free port, printed)
-  --api-key K              accept only "Bearer K" (default: any non-empty Bearer token)
+  --api-key K              accept only "Bearer K" (default: any non-empty Bearer token); or set
+                           WEBRUN_EMULATOR_API_KEY, which keeps K out of ps and npm's echo of the command
   --pending-polls N        GET /task answers pending N times before the outcome (default 2)
   --shape S                answer shape: documented (default) or status
   --session-idle-ms MS     inactivity expiry of a session (default 300000)
@@ -103,7 +104,10 @@ function usageError(e: unknown): Error {
   }
 }
 
-export function parseArgs(argv: string[]): CliOptions {
+/** The key, from the environment: a flag's value shows in `ps` and in npm's echo of the command. */
+export const API_KEY_ENV = 'WEBRUN_EMULATOR_API_KEY';
+
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
   let values: { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
   try {
     values = parseFlags({ args: argv, options: FLAGS, strict: true, allowPositionals: false }).values;
@@ -116,6 +120,8 @@ export function parseArgs(argv: string[]): CliOptions {
   if (v['api-key'] !== undefined) {
     if (v['api-key'] === '') throw new UsageError('--api-key must not be empty');
     out.apiKey = v['api-key'];
+  } else if (env[API_KEY_ENV]) {
+    out.apiKey = env[API_KEY_ENV];
   }
   if (v['pending-polls'] !== undefined) out.pendingPolls = intFlag('--pending-polls', v['pending-polls'], 0, 1_000_000);
   if (v.shape !== undefined) {

@@ -91,7 +91,10 @@ describe('parseArgs', () => {
       taskCost: 1.25, costPerSecond: 0.01, webhookPendingMs: 30, doorbell: { delayMs: 100, duplicate: 2, drop: true, early: true },
       parentWatch: false, quiet: true, help: false,
     });
-    expect(parseArgs([])).toEqual({ quiet: false, help: false, parentWatch: true });
+    expect(parseArgs([], {})).toEqual({ quiet: false, help: false, parentWatch: true });
+    // The key from the environment, out of ps and npm's echo of the command; a flag wins.
+    expect(parseArgs([], { WEBRUN_EMULATOR_API_KEY: 'env-key' }).apiKey).toBe('env-key');
+    expect(parseArgs(['--api-key', 'flag-key'], { WEBRUN_EMULATOR_API_KEY: 'env-key' }).apiKey).toBe('flag-key');
     expect(parseArgs(['-h']).help).toBe(true);
   });
 
