@@ -161,6 +161,8 @@ export class EmulatorServer {
     }
     const r = route(method, path);
     if (r.kind === 'root') return answer(ok({ ok: true, name: 'webrun-emulator' }));
+    // The ledger's requests are the API's: an API request answered 413 is one; a control path, whatever the method, never is.
+    if (r.kind === 'api') entry = { method, path, status: 0, authorization: this.authState(req.headers.authorization), endpoint: r.endpoint };
     if (raw.tooLarge) return answer(apiError(413, 'INVALID_REQUEST', 'Request body too large'));
 
     let body: unknown;
@@ -179,7 +181,7 @@ export class EmulatorServer {
       return answer(reply);
     }
     if (r.kind !== 'api') {
-      entry = { method, path, status: 0 };
+      if (!path.startsWith('/__emulator')) entry = { method, path, status: 0 };
       return answer(
         r.kind === 'method' ? apiError(405, 'METHOD_NOT_ALLOWED', `Method ${method} not allowed on ${path}`) : apiError(404, 'NOT_FOUND', `No route for ${method} ${path}`),
       );
@@ -234,7 +236,9 @@ export class EmulatorServer {
       }
     } catch (err) {
       if (err instanceof TooDeep) return answer(badRequest('Request body is nested too deeply'));
-      throw err;
+      // Recorded with the other API requests, as what the client saw.
+      this.deps.log?.(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+      return answer(apiError(500, 'INTERNAL_ERROR'));
     }
   }
 }

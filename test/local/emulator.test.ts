@@ -542,6 +542,12 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
       const l = await c.call('GET', '/__emulator/ledger', undefined, noAuth);
       expect(l.json).toMatchObject({ created: 1, open: 1, maxOpen: 1, doorbells: [], sessions: [{ sessionId: sid, tasks: [{ outcome: 'failed' }] }] });
       expect(l.json.requests).toHaveLength(4); // control requests are not recorded
+      // Not with a wrong method either; an API request refused as too large is.
+      expect((await c.call('GET', '/__emulator/tasks', undefined, noAuth)).status).toBe(405);
+      expect((await c.call('POST', '/start/start-session', undefined, { raw: `{"x":"${'y'.repeat(1_100_000)}"}` })).status).toBe(413);
+      const requests = c.emu.ledger().requests;
+      expect(requests.filter((q) => q.path.startsWith('/__emulator'))).toEqual([]);
+      expect(requests.at(-1)).toMatchObject({ method: 'POST', path: '/start/start-session', status: 413 });
 
       expect((await c.call('POST', '/__emulator/reset', undefined, noAuth)).status).toBe(200);
       expect(c.emu.ledger()).toEqual({ sessions: [], created: 0, terminated: 0, open: 0, expired: 0, maxOpen: 0, requests: [], doorbells: [] });
