@@ -120,16 +120,16 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
   try {
     template = await readJsonInput(opts.template, io.readStdin);
   } catch (err) {
-    throw new CliError(`--template: ${(err as Error).message}`, false, 'InvalidInput');
+    throw new CliError(`--template: ${(err as Error).message}`, false);
   }
-  if (!isPlainObject(template)) throw new CliError(`--template: ${opts.template} must hold a workflow input object with "tasks"`, false, 'InvalidInput');
+  if (!isPlainObject(template)) throw new CliError(`--template: ${opts.template} must hold a workflow input object with "tasks"`, false);
   const templateTooLarge = templateProblem(template);
   if (templateTooLarge) throw new CliError(`--template: ${opts.template}: ${templateTooLarge}\n(nothing was uploaded or started)`, false, 'Webrun.InvalidInput');
   let text: string;
   try {
     text = await readText(itemsFile, io.readStdin);
   } catch (err) {
-    throw new CliError((err as Error).message, false, 'InvalidInput');
+    throw new CliError((err as Error).message, false);
   }
   const source = itemsFile === '-' ? 'stdin' : itemsFile;
   const format = itemFormat(itemsFile, text);

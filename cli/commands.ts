@@ -304,7 +304,7 @@ async function readInputFile(file: string, io: CommandIo): Promise<unknown> {
   try {
     return await readJsonInput(file, io.readStdin);
   } catch (err) {
-    throw new CliError((err as Error).message, false, 'InvalidInput');
+    throw new CliError((err as Error).message, false);
   }
 }
 

@@ -15,10 +15,11 @@ export const USAGE = `Usage: npx webrun-sfn <command> [options]
 
 Deployed workflows (AWS credentials and region as for the AWS CLI: AWS_PROFILE, AWS_REGION, ...):
   start <input.json | ->   validate the input locally, then start an execution; prints its ARN
-      --follow               then follow it to the end (exit code as for follow)
+      --follow               then follow it to the end (exit code as for follow; --refs as for result)
       --name <name>          execution name: the same name and input while it runs start it only once
   follow <executionArn>    live progress from the execution history until it ends, then its result
       --interval <s>         seconds between history polls (default 2)
+      --refs                 as for result
   result <executionArn>    status and output (or error) of an execution, stored results read back
       --refs                 print stored results as their references (s3://...), unread
   stop <executionArn>      stop an execution; its webrun session is then terminated
@@ -45,7 +46,8 @@ Everywhere:
   --region <region>        AWS region (commands on an ARN use the ARN's region)
   -h, --help               this help
 
-Exit codes: 0 ok, 1 the execution failed, was aborted or timed out, 2 usage, input or AWS access errors.`;
+Exit codes: 0 ok, 1 the execution failed, was aborted or timed out, 2 usage, input or AWS access errors,
+130 follow interrupted (Ctrl-C; the execution goes on).`;
 
 /** `webrun-sfn <command> --help`: the command's own lines of USAGE, then what applies everywhere. */
 export function commandUsage(command: string): string {
@@ -83,7 +85,7 @@ export interface CliIo extends CommandIo {
 
 const COMMON = ['json', 'region', 'help'];
 const ALLOWED: Record<string, string[]> = {
-  start: [...COMMON, 'follow', 'name', 'state-machine-arn', 'stack', 'config', 'interval'],
+  start: [...COMMON, 'follow', 'name', 'state-machine-arn', 'stack', 'config', 'interval', 'refs'],
   follow: [...COMMON, 'interval', 'refs'],
   result: [...COMMON, 'refs'],
   stop: [...COMMON, 'cause'],

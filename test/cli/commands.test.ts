@@ -127,6 +127,8 @@ describe('start', () => {
 
   it('rejects a missing file, bad JSON and a bad execution name', async () => {
     expect((await run(['start', path.join(dir, 'nope.json')])).stderr).toContain('cannot read');
+    // An input mistake has the one name, as the local command's: Webrun.InvalidInput.
+    expect(JSON.parse((await run(['start', path.join(dir, 'nope.json'), '--json'])).stdout).error.name).toBe('Webrun.InvalidInput');
     const notJson = path.join(dir, 'not.json');
     writeFileSync(notJson, '{');
     expect((await run(['start', notJson])).stderr).toContain('is not valid JSON');
@@ -343,6 +345,16 @@ describe('result', () => {
       sfn.on(DescribeExecutionCommand).resolves(describeWithRef);
       const r = await run(['result', EXECUTION_ARN, '--refs']);
       expect(JSON.parse(r.stdout)).toEqual(withRef);
+      expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
+    });
+
+    it('start --follow --refs leaves the references too, as OPERATIONS says for a caller without s3:GetObject', async () => {
+      sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION_ARN, startDate: new Date() });
+      sfn.on(GetExecutionHistoryCommand).resolves({ events: succeededHistory().reverse() });
+      sfn.on(DescribeExecutionCommand).resolves(describeWithRef);
+      const r = await run(['start', inputFile, '--follow', '--refs', '--state-machine-arn', STATE_MACHINE_ARN]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout.slice(r.stdout.indexOf('{')))).toEqual(withRef);
       expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
     });
 
