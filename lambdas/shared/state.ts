@@ -7,6 +7,7 @@
  * which each step replaces (`ResultPath: $.loop`). A handler returns only the new `loop`, so nothing it did not
  * change passes through it, and no result is ever in the state twice.
  */
+import { createHash } from 'node:crypto';
 import type { AnsweredGuardrail, TaskResult } from './contract';
 import type { SessionOptions, WorkflowTask } from './types';
 
@@ -139,5 +140,9 @@ export function resultKey(executionArn: string, index: number): string {
   // arn:<partition>:states:<region>:<account>:execution:<state machine>:<execution name>
   const parts = executionArn.split(':');
   const execution = parts.length >= 8 ? `${parts[6]}/${parts.slice(7).join(':')}` : executionArn;
-  return `${execution.replace(/[^A-Za-z0-9/_.-]/g, '_')}/task-${index}.json`;
+  const plain = execution.replace(/[^A-Za-z0-9/_.-]/g, '_');
+  // A name with other characters (Step Functions allows + = @ ! ' ( ) and any letter) gets a digest of the ARN too:
+  // order+42 and order=42 would otherwise share a key, the later run overwriting the earlier one's results.
+  const key = plain === execution ? plain : `${plain}-${createHash('sha256').update(executionArn).digest('hex').slice(0, 16)}`;
+  return `${key}/task-${index}.json`;
 }

@@ -19,7 +19,7 @@ import { loadResult, type ResultStore } from '../../../lambdas/shared/result-sto
 import { memorySessionRecords } from '../../../lambdas/shared/session-records';
 import { pollPlanFromEnv } from '../../../lambdas/shared/settings';
 import type { SiteCredentialResolver } from '../../../lambdas/shared/site-credentials';
-import type { FailureReport, LoopState, RunState } from '../../../lambdas/shared/state';
+import { resultKey, type FailureReport, type LoopState, type RunState } from '../../../lambdas/shared/state';
 import type { TaskOutcome, WorkflowTask } from '../../../lambdas/shared/types';
 import { WebrunClient } from '../../../lambdas/shared/webrun-client';
 import { caught } from '../../helpers/errors';
@@ -521,6 +521,21 @@ describe('terminateSession', () => {
     client.terminateSession.mockRejectedValue(new ApiError('500'));
     await handlers.terminateSession(failure(), { remainingMs: () => 10_000 });
     expect(client.terminateSession).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('resultKey', () => {
+  const arn = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:WebrunWorkflow:${name}`;
+
+  it('keeps a plain execution name readable in the key', () => {
+    expect(resultKey(arn('run-1'), 0)).toBe('WebrunWorkflow/run-1/task-0.json');
+  });
+
+  it('gives names that differ only in characters a key cannot hold keys of their own (one run overwrote another\'s results)', () => {
+    const names = ['order+42', 'order=42', 'order@42', 'order_42', 'café-ü', 'café-é'];
+    const keys = names.map((n) => resultKey(arn(n), 0));
+    expect(new Set(keys).size).toBe(names.length);
+    for (const key of keys) expect(key).toMatch(/^[A-Za-z0-9/_.-]+$/);
   });
 });
 
