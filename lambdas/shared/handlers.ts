@@ -473,9 +473,16 @@ export function makeHandlers(deps: HandlerDeps) {
     }
     const claimed = await waiting.claim(record.key, record.nonce);
     if (!claimed) return 'already-resumed';
-    const resumed = next
-      ? await taskTokens.succeed(claimed.token, next)
-      : await taskTokens.fail(claimed.token, failure!.name, JSON.stringify({ errorType: failure!.name, errorMessage: failure!.message }));
+    let resumed: boolean;
+    try {
+      resumed = next
+        ? await taskTokens.succeed(claimed.token, next)
+        : await taskTokens.fail(claimed.token, failure!.name, JSON.stringify({ errorType: failure!.name, errorMessage: failure!.message }));
+    } catch (err) {
+      // Throttled, or any other refusal: the record goes back, so a later doorbell or the fallback still finds the task.
+      await waiting.restore(claimed).catch(() => undefined);
+      throw err;
+    }
     if (!resumed) {
       // The wait had already run out: the polling fallback follows the task, and needs its record back to find it.
       await waiting.restore(claimed);

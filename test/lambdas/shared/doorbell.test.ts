@@ -300,6 +300,17 @@ describe('no double send, no lost task, no double answer', () => {
     expect(loop.results).toEqual([result0()]);
   });
 
+  it('a resume Step Functions refuses (throttled) puts the record back: the task completed within send-message is not lost', async () => {
+    const { handlers, client, taskTokens, waiting } = setup();
+    vi.mocked(taskTokens.succeed).mockRejectedValueOnce(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    client.sendTask.mockResolvedValueOnce(completed());
+    await handlers.sendTask(event());
+    expect(waiting.all()).toEqual([expect.objectContaining({ taskId: 't-1' })]);
+    client.getTask.mockResolvedValue(completed());
+    const loop = await handlers.pollTask({ executionArn: EXECUTION_ARN, run, loop: loop0, fallback: true });
+    expect(loop.results).toEqual([result0()]);
+  });
+
   it('the fallback keeps the questions rules answered: an answer from a secret the agent repeats is redacted, and listed', async () => {
     const PIN = '99887766';
     const { handlers, client, bell, ring } = setup(undefined, async () => ({ pin: PIN }));
