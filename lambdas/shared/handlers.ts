@@ -557,21 +557,22 @@ export function makeHandlers(deps: HandlerDeps) {
         if (deadlineAt !== undefined && now() + everyMs + GET_BUDGET_MS > deadlineAt) break;
         await deps.sleep(everyMs, ctx.signal);
       }
-      let outcome = await client.getTask(run.sessionId, pending.taskId);
-      if (outcome.kind !== 'pending' && refs.length > 0) {
-        // The final answer may repeat what the agent typed: read the task's credentials again to redact them.
-        // If they cannot be read, the run fails (ConfigError) rather than put them into the result or cause.
-        const credentials = await resolveSiteCredentials(refs, siteCredentials);
-        outcome = redactOutcome(outcome, credentials.flatMap((c) => Object.values(c.fields)));
-      }
       let followed: Followed;
       try {
+        let outcome = await client.getTask(run.sessionId, pending.taskId);
+        if (outcome.kind !== 'pending' && refs.length > 0) {
+          // The final answer may repeat what the agent typed: read the task's credentials again to redact them.
+          // If they cannot be read, the run fails (ConfigError) rather than put them into the result or cause.
+          const credentials = await resolveSiteCredentials(refs, siteCredentials);
+          outcome = redactOutcome(outcome, credentials.flatMap((c) => Object.values(c.fields)));
+        }
         followed = await follow({ event, taskId: pending.taskId, sentAt: pending.sentAt, answered }, outcome, client);
       } catch (err) {
-        // This step sent a person's answer, so it must not be repeated: a result that could not be stored is read
-        // again by the poll loop, whose retries store it.
-        if (err instanceof ResultStoreError && answer !== undefined) {
-          log.warn('could not store the result of a task after sending an answer: polling it instead', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId });
+        // This step sent a person's answer, so it must not fail now (the run would end with the task going on) nor
+        // be repeated (its retry would send the answer again): a GET that failed for now, or a result that could not
+        // be stored, is left to the poll loop, which reads the task again.
+        if (answer !== undefined && (err instanceof ResultStoreError || TRANSIENT.has((err as Error)?.name))) {
+          log.warn('could not follow the task after sending an answer: polling it instead', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, error: (err as Error)?.name });
           return { ...loop, pending: { ...pending, attempt, ...(answered.length ? { answered } : {}) } };
         }
         return stopOverBudget(err, client, run.sessionId);

@@ -332,6 +332,18 @@ describe('results of any size', () => {
       expect(handedOver).toMatchObject({ status: 'pending', pending: { taskId: 't-1', answered: [{ question: 'Which account?', answeredBy: 'person' }] } });
       expect(client.answerGuardrail).toHaveBeenCalledTimes(1);
     });
+
+    it.each([
+      ['a 500 (the state does not retry it: the run would end)', 'Webrun.ApiError'],
+      ['a 503 (the state retries it: the answer would be sent again)', 'Webrun.ServiceUnavailable'],
+    ])("after a person's answer, a GET that fails for now, %s, hands the task to the poll loop", async (_why, name) => {
+      const { handlers, client } = setup();
+      const asked: LoopState = { ...pendingLoop(0), status: 'question', question: { text: 'Which account?', timeoutSeconds: 60 } };
+      client.getTask.mockRejectedValueOnce(Object.assign(new Error('the API failed for now'), { name }));
+      const handedOver = await handlers.pollTask({ ...event(asked), answer: { answer: 'the business one' } });
+      expect(handedOver).toMatchObject({ status: 'pending', pending: { taskId: 't-1', answered: [{ question: 'Which account?', answeredBy: 'person' }] } });
+      expect(client.answerGuardrail).toHaveBeenCalledTimes(1);
+    });
   });
 });
 
