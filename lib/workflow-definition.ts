@@ -61,6 +61,16 @@ const NON_IDEMPOTENT_RETRY: sfn.RetryProps = {
   jitterStrategy: sfn.JitterType.FULL,
 };
 
+/** Lambda throttled the invocation (it did not run): any step may try again, the failure report and the ask too. */
+const THROTTLED_RETRY: sfn.RetryProps = {
+  errors: [LAMBDA_THROTTLED],
+  interval: Duration.seconds(2),
+  backoffRate: 2,
+  maxAttempts: 6,
+  maxDelay: Duration.seconds(30),
+  jitterStrategy: sfn.JitterType.FULL,
+};
+
 /**
  * All of the account's sessions are in use (HTTP 429 SESSION_LIMIT_REACHED): start-session created nothing, so it is
  * repeated, for as long as a session held by another run may take to end (10, 20, 40 s, then every 60 s: up to
@@ -135,10 +145,12 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
   const failurePayload: Payload<FailureEvent> = { ...step, 'failure.$': '$.failure' };
   // Its handler retries the terminate itself and reports whatever that gave; only Lambda's own faults reach the Catch.
   const terminateAfterFailure = invoke(scope, StateNames.terminateAfterFailure, fns.terminateSession, failurePayload, '$.report', t.terminate)
+    .addRetry(THROTTLED_RETRY)
     .addCatch(reportWithoutCleanup, { errors: ALL, resultPath: '$.cleanupFailure' })
     .next(failed);
   const startFailurePayload: Payload<Pick<FailureEvent, 'executionArn' | 'failure'>> = { 'executionArn.$': EXECUTION_ID, 'failure.$': '$' };
   const reportStartFailure = invoke(scope, StateNames.reportStartFailure, fns.terminateSession, startFailurePayload, '$.report', t.terminate)
+    .addRetry(THROTTLED_RETRY)
     .addCatch(sfn.Fail.jsonPath(scope, StateNames.failedUnreported, { errorPath: '$.Error', causePath: '$.Cause' }), { errors: ALL, resultPath: '$.reportFailure' })
     .next(failed);
   const onFailure = { errors: ALL, resultPath: '$.failure' };
@@ -215,10 +227,12 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
     resultPath: '$.answer',
     taskTimeout: sfn.Timeout.at('$.loop.question.timeoutSeconds'),
   })
+    .addRetry(THROTTLED_RETRY)
     .addCatch(questionUnanswered, { errors: [sfn.Errors.TIMEOUT], resultPath: '$.unanswered' })
     .addCatch(terminateAfterFailure, onFailure);
   const answerPayload: Payload<AnswerEvent> = { ...step, 'answer.$': '$.answer' };
-  const answerQuestion = invoke(scope, StateNames.answerQuestion, fns.pollTask, answerPayload, '$.loop', t.poll)
+  // It sends the person's answer: repeated only when the call was certainly refused (as the send step is).
+  const answerQuestion = invoke(scope, StateNames.answerQuestion, fns.pollTask, answerPayload, '$.loop', t.poll, false)
     .addRetry(NON_IDEMPOTENT_RETRY)
     .addCatch(terminateAfterFailure, onFailure);
   askPerson.next(answerQuestion);

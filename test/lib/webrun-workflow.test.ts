@@ -230,6 +230,17 @@ describe('WebrunWorkflow (default props)', () => {
       expect(definition.States[StateNames.terminateAfterFailure].Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: StateNames.reportWithoutCleanup, ResultPath: '$.cleanupFailure' })]);
     });
 
+    it('every Task state retries a throttled invocation (the function did not run); a step that sends something never retries Lambda\'s other faults', () => {
+      const tasks = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task');
+      for (const [name, state] of tasks) {
+        expect((state.Retry ?? []).flatMap((r) => r.ErrorEquals), name).toContain('Lambda.TooManyRequestsException');
+      }
+      // The person's answer, the task and the session are sent once: the function may already have run.
+      for (const name of [StateNames.start, StateNames.send, StateNames.answerQuestion]) {
+        expect((definition.States[name].Retry ?? []).flatMap((r) => r.ErrorEquals), name).not.toContain('Lambda.ServiceException');
+      }
+    });
+
     it('hands every function the execution ARN, and each step the run and its loop, writing only the loop back', () => {
       const tasks = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task');
       expect(tasks.length).toBeGreaterThanOrEqual(6);
