@@ -58,7 +58,7 @@ export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): HandlerDeps {
   return {
     client: async (options = {}) => {
       if (!readKey) throw new ConfigError(`Environment variable ${ENV.secretArn} is not set: the function does not know which secret holds the webrun API key.`);
-      return new WebrunClient({ baseUrl, apiKey: await readKey(), ...options });
+      return new WebrunClient({ baseUrl, apiKey: await readKey(), refreshApiKey: () => readKey({ fresh: true }), ...options });
     },
     siteCredentials: secretsManagerCredentials(secrets, secretArn),
     pollPlan: settings.pollPlan,

@@ -44,13 +44,14 @@ function sdkError(err: unknown): { name?: string } {
  * Returns a function that resolves the API key through Powertools Parameters: read from Secrets Manager at most
  * once per `maxAgeSeconds` per warm container, never logged, handed only to the webrun client.
  */
-export function secretApiKeyReader(options: SecretReaderOptions): () => Promise<string> {
+export function secretApiKeyReader(options: SecretReaderOptions): (read?: { fresh?: boolean }) => Promise<string> {
   const provider = options.provider ?? new SecretsProvider({ awsSdkV3Client: new SecretsManagerClient({}) });
   const maxAge = options.maxAgeSeconds ?? 300;
-  return async () => {
+  // `fresh`: past the cache (a 401 with the cached key, which may have been rotated since).
+  return async ({ fresh = false } = {}) => {
     let text: unknown;
     try {
-      text = await provider.get(options.secretId, { maxAge });
+      text = await provider.get(options.secretId, fresh ? { maxAge, forceFetch: true } : { maxAge });
     } catch (err) {
       const cause = sdkError(err);
       if (cause.name === 'ResourceNotFoundException') throw new ConfigError(`The secret ${options.secretId} does not exist.`);

@@ -49,6 +49,11 @@ export interface WebrunClientOptions {
    */
   deadlineAt?: number;
   now?: () => number;
+  /**
+   * Reads the key again, past any cache: a 401 with a key read before a rotation is tried once more with a key
+   * that differs (a 401 means the request was refused, so repeating it is safe). @default none (the local runner)
+   */
+  refreshApiKey?: () => Promise<string>;
 }
 
 export interface StartedSession {
@@ -79,7 +84,8 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 export class WebrunClient {
   private readonly baseUrl: string;
-  private readonly apiKey: string;
+  private apiKey: string;
+  private readonly refreshApiKey?: () => Promise<string>;
   private readonly longCallTimeoutMs: number;
   private readonly callTimeoutMs: number;
   private readonly maxInlineRetryAfterSeconds: number;
@@ -103,6 +109,7 @@ export class WebrunClient {
     if (!options.apiKey) throw new Unauthorized('No webrun API key was configured.');
     this.baseUrl = url.toString().replace(/\/+$/, '');
     this.apiKey = options.apiKey;
+    this.refreshApiKey = options.refreshApiKey;
     this.longCallTimeoutMs = options.longCallTimeoutMs ?? 65_000;
     this.callTimeoutMs = options.callTimeoutMs ?? 15_000;
     this.maxInlineRetryAfterSeconds = options.maxInlineRetryAfterSeconds ?? 10;
@@ -209,10 +216,20 @@ export class WebrunClient {
   }
 
   private async call(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number, secretValues: readonly string[] = []): Promise<Json> {
+    let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.callOnce(endpoint, method, path, body, timeoutMs, secretValues);
       } catch (err) {
+        // The key may have been rotated since it was read (it is cached for minutes): read it again, once.
+        if (err instanceof Unauthorized && this.refreshApiKey && !refreshed) {
+          refreshed = true;
+          const fresh = await this.refreshApiKey();
+          if (fresh !== this.apiKey) {
+            this.apiKey = fresh;
+            continue;
+          }
+        }
         const waitSeconds = err instanceof RateLimited ? (err.retryAfterSeconds ?? 1) : undefined;
         if (waitSeconds === undefined || attempt >= this.maxInlineRetries || waitSeconds > this.maxInlineRetryAfterSeconds) throw err;
         // Waiting it out must leave time for the call itself; otherwise the state machine's Retry waits instead.

@@ -22,6 +22,7 @@ import type { SiteCredentialResolver } from '../../../lambdas/shared/site-creden
 import { resultKey, type FailureReport, type LoopState, type RunState } from '../../../lambdas/shared/state';
 import type { TaskOutcome, WorkflowTask } from '../../../lambdas/shared/types';
 import { WebrunClient } from '../../../lambdas/shared/webrun-client';
+import { startEmulator } from '../../../local/emulator';
 import { caught } from '../../helpers/errors';
 
 const TASK: WorkflowTask = { taskDetails: 'Search for a keyboard', maxDuration: 180_000 };
@@ -630,6 +631,28 @@ describe('lambda runtime', () => {
     expect(await deps.client()).toBeInstanceOf(WebrunClient);
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
     expect(deps.pollPlan).toStrictEqual(DEFAULT_POLL_PLAN);
+  });
+
+  it('a 401 with the cached key reads the secret again, past the cache, and tries once more with a rotated key', async () => {
+    const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-Rot';
+    sm.on(GetSecretValueCommand, { SecretId: arn }).resolvesOnce({ SecretString: '{"apiKey":"wr-old-key"}' }).resolves({ SecretString: '{"apiKey":"wr-new-key"}' });
+    const api = await startEmulator({ apiKey: 'wr-new-key' });
+    try {
+      const deps = lambdaDeps({ [ENV.secretArn]: arn, [ENV.baseUrl]: api.url });
+      // Warm: the old key is cached, as in a container that read it before the rotation.
+      await deps.client();
+      const session = await (await deps.client()).startSession({});
+      expect(session.sessionId).toEqual(expect.any(String));
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+      expect(api.ledger().requests.map((r) => r.authorization)).toEqual(['invalid', 'valid']);
+      // A key that did not change is not tried twice: the 401 stands.
+      sm.reset();
+      sm.on(GetSecretValueCommand).resolves({ SecretString: '{"apiKey":"wr-revoked"}' });
+      const stale = lambdaDeps({ [ENV.secretArn]: arn, [ENV.baseUrl]: api.url });
+      await expect((await stale.client()).startSession({})).rejects.toMatchObject({ name: 'Webrun.Unauthorized' });
+    } finally {
+      await api.close();
+    }
   });
 
   it('pollPlanFromEnv reads the two variables the construct sets and falls back to the defaults', () => {
