@@ -31,6 +31,9 @@ export function apiKeyFromSecretString(text: string | undefined, secretId: strin
     key = typeof value === 'string' ? value.trim() : '';
   }
   if (key === '') throw new ConfigError(`The secret ${secretId} holds no webrun API key yet; ${howToSet}.`);
+  // It goes into an Authorization header (visible ASCII): a character pasted with it (a zero-width space, a line
+  // break) would make every call fail as if the network had, and be retried in vain.
+  if (!/^[\x21-\x7e]+$/.test(key)) throw new ConfigError(`The secret ${secretId} holds a key with a character an HTTP header cannot carry (a space, a line break or an invisible character pasted with it); ${howToSet}.`);
   return key;
 }
 
@@ -57,6 +60,8 @@ export function secretApiKeyReader(options: SecretReaderOptions): (read?: { fres
       if (cause.name === 'ResourceNotFoundException') throw new ConfigError(`The secret ${options.secretId} does not exist.`);
       if (cause.name === 'AccessDeniedException') throw new ConfigError(`This function may not read the secret ${options.secretId} (AccessDenied).`);
       if (cause.name === 'DecryptionFailure') throw new ConfigError(`The secret ${options.secretId} could not be decrypted with its KMS key.`);
+      // Deleting a secret schedules its deletion (a recovery window): it is then unreadable, with this name.
+      if (cause.name === 'InvalidRequestException') throw new ConfigError(`The secret ${options.secretId} cannot be read (is it scheduled for deletion?).`);
       // Anything else (throttling, network) as the SDK threw it, so the state machine's retry sees its name.
       throw cause;
     }

@@ -62,6 +62,8 @@ export function secretsManagerCredentials(client: SecretsManagerClient, apiKeySe
       if (name === 'ResourceNotFoundException') throw new ConfigError(`The site credentials secret ${reference} does not exist.`);
       if (name === 'AccessDeniedException') throw new ConfigError(`This workflow may not read the site credentials secret ${reference} (AccessDenied).`);
       if (name === 'DecryptionFailure') throw new ConfigError(`The site credentials secret ${reference} could not be decrypted with its KMS key.`);
+      // Deleting a secret schedules its deletion (a recovery window): it is then unreadable, with this name.
+      if (name === 'InvalidRequestException') throw new ConfigError(`The site credentials secret ${reference} cannot be read (is it scheduled for deletion?).`);
       // Anything else (throttling, network) propagates as is; the SDK has already retried it.
       throw err;
     }

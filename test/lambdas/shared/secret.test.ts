@@ -101,6 +101,21 @@ describe('secretApiKeyReader', () => {
     expect(err.message).toMatch(/AccessDenied/);
   });
 
+  it('a secret scheduled for deletion (InvalidRequestException) → Webrun.ConfigError naming the secret', async () => {
+    sm.on(GetSecretValueCommand).rejects(awsError('InvalidRequestException', "You can't perform this operation on the secret because it was marked for deletion."));
+    const err = await caught(reader()());
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(`The secret ${ARN} cannot be read (is it scheduled for deletion?).`);
+  });
+
+  it('a key holding a character an HTTP header cannot carry → ConfigError, not a network failure retried in vain, and not repeated', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: 'wr-live-abc\u200bdef' }) });
+    const err = await caught(reader()());
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('a character an HTTP header cannot carry');
+    expect(err.message).not.toContain('wr-live-abc');
+  });
+
   it('other AWS errors (throttling) pass through unchanged so they can be retried', async () => {
     const throttled = awsError('ThrottlingException', 'Rate exceeded');
     sm.on(GetSecretValueCommand).rejects(throttled);

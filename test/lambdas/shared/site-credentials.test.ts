@@ -74,6 +74,8 @@ describe('secretsManagerCredentials', () => {
     ['ResourceNotFoundException', "Secrets Manager can't find the specified secret.", /does not exist/],
     ['AccessDeniedException', 'User is not authorized to perform secretsmanager:GetSecretValue', /AccessDenied/],
     ['DecryptionFailure', 'Secrets Manager can not decrypt the protected secret text using the provided KMS key.', /decrypt/],
+    // A deleted secret is scheduled for deletion (a recovery window), and unreadable with this name.
+    ['InvalidRequestException', "You can't perform this operation on the secret because it was marked for deletion.", /scheduled for deletion/],
   ])('%s → Webrun.ConfigError naming the reference', async (name, message, pattern) => {
     sm.on(GetSecretValueCommand).rejects(awsError(name, message));
     const err = await caught(resolver()(SHOP));
