@@ -136,6 +136,9 @@ export async function runLocalBatch(options: LocalBatchOptions): Promise<LocalBa
     const index = indexOf(parameters.Name);
     const item = items[index];
     if (stopping || !item) return { ExecutionArn: '', Output: null, Status: 'ABORTED' };
+    // Step Functions bills one transition for each child execution a Distributed Map starts (this item's), besides
+    // the states of that child ("Run item") and of the workflow execution it starts.
+    childTransitions += 1;
     const controller = new AbortController();
     runningItems.set(index, controller);
     options.onItemStarted?.(item);

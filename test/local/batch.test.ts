@@ -71,8 +71,9 @@ describe('runLocalBatch', () => {
     expect(summary.results.map((r) => r.item)).toEqual(items.map((i) => i.vars));
     expect(summary.results[5]).toMatchObject({ status: 'SUCCEEDED', output: { tasks: [{ status: 'completed' }] } });
     expect(summary.results[5].output?.tasks[0].result?.message).toContain('SKU-5');
-    // 4 batch transitions (defaults, prepare, choice, map) + one "Run item" per item + each child's.
-    expect(summary.stats.stateTransitions).toBeGreaterThan(4 + 40);
+    // 4 batch transitions (defaults, prepare, choice, map), and per item: the map's child execution (billed per child
+    // started), its "Run item", and the workflow run's 9 (a task that completes at its first poll).
+    expect(summary.stats.stateTransitions).toBe(4 + 40 * (1 + 1 + 9));
     expect(summary.stats.lambdaInvocations).toBe(40 * 4);
   });
 
