@@ -19,7 +19,8 @@ export type Decision =
   /** End the run with Webrun.GuardrailTriggered: a rule says so, or no rule matches and nobody is asked. */
   | { kind: 'fail'; why?: string };
 
-const DEFAULT_MAX_ANSWERS = 5;
+/** Answers one task may get unless its guardrails (or the session's) say otherwise. */
+export const DEFAULT_MAX_ANSWERS = 5;
 
 /**
  * How long one `/regex/` may take on one question. A pattern that backtracks catastrophically (`/^(\w+\s?)+\?$/`

@@ -6,9 +6,9 @@
  * Each step gets the state's `run` and `loop` (lambdas/shared/state.ts) and returns the new `loop`, so a result is
  * in the state once, whatever the step; results too large for the state go to the result store.
  */
-import { DOORBELL_GRACE_SECONDS, LIMITS, MAX_CAUSE_CHARS, type AnsweredGuardrail, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput, type WebrunErrorName } from './contract';
+import { DOORBELL_GRACE_SECONDS, LIMITS, MAX_CAUSE_CHARS, QUOTAS, type AnsweredGuardrail, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput, type WebrunErrorName } from './contract';
 import { ApiError, BudgetExceeded, ConfigError, GuardrailTriggered, InsufficientBalance, InvalidInput, isWebrunError, PollTimeout, ResultStoreError, TaskFailed, UnexpectedResponse } from './errors';
-import { decide, secretAnswers } from './guardrails';
+import { decide, DEFAULT_MAX_ANSWERS, secretAnswers } from './guardrails';
 import { validateWorkflowInput } from './input';
 import { noMetrics, type WorkflowMetrics } from './metrics';
 import { redactOutcome } from './redact';
@@ -17,7 +17,7 @@ import type { SessionRecords } from './session-records';
 import { noCredentials, resolveSiteCredentials, type SiteCredentialResolver } from './site-credentials';
 import { resultKey, type DoorbellAnswer, type DoorbellRequest, type FailureEvent, type FailureReport, type LoopState, type PendingTask, type PersonsAnswer, type Question, type RunState, type StartEvent, type StepEvent, type WorkflowState } from './state';
 import type { TaskTokens } from './task-tokens';
-import type { SiteCredentialRef, TaskOutcome, WorkflowTask } from './types';
+import type { SessionOptions, SiteCredentialRef, TaskOutcome, WorkflowTask } from './types';
 import { digest, sameSecret, unguessable, waitingKey, type WaitingTask, type WaitingTasks } from './waiting-tasks';
 import type { WebrunClient } from './webrun-client';
 
@@ -147,6 +147,29 @@ export function parseStepEvent(raw: unknown, handler: string): StepEvent {
 export function maxPollAttempts(maxDurationMs: number, plan: PollPlan): number {
   const cycleMs = Math.max(1, plan.intervalSeconds + plan.holdSeconds) * 1000;
   return Math.max(1, Math.ceil((maxDurationMs + plan.graceSeconds * 1000) / cycleMs));
+}
+
+/**
+ * The most history events a run of `tasks` can write with this poll plan, each task polled to its cap: 7 per task
+ * (its send and the choice after it) and 9 per poll cycle (wait, poll, choice), plus the start, the end and the
+ * execution's own. A plan that polls often without holding (pollInterval 1 s, pollHold 0) reaches Step Functions'
+ * 25,000 with 20 long tasks; such an input is refused before any session, rather than failing on the way.
+ */
+export function worstCaseHistoryEvents(tasks: ReadonlyArray<Pick<WorkflowTask, 'maxDuration' | 'guardrails'>>, plan: PollPlan, session?: Pick<SessionOptions, 'guardrails'>): number {
+  return 16 + tasks.reduce((sum, t) => {
+    // A question for a person adds its own steps (next step?, ask, answer), up to the task's maxAnswers.
+    const asks = (t.guardrails?.ask ?? session?.guardrails?.ask) ? (t.guardrails?.maxAnswers ?? session?.guardrails?.maxAnswers ?? DEFAULT_MAX_ANSWERS) * 13 : 0;
+    return sum + 7 + 9 * maxPollAttempts(t.maxDuration, plan) + asks;
+  }, 0);
+}
+
+function checkHistoryBudget(tasks: readonly WorkflowTask[], plan: PollPlan, session: SessionOptions): void {
+  const events = worstCaseHistoryEvents(tasks, plan, session);
+  if (events <= QUOTAS.maxHistoryEvents) return;
+  throw new InvalidInput(
+    'tasks',
+    `could need ${events} history events polled to their maxDuration with this deployment's poll plan (every ${plan.intervalSeconds} s, holding ${plan.holdSeconds} s), more than the ${QUOTAS.maxHistoryEvents} an execution holds: send fewer tasks or shorter maxDurations, or deploy with a longer pollHold`,
+  );
 }
 
 /** GETs one poll invocation makes: one now, then one every `everySeconds` within `holdSeconds`. */
@@ -292,6 +315,7 @@ export function makeHandlers(deps: HandlerDeps) {
   async function startSession(raw: unknown, ctx: InvocationContext = {}): Promise<WorkflowState> {
     const event = object(raw, 'startSession event') as Partial<StartEvent>;
     const input = validateWorkflowInput(event.input);
+    checkHistoryBudget(input.tasks, pollPlan, input.session);
     const executionArn = typeof event.executionArn === 'string' ? event.executionArn : 'unknown-execution';
     const client = await clientFor(ctx);
     const session = await client.startSession(input.session);

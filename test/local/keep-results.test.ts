@@ -247,20 +247,17 @@ describe('Step Functions quotas, enforced locally', () => {
     expect(emulator.ledger().requests).toHaveLength(0);
   });
 
-  it('a polling plan that writes past 25,000 history events fails with States.Runtime, and the session is still ended', async () => {
+  it('a polling plan that could write past 25,000 history events refuses the input before any session, instead of breaking the quota mid-run', async () => {
+    // pollInterval 1 s with no hold: a 5-minute task may take 360 poll cycles of 9 events; 9 such tasks, ~29,000.
+    // Once, this run started, completed 7 tasks and failed with States.Runtime at the 25,000th event.
     const naive = synthesizeLocalWorkflow({ pollInterval: Duration.seconds(1), pollHold: Duration.seconds(0) });
-    // Each task pends for 350 one-GET polls (within its cap of 360): ~3,150 events a task.
-    for (let i = 0; i < 9; i++) emulator.enqueueTasks({ outcome: 'completed', pendingPolls: 350 });
     const summary = await run(tasks(9), { workflow: naive });
-    expect(summary.error!.name).toBe('States.Runtime');
-    expect(summary.stats.historyEvents).toBe(QUOTAS.maxHistoryEvents);
-    expect(emulator.ledger().open).toBe(0);
-    // The quota skips the failure step, yet the cause is its report: the tasks completed before it are kept.
-    const report = cause(summary);
-    expect(report.message).toBe('The execution reached the maximum number of history events (25000).');
-    expect(report.completed.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
-    expect(report.completed.map((r) => r.taskId)).toEqual(emulator.ledger().sessions[0].tasks.slice(0, 7).map((t) => t.taskId));
-    expect(report).toMatchObject({ taskIndex: 7, sessionId: summary.sessionId, sessionEnded: true });
+    expect(summary.error!.name).toBe(WebrunErrors.InvalidInput);
+    expect(cause(summary).message).toMatch(/^tasks: could need \d+ history events .* more than the 25000 an execution holds/);
+    expect(emulator.ledger().created).toBe(0);
+    // As many as the plan can follow run.
+    for (let i = 0; i < 2; i++) emulator.enqueueTasks({ outcome: 'completed', pendingPolls: 3 });
+    expect((await run(tasks(2), { workflow: naive })).status).toBe('SUCCEEDED');
   }, 60_000);
 
   it('the deployed design stays far inside the quotas on its longest run: 20 tasks polled to their cap', async () => {

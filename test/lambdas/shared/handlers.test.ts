@@ -8,6 +8,7 @@ import {
   getsPerPoll,
   makeHandlers,
   maxPollAttempts,
+  worstCaseHistoryEvents,
   type InvocationContext,
   type Log,
   type QuestionNotice,
@@ -94,6 +95,20 @@ const pendingLoop = (index: number, over: Partial<NonNullable<LoopState['pending
 const completedResult = (index: number, taskId: string, result: Record<string, unknown> = { message: `done ${index}` }): TaskResult => ({ index, taskId, status: 'completed', result });
 
 describe('startSession', () => {
+  it('refuses, before any session, tasks this deployment\'s poll plan could not follow within 25,000 history events', async () => {
+    // pollInterval 1 s with no hold: 360 poll cycles of 9 events for a 5-minute task.
+    const eager: PollPlan = { ...DEFAULT_POLL_PLAN, intervalSeconds: 1, holdSeconds: 0 };
+    const twenty = { tasks: Array.from({ length: 20 }, (_, i) => ({ taskDetails: `t${i}` })) };
+    const { handlers, client } = setup(eager);
+    const err = await caught(handlers.startSession({ executionArn: EXECUTION_ARN, input: twenty }));
+    expect(err).toBeInstanceOf(InvalidInput);
+    expect(err.message).toMatch(/^tasks: could need \d+ history events polled to their maxDuration with this deployment's poll plan \(every 1 s, holding 0 s\), more than the 25000/);
+    expect(client.startSession).not.toHaveBeenCalled();
+    // The same tasks with the default plan, and fewer with the eager one, are well inside it.
+    expect(worstCaseHistoryEvents(twenty.tasks.map(() => ({ maxDuration: 300_000 })), DEFAULT_POLL_PLAN)).toBeLessThan(1_000);
+    await expect(setup(eager).handlers.startSession({ executionArn: EXECUTION_ARN, input: { tasks: twenty.tasks.slice(0, 5) } })).resolves.toBeDefined();
+  });
+
   it('validates { input }, starts the session, records it for the execution and returns { run, loop }', async () => {
     const { handlers, client, sessions } = setup();
     const input = { session: { startingPoint: 'https://example.com' }, tasks: [{ taskDetails: 'a' }, { taskDetails: 'b', maxDuration: 5000 }] };
