@@ -8,6 +8,7 @@ import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
 import { DEFAULT_BASE_URL } from '../lambdas/shared/contract';
 import { isPlainObject } from '../lambdas/shared/schema/core';
 import { fileCredentials, type SiteCredentialResolver } from '../lambdas/shared/site-credentials';
+import { headerSafeKey } from '../lambdas/shared/webrun-client';
 import type { SiteCredentialRef, WorkflowTask } from '../lambdas/shared/types';
 import { startEmulator, validateTaskBehaviour, type Emulator, type TaskBehaviour } from '../local/emulator';
 import { isLoopbackHost } from '../local/emulator/doorbell';
@@ -51,7 +52,7 @@ export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.Pro
   const key = env.WEBRUN_API_KEY || undefined;
   // It goes into an Authorization header, which carries visible ASCII only (HTTP trims the spaces around it). Said
   // here, without the key, rather than as a request that "failed on the network".
-  if (key && !/^[\x21-\x7e]+$/.test(key.trim())) {
+  if (key && !headerSafeKey(key)) {
     throw new UsageError('WEBRUN_API_KEY holds a character an HTTP header cannot carry (a space, a line break or a non-ASCII letter inside it): check how it was pasted');
   }
   const explicit = flagUrl ?? (env.WEBRUN_BASE_URL || undefined);

@@ -13,6 +13,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import type { CompletionMode } from '../lambdas/shared/contract';
 import type { HandlerName } from '../lambdas/shared/handlers';
 import type { WorkflowSettings } from '../lambdas/shared/settings';
+import { MAX_TIMER_MS } from './emulator/util';
 
 export const PLACEHOLDER = { account: '123456789012', region: 'us-east-1', partition: 'aws' } as const;
 
@@ -66,7 +67,7 @@ function executable(definition: WorkflowDescription['definition'], waitsForToken
  * aws-local-stepfunctions gives every such Task state 60 seconds of real time: an answer to a guardrail question, a
  * doorbell or a batch's child execution that took longer failed with States.Timeout locally and not when deployed.
  */
-export const NO_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+export const NO_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
 /** A copy of `definition` in which every Task state without a timeout of its own (nested ones too) has NO_TIMEOUT_SECONDS. */
 export function withoutLibraryTimeouts<D extends object>(definition: D): D {

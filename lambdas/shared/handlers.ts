@@ -19,7 +19,7 @@ import { resultKey, type DoorbellAnswer, type DoorbellRequest, type FailureEvent
 import type { TaskTokens } from './task-tokens';
 import type { SessionOptions, SiteCredentialRef, TaskOutcome, WorkflowTask } from './types';
 import { digest, sameSecret, unguessable, waitingKey, type WaitingTask, type WaitingTasks } from './waiting-tasks';
-import type { WebrunClient } from './webrun-client';
+import { clipped, type WebrunClient } from './webrun-client';
 
 export interface Log {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -775,7 +775,7 @@ export function totalUsage(results: readonly TaskResult[]): WorkflowOutput['usag
 export const MAX_RECORDED_QUESTION_CHARS = 200;
 
 function recorded(question: string): string {
-  return question.length > MAX_RECORDED_QUESTION_CHARS ? `${question.slice(0, MAX_RECORDED_QUESTION_CHARS - 1)}…` : question;
+  return clipped(question, MAX_RECORDED_QUESTION_CHARS);
 }
 
 function ready(run: RunState, index: number, results: TaskResult[]): LoopState {

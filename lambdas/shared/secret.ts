@@ -6,6 +6,7 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { API_KEY_FIELD } from './contract';
 import { ConfigError } from './errors';
+import { headerSafeKey } from './webrun-client';
 
 export interface SecretReaderOptions {
   secretId: string;
@@ -33,7 +34,7 @@ export function apiKeyFromSecretString(text: string | undefined, secretId: strin
   if (key === '') throw new ConfigError(`The secret ${secretId} holds no webrun API key yet; ${howToSet}.`);
   // It goes into an Authorization header (visible ASCII): a character pasted with it (a zero-width space, a line
   // break) would make every call fail as if the network had, and be retried in vain.
-  if (!/^[\x21-\x7e]+$/.test(key)) throw new ConfigError(`The secret ${secretId} holds a key with a character an HTTP header cannot carry (a space, a line break or an invisible character pasted with it); ${howToSet}.`);
+  if (!headerSafeKey(key)) throw new ConfigError(`The secret ${secretId} holds a key with a character an HTTP header cannot carry (a space, a line break or an invisible character pasted with it); ${howToSet}.`);
   return key;
 }
 

@@ -386,7 +386,17 @@ function httpError(endpoint: Endpoint, status: number, body: Json | undefined, r
 export const MAX_API_TEXT_CHARS = 2_000;
 
 function bounded(text: string): string {
-  return text.length > MAX_API_TEXT_CHARS ? `${text.slice(0, MAX_API_TEXT_CHARS - 1)}…` : text;
+  return clipped(text, MAX_API_TEXT_CHARS);
+}
+
+/** `text` cut to at most `max` characters, the cut marked with "…". */
+export function clipped(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** Whether a key can go into an Authorization header (visible ASCII; HTTP trims the spaces around it). */
+export function headerSafeKey(key: string): boolean {
+  return /^[\x21-\x7e]+$/.test(key.trim());
 }
 
 const PENDING_STATES = new Set(['pending', 'active', 'running', 'started', 'queued']);
