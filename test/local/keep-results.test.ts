@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { QUOTAS, WebrunErrors, type FailureCause } from '../../lambdas/shared/contract';
+import { worstCaseHistoryEvents } from '../../lambdas/shared/handlers';
 import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
 import { startEmulator, type Emulator } from '../../local/emulator';
 import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
@@ -265,6 +266,8 @@ describe('Step Functions quotas, enforced locally', () => {
     const summary = await run(tasks(20));
     expect(summary.status, summary.error?.cause).toBe('SUCCEEDED');
     expect(summary.stats.historyEvents).toBeLessThan(QUOTAS.maxHistoryEvents / 4);
+    // The start step's worst case (which refuses inputs past 25,000) is an upper bound of what a run writes.
+    expect(summary.stats.historyEvents).toBeLessThanOrEqual(worstCaseHistoryEvents(tasks(20).tasks.map(() => ({ maxDuration: 300_000 })), workflow.settings.pollPlan));
   }, 60_000);
 });
 
