@@ -69,12 +69,23 @@ function executable(definition: WorkflowDescription['definition'], waitsForToken
  */
 export const NO_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
-/** A copy of `definition` in which every Task state without a timeout of its own (nested ones too) has NO_TIMEOUT_SECONDS. */
+/**
+ * A copy of `definition` in which every Task state without a timeout of its own (nested ones too) has
+ * NO_TIMEOUT_SECONDS, and no timeout, the execution's or a state's, is longer than that. The library sets each one
+ * as a Node.js timer, which fires at once when longer: a workflow given the construct's longest execution timeout (a
+ * year) failed with States.Timeout locally within milliseconds. Locally such a timeout then ends the run after 24.8
+ * days instead of later: the strict side, for runs no laptop keeps going that long.
+ */
 export function withoutLibraryTimeouts<D extends object>(definition: D): D {
   const copy = structuredClone(definition);
-  const visit = (machine: { States?: Record<string, AslState> } | undefined): void => {
+  const bound = (holder: { TimeoutSeconds?: unknown }): void => {
+    if (typeof holder.TimeoutSeconds === 'number' && holder.TimeoutSeconds > NO_TIMEOUT_SECONDS) holder.TimeoutSeconds = NO_TIMEOUT_SECONDS;
+  };
+  const visit = (machine: { States?: Record<string, AslState>; TimeoutSeconds?: unknown } | undefined): void => {
+    if (machine) bound(machine);
     for (const state of Object.values(machine?.States ?? {})) {
       if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = NO_TIMEOUT_SECONDS;
+      bound(state);
       visit(state.ItemProcessor as { States?: Record<string, AslState> } | undefined);
       visit(state.Iterator as { States?: Record<string, AslState> } | undefined);
       for (const branch of (state.Branches as Array<{ States?: Record<string, AslState> }> | undefined) ?? []) visit(branch);

@@ -142,3 +142,20 @@ it('a Task state without a timeout of its own is not timed out: the library\'s 6
   await expect(timed).rejects.toMatchObject({ cause: { name: 'States.Timeout' } });
   expect(NO_TIMEOUT_SECONDS * 1000).toBeLessThanOrEqual(2 ** 31 - 1);
 });
+
+it('a timeout longer than a Node.js timer holds (the construct takes execution timeouts up to a year): not fired at once', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const THIRTY_DAYS = 30 * 24 * 3600;
+  const answersAfter70s = () => new Promise<{ answered: boolean }>((resolve) => setTimeout(() => resolve({ answered: true }), 70_000));
+  const run = (definition: object) => {
+    const result = executorFor(definition, false).run({} as never, { overrides: { taskResourceLocalHandlers: { Step: answersAfter70s } } }).result;
+    result.catch(() => undefined);
+    return result;
+  };
+  const step = { Type: 'Task', Resource: 'arn:aws:lambda:us-east-1:123456789012:function:answer', End: true };
+  const ofExecution = run({ StartAt: 'Step', TimeoutSeconds: THIRTY_DAYS, States: { Step: step } });
+  const ofState = run({ StartAt: 'Step', States: { Step: { ...step, TimeoutSeconds: THIRTY_DAYS } } });
+  await vi.advanceTimersByTimeAsync(70_000);
+  await expect(ofExecution).resolves.toEqual({ answered: true });
+  await expect(ofState).resolves.toEqual({ answered: true });
+});
