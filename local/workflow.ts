@@ -78,7 +78,7 @@ export const NO_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
  */
 export function withoutLibraryTimeouts<D extends object>(definition: D): D {
   const copy = structuredClone(definition);
-  const bound = (holder: { TimeoutSeconds?: unknown }): void => {
+  const bound = (holder: Record<string, unknown>): void => {
     if (typeof holder.TimeoutSeconds === 'number' && holder.TimeoutSeconds > NO_TIMEOUT_SECONDS) holder.TimeoutSeconds = NO_TIMEOUT_SECONDS;
   };
   const visit = (machine: { States?: Record<string, AslState>; TimeoutSeconds?: unknown } | undefined): void => {
