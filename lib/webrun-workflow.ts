@@ -398,7 +398,7 @@ export class WebrunWorkflow extends Construct {
     waitingTable.grant(this.functions.sendTask, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem');
     // UpdateItem: a rule's answer is recorded on the waiting task (the task goes on, its end rings again).
     waitingTable.grant(receiver, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
-    waitingTable.grant(this.functions.pollTask, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
+    waitingTable.grant(this.functions.pollTask, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     if (!alarmPeriod) return { receiver, url, waitingTable };
 
     const receiverErrorsAlarm = alarmAtLeastOnce(this, 'ReceiverErrorsAlarm', receiver.metricErrors({ period: alarmPeriod, statistic: cloudwatch.Stats.SUM }),

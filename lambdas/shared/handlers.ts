@@ -629,14 +629,16 @@ export function makeHandlers(deps: HandlerDeps) {
   }
 
   /**
-   * Fall back to polling: the task's doorbell never rang in time. Its waiting record is claimed (a late doorbell then
-   * resumes nothing) and the task is polled from here, with a poll cap covering the grace it has left.
+   * Fall back to polling: the task's doorbell never rang in time. Its waiting record is retired (a late doorbell then
+   * resumes nothing) and the task is polled from here, with a poll cap covering the grace it has left. Retired, not
+   * deleted: should this step fail for now (a GET refused, a result the store refused), Step Functions retries it
+   * with the same input, and the retry needs the task id that only the record holds.
    */
   async function takeOver(event: StepEvent): Promise<LoopState> {
     const { waiting } = doorbell();
     const key = waitingKey(event.executionArn, event.loop.index);
     const record = await waiting.get(key);
-    if (record) await waiting.claim(key, record.nonce);
+    if (record) await waiting.retire(key, record.nonce);
     if (!record?.taskId) throw new ApiError(`Task ${event.loop.index + 1} was sent, but its id was never recorded and its doorbell never rang: it cannot be followed.`);
     metrics.add(M.webhookFallbacks, 1);
     log.warn('no doorbell in time: polling the task', { sessionId: event.run.sessionId, taskIndex: event.loop.index, taskId: record.taskId });

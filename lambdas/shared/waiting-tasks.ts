@@ -60,6 +60,13 @@ export interface WaitingTasks {
   /** Deletes the record if it is still the one with this nonce, returning it: the one caller that gets it resumes. */
   claim(key: string, nonce: string): Promise<WaitingTask | undefined>;
   /**
+   * Takes the record out of the doorbell's reach without deleting it (the polling fallback): its nonce is replaced by
+   * one nobody was given, so a late doorbell is unknown and a resume in flight claims nothing, while the fallback,
+   * should Step Functions retry it, still reads the task id and the answers from it. False when the record was
+   * claimed or replaced meanwhile. The record goes at its TTL.
+   */
+  retire(key: string, nonce: string): Promise<boolean>;
+  /**
    * Puts a claimed record back, unless another record took its key meanwhile: a resume that came too late (the wait
    * had run out) leaves the task to the fallback, which finds it here. An update, so the receiver needs no PutItem.
    */
@@ -114,6 +121,12 @@ export function memoryWaitingTasks(): WaitingTasks & { all(): WaitingTask[] } {
       if (!r || r.nonce !== nonce) return undefined;
       records.delete(key);
       return r;
+    },
+    async retire(key, nonce) {
+      const r = records.get(key);
+      if (!r || r.nonce !== nonce) return false;
+      r.nonce = unguessable();
+      return true;
     },
     async restore(record) {
       if (records.has(record.key)) return false;
@@ -191,6 +204,16 @@ export function dynamoWaitingTasks(options: DynamoWaitingOptions): WaitingTasks 
         ReturnValues: 'ALL_OLD',
       })));
       return deletion.written ? parse(deletion.output.Attributes as never) : undefined;
+    },
+    async retire(key, nonce) {
+      const update = await conditionalWrite(async () => client.send(new (await dynamodbCommands()).UpdateItemCommand({
+        TableName: table(),
+        Key: { key: { S: key } },
+        UpdateExpression: 'SET nonce = :retired',
+        ConditionExpression: 'nonce = :n',
+        ExpressionAttributeValues: { ':retired': { S: unguessable() }, ':n': { S: nonce } },
+      })));
+      return update.written;
     },
     async restore(record) {
       // taskId and answered are attributes of their own, as setTaskId and setAnswered write them.

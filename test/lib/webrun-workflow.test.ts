@@ -634,6 +634,15 @@ describe('WebrunWorkflow with completion by webhook', () => {
     expect(dynamo).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
   });
 
+  it('lets the polling fallback read and retire waiting tasks (an update), never delete or put them', () => {
+    const pollRole = JSON.stringify([stack.resolve(workflow.functions.pollTask.role!.roleName)]);
+    const dynamo = Object.values(template.findResources('AWS::IAM::Policy') as Record<string, Resource>)
+      .filter((p) => JSON.stringify(p.Properties.Roles) === pollRole)
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[])
+      .flatMap(actionsOf).filter((a) => a.startsWith('dynamodb:')).sort();
+    expect(dynamo).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  });
+
   it('alarms on receiver errors and on fallbacks', () => {
     expect(workflow.doorbell!.receiverErrorsAlarm).toBeDefined();
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'WebhookFallbacks', Namespace: 'WebrunSfn' });

@@ -6,6 +6,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { DOORBELL_GRACE_SECONDS, WorkflowMetricNames as M, type TaskResult, type WorkflowMetricName } from '../../../lambdas/shared/contract';
 import { makeHandlers } from '../../../lambdas/shared/handlers';
+import { ResultStoreError } from '../../../lambdas/shared/errors';
 import type { ResultStore } from '../../../lambdas/shared/result-store';
 import { memorySessionRecords } from '../../../lambdas/shared/session-records';
 import type { LoopState, RunState } from '../../../lambdas/shared/state';
@@ -203,13 +204,12 @@ describe('the doorbell receiver', () => {
 
 describe('fall back to polling', () => {
   it('takes the task over from its record (a late ring then resumes nothing) and polls it', async () => {
-    const { handlers, client, resumed, bell, ring, waiting, metrics } = setup();
+    const { handlers, client, resumed, bell, ring, metrics } = setup();
     await handlers.sendTask(event());
     const { path, auth } = bell();
     client.getTask.mockResolvedValueOnce({ kind: 'pending', taskId: 't-1' });
     const loop = await handlers.pollTask({ executionArn: EXECUTION_ARN, run, loop: loop0, fallback: true });
     expect(loop).toMatchObject({ index: 0, status: 'pending', pending: { taskId: 't-1', attempt: 1 } });
-    expect(waiting.all()).toEqual([]);
     expect(metrics).toContain(M.webhookFallbacks);
     client.getTask.mockResolvedValue(completed());
     await expect(ring(path, auth)).resolves.toMatchObject({ status: 404 });
@@ -238,6 +238,29 @@ describe('fall back to polling', () => {
     expect(loop.results[0]).toMatchObject({ index: 0, taskId: 't-1', resultRef: { uri: expect.stringMatching(/^mem:\/\//) } });
     // Counted once, when its result was kept.
     expect(metrics.filter((m) => m === M.tasksCompleted)).toHaveLength(1);
+  });
+
+  it('a fallback that failed for now is retried by Step Functions with the same input, and the retry still finds the task', async () => {
+    let refusals = 1;
+    const store: ResultStore = {
+      put: async (key) => {
+        if (refusals-- > 0) throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' });
+        return `mem://${key}`;
+      },
+      get: async () => '{}',
+    };
+    const { handlers, client, bell, ring, resumed } = setup(store);
+    await handlers.sendTask(event());
+    const { path, auth } = bell();
+    // The doorbell was lost; the fallback's first attempt reads the result, which the store refuses once.
+    client.getTask.mockResolvedValue({ kind: 'completed', taskId: 't-1', data: { message: 'x'.repeat(20_000) } });
+    const fallback = { executionArn: EXECUTION_ARN, run, loop: loop0, fallback: true };
+    await expect(handlers.pollTask(fallback)).rejects.toBeInstanceOf(ResultStoreError);
+    const loop = await handlers.pollTask(fallback);
+    expect(loop.results[0]).toMatchObject({ index: 0, taskId: 't-1', resultRef: { uri: expect.stringMatching(/^mem:\/\//) } });
+    // Taken over all the same: a late doorbell resumes nothing.
+    await expect(ring(path, auth)).resolves.toMatchObject({ status: 404 });
+    expect(resumed).toEqual([]);
   });
 
   it('a task whose id was never recorded cannot be followed: a named error, not a silent hang', async () => {

@@ -39,6 +39,17 @@ describe('dynamoWaitingTasks', () => {
     expect(second).toMatchObject({ ConditionExpression: 'nonce = :n AND answers = :before', ExpressionAttributeValues: { ':before': { N: '1' }, ':count': { N: '2' } } });
   });
 
+  it('retires a record by replacing its nonce, on the nonce it had: the record and its task id stay', async () => {
+    dynamo.on(UpdateItemCommand).resolvesOnce({}).rejectsOnce(conditionFailed());
+    await expect(table.retire(record.key, record.nonce)).resolves.toBe(true);
+    await expect(table.retire(record.key, record.nonce)).resolves.toBe(false);
+    const [retired] = dynamo.commandCalls(UpdateItemCommand).map((c) => c.args[0].input);
+    expect(retired).toMatchObject({ UpdateExpression: 'SET nonce = :retired', ConditionExpression: 'nonce = :n', ExpressionAttributeValues: { ':n': { S: record.nonce } } });
+    expect(retired.ExpressionAttributeValues![':retired'].S).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(retired.ExpressionAttributeValues![':retired'].S).not.toBe(record.nonce);
+    expect(dynamo.commandCalls(DeleteItemCommand)).toHaveLength(0);
+  });
+
   it('claims a record once: a conditional delete on its nonce', async () => {
     dynamo.on(DeleteItemCommand).resolvesOnce({ Attributes: { record: { S: JSON.stringify(record) }, taskId: { S: 't-1' } } }).rejects(conditionFailed());
     await expect(table.claim(record.key, record.nonce)).resolves.toMatchObject({ key: record.key, taskId: 't-1' });
