@@ -111,6 +111,14 @@ const GET_BUDGET_MS = 15_000;
 const FAILURE_TERMINATE_ATTEMPTS = 4;
 const TRANSIENT: ReadonlySet<string> = new Set([...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS, WebrunErrors.UnexpectedResponse]);
 
+/**
+ * An AWS call that failed after the SDK's own retries (Secrets Manager throttled while a task's secrets are read
+ * again to redact its answer, say): the SDK marks its errors with `$metadata`. Not the task's fault, nor the API's.
+ */
+function awsCallFailed(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && '$metadata' in err;
+}
+
 type Json = Record<string, unknown>;
 
 function object(value: unknown, field: string): Json {
@@ -365,10 +373,11 @@ export function makeHandlers(deps: HandlerDeps) {
     const outcome = await client.sendTask(run.sessionId, task, credentials);
     const taskId = outcome.taskId ?? '';
     const followed = await follow({ event, taskId, sentAt, answered: [] }, outcome, client).catch((err: unknown): Followed | Promise<never> => {
-      // Completed, but its result could not be stored: the poll loop reads it again and stores it (retried there),
-      // since this step must not be repeated (the task would be sent twice).
-      if (err instanceof ResultStoreError && taskId) {
-        log.warn('could not store the result of a task completed within send-message: polling it instead', { sessionId: run.sessionId, taskIndex: loop.index, taskId });
+      // Completed, but its result could not be stored, or the secrets it must be redacted of could not be read for
+      // now: the poll loop reads it again and keeps it (retried there), since this step must not be repeated (the
+      // task would be sent twice).
+      if ((err instanceof ResultStoreError || awsCallFailed(err)) && taskId) {
+        log.warn('could not keep what a task answered within send-message: polling it instead', { sessionId: run.sessionId, taskIndex: loop.index, taskId, error: (err as Error)?.name });
         return { kind: 'pending', answered: [] };
       }
       return stopOverBudget(err, client, run.sessionId);
@@ -592,11 +601,15 @@ export function makeHandlers(deps: HandlerDeps) {
         }
         followed = await follow({ event, taskId: pending.taskId, sentAt: pending.sentAt, answered }, outcome, client);
       } catch (err) {
-        // This step sent a person's answer, so it must not fail now (the run would end with the task going on) nor
-        // be repeated (its retry would send the answer again): a GET that failed for now, or a result that could not
-        // be stored, is left to the poll loop, which reads the task again.
-        if (answer !== undefined && (err instanceof ResultStoreError || TRANSIENT.has((err as Error)?.name))) {
-          log.warn('could not follow the task after sending an answer: polling it instead', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, error: (err as Error)?.name });
+        // This step sent an answer (a person's, or a rule's earlier in this invocation), so it must not fail now (the
+        // run would end with the task going on) nor be repeated (its retry, with this step's input, would send the
+        // answer again and forget it was sent: maxAnswers and the listed questions would be wrong): a GET that failed
+        // for now, or a result that could not be stored, is left to the poll loop, which reads the task again. So is
+        // an AWS call that failed (the secrets to redact the answer of could not be read): the next poll reads them.
+        const sentHere = answer !== undefined || answered.length > (pending.answered?.length ?? 0);
+        const forNow = err instanceof ResultStoreError || TRANSIENT.has((err as Error)?.name);
+        if ((sentHere && forNow) || awsCallFailed(err)) {
+          log.warn('could not follow the task for now: polling it again', { sessionId: run.sessionId, taskIndex: loop.index, taskId: pending.taskId, error: (err as Error)?.name });
           return { ...loop, pending: { ...pending, attempt, ...(answered.length ? { answered } : {}) } };
         }
         return stopOverBudget(err, client, run.sessionId);

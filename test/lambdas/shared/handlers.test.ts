@@ -768,6 +768,21 @@ describe('sendTask with site credentials', () => {
     expect(client.sendTask).not.toHaveBeenCalled();
   });
 
+  it('a task completed within send-message whose earlier task\'s secrets cannot be read for now goes to the poll loop, not lost', async () => {
+    let reads = 0;
+    const { handlers, client } = setup(PLAN, async (reference) => {
+      // Task 1's send reads its two secrets; the next read (task 2's answer, redacted of task 1's credentials) is throttled.
+      if (reads++ === 2) throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { attempts: 3 } });
+      return STORE[reference];
+    });
+    const first = await handlers.sendTask(event(WITH_REFS));
+    expect(first.status).toBe('pending');
+    client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-2', data: { message: 'order #123 placed' } });
+    const loop = await handlers.sendTask({ executionArn: EXECUTION_ARN, run: run([WITH_REFS, TASK]), loop: ready(1, [completedResult(0, 't-1')]) });
+    expect(loop).toMatchObject({ index: 1, status: 'pending', pending: { taskId: 't-2' } });
+    expect(client.sendTask).toHaveBeenCalledTimes(2);
+  });
+
   it('without a configured resolver a task naming credentials fails with Webrun.ConfigError, unsent', async () => {
     const { handlers, client } = setup();
     const err = await caught(handlers.sendTask(event(WITH_REFS)));
@@ -831,6 +846,21 @@ describe('pollTask with site credentials', () => {
     expect(resolve).not.toHaveBeenCalled();
   });
 
+  it('a secret that cannot be read for now (Secrets Manager throttled) leaves the completed task to the next poll', async () => {
+    const throttled = () => Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400, attempts: 3 } });
+    let reads = 0;
+    const { handlers, client } = setup(PLAN, async () => {
+      if (reads++ === 0) throw throttled();
+      return { username: 'ada', password: PASSWORD };
+    });
+    client.getTask.mockResolvedValue({ kind: 'completed', taskId: 't-1', data: { message: `Logged in with ${PASSWORD}` } });
+    const loop = await handlers.pollTask(event());
+    expect(loop).toMatchObject({ status: 'pending', pending: { attempt: 1 } });
+    expect(JSON.stringify(loop)).not.toContain(PASSWORD);
+    const next = await handlers.pollTask({ ...event(), loop });
+    expect(next.results[0].result).toEqual({ message: 'Logged in with [redacted]' });
+  });
+
   it('fails with the resolver error rather than return an unredacted answer when the secret is gone', async () => {
     const { handlers, client } = setup(PLAN, async () => {
       throw new ConfigError('The site credentials secret webrun-sfn/shop does not exist.');
@@ -854,6 +884,19 @@ describe('guardrails and budgets', () => {
     const loop = await handlers.pollTask(event(pendingLoop(0), withRules({ rules: [{ when: 'confirm purchase', answer: 'yes' }] })));
     expect(client.answerGuardrail).toHaveBeenCalledExactlyOnceWith('sess-1', 't-1', 'yes');
     expect(loop.results).toEqual([expect.objectContaining({ index: 0, status: 'completed', result: { ordered: true }, guardrails: [{ question: 'Please confirm purchase?', answeredBy: 'rule' }] })]);
+  });
+
+  it('a GET that fails after a rule answered in the same poll keeps the answer: the step is not repeated, maxAnswers holds', async () => {
+    const { handlers, client } = setup();
+    const rules = withRules({ rules: [{ when: 'confirm', answer: 'yes' }], maxAnswers: 1 });
+    client.getTask.mockResolvedValueOnce(guardrail('Please confirm the order')).mockRejectedValueOnce(new ApiError('get-task was refused with HTTP 500.'));
+    // Not thrown: Step Functions would retry the step with its input, which does not know the answer was sent.
+    const loop = await handlers.pollTask(event(pendingLoop(0), rules));
+    expect(loop).toMatchObject({ status: 'pending', pending: { attempt: 1, answered: [{ question: 'Please confirm the order', answeredBy: 'rule' }] } });
+    // The next poll sees the second question: one answer was allowed, and it was given.
+    client.getTask.mockResolvedValueOnce(guardrail('Please confirm the payment'));
+    await expect(handlers.pollTask(event(loop, rules))).rejects.toMatchObject({ name: 'Webrun.GuardrailTriggered' });
+    expect(client.answerGuardrail).toHaveBeenCalledTimes(1);
   });
 
   it('answers a question that comes inline with send-message, then polls the task', async () => {
