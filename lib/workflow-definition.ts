@@ -47,6 +47,11 @@ export type Payload<E> = { [K in keyof E & string as `${K}.$`]-?: string };
 const LAMBDA_THROTTLED = 'Lambda.TooManyRequestsException';
 /** The function ran out of time: harmless to repeat on idempotent steps. */
 const LAMBDA_TIMED_OUT = 'Sandbox.Timedout';
+/**
+ * How Step Functions reports a function that died without answering (out of memory, a timeout: "Handle Lambda
+ * service exceptions" in the Step Functions guide), as well as Sandbox.Timedout: as harmless to repeat there.
+ */
+const LAMBDA_UNKNOWN = 'Lambda.Unknown';
 
 /**
  * Transient errors on calls that must not run twice (start-session, send-message): only requests that were
@@ -91,7 +96,7 @@ export const SESSION_LIMIT_RETRY: sfn.RetryProps = {
  * the result store did not take (polling again reads it again).
  */
 const IDEMPOTENT_RETRY: sfn.RetryProps = {
-  errors: [...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS, WebrunErrors.UnexpectedResponse, WebrunErrors.ResultStoreError, sfn.Errors.TIMEOUT, LAMBDA_THROTTLED, LAMBDA_TIMED_OUT],
+  errors: [...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS, WebrunErrors.UnexpectedResponse, WebrunErrors.ResultStoreError, sfn.Errors.TIMEOUT, LAMBDA_THROTTLED, LAMBDA_TIMED_OUT, LAMBDA_UNKNOWN],
   interval: Duration.seconds(2),
   backoffRate: 2,
   maxAttempts: 6,
