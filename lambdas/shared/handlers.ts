@@ -11,7 +11,7 @@ import { ApiError, BudgetExceeded, ConfigError, GuardrailTriggered, Insufficient
 import { decide, DEFAULT_MAX_ANSWERS, secretAnswers } from './guardrails';
 import { validateWorkflowInput } from './input';
 import { noMetrics, type WorkflowMetrics } from './metrics';
-import { redactOutcome } from './redact';
+import { redactOutcome, redactText } from './redact';
 import { keepsInline, storeResult, type ResultPlacement, type ResultStore } from './result-store';
 import type { SessionRecords } from './session-records';
 import { noCredentials, resolveSiteCredentials, type SiteCredentialResolver } from './site-credentials';
@@ -768,7 +768,67 @@ export function makeHandlers(deps: HandlerDeps) {
     return finishRun(parseStepEvent(event, 'terminateSession'), ctx);
   }
 
-  return { startSession, sendTask, pollTask, terminateSession, receiveDoorbell, askPerson };
+  /**
+   * The secret values the session's agent was given up to the task at `loop.index`: the tasks' site credentials and
+   * the answers from secrets any rule of the run could send (TOTP codes aside). An API error text may quote what the
+   * API was sent, so a step's error is redacted of them (read only when a step fails).
+   */
+  async function secretsOfRun(event: StepEvent): Promise<string[]> {
+    const tasks = (event.run.tasks as Array<WorkflowTask | undefined>).slice(0, event.loop.index + 1);
+    const refs = tasks.flatMap((t) => t?.secrets ?? []);
+    const values = (await resolveSiteCredentials(refs, siteCredentials)).flatMap((c) => Object.values(c.fields));
+    for (const rules of [event.run.guardrails, ...tasks.map((t) => t?.guardrails)].map((g) => g?.rules ?? [])) {
+      for (const from of rules.map((r) => r.answerFromSecret)) {
+        if (!from || from.totp) continue;
+        const value = (await siteCredentials(from.secret))[from.field];
+        if (value) values.push(value);
+      }
+    }
+    return values;
+  }
+
+  /**
+   * A step's error, redacted of the run's secrets before it leaves the step: its message and stack go to the logs,
+   * X-Ray and the execution history, and into the failure's cause. When the secrets cannot be read, the message is
+   * withheld rather than let a value through.
+   */
+  async function withoutSecrets(err: unknown, raw: unknown): Promise<unknown> {
+    // Ours, naming fields and secret references, never values: kept whole (a missing secret must say which).
+    if (!(err instanceof Error) || err instanceof ConfigError || err instanceof InvalidInput) return err;
+    let event: StepEvent;
+    try {
+      event = parseStepEvent(raw, 'step');
+    } catch {
+      return err; // an event the step refused: nothing was sent yet
+    }
+    const tasks = event.run.tasks.slice(0, event.loop.index + 1);
+    const mayHold = tasks.some((t) => t.secrets?.length) || [event.run.guardrails, ...tasks.map((t) => t.guardrails)].some((g) => g?.rules?.some((r) => r.answerFromSecret && !r.answerFromSecret.totp));
+    if (!mayHold) return err;
+    try {
+      const values = await secretsOfRun(event);
+      err.message = redactText(err.message, values);
+      if (err.stack) err.stack = redactText(err.stack, values);
+    } catch {
+      err.message = 'The step failed; its message was withheld, since the secrets it may repeat could not be read.';
+      err.stack = `${err.name}: ${err.message}`;
+    }
+    return err;
+  }
+
+  /** A step whose error leaves it redacted of the run's secrets (withoutSecrets). */
+  function redacting<A extends unknown[], T>(step: (raw: unknown, ...rest: A) => Promise<T>): (raw: unknown, ...rest: A) => Promise<T> {
+    return async (raw, ...rest) => {
+      try {
+        return await step(raw, ...rest);
+      } catch (err) {
+        throw await withoutSecrets(err, raw);
+      }
+    };
+  }
+
+  // The steps that call the API once the agent may have been given secrets. The start has given it none; the ask
+  // sends a question already redacted; the receiver's failures resume the execution through follow(), redacted there.
+  return { startSession, sendTask: redacting(sendTask), pollTask: redacting(pollTask), terminateSession: redacting(terminateSession), receiveDoorbell, askPerson };
 }
 
 /** Tokens and cost summed over completed tasks; undefined when none reported usage. */

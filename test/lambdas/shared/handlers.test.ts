@@ -861,6 +861,32 @@ describe('pollTask with site credentials', () => {
     expect(next.results[0].result).toEqual({ message: 'Logged in with [redacted]' });
   });
 
+  it('an API error that quotes a credential leaves the step redacted, message and stack (they reach logs and history)', async () => {
+    const { handlers, client } = setup(PLAN, resolver());
+    client.getTask.mockRejectedValueOnce(new ApiError(`get-task was refused with HTTP 400 INVALID_REQUEST: field password has invalid value ${PASSWORD} for user ada.`));
+    const err = await caught(handlers.pollTask(event()));
+    expect(err.name).toBe('Webrun.ApiError');
+    expect(err.message).toContain('field password has invalid value [redacted] for user [redacted].');
+    expect(`${err.message}${err.stack}`).not.toContain(PASSWORD);
+  });
+
+  it('a later task\'s error that quotes an earlier task\'s credential is redacted too; one that cannot be checked is withheld', async () => {
+    const { handlers, client } = setup(PLAN, resolver());
+    const later = { executionArn: EXECUTION_ARN, run: run([task, TASK]), loop: ready(1, [completedResult(0, 't-1')]) };
+    client.sendTask.mockRejectedValueOnce(new ApiError(`send-message was refused with HTTP 400: the agent memory holds ${PASSWORD}.`));
+    const err = await caught(handlers.sendTask(later));
+    expect(err.message).toBe('send-message was refused with HTTP 400: the agent memory holds [redacted].');
+    // The secret is gone now: the message cannot be checked, so it does not leave.
+    const { handlers: unreadable, client: other } = setup(PLAN, async () => {
+      throw new ConfigError('The site credentials secret webrun-sfn/shop does not exist.');
+    });
+    other.terminateSession.mockRejectedValueOnce(new ApiError(`terminate was refused: ${PASSWORD}`));
+    const withheld = await caught(unreadable.terminateSession({ ...later, loop: ready(2, [completedResult(0, 't-1'), completedResult(1, 't-2')]) }));
+    expect(withheld.name).toBe('Webrun.ApiError');
+    expect(withheld.message).toContain('withheld');
+    expect(`${withheld.message}${withheld.stack}`).not.toContain(PASSWORD);
+  });
+
   it('fails with the resolver error rather than return an unredacted answer when the secret is gone', async () => {
     const { handlers, client } = setup(PLAN, async () => {
       throw new ConfigError('The site credentials secret webrun-sfn/shop does not exist.');
