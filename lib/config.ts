@@ -51,50 +51,82 @@ export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 4
 /** A reference to an event field inside a trigger's input string: `<$.detail.object.key>`. */
 export const EVENT_REFERENCE = /<(\$(?:\.[A-Za-z0-9_-]+|\[\d+\])+)>/g;
 
-/** A cron field as EventBridge Scheduler takes it: its values, their names, and the wildcards only it allows. */
+/**
+ * A cron field as EventBridge Scheduler takes it: its values, their names, and the forms only it allows. The rules
+ * are those of the EventBridge cron reference (eb-cron-expressions): its table of values and wildcards per field,
+ * and its note that a "#" expression is the only one in its field ("3#1,6#3" is not valid).
+ */
 interface CronField {
   name: string;
   min: number;
   max: number;
   names?: readonly string[];
-  /** Elements of this field other than values, ranges and increments (`?` stands alone: see the day rule). */
-  special?: RegExp;
+  /** Whether "/" increments are allowed: the reference lists them in every field but day-of-week. */
+  increments: boolean;
+  /** Whether a range may run backwards over the field's end (`22-2`): never in the year, the one field without an end. */
+  cyclic: boolean;
+  /**
+   * The forms that stand for the whole field, never for one item of a list (`?`, and the field's L, W and #): the
+   * `value` groups must be values of the field, `nth` the week of the month.
+   */
+  whole?: RegExp;
 }
 
 const CRON_FIELDS: readonly CronField[] = [
-  { name: 'minutes', min: 0, max: 59 },
-  { name: 'hours', min: 0, max: 23 },
+  { name: 'minutes', min: 0, max: 59, increments: true, cyclic: true },
+  { name: 'hours', min: 0, max: 23, increments: true, cyclic: true },
   // L: the month's last day; LW: its last weekday; 15W: the weekday nearest the 15th.
-  { name: 'day-of-month', min: 1, max: 31, special: /^(\?|L|LW|(?<value>\d+)W)$/ },
-  { name: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
+  { name: 'day-of-month', min: 1, max: 31, increments: true, cyclic: true, whole: /^(?:\?|L|LW|(?<value>\d+)W)$/ },
+  { name: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'], increments: true, cyclic: true },
   // L: the week's last day; 6L: the month's last Friday; 2#1: its first Monday.
-  { name: 'day-of-week', min: 1, max: 7, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'], special: /^(\?|L|(?<value>\w+)L|(?<value2>\w+)#[1-5])$/ },
-  { name: 'year', min: 1970, max: 2199 },
+  { name: 'day-of-week', min: 1, max: 7, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'], increments: false, cyclic: true, whole: /^(?:\?|L|(?<value>\w+)L|(?<value2>\w+)#(?<nth>\d+))$/ },
+  { name: 'year', min: 1970, max: 2199, increments: true, cyclic: false },
 ];
 
-/** Whether `text` is one value of `field`: a number in its range, or one of its names. */
-function cronValue(field: CronField, text: string): boolean {
-  if (/^\d+$/.test(text)) return Number(text) >= field.min && Number(text) <= field.max;
-  return field.names?.includes(text.toUpperCase()) ?? false;
+/** The number `text` stands for in `field` (a number in its range, or one of its names), or undefined. */
+function cronValue(field: CronField, text: string): number | undefined {
+  if (/^\d+$/.test(text)) return Number(text) >= field.min && Number(text) <= field.max ? Number(text) : undefined;
+  const index = field.names?.indexOf(text.toUpperCase()) ?? -1;
+  return index < 0 ? undefined : field.min + index;
 }
 
-/** Checks one cron field's elements (`1,15`, `MON-FRI`, `0/5`, `*`, and the field's own wildcards). */
+/** Checks one item of a cron field's list: a value, `*`, a range, and (where the field takes them) an increment. */
+function cronItemProblem(field: CronField, item: string): string | undefined {
+  const names = field.names ? ` or ${field.names[0]}-${field.names[field.names.length - 1]}` : '';
+  const takes = `the ${field.name} field takes ${field.min}-${field.max}${names}, ranges${field.increments ? ', lists and increments' : ' and lists'}, got "${item}"`;
+  const [base, step, ...rest] = item.split('/');
+  if (step !== undefined && !field.increments) return `the ${field.name} field takes no increments ("/"): list the days instead, got "${item}"`;
+  if (rest.length > 0 || (step !== undefined && !(/^\d+$/.test(step) && Number(step) >= 1))) return takes;
+  if (base === '*') return undefined;
+  const ends = base.split('-');
+  const values = ends.map((end) => cronValue(field, end));
+  if (ends.length > 2 || values.some((value) => value === undefined)) return takes;
+  const [from, to] = ends;
+  if (values.length === 2 && (values[0] as number) > (values[1] as number)) {
+    // The reference documents ranges from low to high only; one over the field's end is written as two.
+    const last = field.names && !/^\d+$/.test(to) ? field.names[field.names.length - 1] : String(field.max);
+    const first = field.names && !/^\d+$/.test(to) ? field.names[0] : String(field.min);
+    const split = field.cyclic && step === undefined ? `: write ${from}-${last},${first}-${to}` : '';
+    return `the ${field.name} range "${base}" runs backwards${split}`;
+  }
+  return undefined;
+}
+
+/** Checks one cron field: a whole-field form (`?`, `L`, `15W`, `6L`, `2#1`) or a list of items (`1,15`, `MON-FRI`, `0/5`, `*`). */
 function cronFieldProblem(field: CronField, text: string): string | undefined {
-  // "?" stands for the whole field, never for one item of a list.
-  if (text !== '?' && text.split(',').includes('?')) return `"?" must be the whole ${field.name} field, got "${text}"`;
-  for (const element of text.split(',')) {
-    const special = field.special?.exec(element);
-    if (special) {
-      const value = special.groups?.value ?? special.groups?.value2;
-      if (value === undefined || cronValue(field, value)) continue;
-    } else {
-      const [base, step, ...rest] = element.split('/');
-      const stepOk = step === undefined || (/^\d+$/.test(step) && Number(step) >= 1);
-      const baseOk = base === '*' || base.split('-').length <= 2 && base.split('-').every((v) => cronValue(field, v));
-      if (rest.length === 0 && stepOk && baseOk) continue;
-    }
-    const names = field.names ? ` or ${field.names[0]}-${field.names[field.names.length - 1]}` : '';
-    return `the ${field.name} field takes ${field.min}-${field.max}${names}, ranges, lists and increments, got "${element}"`;
+  const whole = field.whole?.exec(text);
+  if (whole) {
+    const value = whole.groups?.value ?? whole.groups?.value2;
+    if (value !== undefined && cronValue(field, value) === undefined) return cronItemProblem(field, text);
+    const nth = whole.groups?.nth;
+    if (nth !== undefined && !(Number(nth) >= 1 && Number(nth) <= 5)) return `the ${field.name} field's "#" takes the week of the month, 1-5, got "${text}"`;
+    return undefined;
+  }
+  for (const item of text.split(',')) {
+    // "?", L, W and # stand for the whole field, never for one item of a list ("2#1,6#3", "1,L").
+    if (field.whole?.test(item)) return `"${item}" must be the whole ${field.name} field, got "${text}"`;
+    const problem = cronItemProblem(field, item);
+    if (problem) return problem;
   }
   return undefined;
 }

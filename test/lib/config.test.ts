@@ -124,6 +124,9 @@ describe('config errors name the file and the field', () => {
   it.each([
     [schedule({ expression: 'every day' }), 'schedules[0].expression: must be rate(<n> minutes|hours|days), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss), got "every day"'],
     [schedule({ expression: 'cron(0 9 * * *)' }), 'schedules[0].expression: a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), this one has 5, got "cron(0 9 * * *)"'],
+    // Refused at synth, naming the field, rather than by EventBridge Scheduler at deploy time.
+    [schedule({ expression: 'cron(0 9 ? * 2#1,6#3 *)' }), 'schedules[0].expression: "2#1" must be the whole day-of-week field, got "2#1,6#3", got "cron(0 9 ? * 2#1,6#3 *)"'],
+    [schedule({ expression: 'cron(0 9 ? * MON/2 *)' }), 'schedules[0].expression: the day-of-week field takes no increments ("/"): list the days instead, got "MON/2", got "cron(0 9 ? * MON/2 *)"'],
     [schedule({ timezone: 'Mars/Olympus' }), 'schedules[0].timezone: is not an IANA time zone (like "Europe/Paris"), got "Mars/Olympus"'],
     [schedule({ name: 'has space' }), 'schedules[0].name: must be 1-48 letters, digits, "-" or "_", starting with a letter or digit, got "has space"'],
     [schedule({ inputFile: 'x.json' }), 'schedules[0]: needs exactly one of "input" and "inputFile"'],
@@ -197,6 +200,10 @@ describe('schedule expressions', () => {
     'rate(1 minute)', 'rate(5 minutes)', 'rate(2 hours)', 'rate(1 day)', 'cron(0 9 ? * MON-FRI *)', 'cron(15 10 1 * ? 2030)', 'cron(0/5 * * * ? *)',
     'cron(*/15 8-17 ? * MON-FRI *)', 'cron(0,30 0 L * ? *)', 'cron(0 0 LW * ? *)', 'cron(0 8 15W * ? *)', 'cron(15 10 ? * 6L 2030-2035)',
     'cron(0 9 ? JAN-MAR/2 2#1 *)', 'cron(59 23 31 DEC ? 2199)', 'at(2030-01-01T09:00:00)', 'at(2032-02-29T23:59:59)',
+    // What the EventBridge cron reference documents, each field at its edges.
+    'cron(0 10 * * ? *)', 'cron(0/10 * ? * MON-FRI *)', 'cron(0/5 8-17 ? * MON-FRI *)', 'cron(0 9 ? * FRI#2 *)', 'cron(0 9 ? * 3#5 *)',
+    'cron(0 9 ? * L *)', 'cron(0 9 ? * SAT,SUN *)', 'cron(0 9 ? * 1-7 *)', 'cron(0 9 ? * mon-fri *)', 'cron(0 9 3W * ? *)', 'cron(0 9 1-15/2 * ? *)',
+    'cron(0-30/10 0-23/6 */2 1-12/3 ? 1970-2199/5)', 'cron(0 9 ? * 2-2 *)',
   ])('accepts %s', (e) => {
     expect(scheduleExpressionProblem(e)).toBeUndefined();
   });
@@ -212,14 +219,38 @@ describe('schedule expressions', () => {
     ['cron(0 9 1-32 * ? *)', 'the day-of-month field takes 1-31, ranges, lists and increments, got "1-32"'],
     ['cron(0 9 32W * ? *)', 'the day-of-month field takes 1-31, ranges, lists and increments, got "32W"'],
     ['cron(0 9 1 13 ? *)', 'the month field takes 1-12 or JAN-DEC, ranges, lists and increments, got "13"'],
-    ['cron(0 9 ? * FRY *)', 'the day-of-week field takes 1-7 or SUN-SAT, ranges, lists and increments, got "FRY"'],
-    ['cron(0 9 ? * 2#6 *)', 'the day-of-week field takes 1-7 or SUN-SAT, ranges, lists and increments, got "2#6"'],
+    ['cron(0 9 ? * FRY *)', 'the day-of-week field takes 1-7 or SUN-SAT, ranges and lists, got "FRY"'],
+    ['cron(0 9 ? * 2#6 *)', 'the day-of-week field\'s "#" takes the week of the month, 1-5, got "2#6"'],
     ['cron(0 9 1 * ? 1969)', 'the year field takes 1970-2199, ranges, lists and increments, got "1969"'],
     ['cron(0/0 * * * ? *)', 'the minutes field takes 0-59, ranges, lists and increments, got "0/0"'],
     ['cron(0,,30 * * * ? *)', 'the minutes field takes 0-59, ranges, lists and increments, got ""'],
     ['cron(? 9 1 * ? *)', 'the minutes field takes 0-59, ranges, lists and increments, got "?"'],
     ['cron(0 9 * * * *)', /exactly one of day-of-month and day-of-week/],
     ['cron(0 9 ?,1 * ? *)', '"?" must be the whole day-of-month field, got "?,1"'],
+    // The EventBridge cron reference: a "#" expression is the only one in its field ("3#1,6#3" is not valid), and
+    // day-of-week takes no "/" (its wildcards are , - * ? L #). Both passed synth and failed the deploy.
+    ['cron(0 9 ? * 2#1,6#3 *)', '"2#1" must be the whole day-of-week field, got "2#1,6#3"'],
+    ['cron(0 9 ? * MON#1,FRI *)', '"MON#1" must be the whole day-of-week field, got "MON#1,FRI"'],
+    ['cron(0 9 ? * 1/2 *)', 'the day-of-week field takes no increments ("/"): list the days instead, got "1/2"'],
+    ['cron(0 9 ? * MON/2 *)', 'the day-of-week field takes no increments ("/"): list the days instead, got "MON/2"'],
+    ['cron(0 9 ? * */2 *)', 'the day-of-week field takes no increments ("/"): list the days instead, got "*/2"'],
+    ['cron(0 9 ? * 2#0 *)', 'the day-of-week field\'s "#" takes the week of the month, 1-5, got "2#0"'],
+    // L and W stand for the whole field too, and only where the reference lists them.
+    ['cron(0 9 1,L * ? *)', '"L" must be the whole day-of-month field, got "1,L"'],
+    ['cron(0 9 1W,15W * ? *)', '"1W" must be the whole day-of-month field, got "1W,15W"'],
+    ['cron(0 9 ? * SAT,L *)', '"L" must be the whole day-of-week field, got "SAT,L"'],
+    ['cron(0 9 L-3 * ? *)', 'the day-of-month field takes 1-31, ranges, lists and increments, got "L-3"'],
+    ['cron(0 9 15L * ? *)', 'the day-of-month field takes 1-31, ranges, lists and increments, got "15L"'],
+    ['cron(0 9 ? * 9L *)', 'the day-of-week field takes 1-7 or SUN-SAT, ranges and lists, got "9L"'],
+    ['cron(0 9 ? * 2W *)', 'the day-of-week field takes 1-7 or SUN-SAT, ranges and lists, got "2W"'],
+    ['cron(0 9 1#2 * ? *)', 'the day-of-month field takes 1-31, ranges, lists and increments, got "1#2"'],
+    ['cron(0 9 ? L * *)', 'the month field takes 1-12 or JAN-DEC, ranges, lists and increments, got "L"'],
+    // Ranges run from low to high; one over the field's end is written as two.
+    ['cron(0 22-2 * * ? *)', 'the hours range "22-2" runs backwards: write 22-23,0-2'],
+    ['cron(0 9 ? * FRI-MON *)', 'the day-of-week range "FRI-MON" runs backwards: write FRI-SAT,SUN-MON'],
+    ['cron(50-10/5 * * * ? *)', 'the minutes range "50-10" runs backwards'],
+    ['cron(0 9 1 * ? 2035-2030)', 'the year range "2035-2030" runs backwards'],
+    ['cron(0 9 ? * MON-FRY *)', 'the day-of-week field takes 1-7 or SUN-SAT, ranges and lists, got "MON-FRY"'],
     // Date.parse rolls these over to a real date; EventBridge Scheduler refuses them.
     ['at(2030-02-30T09:00:00)', '2030-02-30T09:00:00 is not a valid date and time'],
     ['at(2030-01-01T24:00:00)', '2030-01-01T24:00:00 is not a valid date and time'],
