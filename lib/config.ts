@@ -8,6 +8,7 @@
  * Pure Node: no aws-cdk-lib import, so the CLI can read the stack name without loading CDK.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import * as path from 'node:path';
 import * as v from 'valibot';
 import {
@@ -274,14 +275,39 @@ const MATCHERS: Record<string, (value: unknown) => boolean> = {
   suffix: (x) => typeof x === 'string' || isCaseless(x),
   'equals-ignore-case': (x) => typeof x === 'string',
   wildcard: (x) => typeof x === 'string',
-  cidr: (x) => typeof x === 'string',
+  cidr: isCidrBlock,
   exists: (x) => typeof x === 'boolean',
-  numeric: (x) => Array.isArray(x) && x.length >= 2,
+  numeric: isNumericFilter,
   'anything-but': (x) =>
     isScalar(x) ||
     (Array.isArray(x) && x.length > 0 && x.every(isScalar)) ||
     (isPlainObject(x) && Object.keys(x).length === 1 && ['prefix', 'suffix', 'equals-ignore-case', 'wildcard'].some((k) => k in x && MATCHERS[k](x[k]))),
 };
+/** What a content filter takes, said in its refusal where `"numeric" cannot take an array` would not help. */
+const MATCHER_FORMS: Record<string, string> = {
+  numeric: 'an operator and a number (["=", 300], [">", 0]) or a range from ">" or ">=" a number to "<" or "<=" a larger one ([">", 0, "<=", 5])',
+  cidr: 'an IPv4 or IPv6 CIDR block like "10.0.0.0/24" or "2001:db8::/32"',
+};
+
+/**
+ * EventBridge's numeric filter, as its rule compiler (event-ruler) parses it: `=`, `<`, `<=`, `>` or `>=` and a
+ * number, or a lower bound (`>`, `>=`) then an upper one (`<`, `<=`) above it. Anything else fails the deploy.
+ */
+function isNumericFilter(x: unknown): boolean {
+  const isNumber = (n: unknown) => typeof n === 'number' && Number.isFinite(n);
+  if (!Array.isArray(x)) return false;
+  if (x.length === 2) return ['=', '<', '<=', '>', '>='].includes(x[0]) && isNumber(x[1]);
+  return x.length === 4 && ['>', '>='].includes(x[0]) && isNumber(x[1]) && ['<', '<='].includes(x[2]) && isNumber(x[3]) && x[1] < x[3];
+}
+
+/** An IPv4 or IPv6 address, a "/" and a prefix length the address has bits for (`10.0.0.0/24`, `2001:db8::/32`). */
+function isCidrBlock(x: unknown): boolean {
+  // No zone index ("fe80::1%eth0"): net.isIP takes one, a CIDR block has none.
+  const block = typeof x === 'string' ? /^([^/%]+)\/(\d{1,3})$/.exec(x) : null;
+  const version = block ? isIP(block[1]) : 0;
+  return block !== null && version !== 0 && Number(block[2]) <= (version === 4 ? 32 : 128);
+}
+
 function isScalar(x: unknown): boolean {
   return x === null || ['string', 'number', 'boolean'].includes(typeof x);
 }
@@ -296,7 +322,11 @@ function matcherProblem(element: unknown): string | undefined {
   if (!isPlainObject(element) || Object.keys(element).length !== 1) return `must be a value or a content filter with one operator (${known}), got ${describe(element, true)}`;
   const [operator, value] = Object.entries(element)[0];
   if (!MATCHERS[operator]) return `"${operator}" is not an EventBridge content filter (${known})`;
-  if (!MATCHERS[operator](value)) return `"${operator}" cannot take ${describe(value, true)}`;
+  if (!MATCHERS[operator](value)) {
+    const form = MATCHER_FORMS[operator];
+    // The value as written (cut, like quote()), so "[">","x"]" shows what is wrong with it.
+    return form ? `"${operator}" takes ${form}, got ${JSON.stringify(value)?.slice(0, 100)}` : `"${operator}" cannot take ${describe(value, true)}`;
+  }
   return undefined;
 }
 

@@ -162,6 +162,17 @@ describe('config errors name the file and the field', () => {
     [trigger({ eventPattern: { source: [{ prefx: 'com.' }] } }), 'triggers[0].eventPattern.source[0]: "prefx" is not an EventBridge content filter (prefix, suffix, equals-ignore-case, wildcard, cidr, exists, numeric, anything-but)'],
     [trigger({ eventPattern: { 'detail-type': [['x']] } }), 'triggers[0].eventPattern.detail-type[0]: must be a value or a content filter with one operator (prefix, suffix, equals-ignore-case, wildcard, cidr, exists, numeric, anything-but), got an array'],
     [trigger({ eventPattern: { source: [{ prefix: 1 }] } }), 'triggers[0].eventPattern.source[0]: "prefix" cannot take number 1'],
+    // "numeric" is operator/number pairs, "cidr" an IP block: anything else passed synth and failed the deploy.
+    ...[[['>', 'x']], [[1, 2]], [['>', 0, '<']], [['<', 5, '>', 0]], [['>', 5, '<=', 5]], [['==', 1]], [['>', 0, '<=', 5, '<', 9]], [['=', '300']], [[]], ['>'], [{ '>': 0 }]]
+      .map(([value]) => [
+        trigger({ eventPattern: { source: ['a'], detail: { size: [{ numeric: value }] } } }),
+        `triggers[0].eventPattern.detail.size[0]: "numeric" takes an operator and a number (["=", 300], [">", 0]) or a range from ">" or ">=" a number to "<" or "<=" a larger one ([">", 0, "<=", 5]), got ${JSON.stringify(value)}`,
+      ]),
+    ...['not-a-cidr', '10.0.0.0', '10.0.0.0/33', '256.0.0.0/8', '10.0.0/8', '2001:db8::/129', 'fe80::1%eth0/64', '10.0.0.0/24/1', '10.0.0.0/-1', 3]
+      .map((value) => [
+        trigger({ eventPattern: { source: ['a'], detail: { ip: [{ cidr: value }] } } }),
+        `triggers[0].eventPattern.detail.ip[0]: "cidr" takes an IPv4 or IPv6 CIDR block like "10.0.0.0/24" or "2001:db8::/32", got ${JSON.stringify(value)}`,
+      ]),
     [trigger({ eventPattern: { source: [{}] } }), 'triggers[0].eventPattern.source[0]: must be a value or a content filter with one operator (prefix, suffix, equals-ignore-case, wildcard, cidr, exists, numeric, anything-but), got an object'],
     [trigger({ input: task, inputPath: '$.detail' }), 'triggers[0]: give either "input" or "inputPath", not both'],
     [trigger({ inputPath: 'detail' }), 'triggers[0].inputPath: must be a JSONPath into the event like "$.detail", got "detail"'],
@@ -179,10 +190,10 @@ describe('config errors name the file and the field', () => {
       source: ['aws.s3', { prefix: 'com.example.' }],
       detail: {
         key: [{ suffix: '.csv' }, { prefix: { 'equals-ignore-case': 'IN/' } }, { wildcard: 'in/*.csv' }],
-        size: [{ numeric: ['>', 0, '<=', 5_000_000] }],
+        size: [{ numeric: ['>', 0, '<=', 5_000_000] }, { numeric: ['=', 300] }, { numeric: ['<', -1.5] }, { numeric: ['>=', 1e3, '<', 1.5e3] }, { numeric: ['<=', 0] }, { numeric: ['>', 7] }],
         bucket: { name: [{ 'anything-but': ['logs', 'tmp'] }], region: [{ 'anything-but': { prefix: 'cn-' } }] },
         owner: [{ exists: true }],
-        ip: [{ cidr: '10.0.0.0/24' }],
+        ip: [{ cidr: '10.0.0.0/24' }, { cidr: '0.0.0.0/0' }, { cidr: '192.168.1.7/32' }, { cidr: '2001:db8::/32' }, { cidr: '::ffff:10.0.0.0/120' }, { cidr: '::/0' }],
         state: [{ 'equals-ignore-case': 'created' }, null, 3, true],
       },
     };
