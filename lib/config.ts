@@ -64,7 +64,7 @@ interface CronField {
   names?: readonly string[];
   /** Whether "/" increments are allowed: the reference lists them in every field but day-of-week. */
   increments: boolean;
-  /** Whether a range may run backwards over the field's end (`22-2`): never in the year, the one field without an end. */
+  /** Whether the field wraps round (all but the year), so a backwards range (`22-2`) can be offered as two (`22-23,0-2`). */
   cyclic: boolean;
   /**
    * The forms that stand for the whole field, never for one item of a list (`?`, and the field's L, W and #): the
