@@ -7,7 +7,9 @@
  * doorbell, so a test can assert that every session created was terminated exactly once.
  *
  * node:http only. Binds 127.0.0.1. The API key is compared in memory and never logged or stored: the ledger only
- * records whether an Authorization header was missing, invalid or valid. Webhook `auth` values are never recorded.
+ * records whether an Authorization header was missing, invalid or valid. Webhook `auth` values are never recorded;
+ * site credentials (`secrets[].fields` values) and guardrail answers are redacted in the ledger (in-process
+ * `ledger({ reveal: true })` shows them).
  */
 import type { AddressInfo } from 'node:net';
 import { Api } from './api';
@@ -15,7 +17,7 @@ import { Doorbells, validateDoorbellScript } from './doorbell';
 import { FaultBook } from './faults';
 import { Model, SHAPES, type ModelConfig, type Task } from './model';
 import { EmulatorServer } from './server';
-import type { Emulator, EmulatorOptions, ForgedDoorbell, Ledger, ResponseShape } from './types';
+import type { Emulator, EmulatorOptions, ForgedDoorbell, Ledger, LedgerOptions, ResponseShape } from './types';
 import { nonNegInt, nonNegNumber, Timers } from './util';
 
 export type {
@@ -29,6 +31,7 @@ export type {
   ForgedDoorbell,
   GuardrailAnswer,
   Ledger,
+  LedgerOptions,
   RequestRecord,
   ResponseShape,
   SessionRecord,
@@ -87,8 +90,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const faults = new FaultBook();
   const api = new Api(model, timers, { sendHoldMs, balance, maxSessions: cfg.maxSessions, baseUrl: () => baseUrl });
 
-  const ledger = (): Ledger => ({
-    ...model.snapshot(),
+  const ledger = (opts: LedgerOptions = {}): Ledger => ({
+    ...model.snapshot(opts.reveal === true),
     requests: server.requests.map((r) => ({ ...r })),
     doorbells: doorbells.list(),
   });
@@ -99,7 +102,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     doorbells.reset();
     server.requests = [];
   };
-  const server = new EmulatorServer({ api, model, faults, doorbells, timers, apiKey: options.apiKey, ledger, reset, log });
+  // Over HTTP (no auth) the ledger is always the redacted one: `reveal` is for in-process callers only.
+  const server = new EmulatorServer({ api, model, faults, doorbells, timers, apiKey: options.apiKey, ledger: () => ledger(), reset, log });
 
   const sweepTimer = setInterval(() => model.sweep(), Math.max(5, Math.min(1000, Math.floor(cfg.idleMs / 2))));
   sweepTimer.unref();

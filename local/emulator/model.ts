@@ -54,6 +54,32 @@ export function validateTaskBehaviour(b: unknown): TaskBehaviour {
   return structuredClone(b) as unknown as TaskBehaviour;
 }
 
+const REDACTED = '[redacted]';
+
+/** A value nobody reading the ledger should see; an empty one stays empty, as nothing was sent. */
+function redact(value: unknown): string {
+  return value === '' ? '' : REDACTED;
+}
+
+/**
+ * The ledger is served without auth (`GET /__emulator/ledger`, also the built-in emulator of a local run), so the
+ * values of `secrets[].fields` (at the top level or in `initialTask`) and the guardrail answers (a rule's
+ * `answerFromSecret`, a PIN a person typed) are redacted; the field names stay, so a test still sees what was sent.
+ */
+function redactSession(s: SessionRecord): void {
+  for (const body of [s.startBody, ...s.tasks.map((t) => t.body)]) {
+    if (!isObject(body)) continue;
+    for (const holder of [body, body.initialTask]) {
+      if (!isObject(holder) || !Array.isArray(holder.secrets)) continue;
+      for (const item of holder.secrets) {
+        if (!isObject(item) || !isObject(item.fields)) continue;
+        for (const name of Object.keys(item.fields)) item.fields[name] = redact(item.fields[name]);
+      }
+    }
+  }
+  for (const t of s.tasks) for (const a of t.answers) a.answer = redact(a.answer);
+}
+
 /** Where a task sent with `webhook` rings. `auth` lives here only, never in a record. */
 export interface Webhook {
   url: string;
@@ -394,11 +420,13 @@ export class Model {
 
   // --- ledger -----------------------------------------------------------------------------------------------------
 
-  snapshot(): Omit<Ledger, 'requests' | 'doorbells'> {
+  /** A deep copy of the sessions; site credentials and guardrail answers redacted unless `reveal` (in-process only). */
+  snapshot(reveal = false): Omit<Ledger, 'requests' | 'doorbells'> {
     this.sweep();
     const now = Date.now();
     for (const s of this.order) for (const t of s.tasks.values()) t.rec.cost = t.cost(now);
     const sessions = this.order.map((s) => structuredClone(s.rec));
+    if (!reveal) for (const s of sessions) redactSession(s);
     return {
       sessions,
       created: sessions.length,

@@ -107,7 +107,7 @@ export type TaskStatus = 'pending' | 'completed' | 'guardrail' | 'failed';
 /** A guardrail answer the task received (send-message `actionType: "guardrail"`). */
 export interface GuardrailAnswer {
   question: string;
-  /** The message's `taskDetails`. */
+  /** The message's `taskDetails`; `"[redacted]"` in the ledger unless revealed (an empty one stays empty). */
   answer: string;
   newState: 'resume' | 'stop';
 }
@@ -115,7 +115,10 @@ export interface GuardrailAnswer {
 export interface TaskRecord {
   taskId: string;
   taskDetails: string;
-  /** The send-message `message` (or run-task body) as received, `webhook.auth` redacted. */
+  /**
+   * The send-message `message` (or run-task body) as received, `webhook.auth` and the values of `secrets[].fields`
+   * redacted (those revealed by `ledger({ reveal: true })`).
+   */
   body: unknown;
   /** The behaviour's outcome (what the task was scripted to do). */
   outcome: TaskOutcome;
@@ -142,7 +145,7 @@ export interface SessionRecord {
   expiredAt?: number;
   /** How it ended: `request` = a terminate call, `self` = run-task or a task's terminateOnCompletion. */
   terminatedBy?: 'request' | 'self';
-  /** The start-session (or run-task) request body as received, `webhook.auth` redacted. */
+  /** The start-session (or run-task) request body as received, redacted as a task's `body` is. */
   startBody: unknown;
   tasks: TaskRecord[];
 }
@@ -194,6 +197,11 @@ export interface ForgedDoorbell {
   body?: unknown;
   /** Sent as given (e.g. `authorization`); never recorded. content-type defaults from the body. */
   headers?: Record<string, string>;
+}
+
+export interface LedgerOptions {
+  /** Show the values of `secrets[].fields` and guardrail answers instead of `"[redacted]"`. @default false */
+  reveal?: boolean;
 }
 
 export interface Ledger {
@@ -248,8 +256,11 @@ export interface Emulator {
   /** Consumed in order by each newTask (across sessions); when empty the default is {outcome:'completed'}. */
   enqueueTasks(...behaviours: TaskBehaviour[]): void;
   injectFault(rule: FaultRule): void;
-  /** A snapshot (deep copy). */
-  ledger(): Ledger;
+  /**
+   * A snapshot (deep copy). Values of `secrets[].fields` and guardrail answers are `"[redacted]"` (names kept);
+   * `reveal: true` shows them, for tests that check what reached the API. Never over HTTP.
+   */
+  ledger(opts?: LedgerOptions): Ledger;
   /** Clears queue, faults and ledger; cancels doorbells not yet answered. */
   reset(): void;
   /** Stops listening, closes open sockets, clears timers, aborts doorbells. */

@@ -126,7 +126,7 @@ describe('npm start (local command)', () => {
       const secrets = file('secrets.json', { 'webrun-sfn/example': { username: 'ada', password: PASSWORD } });
       const { code, stdout, stderr } = await cli([login, '--json', '--wait-scale', '0', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456', WEBRUN_SITE_SECRETS_FILE: secrets });
       expect(code).toBe(0);
-      expect(external.ledger().sessions[0].tasks[0].body).toMatchObject({ secrets: [{ match: '*.example.com', fields: { username: 'ada', password: PASSWORD } }] });
+      expect(external.ledger({ reveal: true }).sessions[0].tasks[0].body).toMatchObject({ secrets: [{ match: '*.example.com', fields: { username: 'ada', password: PASSWORD } }] });
       expect(stdout + stderr).not.toContain(PASSWORD);
     });
 

@@ -175,7 +175,7 @@ describe('a person\'s answer through the CLI resumes a run', () => {
     expect(answerRun?.code).toBe(0);
     expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
     expect(summary.output!.tasks[1].guardrails).toEqual([{ question: 'Which delivery slot?', answeredBy: 'person' }]);
-    expect(emulator.ledger().sessions[0].tasks[1].answers).toEqual([{ question: 'Which delivery slot?', answer: 'Saturday morning', newState: 'resume' }]);
+    expect(emulator.ledger({ reveal: true }).sessions[0].tasks[1].answers).toEqual([{ question: 'Which delivery slot?', answer: 'Saturday morning', newState: 'resume' }]);
     expect(emulator.ledger().sessions[0].terminateCalls).toBe(1);
   });
 });

@@ -556,6 +556,43 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
       expect((await c.poll(sid2, t2)).status).toBe(200); // faults cleared
     });
 
+    it('the ledger keeps no site credentials or guardrail answers: field names kept, values "[redacted]", in-process reveal only', async () => {
+      const c = await emulator.start({ pendingPolls: 0 });
+      c.emu.enqueueTasks({ outcome: 'guardrail', inline: true, question: 'Enter your PIN' }, { outcome: 'guardrail', inline: true });
+      const VALUES = ['pw-INITIAL-5d1e', 'ada-USER-93c0', 'pw-TASK-0b7a', '4711-PIN-e2f8', 'pw-RUN-61aa'];
+      const [initial, user, password, pin, run] = VALUES;
+      const s = await c.startSession({ mode: 'default', initialTask: { taskDetails: 'x', secrets: [{ match: 'a.example.com', fields: { password: initial } }] } });
+      const sid = str(s.json.sessionId);
+      const login = await c.task(sid, 'Log in', { secrets: [{ match: '*.shop.example.com', fields: { username: user, password, blank: '' } }] });
+      expect((await c.answer(sid, 'resume', pin)).status).toBe(200);
+      expect((await c.poll(sid, login)).json.type).toBe('task_completed');
+      await c.task(sid, 'Buy it');
+      expect((await c.send(sid, { actionType: 'guardrail', newState: 'stop' })).status).toBe(200); // no answer text: nothing to hide
+      expect((await c.call('POST', '/start/run-task', { taskDetails: 'r', secrets: [{ match: 'b.example.com', fields: { pin: run } }] })).status).toBe(200);
+
+      const shown = await c.call('GET', '/__emulator/ledger', undefined, { auth: null });
+      for (const v of VALUES) expect(shown.text).not.toContain(v);
+      for (const ledger of [shown.json, c.emu.ledger()]) {
+        const [session, ran] = ledger.sessions as Array<{ startBody: unknown; tasks: Array<{ body: unknown; answers: unknown }> }>;
+        expect(session.startBody).toMatchObject({ initialTask: { secrets: [{ match: 'a.example.com', fields: { password: '[redacted]' } }] } });
+        expect(session.tasks[0].body).toMatchObject({ secrets: [{ match: '*.shop.example.com', fields: { username: '[redacted]', password: '[redacted]', blank: '' } }] });
+        expect(session.tasks[0].answers).toEqual([{ question: 'Enter your PIN', answer: '[redacted]', newState: 'resume' }]);
+        expect(session.tasks[1].answers).toEqual([{ question: 'I need login credentials', answer: '', newState: 'stop' }]);
+        for (const body of [ran.startBody, ran.tasks[0].body]) expect(body).toMatchObject({ secrets: [{ match: 'b.example.com', fields: { pin: '[redacted]' } }] });
+      }
+      expect(JSON.stringify(c.emu.ledger())).not.toMatch(/INITIAL|USER|TASK|PIN-|RUN-/);
+
+      // A test that must know what reached the API asks in-process; asking does not change what the ledger shows.
+      const revealed = c.emu.ledger({ reveal: true });
+      expect(revealed.sessions[0].startBody).toMatchObject({ initialTask: { secrets: [{ fields: { password: initial } }] } });
+      expect(revealed.sessions[0].tasks[0].body).toMatchObject({ secrets: [{ fields: { username: user, password, blank: '' } }] });
+      expect(revealed.sessions[0].tasks[0].answers).toEqual([{ question: 'Enter your PIN', answer: pin, newState: 'resume' }]);
+      expect(revealed.sessions[1].tasks[0].body).toMatchObject({ secrets: [{ fields: { pin: run } }] });
+      const again = await c.call('GET', '/__emulator/ledger?reveal=true', undefined, { auth: null });
+      for (const v of VALUES) expect(again.text).not.toContain(v);
+      expect(JSON.stringify(c.emu.ledger())).not.toContain(password);
+    });
+
     it('enqueueTasks and injectFault reject invalid input; close() stops listening', async () => {
       const c = await emulator.start();
       expect(() => c.emu.enqueueTasks({ outcome: 'nope' as never })).toThrow(/outcome/);

@@ -38,7 +38,7 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     expect(summary.output!.tasks.map((t) => t.index)).toEqual([0, 1]);
     expect(summary.output!.tasks[0].guardrails).toBeUndefined();
     expect(summary.output!.tasks[1].guardrails).toEqual([{ question: 'Please confirm purchase?', answeredBy: 'rule' }]);
-    expect(h.emulator.ledger().sessions[0].tasks[1].answers).toEqual([{ question: 'Please confirm purchase?', answer: 'yes', newState: 'resume' }]);
+    expect(h.emulator.ledger({ reveal: true }).sessions[0].tasks[1].answers).toEqual([{ question: 'Please confirm purchase?', answer: 'yes', newState: 'resume' }]);
     // The run's usage total is the sum of its tasks'.
     const costs = summary.output!.tasks.map((t) => t.usage!.cost);
     expect(summary.output!.usage!.cost).toBeCloseTo(costs[0]! + costs[1]!, 6);
@@ -115,7 +115,7 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     const input = { tasks: [{ taskDetails: 'Sign in', guardrails: { rules: [{ when: 'pin', answerFromSecret: { secret: 'webrun-sfn/bank', field: 'pin' } }] } }] };
     const summary = await h.run(input, { completion, siteCredentials: async (name: string): Promise<Record<string, string>> => (name === 'webrun-sfn/bank' ? { pin: PIN } : {}) });
     expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
-    expect(h.emulator.ledger().sessions[0].tasks[0].answers).toEqual([{ question: 'Enter your PIN', answer: PIN, newState: 'resume' }]);
+    expect(h.emulator.ledger({ reveal: true }).sessions[0].tasks[0].answers).toEqual([{ question: 'Enter your PIN', answer: PIN, newState: 'resume' }]);
     expect(summary.output!.tasks[0].guardrails).toEqual([{ question: 'Enter your PIN', answeredBy: 'rule' }]);
     expectEveryoneTerminatedOnce(h.emulator);
     expectNothingSecretSeen(h, summary);
@@ -149,7 +149,7 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     });
     expect(summary.status, JSON.stringify(summary.error)).toBe('SUCCEEDED');
     expect(summary.output!.tasks[0].guardrails).toEqual([{ question: 'Which account?', answeredBy: 'person' }]);
-    expect(h.emulator.ledger().sessions[0].tasks[0].answers).toEqual([{ question: 'Which account?', answer: 'the business account', newState: 'resume' }]);
+    expect(h.emulator.ledger({ reveal: true }).sessions[0].tasks[0].answers).toEqual([{ question: 'Which account?', answer: 'the business account', newState: 'resume' }]);
     expect(JSON.stringify(summary.output)).not.toContain('the business account');
     expectEveryoneTerminatedOnce(h.emulator);
     expectNothingSecretSeen(h, summary);

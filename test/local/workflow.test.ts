@@ -245,7 +245,7 @@ describe('local workflow against the emulator', () => {
       const log = { info: (...a: unknown[]) => seen.push(a), warn: (...a: unknown[]) => seen.push(a), error: (...a: unknown[]) => seen.push(a) };
       const summary = await run(loginTask, { siteCredentials: credentials, log, onStateEvent: (e) => seen.push(e) });
       expect(summary.status).toBe('SUCCEEDED');
-      const [login, read] = emulator.ledger().sessions[0].tasks.map((t) => t.body as Record<string, unknown>);
+      const [login, read] = emulator.ledger({ reveal: true }).sessions[0].tasks.map((t) => t.body as Record<string, unknown>);
       expect(login.secrets).toEqual([{ match: '*.shop.example.com', fields: { username: 'ada@example.com', password: PASSWORD } }]);
       expect(read.secrets).toBeUndefined();
       expect(JSON.stringify(login)).not.toContain('webrun-sfn/shop');

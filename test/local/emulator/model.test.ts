@@ -71,7 +71,7 @@ describe.concurrent('the model (tests run concurrently, each with its own emulat
       expect((await c.poll(sid, t)).json.pending).toBe(true);
       expect((await c.poll(sid, t)).json.type).toBe('task_completed');
 
-      expect(c.emu.ledger().sessions[0].tasks[0]).toMatchObject({
+      expect(c.emu.ledger({ reveal: true }).sessions[0].tasks[0]).toMatchObject({
         status: 'completed',
         outcome: 'completed',
         answers: [
@@ -110,7 +110,7 @@ describe.concurrent('the model (tests run concurrently, each with its own emulat
       expect(stopped.json).toEqual({ success: true, sessionId: sid, taskId: t, message: 'Task stopped' });
       expect((await c.poll(sid, t)).json).toEqual({ success: true, sessionId: sid, taskId: t, status: 'failed', error: 'stopped' });
       expect((await c.answer(sid, 'resume', 'too late')).status).toBe(400); // nobody is waiting any more
-      expect(c.emu.ledger().sessions[0].tasks[0].answers).toEqual([
+      expect(c.emu.ledger({ reveal: true }).sessions[0].tasks[0].answers).toEqual([
         { question: 'Q1', answer: 'go on', newState: 'resume' },
         { question: 'Q2', answer: 'no thanks', newState: 'stop' },
       ]);
