@@ -111,16 +111,20 @@ const EXECUTION_ID = '$$.Execution.Id';
  * `resultPath: undefined` is the ASL default ("$": the result replaces the input). It is left out rather than
  * written as "$" because aws-local-stepfunctions 3.0.0 mishandles an explicit "$" (it sets a key named "$").
  */
-function invoke<E>(scope: Construct, name: string, fn: lambda.IFunction, payload: Payload<E>, resultPath: string | undefined, timeout: Duration, idempotent = true) {
+function invoke<E>(scope: Construct, name: string, fn: lambda.IFunction, payload: Payload<E>, resultPath: string | undefined, timeout: Duration, idempotent = true, resultSelector?: Record<string, unknown>) {
   return tasks.LambdaInvoke.jsonPath(scope, name, {
     lambdaFunction: fn,
     payload: sfn.TaskInput.fromObject(payload),
     payloadResponseOnly: true,
     retryOnServiceExceptions: idempotent,
     resultPath,
+    resultSelector,
     taskTimeout: sfn.Timeout.duration(timeout),
   });
 }
+
+/** The failure steps' answer, `{ error, cause }`, as the whole state: `{ report }` (the cause holds the results). */
+const AS_REPORT = { 'report.$': '$' };
 
 export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions, timings: WorkflowTimings): sfn.IChainable {
   const t = timings.taskTimeouts;
@@ -141,20 +145,20 @@ export function buildWorkflowDefinition(scope: Construct, fns: WorkflowFunctions
       'cleanupError.$': '$.cleanupFailure.Error',
     },
   });
+  // The state becomes the report alone, as after the failure step: the results are in its cause, and once is enough.
   const formatReport = sfn.Pass.jsonPath(scope, StateNames.formatReport, {
-    resultPath: '$.report',
-    parameters: { 'error.$': '$.failure.Error', 'cause.$': 'States.JsonToString($.unconfirmed)' },
+    parameters: { report: { 'error.$': '$.failure.Error', 'cause.$': 'States.JsonToString($.unconfirmed)' } },
   });
   reportWithoutCleanup.next(formatReport).next(failed);
 
   const failurePayload: Payload<FailureEvent> = { ...step, 'failure.$': '$.failure' };
   // Its handler retries the terminate itself and reports whatever that gave; only Lambda's own faults reach the Catch.
-  const terminateAfterFailure = invoke(scope, StateNames.terminateAfterFailure, fns.terminateSession, failurePayload, '$.report', t.terminate)
+  const terminateAfterFailure = invoke(scope, StateNames.terminateAfterFailure, fns.terminateSession, failurePayload, undefined, t.terminate, true, AS_REPORT)
     .addRetry(THROTTLED_RETRY)
     .addCatch(reportWithoutCleanup, { errors: ALL, resultPath: '$.cleanupFailure' })
     .next(failed);
   const startFailurePayload: Payload<Pick<FailureEvent, 'executionArn' | 'failure'>> = { 'executionArn.$': EXECUTION_ID, 'failure.$': '$' };
-  const reportStartFailure = invoke(scope, StateNames.reportStartFailure, fns.terminateSession, startFailurePayload, '$.report', t.terminate)
+  const reportStartFailure = invoke(scope, StateNames.reportStartFailure, fns.terminateSession, startFailurePayload, undefined, t.terminate, true, AS_REPORT)
     .addRetry(THROTTLED_RETRY)
     .addCatch(sfn.Fail.jsonPath(scope, StateNames.failedUnreported, { errorPath: '$.Error', causePath: '$.Cause' }), { errors: ALL, resultPath: '$.reportFailure' })
     .next(failed);

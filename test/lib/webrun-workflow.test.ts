@@ -267,7 +267,7 @@ describe('WebrunWorkflow (default props)', () => {
     it('builds a report without any Lambda when the failure step itself fails: every completed result, sessionEnded false', () => {
       const pass = definition.States[StateNames.reportWithoutCleanup];
       expect(pass.Parameters).toMatchObject({ 'sessionId.$': '$.run.sessionId', 'taskIndex.$': '$.loop.index', 'completed.$': '$.loop.results', sessionEnded: false });
-      expect(definition.States[StateNames.formatReport].Parameters).toEqual({ 'error.$': '$.failure.Error', 'cause.$': 'States.JsonToString($.unconfirmed)' });
+      expect(definition.States[StateNames.formatReport].Parameters).toEqual({ report: { 'error.$': '$.failure.Error', 'cause.$': 'States.JsonToString($.unconfirmed)' } });
       expect(definition.States[StateNames.formatReport].Next).toBe(StateNames.failed);
     });
 

@@ -125,6 +125,20 @@ describe('local workflow against the emulator', () => {
     expectNoLeak(emulator.ledger(), 1);
   });
 
+  it('a failed run\'s last state carries each result once, in the report\'s cause, not also in its loop', async () => {
+    emulator.enqueueTasks({ outcome: 'completed', inline: true, data: { note: 'kept-once-4f1a' } }, { outcome: 'failed', reason: 'Out of stock' });
+    const seen: Array<{ type: string; state: string; input?: unknown }> = [];
+    const summary = await run(twoTasks, { onStateEvent: (e) => void seen.push(e) });
+    expect(summary.error!.name).toBe('Webrun.TaskFailed');
+    expect(cause(summary).completed.map((r) => r.index)).toEqual([0]);
+    const last = seen.find((e) => e.type === 'entered' && e.state === StateNames.failed)!;
+    expect(JSON.stringify(last.input).split('kept-once-4f1a')).toHaveLength(2);
+    // The same when the failure step's Lambda cannot run: the Pass state that formats the report replaces the state.
+    const formatReport = (workflow.definition as { States: Record<string, object> }).States[StateNames.formatReport];
+    expect(formatReport).toMatchObject({ Type: 'Pass', Parameters: { report: expect.any(Object) } });
+    expect(formatReport).not.toHaveProperty('ResultPath');
+  });
+
   it('gives up on a stuck task with PollTimeout after the attempt cap derived from maxDuration', async () => {
     emulator.enqueueTasks({ outcome: 'completed', inline: true }, { outcome: 'stuck' });
     const input = { tasks: [{ taskDetails: 'Quick' }, { taskDetails: 'Never ends', maxDuration: 60000 }] };
