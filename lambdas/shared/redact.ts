@@ -6,23 +6,71 @@ import type { TaskOutcome } from './types';
 
 const MARK = '[redacted]';
 
-/** The values worth hiding, longest first, so a value that contains another is redacted whole. */
+/**
+ * The ways a value may come back written: as is; JSON-escaped, as a structured answer's `message` holds the JSON text
+ * of its `output` or an error quotes the request (`"` and `\` escaped), also with every non-ASCII character as
+ * `\uXXXX` (Python's json.dumps) and `/` as `\/` (PHP's json_encode); and percent-encoded, as in a URL the agent
+ * visited or a form it posted (encodeURIComponent, `+` for spaces, the form encoding, lowercase hex).
+ */
+function writtenForms(value: string): string[] {
+  const json = JSON.stringify(value).slice(1, -1);
+  const ascii = (hex: (h: string) => string) => json.replace(/[^\x20-\x7e]/g, (c) => `\\u${hex(c.charCodeAt(0).toString(16).padStart(4, '0'))}`);
+  const jsons = [json, ascii((h) => h), ascii((h) => h.toUpperCase())];
+  const forms = [value, ...jsons, ...jsons.map((j) => j.replace(/\//g, '\\/'))];
+  const percents = [new URLSearchParams([['', value]]).toString().slice(1)];
+  try {
+    const uri = encodeURIComponent(value);
+    percents.push(uri, uri.replace(/%20/g, '+'));
+  } catch {
+    // A lone surrogate has no encodeURIComponent form (URIError); the form encoding above writes it as U+FFFD.
+  }
+  forms.push(...percents, ...percents.map((p) => p.replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase())));
+  return [...new Set(forms)];
+}
+
+/** Every written form of the values worth hiding. */
 function hideable(values: readonly string[]): string[] {
-  return values.filter((v) => v !== '').sort((a, b) => b.length - a.length);
+  return [...new Set(values.filter((v) => v !== '').flatMap(writtenForms))];
+}
+
+/**
+ * `text` with every occurrence of every form replaced by the mark. Occurrences that overlap are hidden as one span,
+ * so neither a value that contains another nor one form that overlaps another is half replaced, whatever the order.
+ */
+function hide(text: string, forms: readonly string[]): string {
+  const spans: Array<[number, number]> = [];
+  for (const form of forms) {
+    for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) spans.push([at, at + form.length]);
+  }
+  if (spans.length === 0) return text;
+  spans.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  let out = '';
+  let done = 0;
+  for (const [start, end] of spans) {
+    if (end <= done) continue;
+    // Overlapping the span just hidden: hide the rest of it with that span. Two values side by side stay two marks.
+    if (start < done) {
+      done = end;
+      continue;
+    }
+    out += text.slice(done, start) + MARK;
+    done = end;
+  }
+  return out + text.slice(done);
 }
 
 export function redactText(text: string, values: readonly string[]): string {
-  return hideable(values).reduce((t, value) => t.split(value).join(MARK), text);
+  return hide(text, hideable(values));
 }
 
 /** A copy of a JSON value with every string (keys included) redacted; the value itself when nothing is hidden. */
 export function redactDeep<T>(value: T, values: readonly string[]): T {
-  const hidden = hideable(values);
-  if (hidden.length === 0) return value;
+  const forms = hideable(values);
+  if (forms.length === 0) return value;
   const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return redactText(v, hidden);
+    if (typeof v === 'string') return hide(v, forms);
     if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [redactText(k, hidden), walk(x)]));
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [hide(k, forms), walk(x)]));
     return v;
   };
   return walk(value) as T;

@@ -1,0 +1,80 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { redactDeep, redactOutcome, redactText } from '../../../lambdas/shared/redact';
+
+// A password with the characters JSON escapes, as a site may well require.
+const PASSWORD = 'PW-9f3kQ"x\\z-SECRETPW';
+const USERNAME = 'ada.zz91@example.com';
+const SECRETS = [USERNAME, PASSWORD];
+
+/** Python's json.dumps (ensure_ascii): JSON-escaped, and every character outside printable ASCII as \uxxxx. */
+const pythonJson = (s: string) => JSON.stringify(s).slice(1, -1).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+describe('encoded copies of a secret', () => {
+  it('a structured answer whose message is the JSON text of its output is redacted in both, and stays that JSON text', () => {
+    const output = { orders: [], loggedInAs: USERNAME, note: `password was ${PASSWORD}` };
+    const data = redactDeep({ message: JSON.stringify(output), output }, SECRETS);
+    expect(data.output).toEqual({ orders: [], loggedInAs: '[redacted]', note: 'password was [redacted]' });
+    expect(JSON.parse(data.message)).toEqual(data.output);
+    expect(JSON.stringify(data)).not.toContain('9f3kQ');
+  });
+
+  it('an error body that quotes the request as JSON', () => {
+    const body = `403 Forbidden: ${JSON.stringify({ secrets: [{ fields: { username: USERNAME, password: PASSWORD } }] })}`;
+    expect(redactText(body, SECRETS)).toBe('403 Forbidden: {"secrets":[{"fields":{"username":"[redacted]","password":"[redacted]"}}]}');
+  });
+
+  it.each([
+    ['encodeURIComponent', `https://shop.example.com/login?email=${encodeURIComponent(USERNAME)}&pw=${encodeURIComponent(PASSWORD)}`],
+    ['form encoding', `https://shop.example.com/login?${new URLSearchParams({ email: USERNAME, pw: PASSWORD })}`],
+    ['lowercase hex', `https://shop.example.com/login?email=ada.zz91%40example.com&pw=PW-9f3kQ%22x%5cz-SECRETPW`],
+  ])('a URL with them %s', (_name, url) => {
+    expect(redactText(`Visited ${url}`, SECRETS)).toBe('Visited https://shop.example.com/login?email=[redacted]&pw=[redacted]');
+  });
+
+  it('a passphrase with spaces, written with "+" for them, and non-ASCII written as \\u escapes', () => {
+    const phrase = 'correct horse / Bätterie ✓';
+    expect(redactText(`q=${encodeURIComponent(phrase).replace(/%20/g, '+')}`, [phrase])).toBe('q=[redacted]');
+    expect(redactText(`{"pw": "${pythonJson(phrase)}"}`, [phrase])).toBe('{"pw": "[redacted]"}');
+    expect(redactText('{"pw":"correct horse \\/ B\\u00E4tterie \\u2713"}', [phrase])).toBe('{"pw":"[redacted]"}');
+    expect(redactText(`{"pw":"${JSON.stringify(phrase).slice(1, -1).replace(/\//g, '\\/')}"}`, [phrase])).toBe('{"pw":"[redacted]"}');
+  });
+
+  it('a longer form is hidden whole, not half replaced by a shorter form or value', () => {
+    // The JSON form of PASSWORD contains `z-SECRETPW`; a second secret `x\z` overlaps its escaped middle.
+    expect(redactText(`"${JSON.stringify(PASSWORD).slice(1, -1)}"`, [PASSWORD, 'z-SECRETPW', 'x\\z'])).toBe('"[redacted]"');
+    expect(redactText(`${PASSWORD}${PASSWORD}`, [PASSWORD])).toBe('[redacted][redacted]');
+  });
+
+  it('property: no written form of a secret survives outside a mark, whatever the text around it', () => {
+    const encodings: Array<(s: string) => string> = [
+      (s) => s,
+      (s) => JSON.stringify(s).slice(1, -1),
+      pythonJson,
+      (s) => encodeURIComponent(s),
+      (s) => encodeURIComponent(s).replace(/%20/g, '+'),
+    ];
+    // encodeURIComponent refuses a lone surrogate: such a secret has no URL form to look for.
+    const wellFormed = (s: string) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+    const text = fc.string({ unit: 'binary', maxLength: 12 }).filter(wellFormed);
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', minLength: 4, maxLength: 16 }).filter(wellFormed),
+        text,
+        text,
+        fc.integer({ min: 0, max: encodings.length - 1 }),
+        (secret, before, after, e) => {
+          const written = encodings[e](secret);
+          const redacted = redactText(before + written + after, [secret]);
+          for (const piece of redacted.split('[redacted]')) expect(piece).not.toContain(written);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('an outcome keeps its own fields; only what the API said is redacted', () => {
+    const failed = redactOutcome({ kind: 'failed', taskId: 't1', reason: `bad pw=${encodeURIComponent(PASSWORD)}` }, SECRETS);
+    expect(failed).toEqual({ kind: 'failed', taskId: 't1', reason: 'bad pw=[redacted]' });
+  });
+});
