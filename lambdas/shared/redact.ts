@@ -28,19 +28,50 @@ function writtenForms(value: string): string[] {
   return [...new Set(forms)];
 }
 
+/**
+ * Values shorter than this are hidden only as whole words, never inside a longer word or number, and never in an
+ * object's keys: a field such as `"country": "us"` would otherwise turn `status` into `stat[redacted]` and
+ * `users` into `[redacted]ers`. Whole, they are still hidden: "shipped to us" becomes "shipped to [redacted]".
+ */
+export const MIN_INNER_CHARS = 4;
+
+/** A written form of a value; `short`: the value is under MIN_INNER_CHARS, so only a whole word is hidden. */
+interface Form {
+  text: string;
+  short: boolean;
+}
+
 /** Every written form of the values worth hiding. */
-function hideable(values: readonly string[]): string[] {
-  return [...new Set(values.filter((v) => v !== '').flatMap(writtenForms))];
+function hideable(values: readonly string[]): Form[] {
+  const forms = new Map<string, boolean>();
+  for (const value of values) {
+    if (value === '') continue;
+    const short = value.length < MIN_INNER_CHARS;
+    // A form both short and long (one value's encoding is another's plain text) is hidden wherever the long one is.
+    for (const text of writtenForms(value)) forms.set(text, (forms.get(text) ?? true) && short);
+  }
+  return [...forms].map(([text, short]) => ({ text, short }));
+}
+
+const ENDS_IN_WORD = /[\p{L}\p{N}_]$/u;
+const STARTS_WORD = /^[\p{L}\p{N}_]/u;
+
+/** Whether `text[start, end)` is not part of a longer word: no letter, digit or `_` right before or after it. */
+function standsAlone(text: string, start: number, end: number): boolean {
+  // Two code units either side: a whole character even when it is a surrogate pair.
+  return !ENDS_IN_WORD.test(text.slice(Math.max(0, start - 2), start)) && !STARTS_WORD.test(text.slice(end, end + 2));
 }
 
 /**
  * `text` with every occurrence of every form replaced by the mark. Occurrences that overlap are hidden as one span,
  * so neither a value that contains another nor one form that overlaps another is half replaced, whatever the order.
  */
-function hide(text: string, forms: readonly string[]): string {
+function hide(text: string, forms: readonly Form[]): string {
   const spans: Array<[number, number]> = [];
-  for (const form of forms) {
-    for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) spans.push([at, at + form.length]);
+  for (const { text: form, short } of forms) {
+    for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) {
+      if (!short || standsAlone(text, at, at + form.length)) spans.push([at, at + form.length]);
+    }
   }
   if (spans.length === 0) return text;
   spans.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
@@ -63,14 +94,32 @@ export function redactText(text: string, values: readonly string[]): string {
   return hide(text, hideable(values));
 }
 
-/** A copy of a JSON value with every string (keys included) redacted; the value itself when nothing is hidden. */
+/**
+ * A copy of a JSON value with every string redacted; the value itself when nothing is hidden. Keys are hidden of
+ * values of MIN_INNER_CHARS or more only (the API key, a login: an agent may key a result by an account), so a
+ * short value never damages a result's structure; two keys that become the same are numbered, never merged.
+ */
 export function redactDeep<T>(value: T, values: readonly string[]): T {
   const forms = hideable(values);
   if (forms.length === 0) return value;
+  const keyForms = forms.filter((f) => !f.short);
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return hide(v, forms);
     if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [hide(k, forms), walk(x)]));
+    if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v);
+      const taken = new Set(entries.map(([k]) => k));
+      return Object.fromEntries(
+        entries.map(([k, x]) => {
+          const hidden = hide(k, keyForms);
+          if (hidden === k) return [k, walk(x)];
+          let key = hidden;
+          for (let n = 2; taken.has(key); n++) key = `${hidden} (${n})`;
+          taken.add(key);
+          return [key, walk(x)];
+        }),
+      );
+    }
     return v;
   };
   return walk(value) as T;

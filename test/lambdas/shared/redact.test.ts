@@ -78,3 +78,38 @@ describe('encoded copies of a secret', () => {
     expect(failed).toEqual({ kind: 'failed', taskId: 't1', reason: 'bad pw=[redacted]' });
   });
 });
+
+describe('short values', () => {
+  const LONG = 'Pw-long-SECRETPW';
+
+  it('a short secret field does not damage a later result: keys and words that merely contain it are kept', () => {
+    const data = { message: '{"status":"ok","users":3}', output: { status: 'ok', users: 3, focus: 'museum tours' } };
+    expect(redactDeep(data, [LONG, 'us', USERNAME])).toEqual(data);
+  });
+
+  it('is still hidden where it stands as a whole word, in any written form', () => {
+    expect(redactText('shipped to us; status: ok', ['us'])).toBe('shipped to [redacted]; status: ok');
+    expect(redactText('{"country":"us","users":3}', ['us'])).toBe('{"country":"[redacted]","users":3}');
+    expect(redactText('PIN 123 typed; order 51234, 123x, x123, _123', ['123'])).toBe('PIN [redacted] typed; order 51234, 123x, x123, _123');
+    expect(redactText('sent a"b and a%22b', ['a"b'])).toBe('sent [redacted] and [redacted]');
+    expect(redactText('é and éa and 😀é', ['é'])).toBe('[redacted] and éa and 😀[redacted]');
+  });
+
+  it('a long value in a key is hidden (an agent may key a result by the account); keys that become the same are numbered', () => {
+    expect(redactDeep({ accounts: { [USERNAME]: { orders: 2 }, 'bob@example.com': { orders: 1 } } }, SECRETS)).toEqual({
+      accounts: { '[redacted]': { orders: 2 }, 'bob@example.com': { orders: 1 } },
+    });
+    expect(redactDeep({ [USERNAME]: 1, [PASSWORD]: 2, '[redacted] (2)': 3 }, SECRETS)).toEqual({ '[redacted]': 1, '[redacted] (2)': 3, '[redacted] (3)': 2 });
+  });
+
+  it('property: values under 4 characters never change a key, whatever the value', () => {
+    const keyPaths = (v: unknown, at = ''): string[] =>
+      v !== null && typeof v === 'object' ? Object.entries(v).flatMap(([k, x]) => [`${at}/${k}`, ...keyPaths(x, `${at}/${k}`)]) : [];
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.array(fc.string({ minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }), (value, secrets) => {
+        expect(keyPaths(redactDeep(value, secrets))).toEqual(keyPaths(value));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
