@@ -7,6 +7,17 @@ import type { TaskOutcome } from './types';
 const MARK = '[redacted]';
 
 /**
+ * The most of a guardrail question or a failure reason that is kept. They go into the state, the failure's cause and
+ * the output: text of any length from the API would break Step Functions' 256 KiB state or 32,768-character cause
+ * (States.DataLimitExceeded, which no Catch handles: the results would be lost with it). Here because redaction must
+ * know a text cut there: a secret the cut split in two is hidden by its start.
+ */
+export const MAX_API_TEXT_CHARS = 2_000;
+
+/** What ends a text cut short. */
+export const CUT_MARK = '…';
+
+/**
  * The ways a value may come back written: as is; JSON-escaped, as a structured answer's `message` holds the JSON text
  * of its `output` or an error quotes the request (`"` and `\` escaped), also with every non-ASCII character as
  * `\uXXXX` (Python's json.dumps) and `/` as `\/` (PHP's json_encode); and percent-encoded, as in a URL the agent
@@ -66,8 +77,7 @@ function standsAlone(text: string, start: number, end: number): boolean {
  * `text` with every occurrence of every form replaced by the mark. Occurrences that overlap are hidden as one span,
  * so neither a value that contains another nor one form that overlaps another is half replaced, whatever the order.
  */
-function hide(text: string, forms: readonly Form[]): string {
-  const spans: Array<[number, number]> = [];
+function hide(text: string, forms: readonly Form[], spans: Array<[number, number]> = []): string {
   for (const { text: form, short } of forms) {
     for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) {
       if (!short || standsAlone(text, at, at + form.length)) spans.push([at, at + form.length]);
@@ -92,6 +102,26 @@ function hide(text: string, forms: readonly Form[]): string {
 
 export function redactText(text: string, values: readonly string[]): string {
   return hide(text, hideable(values));
+}
+
+/**
+ * A question or reason redacted; one cut at MAX_API_TEXT_CHARS also of the start of a form that the cut left at its
+ * end (`typed PW-9f3k…`): the client cuts before a later step learns which values to hide (an earlier task's login,
+ * a rule's answer). Any start is hidden, down to one character: the text is cut there anyway.
+ */
+function redactCutText(text: string, forms: readonly Form[]): string {
+  if (text.length !== MAX_API_TEXT_CHARS || !text.endsWith(CUT_MARK)) return hide(text, forms);
+  const body = text.slice(0, -CUT_MARK.length);
+  let longest = 0;
+  for (const { text: form, short } of forms) {
+    for (let k = Math.min(form.length - 1, body.length); k > longest; k--) {
+      if (body.endsWith(form.slice(0, k)) && (!short || standsAlone(body, body.length - k, body.length))) {
+        longest = k;
+        break;
+      }
+    }
+  }
+  return hide(body, forms, longest > 0 ? [[body.length - longest, body.length]] : []) + CUT_MARK;
 }
 
 /**
@@ -135,9 +165,9 @@ export function redactOutcome(outcome: TaskOutcome, values: readonly string[]): 
     case 'completed':
       return { ...outcome, data: redactDeep(outcome.data, values) };
     case 'guardrail':
-      return { ...outcome, question: redactText(outcome.question, values) };
+      return { ...outcome, question: redactCutText(outcome.question, hideable(values)) };
     case 'failed':
-      return { ...outcome, reason: redactText(outcome.reason, values) };
+      return { ...outcome, reason: redactCutText(outcome.reason, hideable(values)) };
     default:
       return outcome;
   }

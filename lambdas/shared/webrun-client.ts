@@ -20,7 +20,7 @@ import {
   UnexpectedResponse,
   WebrunError,
 } from './errors';
-import { redactOutcome, redactText } from './redact';
+import { CUT_MARK, MAX_API_TEXT_CHARS, redactOutcome, redactText } from './redact';
 import type { TaskData, Usage } from './contract';
 import type { SessionOptions, SiteCredentials, TaskOutcome, WorkflowTask } from './types';
 
@@ -195,7 +195,10 @@ export class WebrunClient {
   private normalize(answer: Json, knownTaskId: string | undefined, secretValues: readonly string[] = []): TaskOutcome {
     const hidden = [this.apiKey, ...secretValues];
     try {
-      return redactOutcome(normalizeTaskAnswer(answer, knownTaskId), hidden);
+      // A question or a reason is redacted before it is cut, which would otherwise leave a secret's first characters;
+      // a result's data is never cut.
+      const outcome = normalizeTaskAnswer(answer, knownTaskId, (text) => redactText(text, hidden));
+      return outcome.kind === 'completed' ? redactOutcome(outcome, hidden) : outcome;
     } catch (err) {
       if (err instanceof UnexpectedResponse) throw new UnexpectedResponse(redactText(err.message, hidden), { status: err.status });
       throw err;
@@ -378,20 +381,14 @@ function httpError(endpoint: Endpoint, status: number, body: Json | undefined, r
   return new UnexpectedResponse(message, details);
 }
 
-/**
- * The most of a guardrail question or a failure reason that is kept. They go into the state, the failure's cause and
- * the output: text of any length from the API would break Step Functions' 256 KiB state or 32,768-character cause
- * (States.DataLimitExceeded, which no Catch handles: the results would be lost with it).
- */
-export const MAX_API_TEXT_CHARS = 2_000;
-
-function bounded(text: string): string {
-  return clipped(text, MAX_API_TEXT_CHARS);
+/** A guardrail question or a failure reason, redacted first (a cut must not leave the start of a secret), then cut. */
+function bounded(text: string, redact: (text: string) => string): string {
+  return clipped(redact(text), MAX_API_TEXT_CHARS);
 }
 
 /** `text` cut to at most `max` characters, the cut marked with "…". */
 export function clipped(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  return text.length > max ? `${text.slice(0, max - CUT_MARK.length)}${CUT_MARK}` : text;
 }
 
 /** Whether a key can go into an Authorization header (visible ASCII; HTTP trims the spaces around it). */
@@ -432,8 +429,9 @@ export function readUsage(...sources: Array<Json | undefined>): Usage | undefine
  * Turns any documented task answer into a `TaskOutcome`:
  * top-level `{ type, data }` (poll), wrapped `{ result: { type, data } }` (send-message), `status: "complete"`,
  * `pending: true` or `status: "pending"/"active"`, guardrail triggers and `status: "failed"` with `error`.
+ * `redact` is applied to the question or reason before it is cut to MAX_API_TEXT_CHARS.
  */
-export function normalizeTaskAnswer(answer: Json, knownTaskId?: string): TaskOutcome {
+export function normalizeTaskAnswer(answer: Json, knownTaskId?: string, redact: (text: string) => string = (text) => text): TaskOutcome {
   const result = asObject(answer.result);
   const inner = result ?? answer;
   const type = typeof inner.type === 'string' ? inner.type : typeof answer.type === 'string' ? answer.type : undefined;
@@ -446,11 +444,11 @@ export function normalizeTaskAnswer(answer: Json, knownTaskId?: string): TaskOut
 
   if (type === 'guardrail_trigger') {
     const question = [data?.value, data?.message, data?.question].find((q): q is string => typeof q === 'string' && q !== '');
-    return { kind: 'guardrail', taskId, question: bounded(question ?? 'The agent needs human input.'), guardrailType: typeof data?.type === 'string' ? data.type : undefined };
+    return { kind: 'guardrail', taskId, question: bounded(question ?? 'The agent needs human input.', redact), guardrailType: typeof data?.type === 'string' ? data.type : undefined };
   }
   if (type === 'task_failed' || type === 'failed' || (status !== undefined && FAILED_STATES.has(status))) {
     const reason = [answer.error, result?.error, data?.message, data?.error].find((r): r is string => typeof r === 'string' && r !== '');
-    return { kind: 'failed', taskId, reason: bounded(reason ?? 'The task failed without a reason.') };
+    return { kind: 'failed', taskId, reason: bounded(reason ?? 'The task failed without a reason.', redact) };
   }
   if (type === 'task_completed' || (status !== undefined && COMPLETED_STATES.has(status) && (data !== undefined || result !== undefined))) {
     return { kind: 'completed', taskId, data: (data ?? {}) as TaskData, usage };

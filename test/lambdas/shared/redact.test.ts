@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { redactDeep, redactOutcome, redactText } from '../../../lambdas/shared/redact';
+import { clipped } from '../../../lambdas/shared/webrun-client';
 
 // A password with the characters JSON escapes, as a site may well require.
 const PASSWORD = 'PW-9f3kQ"x\\z-SECRETPW';
@@ -109,6 +110,47 @@ describe('short values', () => {
       fc.property(fc.jsonValue(), fc.array(fc.string({ minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }), (value, secrets) => {
         expect(keyPaths(redactDeep(value, secrets))).toEqual(keyPaths(value));
       }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+// The client cuts a long question or reason before a later step redacts it of what it knows only then (an earlier
+// task's login, a rule's answer from a secret).
+describe('a text cut where a secret was', () => {
+  const MAX_API_TEXT_CHARS = 2_000; // where the client cuts
+  const cut = (text: string) => clipped(text, MAX_API_TEXT_CHARS);
+  const filler = (n: number) => `${'y'.repeat(n)} typed `;
+
+  it('a failure reason or question cut inside a secret keeps none of its start', () => {
+    const text = `${filler(1985)}${PASSWORD} as ${USERNAME}`;
+    expect(cut(text)).toContain('PW-9f3k');
+    for (const kind of ['failed', 'guardrail'] as const) {
+      const outcome = kind === 'failed' ? { kind, reason: cut(text) } : { kind, question: cut(text) };
+      const redacted = redactOutcome(outcome, SECRETS) as { reason?: string; question?: string };
+      expect(redacted.reason ?? redacted.question).toBe(`${filler(1985)}[redacted]…`);
+    }
+  });
+
+  it('a text that was not cut keeps its end, even when it ends like a secret starts', () => {
+    const outcome = { kind: 'failed' as const, reason: 'Stopped at PW…' };
+    expect(redactOutcome(outcome, SECRETS)).toEqual(outcome);
+  });
+
+  it('property: whatever the secret and wherever the cut falls in it, no start of it is kept', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'grapheme-ascii', minLength: 4, maxLength: 40 }).filter((s) => !/^[y ]/.test(s)),
+        fc.integer({ min: 1, max: 39 }),
+        (secret, kept) => {
+          fc.pre(kept < secret.length);
+          // Only "y" and " " before it, which the secret does not start with: what is hidden is its start only.
+          const before = `${'y'.repeat(MAX_API_TEXT_CHARS - 2 - kept)} `;
+          const reason = cut(`${before}${secret} and more`);
+          expect(reason.slice(before.length, -1)).toBe(secret.slice(0, kept));
+          expect(redactOutcome({ kind: 'failed', reason }, [secret])).toEqual({ kind: 'failed', reason: `${before}[redacted]…` });
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -683,6 +683,23 @@ describe('site credentials echoed in a task answer (not an HTTP error)', () => {
     expect(JSON.stringify(outcome)).not.toContain(PASSWORD);
   });
 
+  it.each([
+    ['a failure reason', { success: true, taskId: 't1', status: 'failed', error: '' }, 'reason'],
+    ['a guardrail question', { success: true, taskId: 't1', type: 'guardrail_trigger', data: { type: 'human_input_needed', value: '' } }, 'question'],
+  ] as const)('%s too long to keep, with the password where it is cut, keeps none of the password', async (_name, body, field) => {
+    // The cut falls 12 characters into the password: cut first and redacted after, "hunter2-Tr0u" was kept.
+    const text = `${'y'.repeat(1980)} typed ${PASSWORD} and more ${'z'.repeat(500)}`;
+    expect(text.slice(0, 1_999)).toMatch(/ typed hunter2-Tr0u$/);
+    const answer = field === 'reason' ? { ...body, error: text } : { ...body, data: { ...body.data, value: text } };
+    server.reply({ body: answer });
+    const outcome = (await client().sendTask('s1', TASK, creds)) as Record<string, unknown>;
+    const kept = outcome[field] as string;
+    expect(kept).toHaveLength(2_000); // MAX_API_TEXT_CHARS
+    // Redacted first, so the cut falls after the password (and nothing else is hidden).
+    expect(kept).toBe(`${'y'.repeat(1980)} typed [redacted] a…`);
+    expect(kept).not.toContain('hunter');
+  });
+
   it('a guardrail question that echoes the password is redacted', async () => {
     server.reply({ body: { success: true, taskId: 't1', type: 'guardrail_trigger', data: { type: 'human_input_needed', value: `Is ${PASSWORD} the right password?` } } });
     const outcome = await client().sendTask('s1', TASK, creds);
