@@ -20,9 +20,10 @@ import {
   UnexpectedResponse,
   WebrunError,
 } from './errors';
+import { siteSecretName } from './input';
 import { CUT_MARK, MAX_API_TEXT_CHARS, redactOutcome, redactText } from './redact';
 import type { TaskData, Usage } from './contract';
-import type { SessionOptions, SiteCredentials, TaskOutcome, WorkflowTask } from './types';
+import type { SessionOptions, SiteCredentialRef, SiteCredentials, TaskOutcome, WorkflowTask } from './types';
 
 export interface WebrunClientOptions {
   baseUrl: string;
@@ -75,6 +76,12 @@ export interface Webhook {
 export interface TerminateResult {
   /** False when the API said the session was already gone (expired, not found, terminated before). */
   terminated: boolean;
+}
+
+/** The guardrails of a run, whose `totp` rules name the 2FA seeds among its secrets' fields (a RunState fits). */
+export interface RunGuardrails {
+  guardrails?: WorkflowTask['guardrails'];
+  tasks: ReadonlyArray<Pick<WorkflowTask, 'guardrails'>>;
 }
 
 type Json = Record<string, unknown>;
@@ -160,14 +167,16 @@ export class WebrunClient {
 
   /**
    * Sends one task to a session. The API may hold the call ~50 s and answer with the finished task. The task's
-   * credential references stay here; `credentials` (resolved from them) go to the API, and their values are
-   * redacted from the outcome and from any error message, like the API key.
+   * credential references stay here; `credentials` (resolved from them, in order) go to the API, but for the 2FA
+   * seeds that a `totp` rule of the task or of `run` names, and their values are redacted from the outcome and from
+   * any error message, like the API key.
    */
-  async sendTask(sessionId: string, task: WorkflowTask, credentials: readonly SiteCredentials[] = [], webhook?: Webhook): Promise<TaskOutcome> {
+  async sendTask(sessionId: string, task: WorkflowTask, credentials: readonly SiteCredentials[] = [], webhook?: Webhook, run?: RunGuardrails): Promise<TaskOutcome> {
     // Credential references and guardrail rules are the workflow's: only what they resolve to reaches the API.
-    const { secrets: _references, guardrails: _rules, ...fields } = task;
+    const { secrets: references, guardrails: _rules, ...fields } = task;
     const message: Json = { actionType: 'newTask', newState: 'start', ...fields };
-    if (credentials.length > 0) message.secrets = credentials;
+    const sent = withoutTotpSeeds(credentials, references, [task.guardrails, run?.guardrails, ...(run?.tasks ?? []).map((t) => t.guardrails)]);
+    if (sent.length > 0) message.secrets = sent;
     if (webhook) message.webhook = webhook;
     // The doorbell's auth is a credential too: an API that echoes it must not put it into a result or an error.
     const secretValues = [...credentials.flatMap((c) => Object.values(c.fields)), ...(webhook ? [webhook.auth] : [])];
@@ -286,6 +295,29 @@ export class WebrunClient {
     }
     return json;
   }
+}
+
+/** A secret's name, whether a reference is its name or its ARN (partial, or complete with its 6-character suffix). */
+function secretBaseName(reference: string): string {
+  return siteSecretName(reference).replace(/-[A-Za-z0-9]{6}$/, '');
+}
+
+/**
+ * The credentials to send, without the fields a `totp` rule names: a 2FA seed kept in the login's secret (as the
+ * README lays it out) answers the code question from this side; the agent never needs it, so the API never gets it.
+ * Each credential is matched to its secret by `references` (resolved in order); credentials that cannot be matched
+ * lose every field a `totp` rule names, whatever its secret. One left with no field is not sent.
+ */
+function withoutTotpSeeds(credentials: readonly SiteCredentials[], references: readonly SiteCredentialRef[] | undefined, guardrails: ReadonlyArray<WorkflowTask['guardrails']>): SiteCredentials[] {
+  const seeds = guardrails.flatMap((g) => g?.rules ?? []).flatMap((r) => (r.answerFromSecret?.totp ? [r.answerFromSecret] : []));
+  if (seeds.length === 0) return [...credentials];
+  const matched = references?.length === credentials.length && references.every((r, i) => r.match === credentials[i].match);
+  return credentials
+    .map((c, i) => {
+      const isSeed = (field: string) => seeds.some((s) => s.field === field && (!matched || secretBaseName(s.secret) === secretBaseName(references[i].secret)));
+      return { ...c, fields: Object.fromEntries(Object.entries(c.fields).filter(([field]) => !isSeed(field))) };
+    })
+    .filter((c) => Object.keys(c.fields).length > 0);
 }
 
 function describeBody(text: string): string {

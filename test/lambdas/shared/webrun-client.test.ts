@@ -671,6 +671,49 @@ describe('site credentials', () => {
   });
 });
 
+// A 2FA seed kept in the login's secret (examples/site-secrets.local.json, README "Site credentials") is for the
+// workflow to answer the code question with: the agent needs the login only, so the API never gets the seed.
+describe('2FA seeds are not sent with the login', () => {
+  const SEED = 'JBSWY3DPEHPK3PXP';
+  const SHOP = 'webrun-sfn/example-shop';
+  const LOGIN = { username: 'demo@example.com', password: 'demo-password-not-real' };
+  const refs = [{ match: '*.shop.example.com', secret: SHOP }];
+  const withRefs: WorkflowTask = { ...TASK, secrets: refs };
+  const creds: SiteCredentials[] = [{ match: '*.shop.example.com', fields: { ...LOGIN, otp: SEED } }];
+  const totpRule = (secret = SHOP, field = 'otp') => ({ rules: [{ when: '/verification code/i', answerFromSecret: { secret, field, totp: true } }] });
+  const pending = { body: { success: true, sessionId: 's1', taskId: 't1', pending: true } };
+  const sentSecrets = () => server.requests.map((r) => (r.json as { message: { secrets?: unknown } }).message.secrets);
+
+  it('a session rule that answers the code from a field of the same secret: that field is left out', async () => {
+    server.reply(pending);
+    await client().sendTask('s1', withRefs, creds, undefined, { guardrails: totpRule(), tasks: [withRefs] });
+    expect(sentSecrets()).toEqual([[{ match: '*.shop.example.com', fields: LOGIN }]]);
+    expect(server.requests[0].body).not.toContain(SEED);
+  });
+
+  it('so is one named by the task\'s own rule, or by another task\'s, or by a rule naming the secret by ARN', async () => {
+    server.reply(pending, pending, pending);
+    const arn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${SHOP}-AbCdEf`;
+    await client().sendTask('s1', { ...TASK, secrets: refs, guardrails: totpRule() }, creds);
+    await client().sendTask('s1', withRefs, creds, undefined, { tasks: [withRefs, { ...TASK, guardrails: totpRule() }] });
+    await client().sendTask('s1', withRefs, creds, undefined, { guardrails: totpRule(arn), tasks: [] });
+    expect(sentSecrets()).toEqual(Array(3).fill([{ match: '*.shop.example.com', fields: LOGIN }]));
+  });
+
+  it('a field of another secret, and a field a rule answers with as it is (no totp), are still sent', async () => {
+    server.reply(pending);
+    const run = { guardrails: { rules: [...totpRule('webrun-sfn/bank').rules, { when: 'pin', answerFromSecret: { secret: SHOP, field: 'password' } }] }, tasks: [] };
+    await client().sendTask('s1', withRefs, creds, undefined, run);
+    expect(sentSecrets()).toEqual([creds]);
+  });
+
+  it('a secret that holds nothing but the seed is not sent at all', async () => {
+    server.reply(pending);
+    await client().sendTask('s1', withRefs, [{ match: '*.shop.example.com', fields: { otp: SEED } }], undefined, { guardrails: totpRule(), tasks: [] });
+    expect(sentSecrets()).toEqual([undefined]);
+  });
+});
+
 // A 2xx task answer whose failure reason or guardrail question echoes a credential would otherwise reach the
 // TaskFailed / GuardrailTriggered message, i.e. the execution's error cause.
 describe('site credentials echoed in a task answer (not an HTTP error)', () => {
