@@ -130,7 +130,10 @@ function redactCutText(text: string, forms: readonly Form[]): string {
  * short value never damages a result's structure; two keys that become the same are numbered, never merged.
  */
 export function redactDeep<T>(value: T, values: readonly string[]): T {
-  const forms = hideable(values);
+  return deepWith(value, hideable(values));
+}
+
+function deepWith<T>(value: T, forms: readonly Form[]): T {
   if (forms.length === 0) return value;
   const keyForms = forms.filter((f) => !f.short);
   const walk = (v: unknown): unknown => {
@@ -160,14 +163,15 @@ export function redactDeep<T>(value: T, values: readonly string[]): T {
  * reason), never from the outcome's own fields: a short secret must not turn `kind` into `[redacted]ind`.
  */
 export function redactOutcome(outcome: TaskOutcome, values: readonly string[]): TaskOutcome {
-  if (hideable(values).length === 0) return outcome;
+  const forms = hideable(values);
+  if (forms.length === 0) return outcome;
   switch (outcome.kind) {
     case 'completed':
-      return { ...outcome, data: redactDeep(outcome.data, values) };
+      return { ...outcome, data: deepWith(outcome.data, forms) };
     case 'guardrail':
-      return { ...outcome, question: redactCutText(outcome.question, hideable(values)) };
+      return { ...outcome, question: redactCutText(outcome.question, forms) };
     case 'failed':
-      return { ...outcome, reason: redactCutText(outcome.reason, hideable(values)) };
+      return { ...outcome, reason: redactCutText(outcome.reason, forms) };
     default:
       return outcome;
   }
