@@ -370,7 +370,7 @@ export function makeHandlers(deps: HandlerDeps) {
     const token = (raw as { token?: unknown }).token;
     if (typeof token === 'string' && token !== '') return sendAndWait(event, task, token, client, credentials);
     const sentAt = now();
-    const outcome = await client.sendTask(run.sessionId, task, credentials);
+    const outcome = await client.sendTask(run.sessionId, task, credentials, undefined, run);
     const taskId = outcome.taskId ?? '';
     const followed = await follow({ event, taskId, sentAt, answered: [] }, outcome, client).catch((err: unknown): Followed | Promise<never> => {
       // Completed, but its result could not be stored, or the secrets it must be redacted of could not be read for
@@ -432,7 +432,7 @@ export function makeHandlers(deps: HandlerDeps) {
     let outcome: TaskOutcome;
     try {
       const url = `${receiverUrl.replace(/\/+$/, '')}/${record.key}/${record.nonce}`;
-      outcome = await client.sendTask(run.sessionId, task, credentials, { name: WEBHOOK_NAME, url, auth, submittedData: 'just_ping' });
+      outcome = await client.sendTask(run.sessionId, task, credentials, { name: WEBHOOK_NAME, url, auth, submittedData: 'just_ping' }, run);
     } catch (err) {
       await waiting.claim(record.key, record.nonce).catch(() => undefined);
       throw err;

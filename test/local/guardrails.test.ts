@@ -50,6 +50,24 @@ describe.concurrent.each(Object.values(CompletionModes) as CompletionMode[])('co
     const bank = async (name: string): Promise<Record<string, string>> => (name === 'webrun-sfn/bank' ? { pin: PIN } : name === 'webrun-sfn/shop' ? { password: 'pw-SECRET-77' } : {});
     const PIN_RULE = { guardrails: { rules: [{ when: 'enter your pin', answerFromSecret: { secret: 'webrun-sfn/bank', field: 'pin' } }] } };
 
+    it('a secret holding the login and a TOTP seed: the login is sent with the task, the seed never (a session rule names it)', async ({ h }) => {
+      const SEED = 'JBSWY3DPEHPK3PXP';
+      const shop = async (name: string): Promise<Record<string, string>> => (name === 'webrun-sfn/shop' ? { username: 'ada', password: 'pw-SECRET-77', otp: SEED } : {});
+      const input = {
+        session: { guardrails: { rules: [{ when: 'verification code', answerFromSecret: { secret: 'webrun-sfn/shop', field: 'otp', totp: true } }] } },
+        tasks: [{ taskDetails: 'Sign in', secrets: [{ match: '*.shop.example.com', secret: 'webrun-sfn/shop' }] }],
+      };
+      h.emulator.enqueueTasks({ outcome: 'completed', questions: ['Enter the verification code'], pendingPolls: 1 });
+      const summary = await h.run(input, { completion, siteCredentials: shop });
+      expect(summary.status).toBe('SUCCEEDED');
+      const [task] = h.emulator.ledger({ reveal: true }).sessions[0].tasks;
+      expect(JSON.stringify(task.body)).toContain('pw-SECRET-77');
+      expect(JSON.stringify(task.body)).not.toContain(SEED);
+      // The rule's code, computed from the seed in the step, was the answer.
+      expect(task.answers.map((a) => a.answer)).toEqual([expect.stringMatching(/^\d{6}$/)]);
+      expectEveryoneTerminatedOnce(h.emulator);
+    });
+
     it('a later question that repeats the PIN: the GuardrailTriggered cause has it redacted', async ({ h }) => {
       h.emulator.enqueueTasks({ outcome: 'completed', questions: ['Enter your PIN', `PIN ${PIN} was rejected; captcha`], pendingPolls: 1 });
       const summary = await h.run({ tasks: [{ taskDetails: 'Sign in', ...PIN_RULE }] }, { completion, siteCredentials: bank });

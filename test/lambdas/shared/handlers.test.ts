@@ -181,7 +181,7 @@ describe('sendTask', () => {
     const { handlers, client, logs } = setup();
     client.sendTask.mockResolvedValueOnce({ kind: 'completed', taskId: 't-9', data: { message: 'in cart' }, usage: { inputTokens: 3, outputTokens: 4, cost: 0.01 } });
     const loop = await handlers.sendTask(event());
-    expect(client.sendTask).toHaveBeenCalledWith('sess-1', TASK, []);
+    expect(client.sendTask).toHaveBeenCalledWith('sess-1', TASK, [], undefined, expect.objectContaining({ sessionId: 'sess-1' }));
     expect(loop).toStrictEqual({
       index: 2,
       status: 'ready',
@@ -727,7 +727,7 @@ describe('sendTask with site credentials', () => {
     expect(client.sendTask).toHaveBeenCalledWith('sess-1', WITH_REFS, [
       { match: '*.shop.example.com', fields: { username: 'ada@example.com', password: PASSWORD } },
       { match: 'bank.example.com', fields: { login: 'ada', pin: '90210' } },
-    ]);
+    ], undefined, expect.objectContaining({ sessionId: 'sess-1' }));
   });
 
   it('reads the credentials again on every send (a retried send, the next task)', async () => {
@@ -743,7 +743,7 @@ describe('sendTask with site credentials', () => {
     const resolve = storeResolver();
     const { handlers, client } = setup(PLAN, resolve);
     await handlers.sendTask(event(TASK));
-    expect(client.sendTask).toHaveBeenCalledWith('sess-1', TASK, []);
+    expect(client.sendTask).toHaveBeenCalledWith('sess-1', TASK, [], undefined, expect.objectContaining({ sessionId: 'sess-1' }));
     expect(resolve).not.toHaveBeenCalled();
   });
 
