@@ -175,6 +175,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     sessions,
     sleep,
     log,
+    waitScale: scale,
   };
   // Completion by webhook: the receiver on loopback, waiting tasks in memory, a registry of waiting states.
   const tokens = localTaskTokens();

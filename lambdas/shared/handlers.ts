@@ -60,6 +60,13 @@ export interface HandlerDeps {
   doorbell?: { waiting: WaitingTasks; taskTokens: TaskTokens; receiverUrl: string };
   /** Tells a person a guardrail question waits for them (`guardrails.ask`). @default none: asking fails with ConfigError */
   questions?: QuestionNotifier;
+  /**
+   * The local runner's --wait-scale, when it shortens waits (0 < scale < 1): a poll invocation then holds for that
+   * share of its real time, so a task gets proportionally more of them, and keeps the real time its maxDuration and
+   * grace allow (else a task pending 45 s failed with PollTimeout at the README's demo scale of 0.1, against the
+   * real API too). @default 1 (deployed)
+   */
+  waitScale?: number;
 }
 
 /** A guardrail question for a person, as the notification carries it. */
@@ -191,6 +198,9 @@ export function makeHandlers(deps: HandlerDeps) {
   const metrics = deps.metrics ?? noMetrics;
   const siteCredentials = deps.siteCredentials ?? noCredentials;
   const now = deps.now ?? Date.now;
+  const waitScale = deps.waitScale !== undefined && deps.waitScale > 0 && deps.waitScale < 1 ? deps.waitScale : 1;
+  /** A pending task's poll cap: maxPollAttempts, in real time where waits are scaled down. */
+  const pollCap = (maxDurationMs: number): number => Math.ceil(maxPollAttempts(maxDurationMs, pollPlan) / waitScale);
 
   /** The invocation's deadline for calls, leaving time to answer. */
   const deadlineOf = (ctx: InvocationContext): number | undefined => (ctx.remainingMs ? now() + ctx.remainingMs() - SAFETY_MS : undefined);
@@ -384,7 +394,7 @@ export function makeHandlers(deps: HandlerDeps) {
     });
     if (followed.kind === 'done') return followed.loop;
     if (!taskId) throw new UnexpectedResponse('send-message answered without a taskId, so the task cannot be followed.');
-    const pending: PendingTask = { taskId, attempt: 0, maxAttempts: maxPollAttempts(task.maxDuration, pollPlan), sentAt, ...(followed.answered.length ? { answered: followed.answered } : {}) };
+    const pending: PendingTask = { taskId, attempt: 0, maxAttempts: pollCap(task.maxDuration), sentAt, ...(followed.answered.length ? { answered: followed.answered } : {}) };
     if (followed.kind === 'question') return { ...loop, status: 'question', pending, question: followed.question };
     log.info('task pending', { sessionId: run.sessionId, taskIndex: loop.index, taskId });
     return { ...loop, status: 'pending', pending };
@@ -488,7 +498,7 @@ export function makeHandlers(deps: HandlerDeps) {
       const followed = await follow({ event, taskId, sentAt: record.sentAt, answered: answeredBefore, taskGuardrails: record.run?.taskGuardrails, claimAnswer }, outcome, client);
       if (followed.kind === 'pending') return 'waiting';
       if (followed.kind === 'question') {
-        const pending: PendingTask = { taskId, attempt: 0, maxAttempts: maxPollAttempts(LIMITS.maxDurationMs, pollPlan), sentAt: record.sentAt, answered: followed.answered };
+        const pending: PendingTask = { taskId, attempt: 0, maxAttempts: pollCap(LIMITS.maxDurationMs), sentAt: record.sentAt, answered: followed.answered };
         next = { ...record.loop, status: 'question', pending, question: followed.question };
       } else {
         next = followed.loop;
@@ -658,7 +668,7 @@ export function makeHandlers(deps: HandlerDeps) {
     // The questions rules answered meanwhile stay with the task: listed in its result, which is redacted of the
     // answers from secrets, and counted against maxAnswers.
     const answered = record.answered?.length ? { answered: record.answered } : {};
-    return { ...event.loop, status: 'pending', pending: { taskId: record.taskId, attempt: 0, maxAttempts: maxPollAttempts(0, pollPlan), sentAt: record.sentAt, ...answered } };
+    return { ...event.loop, status: 'pending', pending: { taskId: record.taskId, attempt: 0, maxAttempts: pollCap(0), sentAt: record.sentAt, ...answered } };
   }
 
   /** Ends a session and marks its record; false when the API said it was already gone. */

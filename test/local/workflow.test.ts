@@ -139,6 +139,14 @@ describe('local workflow against the emulator', () => {
     expect(formatReport).not.toHaveProperty('ResultPath');
   });
 
+  it('a shortened wait (--wait-scale under 1) shortens the pauses, not the real time a task may take: its poll cap grows to match', async () => {
+    // Pending for 1.5 s of real time: a poll invocation holds 360 s x 0.001 = 0.36 s, so one (the deployed cap) is not enough.
+    emulator.enqueueTasks({ outcome: 'completed', pendingMs: 1_500 });
+    const summary = await runLocalWorkflow({ waitScale: 0.001, workflow, input: { tasks: [{ taskDetails: 'Slow', maxDuration: 60_000 }] }, baseUrl: emulator.url, apiKey: API_KEY });
+    expect(summary.status).toBe('SUCCEEDED');
+    expectNoLeak(emulator.ledger(), 1);
+  });
+
   it('gives up on a stuck task with PollTimeout after the attempt cap derived from maxDuration', async () => {
     emulator.enqueueTasks({ outcome: 'completed', inline: true }, { outcome: 'stuck' });
     const input = { tasks: [{ taskDetails: 'Quick' }, { taskDetails: 'Never ends', maxDuration: 60000 }] };
