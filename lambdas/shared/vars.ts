@@ -9,8 +9,30 @@
  */
 import type { Issue, PathKey } from './schema/core';
 
-/** A variable's name: a letter or `_`, then letters, digits, `_`, `.` or `-` (at most 100 characters). */
-export const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,99}$/;
+/**
+ * Names that cannot be variables: JavaScript gives them a meaning on every object, and code on a value's way
+ * drops them (valibot's records skip them) or, for `__proto__`, sets an object's prototype with them
+ * (`Object.assign`, as the local batch's States.JsonMerge does). They are refused by name, so a variable never
+ * silently vanishes between the file and the filled-in task.
+ */
+export const RESERVED_VAR_NAMES: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
+/**
+ * A variable's name: a letter or `_`, then letters, digits, `_`, `.` or `-` (at most 100 characters), and not one
+ * of RESERVED_VAR_NAMES. Without flags, so the same pattern serves in the generated JSON Schema.
+ */
+export const VAR_NAME = /^(?!(?:__proto__|constructor|prototype)$)[A-Za-z_][A-Za-z0-9_.-]{0,99}$/;
+/** How a name is written in a placeholder, reserved or not (a reserved one is named as such, not as malformed). */
+const PLACEHOLDER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,99}$/;
+
+export const NOT_A_VAR_NAME = 'is not a variable name (letters, digits, _ . -, starting with a letter or _; at most 100 characters)';
+export const RESERVED_VAR_NAME = 'is a reserved name: __proto__, constructor and prototype cannot be variable names (JavaScript gives them a meaning on every object); rename it';
+
+/** What is wrong with `name` as a variable's name, or undefined. */
+export function varNameProblem(name: string): string | undefined {
+  if (RESERVED_VAR_NAMES.includes(name)) return RESERVED_VAR_NAME;
+  return VAR_NAME.test(name) ? undefined : NOT_A_VAR_NAME;
+}
 
 /** What a variable may hold: text, or a number or boolean written as its JSON text. */
 export type VarValue = string | number | boolean;
@@ -38,7 +60,7 @@ function scan(text: string): Found[] {
     }
     const raw = text.slice(open, close + 2);
     const name = raw.slice(2, -2).trim();
-    found.push({ at: open, length: raw.length, raw, name: VAR_NAME.test(name) ? name : undefined });
+    found.push({ at: open, length: raw.length, raw, name: PLACEHOLDER_NAME.test(name) ? name : undefined });
     from = close + 2;
   }
   return found;
@@ -62,6 +84,8 @@ export function fillPlaceholders(text: string, vars: Vars): { text: string } | {
   if (malformed.length > 0) {
     return { problem: `has a malformed placeholder ${show(malformed[0].raw)}: a placeholder is {{name}}, the name made of letters, digits, _ . - and starting with a letter or _` };
   }
+  const reserved = found.find((f) => RESERVED_VAR_NAMES.includes(f.name as string));
+  if (reserved) return { problem: `has a placeholder ${show(reserved.raw)} whose name ${RESERVED_VAR_NAME}` };
   const unknown = [...new Set(found.map((f) => f.name as string).filter((name) => !Object.hasOwn(vars, name)))];
   if (unknown.length > 0) {
     const known = Object.keys(vars);

@@ -8,7 +8,7 @@
  */
 import * as v from 'valibot';
 import { LIMITS, SITE_SECRET_PREFIX } from '../contract';
-import { fillInput, VAR_NAME, type Vars } from '../vars';
+import { fillInput, NOT_A_VAR_NAME, RESERVED_VAR_NAME, RESERVED_VAR_NAMES, VAR_NAME, type Vars } from '../vars';
 import {
   anObject,
   custom,
@@ -301,10 +301,16 @@ const varValue = v.union(
  */
 export const VarsSchema = v.pipe(
   anObject('an object of variables by name'),
+  // valibot's record skips these keys (values and all), so they are refused here, by name; VAR_NAME refuses them
+  // in the JSON Schema.
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    for (const name of RESERVED_VAR_NAMES) if (Object.hasOwn(dataset.value, name)) addIssue({ message: RESERVED_VAR_NAME, path: pathItems(dataset.value, [name]) });
+  }),
   v.record(
     v.pipe(
       v.string(),
-      v.regex(VAR_NAME, (issue) => `is not a variable name (letters, digits, _ . -, starting with a letter or _; at most 100 characters): ${quote(issue.input)}`),
+      v.regex(VAR_NAME, (issue) => `${NOT_A_VAR_NAME}: ${quote(issue.input)}`),
     ),
     varValue,
   ),

@@ -98,6 +98,24 @@ describe('vars fill {{name}} placeholders', () => {
     expect(err.message).toMatch(message);
   });
 
+  // valibot's records skip these keys: `{{constructor}}` was "unknown" though vars held it, `__proto__: null` passed.
+  it.each(['__proto__', 'constructor', 'prototype'])('refuses the reserved name %s by name, in vars and in a placeholder, as the JSON Schema does', (name) => {
+    const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schema', 'workflow-input.schema.json'), 'utf8')) as object;
+    const validate = new Ajv({ allErrors: true }).compile(schema);
+    // As JSON.parse reads it (an own key, even __proto__), with a value of every kind.
+    for (const value of ['"Acme"', 'null', '{"x":[1]}']) {
+      const input: unknown = JSON.parse(`{"vars":{"${name}":${value}},"tasks":[{"taskDetails":"Log in as {{${name}}}"}]}`);
+      const err = refusal(input);
+      expect(err.field).toBe(`vars.${name}`);
+      expect(err.message).toMatch(/is a reserved name: __proto__, constructor and prototype cannot be variable names/);
+      expect(validate(input)).toBe(false);
+    }
+    expect(refusal({ vars: { a: '1' }, tasks: [{ taskDetails: `Log in as {{ ${name} }}` }] }).message).toMatch(new RegExp(`^tasks\\[0\\]\\.taskDetails: has a placeholder "\\{\\{ ${name} \\}\\}" whose name is a reserved name`));
+    // A name that merely contains one is an ordinary name.
+    expect(validateWorkflowInput({ vars: { [`${name}_x`]: 'Acme' }, tasks: [{ taskDetails: `{{${name}_x}}` }] }).tasks[0].taskDetails).toBe('Acme');
+    expect(validate({ vars: { [`${name}_x`]: 'Acme' }, tasks: [{ taskDetails: 'x' }] })).toBe(true);
+  });
+
   it('the JSON Schema file (for editors) accepts vars and refuses a null value', () => {
     const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schema', 'workflow-input.schema.json'), 'utf8')) as object;
     const validate = new Ajv({ allErrors: true }).compile(schema);
