@@ -110,6 +110,14 @@ describe('checkItems and itemInput', () => {
     ]);
   });
 
+  it('refuses an item whose numeric id would be filled in with other digits, asking for it in quotes', () => {
+    const items = parseItems('[\n{"id":42},\n{"id":1234567890123456789},\n{"id":"1234567890123456789"}\n]', 'json', 'items.json');
+    const err = refused(() => checkItems({ tasks: [{ taskDetails: 'Open order {{id}}' }] }, items, 'items.json'));
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]).toMatchObject({ line: 3 });
+    expect(err.problems[0].message).toMatch(/^vars\.id: must be in quotes: as a number it would be filled in as 1234567890123456800 /);
+  });
+
   it('accepts items that fill every placeholder', () => {
     const items = parseItems('sku\nA1\nB2\n', 'csv', 'items.csv');
     expect(() => checkItems(TEMPLATE, items, 'items.csv')).not.toThrow();

@@ -280,6 +280,33 @@ export const MAX_VARS = 100;
 /** The longest value a variable may hold, in characters (the fields it fills keep their own limits). */
 export const MAX_VAR_CHARS = 20_000;
 
+/**
+ * Whether a variable's number is filled in as the JSON text it was written with (`String(n)`): an integer up to
+ * 2^53 - 1 is, but past it the digits change (1234567890123456789 becomes 1234567890123456800), and String writes
+ * an exponent from 1e21 and below 0.000001 (1e+21, 1e-7). Other decimals keep their digits (0.1, 24.90 as 24.9).
+ */
+function isFillableNumber(n: number): boolean {
+  return Number.isSafeInteger(n) || (!Number.isInteger(n) && Math.abs(n) >= 1e-6);
+}
+
+const fillableNumber = v.pipe(
+  // The same rule for editors: the JSON Schema that stands for this number (see `custom` in ./core.ts).
+  Object.assign(v.number(), {
+    jsonSchema: {
+      anyOf: [
+        { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+        { type: 'number', not: { type: 'integer' }, anyOf: [{ minimum: 1e-6 }, { maximum: -1e-6 }] },
+      ],
+    },
+  }),
+  // JSON has no Infinity: 1e400 parses as one here, and reaches Step Functions as null.
+  v.finite((issue) => `must be a finite number, got ${String(issue.input)}`),
+  v.check(
+    isFillableNumber,
+    (issue) => `must be in quotes: as a number it would be filled in as ${String(issue.input)} (only whole numbers within ±${Number.MAX_SAFE_INTEGER} and decimals of at least 0.000001 keep their digits); write it as a string`,
+  ),
+);
+
 const varValue = v.union(
   [
     v.pipe(
@@ -288,8 +315,7 @@ const varValue = v.union(
       // Filled in once: a value that held a placeholder would make the filled input read as a template again.
       v.check((s) => !s.includes('{{'), 'must not contain "{{" (values are filled in as they are, never as templates)'),
     ),
-    // JSON has no Infinity: 1e400 parses as one here, and reaches Step Functions as null.
-    v.pipe(v.number(), v.finite((issue) => `must be a finite number, got ${String(issue.input)}`)),
+    fillableNumber,
     v.boolean(),
   ],
   (issue) => `must be a string, number or boolean, got ${describe(issue.input)}`,

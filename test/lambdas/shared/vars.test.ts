@@ -22,6 +22,8 @@ function refusal(input: unknown): InvalidInput {
   throw new Error(`expected ${JSON.stringify(input).slice(0, 200)} to be refused`);
 }
 
+const inputSchema = new Ajv({ allErrors: true }).compile(JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schema', 'workflow-input.schema.json'), 'utf8')) as object);
+
 describe('vars fill {{name}} placeholders', () => {
   it('in taskDetails, a task\'s startingPoint and session.startingPoint; the result carries no vars', () => {
     const input = {
@@ -114,6 +116,47 @@ describe('vars fill {{name}} placeholders', () => {
     // A name that merely contains one is an ordinary name.
     expect(validateWorkflowInput({ vars: { [`${name}_x`]: 'Acme' }, tasks: [{ taskDetails: `{{${name}_x}}` }] }).tasks[0].taskDetails).toBe('Acme');
     expect(validate({ vars: { [`${name}_x`]: 'Acme' }, tasks: [{ taskDetails: 'x' }] })).toBe(true);
+  });
+
+  // A number is filled in as String(n): 1234567890123456789 was sent as 1234567890123456800, 1e21 as 1e+21.
+  it.each([
+    ['1234567890123456789', '1234567890123456800'],
+    ['9007199254740993', '9007199254740992'],
+    ['-12345678901234567890', '-12345678901234567000'],
+    ['1e21', '1e+21'],
+    ['0.0000001', '1e-7'],
+  ])('refuses the number %s, which would be filled in as %s, asking for it in quotes (as the JSON Schema does)', (json, filled) => {
+    const input: unknown = JSON.parse(`{"vars":{"id":${json}},"tasks":[{"taskDetails":"Open order {{id}}"}]}`);
+    const err = refusal(input);
+    expect(err.field).toBe('vars.id');
+    expect(err.message).toContain(`must be in quotes: as a number it would be filled in as ${filled}`);
+    expect(err.message).toMatch(/write it as a string$/);
+    expect(inputSchema(input)).toBe(false);
+    // In quotes, it is filled in as written.
+    expect(validateWorkflowInput(JSON.parse(`{"vars":{"id":"${json}"},"tasks":[{"taskDetails":"Open order {{id}}"}]}`)).tasks[0].taskDetails).toBe(`Open order ${json}`);
+  });
+
+  it('property: a number is accepted exactly when it is filled in with the digits it was written with, by the validator and the JSON Schema alike (fixed seed)', () => {
+    const number = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.bigInt({ min: -(10n ** 22n), max: 10n ** 22n }).map(Number), fc.constantFrom(9007199254740991, -9007199254740991, 9007199254740992, 1e-6, 9.99e-7, 1.5, 24.9));
+    fc.assert(
+      fc.property(number, (n) => {
+        const input = { vars: { n }, tasks: [{ taskDetails: '{{n}}' }] };
+        let filled: string | undefined;
+        try {
+          filled = validateWorkflowInput(input).tasks[0].taskDetails;
+        } catch {
+          filled = undefined;
+        }
+        // Written as JSON and read back, the number's text is String(n); it keeps its digits when that text has no
+        // exponent and, for a whole number, is the exact integer.
+        const text = String(n);
+        const keepsDigits = !/e/.test(text) && (!Number.isInteger(n) || BigInt(text) === BigInt(n)) && Math.abs(n) <= Number.MAX_SAFE_INTEGER;
+        expect(filled === undefined, text).toBe(!keepsDigits);
+        if (filled !== undefined) expect(filled).toBe(text);
+        expect(inputSchema(JSON.parse(JSON.stringify(input))), text).toBe(keepsDigits);
+      }),
+      { seed: 20260301, numRuns: 2000 },
+    );
   });
 
   it('the JSON Schema file (for editors) accepts vars and refuses a null value', () => {
