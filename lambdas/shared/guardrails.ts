@@ -41,7 +41,8 @@ const sandbox = createContext({});
 
 /** Whether a rule's `when` (text, case-insensitive, or `/regex/flags`) matches the question; SlowPattern if it cannot tell in time. */
 export function matches(when: string, question: string): boolean {
-  const m = /^\/(.*)\/([a-z]*)$/s.exec(when);
+  // The form whenProblem (./schema/workflow-input.ts) validates: any letters after the last slash are flags.
+  const m = /^\/(.*)\/([A-Za-z]*)$/s.exec(when);
   if (!m) return question.toLowerCase().includes(when.toLowerCase());
   Object.assign(sandbox, { pattern: new RegExp(m[1], m[2]), question });
   try {

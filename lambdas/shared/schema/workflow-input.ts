@@ -108,15 +108,26 @@ const domains = list(
 const avoidDomains = v.pipe(domains, v.description('Domains the agent must not visit, like "x.com" or "*.ads.example.com".'));
 const tokens = v.pipe(integer(1, LIMITS.maxTokens), v.description('A cap on the tokens the agent may use.'));
 
+/** The flags a `/regex/flags` may carry (those JavaScript knows; case-sensitive). */
+const REGEX_FLAGS = 'dgimsuvy';
+
 /**
  * A guardrail rule's `when`: text found in the question (case-insensitive), or `/regex/flags`. Returns a problem,
- * or undefined when it can be used.
+ * or undefined when it can be used. Anything shaped `/.../letters` is a regex (lambdas/shared/guardrails.ts reads
+ * it so), so a flag JavaScript does not know (`/code/I`) is refused by name instead of making a text rule of it.
  */
 export function whenProblem(when: string): string | undefined {
-  const m = /^\/(.*)\/([a-z]*)$/s.exec(when);
+  const m = /^\/(.*)\/([A-Za-z]*)$/s.exec(when);
   if (!m) return undefined;
+  const [, pattern, flags] = m;
+  // An empty pattern matches every question: with answerFromSecret it would send the secret to any of them.
+  if (pattern === '') return 'is an empty /regex/, which matches every question: write a pattern between the slashes';
+  const unknown = [...flags].find((f) => !REGEX_FLAGS.includes(f));
+  if (unknown !== undefined) return `has the flag "${unknown}", which is not a regex flag (flags are ${[...REGEX_FLAGS].join(', ')}, in lower case; a text shaped /.../letters is read as a regex)`;
+  const repeated = [...flags].find((f, i) => flags.indexOf(f) !== i);
+  if (repeated !== undefined) return `has the flag "${repeated}" twice`;
   try {
-    new RegExp(m[1], m[2]);
+    new RegExp(pattern, flags);
     return undefined;
   } catch (err) {
     return `is not a valid /regex/flags: ${(err as Error).message}`;

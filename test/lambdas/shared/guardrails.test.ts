@@ -57,10 +57,17 @@ describe('matches', () => {
     expect(matches('price (USD)?', 'What price USD is fine')).toBe(false);
   });
 
+  // "/CODE/I" was a text rule for the literal "/CODE/I" while "/CODE/i" was a regex. The validator now refuses it
+  // (input.test.ts); here, the runtime reads the same shape as a regex, never as text.
+  it('reads /pattern/ with any letters after it as a regex, not as text', () => {
+    expect(matches('/CODE/gi', 'Enter the code')).toBe(true);
+    expect(() => matches('/CODE/I', 'Enter /CODE/I')).toThrow(SyntaxError);
+  });
+
   it('matches any question that contains the text (property, fixed seed)', () => {
     fc.assert(
       fc.property(fc.string(), fc.string({ minLength: 1 }), fc.string(), (before, when, after) => {
-        fc.pre(!/^\/.*\/[a-z]*$/s.test(when)); // that would be a regex, not text
+        fc.pre(!/^\/.*\/[A-Za-z]*$/s.test(when)); // that would be a regex, not text
         expect(matches(when, `${before}${when}${after}`)).toBe(true);
       }),
       { seed: 11, numRuns: 300 },

@@ -552,6 +552,28 @@ describe('text made only of invisible characters is empty', () => {
   });
 });
 
+describe('a guardrail rule\'s `when`: text, or /regex/flags', () => {
+  const rule = (when: string) => withSession({ guardrails: { rules: [{ when, answerFromSecret: { secret: 'webrun-sfn/shop', field: 'pin' } }] } });
+
+  it.each(['confirm purchase', '/verification code/i', '/^which (account|profile)\\?$/ims', '/a/dgsy', 'a / b', '/usr/bin/ folder'])('accepts %j', (when) => {
+    expect(validateWorkflowInput(rule(when)).session.guardrails?.rules?.[0].when).toBe(when);
+  });
+
+  // "/CODE/I" was a text rule for the literal "/CODE/I", and "//" answered every question, here with a secret.
+  it.each([
+    ['/CODE/I', 'has the flag "I", which is not a regex flag (flags are d, g, i, m, s, u, v, y, in lower case; a text shaped /.../letters is read as a regex)'],
+    ['/code/x', 'has the flag "x", which is not a regex flag'],
+    ['/code/ii', 'has the flag "i" twice'],
+    ['//', 'is an empty /regex/, which matches every question: write a pattern between the slashes'],
+    ['//i', 'is an empty /regex/'],
+    ['/(/', 'is not a valid /regex/flags: '],
+  ])('refuses %j naming the problem', (when, message) => {
+    const err = refusal(rule(when));
+    expect(err.field).toBe('session.guardrails.rules[0].when');
+    expect(err.message).toContain(`session.guardrails.rules[0].when: ${message}`);
+  });
+});
+
 describe('a top-level "$schema" (for editors) is accepted and ignored', () => {
   it('is accepted and absent from the validated input', () => {
     const result = validateWorkflowInput({ $schema: '../schema/workflow-input.schema.json', ...clone(SAMPLE) });
