@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import Ajv, { type ValidateFunction } from 'ajv';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jsonSchemaFiles, SCHEMA_DIR, staleJsonSchemaFiles } from '../../bin/schema';
 import { validateWorkflowInput } from '../../lambdas/shared/input';
@@ -111,6 +112,23 @@ describe('the JSON Schema catches in an editor the mistakes the validator refuse
     ['an event pattern key', { triggers: [{ name: 'a', eventPattern: { detailType: ['x'] } }] }],
   ])('config: %s', (_name, config) => {
     expect(errorsOf(validateConfig, config)).not.toEqual([]);
+  });
+
+  it('property: a text field\'s length is counted alike, in code points, emoji and lone surrogates included (fixed seed)', () => {
+    const char = fc.constantFrom('a', 'é', '中', '😀', '\u{10FFFF}', '\uD83D', '\uDE00');
+    fc.assert(
+      fc.property(fc.array(char, { minLength: 190, maxLength: 210 }), (chars) => {
+        const input = { session: { profileId: `x${chars.join('')}` }, tasks: [task] };
+        let accepted = true;
+        try {
+          validateWorkflowInput(input);
+        } catch {
+          accepted = false;
+        }
+        expect(errorsOf(validateInput, input).length === 0, JSON.stringify(input.session.profileId)).toBe(accepted);
+      }),
+      { seed: 4, numRuns: 300 },
+    );
   });
 
   it('accepts what the validator accepts, "$schema" included', () => {

@@ -78,9 +78,46 @@ export function text() {
   return nonEmptyString;
 }
 
-/** A string with at least one visible character and at most `maxChars` characters. */
-export function textUpTo(maxChars: number) {
-  return v.pipe(nonEmptyString, v.maxLength(maxChars, (issue) => `must be at most ${maxChars} characters, got ${issue.received}`));
+/** How many characters `text` has, counted as JSON Schema counts them: in code points (an emoji is one, not two). */
+export function charCount(text: string): number {
+  let count = text.length;
+  for (let i = 0; i < text.length - 1; i++) {
+    const unit = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point written as two UTF-16 units.
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        count--;
+        i++;
+      }
+    }
+  }
+  return count;
+}
+
+/**
+ * At most `max` characters, counted in code points as the generated JSON Schema's `maxLength` counts them (valibot's
+ * maxLength counts UTF-16 units, so 15,000 emoji passed the editor and failed here as 30000); the message's count is
+ * in the same unit. It is valibot's maxLength otherwise, so the JSON Schema still gets its `maxLength`.
+ */
+export function maxChars(max: number) {
+  const action = v.maxLength<string, number, (issue: v.MaxLengthIssue<string, number>) => string>(max, (issue) => `must be at most ${max} characters, got ${issue.received}`);
+  return {
+    ...action,
+    '~run'(dataset, config) {
+      // Code points never outnumber UTF-16 units: only a string longer in units can be too long.
+      if (dataset.typed && dataset.value.length > max) {
+        const count = charCount(dataset.value);
+        if (count > max) v._addIssue(action, 'length', dataset, config, { received: `${count}` });
+      }
+      return dataset;
+    },
+  } satisfies typeof action;
+}
+
+/** A string with at least one visible character and at most `max` characters (code points). */
+export function textUpTo(max: number) {
+  return v.pipe(nonEmptyString, maxChars(max));
 }
 
 /** An integer from `min` to `max`. */

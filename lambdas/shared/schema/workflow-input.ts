@@ -20,6 +20,7 @@ import {
   isPlainObject,
   type Issue,
   list,
+  maxChars,
   oneOf,
   type PathKey,
   pathItems,
@@ -322,7 +323,7 @@ const varValue = v.union(
   [
     v.pipe(
       v.string(),
-      v.maxLength(MAX_VAR_CHARS, (issue) => `must be at most ${MAX_VAR_CHARS} characters, got ${issue.received}`),
+      maxChars(MAX_VAR_CHARS),
       // Filled in once: a value that held a placeholder would make the filled input read as a template again.
       v.check((s) => !s.includes('{{'), 'must not contain "{{" (values are filled in as they are, never as templates)'),
     ),

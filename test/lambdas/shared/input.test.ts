@@ -409,6 +409,26 @@ describe('task secrets (site credentials by reference)', () => {
   });
 });
 
+describe('lengths are counted in characters (code points), as the JSON Schema counts them', () => {
+  it('accepts 15,000 emoji in taskDetails and 20,000 characters with emoji among them (once refused as 30000 and 20002)', () => {
+    expect(validateWorkflowInput({ tasks: [{ taskDetails: '😀'.repeat(15_000) }] }).tasks[0].taskDetails).toHaveLength(30_000);
+    expect(() => validateWorkflowInput({ vars: { a: `${'x'.repeat(19_998)}😀😀` }, tasks: [{ taskDetails: `${'x'.repeat(19_998)}😀😀` }] })).not.toThrow();
+    expect(() => validateWorkflowInput({ session: { profileId: '😀'.repeat(200) }, tasks: [{ taskDetails: 'a' }] })).not.toThrow();
+  });
+
+  it.each([
+    ['taskDetails', { tasks: [{ taskDetails: `${'x'.repeat(19_999)}😀😀` }] }, 'tasks[0].taskDetails: must be at most 20000 characters, got 20001'],
+    ['profileId', { session: { profileId: '😀'.repeat(201) }, tasks: [{ taskDetails: 'a' }] }, 'session.profileId: must be at most 200 characters, got 201'],
+    ['a variable', { vars: { a: `${'x'.repeat(19_999)}😀😀` }, tasks: [{ taskDetails: 'a' }] }, 'vars.a: must be at most 20000 characters, got 20001'],
+  ])('refuses %s one character too long, counting characters in the message too', (_name, input, message) => {
+    expect(refusal(input).message).toBe(message);
+  });
+
+  it('counts a lone surrogate as one character', () => {
+    expect(refusal({ session: { profileId: '\uD83D'.repeat(201) }, tasks: [{ taskDetails: 'a' }] }).message).toBe('session.profileId: must be at most 200 characters, got 201');
+  });
+});
+
 describe('the exact message of a refusal names the field and the limit', () => {
   it.each([
     [{ tasks: [{ taskDetails: 'a' }, { taskDetails: 'b', maxDuration: 0 }] }, 'tasks[1].maxDuration: must be between 1000 and 300000, got 0'],
