@@ -29,7 +29,7 @@ export function validateWorkflowInput(input: unknown): WorkflowInput {
   throw new InvalidInput(inputField(first), first.message);
 }
 
-/** A structural check that `schema` is a JSON Schema object (types, properties, items, required), as `outputSchema` gets. */
+/** A structural check that `schema` is a JSON Schema object (types, required, enum and every draft-07 subschema), as `outputSchema` gets. */
 export function checkJsonSchema(schema: unknown, field: string): void {
   const [first] = jsonSchemaIssues(schema);
   if (first) throw new InvalidInput(formatPath(first.path, field), first.message);

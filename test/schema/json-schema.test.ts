@@ -131,6 +131,46 @@ describe('the JSON Schema catches in an editor the mistakes the validator refuse
     );
   });
 
+  it('property: an outputSchema is accepted by the validator exactly when the editor accepts it (draft-07 subschemas, fixed seed)', () => {
+    // Mostly valid, so that both answers are common: a few keywords per schema, now and then a wrong value.
+    const junk = fc.constantFrom<unknown>(5, 'string', null, []);
+    const { schema } = fc.letrec<{ schema: unknown; object: Record<string, unknown> }>((tie) => {
+      const sub = tie('schema');
+      const some = (keys: string[]) => fc.dictionary(fc.constantFrom(...keys), sub, { maxKeys: 2 });
+      const list = (minLength: number) => fc.array(sub, { minLength, maxLength: 2 });
+      const keyword = fc.oneof(
+        fc.tuple(fc.constant('type'), fc.constantFrom<unknown>('string', 'object', ['array', 'null'], 'integer', 'float', [])),
+        fc.tuple(fc.constant('properties'), some(['a', 'b'])),
+        fc.tuple(fc.constant('patternProperties'), some(['^a', 'b$'])),
+        fc.tuple(fc.constantFrom('definitions', 'dependencies'), some(['x', 'y'])),
+        fc.tuple(fc.constant('dependencies'), fc.constantFrom<unknown>({ a: ['c'] }, { a: [1] })),
+        fc.tuple(fc.constant('items'), fc.oneof(sub, list(0))),
+        fc.tuple(fc.constantFrom('additionalProperties', 'additionalItems', 'contains', 'propertyNames', 'not', 'if', 'then', 'else'), sub),
+        fc.tuple(fc.constantFrom('anyOf', 'allOf', 'oneOf'), fc.oneof({ arbitrary: list(1), weight: 4 }, { arbitrary: list(0), weight: 1 })),
+        fc.tuple(fc.constant('required'), fc.constantFrom<unknown>(['a'], ['a'], [1])),
+        fc.tuple(fc.constant('enum'), fc.constantFrom<unknown>([1, 'a'], [1, 'a'], 'a')),
+      );
+      return {
+        schema: fc.oneof({ depthSize: 'small' }, { arbitrary: tie('object'), weight: 6 }, { arbitrary: fc.boolean(), weight: 3 }, { arbitrary: junk, weight: 1 }),
+        object: fc.array(keyword, { maxLength: 3 }).map((pairs) => Object.fromEntries(pairs)),
+      };
+    });
+    const asRoot = schema.filter((s) => typeof s === 'object' && s !== null && !Array.isArray(s));
+    fc.assert(
+      fc.property(asRoot, (outputSchema) => {
+        const input = { tasks: [{ ...task, outputType: 'structured_json', outputSchema }] };
+        let accepted = true;
+        try {
+          validateWorkflowInput(input);
+        } catch {
+          accepted = false;
+        }
+        expect(errorsOf(validateInput, input).length === 0, JSON.stringify(outputSchema)).toBe(accepted);
+      }),
+      { seed: 7, numRuns: 1000 },
+    );
+  });
+
   it('accepts what the validator accepts, "$schema" included', () => {
     const inputs = [
       { tasks: [task] },

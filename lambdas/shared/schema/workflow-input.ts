@@ -63,39 +63,64 @@ function pathOf(place: Place, ...more: PathKey[]): PathKey[] {
   return path;
 }
 
+/** draft-07 keywords whose value is one schema (an object, or true or false). */
+const SCHEMA_KEYWORDS = ['additionalItems', 'additionalProperties', 'contains', 'propertyNames', 'if', 'then', 'else', 'not'];
+/** Keywords whose value is an object of schemas (`$defs` is draft-07's `definitions` under its later name). */
+const SCHEMA_MAP_KEYWORDS = ['properties', 'patternProperties', 'definitions', '$defs', 'dependencies'];
+/** Keywords whose value is a non-empty array of schemas. */
+const SCHEMA_LIST_KEYWORDS = ['allOf', 'anyOf', 'oneOf'];
+
+const isStringArray = (value: unknown): boolean => Array.isArray(value) && value.every((item) => typeof item === 'string');
+
 /**
- * What is wrong with a JSON Schema given as `outputSchema`, structurally (types, properties, items, required,
- * enum), with paths relative to it. Iterative and linear, however deep the schema (the input's depth is bounded
- * before this runs, but a direct caller's is not).
+ * What is wrong with a JSON Schema given as `outputSchema`, structurally (types, required, enum, and every subschema
+ * draft-07 has: properties, items, additionalProperties, anyOf, not, definitions, ...), with paths relative to it.
+ * Below the root a schema may be true or false, as draft-07 allows. Iterative and linear, however deep the schema
+ * (the input's depth is bounded before this runs, but a direct caller's is not).
  */
 export function jsonSchemaIssues(schema: unknown): Issue[] {
   const issues: Issue[] = [];
   const stack: Array<{ node: unknown; place: Place }> = [{ node: schema, place: {} }];
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     const { node, place } = next;
+    if (typeof node === 'boolean' && place.key !== undefined) continue;
     if (!isPlainObject(node)) {
-      issues.push({ path: pathOf(place), message: `must be a JSON Schema object, got ${describe(node)}` });
+      const what = place.key === undefined ? 'a JSON Schema object' : 'a JSON Schema (an object, or true or false)';
+      issues.push({ path: pathOf(place), message: `must be ${what}, got ${describe(node)}` });
       continue;
     }
     const children: Array<{ node: unknown; place: Place }> = [];
-    if ('type' in node) {
-      const types: unknown[] = Array.isArray(node.type) ? node.type : [node.type];
-      if (types.length === 0 || !types.every((t) => typeof t === 'string' && JSON_SCHEMA_TYPES.includes(t))) {
-        issues.push({ path: pathOf(place, 'type'), message: `must be one of ${JSON_SCHEMA_TYPES.join(', ')} (or an array of them)` });
+    // In the order the keywords are written, so issues come in document order.
+    for (const [keyword, value] of Object.entries(node)) {
+      const at: Place = { parent: place, key: keyword };
+      if (keyword === 'type') {
+        const types: unknown[] = Array.isArray(value) ? value : [value];
+        if (types.length === 0 || !types.every((t) => typeof t === 'string' && JSON_SCHEMA_TYPES.includes(t))) {
+          issues.push({ path: pathOf(at), message: `must be one of ${JSON_SCHEMA_TYPES.join(', ')} (or an array of them)` });
+        }
+      } else if (keyword === 'required') {
+        if (!isStringArray(value)) issues.push({ path: pathOf(at), message: 'must be an array of property names' });
+      } else if (keyword === 'enum') {
+        if (!Array.isArray(value)) issues.push({ path: pathOf(at), message: 'must be an array' });
+      } else if (SCHEMA_KEYWORDS.includes(keyword) || (keyword === 'items' && !Array.isArray(value))) {
+        children.push({ node: value, place: at });
+      } else if (SCHEMA_LIST_KEYWORDS.includes(keyword) || keyword === 'items') {
+        // `items` as an array is a tuple: one schema per position.
+        if (!Array.isArray(value) || value.length === 0) issues.push({ path: pathOf(at), message: 'must be a non-empty array of schemas' });
+        else value.forEach((sub, i) => children.push({ node: sub, place: { parent: at, key: i } }));
+      } else if (SCHEMA_MAP_KEYWORDS.includes(keyword)) {
+        if (!isPlainObject(value)) {
+          issues.push({ path: pathOf(at), message: 'must be an object of schemas' });
+          continue;
+        }
+        for (const [key, sub] of Object.entries(value)) {
+          // A dependency is a schema, or the properties that the property needs.
+          if (keyword === 'dependencies' && Array.isArray(sub)) {
+            if (!isStringArray(sub)) issues.push({ path: pathOf(at, key), message: 'must be a schema or an array of property names' });
+          } else children.push({ node: sub, place: { parent: at, key } });
+        }
       }
     }
-    if ('properties' in node) {
-      if (!isPlainObject(node.properties)) issues.push({ path: pathOf(place, 'properties'), message: 'must be an object of schemas' });
-      else {
-        const properties: Place = { parent: place, key: 'properties' };
-        for (const [key, sub] of Object.entries(node.properties)) children.push({ node: sub, place: { parent: properties, key } });
-      }
-    }
-    if ('items' in node && typeof node.items !== 'boolean') children.push({ node: node.items, place: { parent: place, key: 'items' } });
-    if ('required' in node && !(Array.isArray(node.required) && node.required.every((r) => typeof r === 'string'))) {
-      issues.push({ path: pathOf(place, 'required'), message: 'must be an array of property names' });
-    }
-    if ('enum' in node && !Array.isArray(node.enum)) issues.push({ path: pathOf(place, 'enum'), message: 'must be an array' });
     // Depth first, in document order.
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
   }

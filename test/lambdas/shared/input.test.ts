@@ -196,6 +196,36 @@ describe('validateWorkflowInput refuses, naming the field', () => {
     expect(err.message).toMatch(/nested too deeply/);
   });
 
+  // Valid draft-07 was refused (boolean subschemas, tuple items), and anyOf, not, additionalProperties... were never
+  // looked into, so `{"anyOf":[{"type":"float"}]}` passed.
+  it.each([
+    { type: 'object', properties: { a: true, b: false }, additionalProperties: false },
+    { type: 'array', items: [{ type: 'string' }, true], additionalItems: false },
+    { anyOf: [{ type: 'string' }, { type: 'null' }], not: { const: 1 } },
+    { type: 'object', patternProperties: { '^x-': { type: 'string' } }, propertyNames: { maxLength: 5 }, dependencies: { a: ['b'], c: { required: ['d'] } } },
+    { definitions: { price: { type: 'number' } }, $defs: { id: true }, allOf: [{ $ref: '#/definitions/price' }], if: true, then: {}, else: false, contains: { type: 'integer' } },
+  ])('an outputSchema with draft-07 subschemas: %j', (outputSchema) => {
+    expect(validateWorkflowInput(withTask({ outputSchema })).tasks[0].outputSchema).toEqual(outputSchema);
+  });
+
+  it.each([
+    [{ anyOf: [{ type: 'float' }] }, 'anyOf[0].type: must be one of object'],
+    [{ oneOf: [] }, 'oneOf: must be a non-empty array of schemas'],
+    [{ allOf: { type: 'string' } }, 'allOf: must be a non-empty array of schemas'],
+    [{ type: 'object', additionalProperties: { type: 'float' } }, 'additionalProperties.type: must be one of object'],
+    [{ not: 'string' }, 'not: must be a JSON Schema (an object, or true or false), got a string'],
+    [{ type: 'array', items: [] }, 'items: must be a non-empty array of schemas'],
+    [{ type: 'array', items: [{ type: 'string' }, 5] }, 'items[1]: must be a JSON Schema (an object, or true or false), got number 5'],
+    [{ patternProperties: { '^a': { properties: { b: { type: 'dict' } } } } }, 'patternProperties["^a"].properties.b.type: must be one of object'],
+    [{ definitions: { x: null } }, 'definitions.x: must be a JSON Schema (an object, or true or false), got null'],
+    [{ $defs: [] }, '$defs: must be an object of schemas'],
+    [{ dependencies: { a: [1] } }, 'dependencies.a: must be a schema or an array of property names'],
+    [{ if: { type: 'int' }, then: true }, 'if.type: must be one of object'],
+    [{ properties: { a: 1 } }, 'properties.a: must be a JSON Schema (an object, or true or false), got number 1'],
+  ])('an outputSchema with a bad subschema: %j', (outputSchema, message) => {
+    expect(refusal(withTask({ outputSchema })).message.startsWith(`tasks[0].outputSchema.${message}`)).toBe(true);
+  });
+
   it('checkJsonSchema accepts boolean items and rejects a non-object root', () => {
     expect(() => checkJsonSchema({ type: 'array', items: true }, 's')).not.toThrow();
     expect(() => checkJsonSchema(true, 's')).toThrow(InvalidInput);
