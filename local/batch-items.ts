@@ -10,6 +10,7 @@ import { BATCH_LIMITS, type ItemFormat } from '../lambdas/shared/batch-contract'
 import { isWebrunError } from '../lambdas/shared/errors';
 import { validateWorkflowInput } from '../lambdas/shared/input';
 import { describe, isPlainObject } from '../lambdas/shared/schema/core';
+import { varNameProblem } from '../lambdas/shared/vars';
 
 export type { ItemFormat };
 
@@ -249,7 +250,13 @@ function parseCsv(text: string, problems: ItemProblem[]): BatchItem[] {
   }
   const seen = new Set<string>();
   header.fields.forEach((name, i) => {
-    if (name.trim() === '') problems.push({ line: header.line, message: `column ${i + 1} of the header row has no name` });
+    // Named once here, not on every row that would carry the column into its vars.
+    const column = `column ${i + 1} of the header row`;
+    const problem = varNameProblem(name);
+    if (name.trim() === '') problems.push({ line: header.line, message: `${column} has no name` });
+    else if (problem && varNameProblem(name.trim()) === undefined) {
+      problems.push({ line: header.line, message: `${column}, ${JSON.stringify(name)}, has spaces around the name (write ${JSON.stringify(name.trim())})` });
+    } else if (problem) problems.push({ line: header.line, message: `${column}, ${JSON.stringify(name)}, ${problem}` });
     else if (seen.has(name)) problems.push({ line: header.line, message: `the header row names ${JSON.stringify(name)} twice` });
     seen.add(name);
   });
@@ -269,9 +276,17 @@ function parseCsv(text: string, problems: ItemProblem[]): BatchItem[] {
   return items;
 }
 
+/**
+ * The text with line breaks as LF or CRLF: a file whose lines end with CR alone (as classic Mac OS and some
+ * spreadsheet exports write them) would otherwise be one line, a CSV of a header and nothing else.
+ */
+function lineBreaks(text: string): string {
+  return text.includes('\r') && !text.includes('\n') ? text.replace(/\r/g, '\n') : text;
+}
+
 /** Reads the items of a file's text; throws ItemsError naming each bad line. */
 export function parseItems(text: string, format: ItemFormat, source: string): BatchItem[] {
-  const body = stripBom(text);
+  const body = lineBreaks(stripBom(text));
   const problems: ItemProblem[] = [];
   const items = format === 'json' ? parseJsonArray(body, problems) : format === 'jsonl' ? parseJsonLines(body, problems) : parseCsv(body, problems);
   const [first, ...rest] = problems;

@@ -79,6 +79,28 @@ describe('parseItems', () => {
     expect(err.message).toContain(`items line ${line}: `);
   });
 
+  // A header that is not a variable name was reported on every data row ("line 2: vars["sku "]: ...", repeated).
+  it.each([
+    ['sku ,qty\nA,1\nB,2\nC,3\n', 'column 1 of the header row, "sku ", has spaces around the name (write "sku")'],
+    ['sku,qty n\nA,1\nB,2\n', 'column 2 of the header row, "qty n", is not a variable name (letters, digits, _ . -, starting with a letter or _; at most 100 characters)'],
+    ['sku,constructor\nA,1\nB,2\n', 'column 2 of the header row, "constructor", is a reserved name: __proto__, constructor and prototype cannot be variable names'],
+  ])('names a header that is not a variable name once, at line 1 (%j)', (text, message) => {
+    const err = refused(() => parseItems(text, 'csv', 'items.csv'));
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0].line).toBe(1);
+    expect(err.problems[0].message.startsWith(message)).toBe(true);
+  });
+
+  // Lines ending with CR alone made one line: "holds no items".
+  it('reads a file whose lines end with CR alone, with the same lines', () => {
+    expect(parseItems('sku,note\rA1,plain\r"B2","two\rlines"\rC3,x\r', 'csv', 'items.csv')).toEqual([
+      { index: 0, line: 2, vars: { sku: 'A1', note: 'plain' } },
+      { index: 1, line: 3, vars: { sku: 'B2', note: 'two\nlines' } },
+      { index: 2, line: 5, vars: { sku: 'C3', note: 'x' } },
+    ]);
+    expect(parseItems('{"sku":"a"}\r{"sku":"b"}\r', 'jsonl', 'items.jsonl').map((i) => i.line)).toEqual([1, 2]);
+  });
+
   it('keeps an empty value written as "" in a one-column file', () => {
     expect(parseItems('sku\nA\n""\n', 'csv', 'items.csv').map((i) => i.vars)).toEqual([{ sku: 'A' }, { sku: '' }]);
   });
