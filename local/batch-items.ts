@@ -96,12 +96,43 @@ function elementOffsets(text: string): number[] {
   return offsets;
 }
 
-/** A JSON.parse error's message, and the line it points at when it names a position. */
-function jsonProblem(text: string, err: unknown, lineBase = 0): ItemProblem {
+/**
+ * A JSON.parse error as a problem: its message without the offset it names (Node's "in JSON at position N" and
+ * "after JSON at position N", an offset into what was parsed, which a reader cannot find), and the line of that
+ * offset in `file`, where the parsed text starts at `start`. `afterValue` says what text after a complete value
+ * means where it was parsed (Node says only "Unexpected non-whitespace character after JSON").
+ */
+function jsonProblem(err: unknown, file: string, start = 0, afterValue?: string): ItemProblem {
   const message = (err as Error).message;
   const position = /at position (\d+)/.exec(message)?.[1];
-  const line = position === undefined ? undefined : lineBase + lineAt(text, Number(position));
-  return { line, message: `is not valid JSON: ${message.replace(/ in JSON at position \d+.*$/s, '').slice(0, 200)}` };
+  const line = position === undefined ? undefined : lineAt(file, start + Number(position));
+  const what = afterValue !== undefined && /after JSON/.test(message) ? afterValue : message.replace(/ (in JSON )?at position \d+.*$/s, '').slice(0, 200);
+  return { line, message: `is not valid JSON: ${what}` };
+}
+
+/** Where `text` (JSON) has a comma just before a `]` or `}`, outside strings: the comma's offset and the bracket. */
+function trailingComma(text: string): { offset: number; closer: string } | undefined {
+  let inString = false;
+  let comma: number | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === ' ' || c === '\n' || c === '\r' || c === '\t') continue;
+    if ((c === ']' || c === '}') && comma !== undefined) return { offset: comma, closer: c };
+    comma = c === ',' ? i : undefined;
+    if (c === '"') inString = true;
+  }
+  return undefined;
+}
+
+/** The problem of a comma before `closer` at `offset` in `file`: JSON.parse names it only as some token it did not expect. */
+function trailingCommaProblem(file: string, offset: number, closer: string): ItemProblem {
+  const last = closer === ']' ? 'item' : 'field';
+  return { line: lineAt(file, offset), message: `is not valid JSON: a comma before "${closer}" (JSON allows no comma after the last ${last}: remove it)` };
 }
 
 function itemObject(value: unknown, line: number, index: number, problems: ItemProblem[], items: BatchItem[]): void {
@@ -114,17 +145,25 @@ function itemObject(value: unknown, line: number, index: number, problems: ItemP
 
 /**
  * In a JSON array that does not parse, the first element that does not parse on its own, by the line it starts on
- * (JSON.parse names no position for most of its errors).
+ * (JSON.parse names no position for most of its errors), or the trailing comma before the array's `]`.
  */
 function brokenElement(text: string): ItemProblem | undefined {
   if (!text.trimStart().startsWith('[')) return undefined;
   const offsets = elementOffsets(text);
   for (let i = 0; i < offsets.length; i++) {
-    const slice = text.slice(offsets[i], offsets[i + 1] ?? text.length).trimEnd().replace(i === offsets.length - 1 ? /\]$/ : /,$/, '');
+    const last = i === offsets.length - 1;
+    let slice = text.slice(offsets[i], offsets[i + 1] ?? text.length).trimEnd();
+    // What ends the element: the comma before the next one, or the array's "]" (and a comma before it is an error).
+    slice = last ? slice.replace(/\]$/, '').trimEnd() : slice.replace(/,$/, '');
+    if (last && slice.endsWith(',')) return trailingCommaProblem(text, offsets[i] + slice.length - 1, ']');
     try {
       JSON.parse(slice);
     } catch (err) {
-      return { ...jsonProblem(slice, err), line: lineAt(text, offsets[i]) };
+      const comma = trailingComma(slice);
+      if (comma) return trailingCommaProblem(text, offsets[i] + comma.offset, comma.closer);
+      // Two items without a comma between them are one element here, the second "after JSON", on its own line.
+      if (/after JSON/.test((err as Error).message)) return jsonProblem(err, text, offsets[i], 'an item is followed by another without a comma between them');
+      return { ...jsonProblem(err, text, offsets[i]), line: lineAt(text, offsets[i]) };
     }
   }
   return undefined;
@@ -137,7 +176,7 @@ function parseJsonArray(text: string, problems: ItemProblem[]): BatchItem[] {
   } catch (err) {
     // Text after the array (a second array, a stray bracket): JSON.parse names where; the elements are all fine.
     const after = /after JSON at position \d+/.test((err as Error).message);
-    problems.push((after ? undefined : brokenElement(text)) ?? jsonProblem(text, err));
+    problems.push((after ? undefined : brokenElement(text)) ?? jsonProblem(err, text, 0, `there is more text after the ${text.trimStart().startsWith('[') ? 'array\'s closing "]"' : 'first JSON value'}`));
     return [];
   }
   if (!Array.isArray(parsed)) {
@@ -166,7 +205,8 @@ function parseJsonLines(text: string, problems: ItemProblem[]): BatchItem[] {
     try {
       value = JSON.parse(body);
     } catch (err) {
-      problems.push({ ...jsonProblem(body, err, i), line });
+      const comma = trailingComma(body);
+      problems.push({ ...(comma ? trailingCommaProblem(body, comma.offset, comma.closer) : jsonProblem(err, body, 0, 'the line holds more than one JSON value')), line });
       return;
     }
     itemObject(value, line, i, problems, items);

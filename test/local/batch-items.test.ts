@@ -1,4 +1,5 @@
 /** A batch's items: JSON array, JSON Lines, CSV with a header; bad items refused by line before anything starts. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkItems, itemFormat, itemInput, ItemsError, parseItems, templateProblem } from '../../local/batch-items';
 
@@ -59,7 +60,16 @@ describe('parseItems', () => {
     ['json', '[{"sku":"a"},\n{"sku": }]', 2, /is not valid JSON/],
     ['json', '{"sku":"a"}', 1, /must be a JSON array of items, got an object/],
     // Text after the array is named where it is, not at the first element.
-    ['json', '[\n {"sku":"A"}\n]\n[{"sku":"B"}]', 4, /is not valid JSON: Unexpected non-whitespace character after JSON/],
+    ['json', '[\n {"sku":"A"}\n]\n[{"sku":"B"}]', 4, /^is not valid JSON: there is more text after the array's closing "\]"$/],
+    // Named for what it is, where it is: "line 3: ... Unexpected non-whitespace character after JSON at position 7"
+    // named an offset into a piece of the file.
+    ['json', '[\n{"a":1},\n{"a":2},\n]', 3, /^is not valid JSON: a comma before "\]" \(JSON allows no comma after the last item: remove it\)$/],
+    ['json', '[\n{"a":1},\n{"a":[1,\n2,\n]},\n{"a":3}\n]', 4, /^is not valid JSON: a comma before "\]"/],
+    ['json', '[\n{"a":"],"},\n{"a":1,\n}\n]', 3, /^is not valid JSON: a comma before "\}" \(JSON allows no comma after the last field: remove it\)$/],
+    ['json', '[\n{"a":1}\n{"a":2}\n]', 3, /^is not valid JSON: an item is followed by another without a comma between them$/],
+    ['json', '[\n{"a":1},\n{"a":2}\n', 4, /^is not valid JSON: Expected ',' or '\]' after array element$/],
+    ['jsonl', '{"a":1}\n{"a":1,}\n', 2, /^is not valid JSON: a comma before "\}"/],
+    ['jsonl', '{"a":1}\n{"a":1} {"a":2}\n', 2, /^is not valid JSON: the line holds more than one JSON value$/],
     ['jsonl', '{"sku":"a"}\n{"sku":\n{"sku":"c"}\n', 2, /is not valid JSON/],
     ['jsonl', '{"sku":"a"}\n\n{"sku":"c"}\n', 2, /is blank/],
     ['jsonl', '{"sku":"a"}\n[1]\n', 2, /must be a JSON object of variables, got an array/],
@@ -77,6 +87,7 @@ describe('parseItems', () => {
     expect(err.problems[0]).toMatchObject({ line });
     expect(err.problems[0].message).toMatch(message);
     expect(err.message).toContain(`items line ${line}: `);
+    expect(err.message).not.toMatch(/position/);
   });
 
   // A header that is not a variable name was reported on every data row ("line 2: vars["sku "]: ...", repeated).
@@ -99,6 +110,19 @@ describe('parseItems', () => {
       { index: 2, line: 5, vars: { sku: 'C3', note: 'x' } },
     ]);
     expect(parseItems('{"sku":"a"}\r{"sku":"b"}\r', 'jsonl', 'items.jsonl').map((i) => i.line)).toEqual([1, 2]);
+  });
+
+  it('property: a comma after the last item is named at its line, whatever the items hold (fixed seed)', () => {
+    const item = fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1, maxKeys: 3 });
+    fc.assert(
+      fc.property(fc.array(item, { minLength: 1, maxLength: 4 }), fc.constantFrom(0, 2), (items, indent) => {
+        const text = JSON.stringify(items, null, indent);
+        const broken = `${text.slice(0, -1).trimEnd()},\n]\n`;
+        const err = refused(() => parseItems(broken, 'json', 'items.json'));
+        expect(err.problems).toEqual([{ line: broken.split('\n').length - 2, message: 'is not valid JSON: a comma before "]" (JSON allows no comma after the last item: remove it)' }]);
+      }),
+      { seed: 5, numRuns: 200 },
+    );
   });
 
   it('keeps an empty value written as "" in a one-column file', () => {
