@@ -3,6 +3,7 @@
  * URL) and a registry of the states waiting on a task token (the stand-in for SendTaskSuccess/SendTaskFailure).
  */
 import { createServer } from 'node:http';
+import { idleLonger } from './emulator/util';
 import type { AddressInfo } from 'node:net';
 import type { DoorbellAnswer, DoorbellRequest } from '../lambdas/shared/state';
 import type { TaskTokens } from '../lambdas/shared/task-tokens';
@@ -80,6 +81,7 @@ export async function startReceiver(receive: (request: DoorbellRequest) => Promi
         });
     });
   });
+  idleLonger(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -10,7 +10,7 @@ import { faultAction, type FaultBook } from './faults';
 import type { Model } from './model';
 import { apiError, badRequest, ok, type Reply } from './replies';
 import type { Endpoint, Ledger, RequestRecord } from './types';
-import { isObject, type Timers } from './util';
+import { idleLonger, isObject, type Timers } from './util';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -104,6 +104,7 @@ export class EmulatorServer {
         write(res, 500, JSON.stringify(apiError(500, 'INTERNAL_ERROR').body), {});
       });
     });
+    idleLonger(this.http);
   }
 
   private authState(header: string | undefined): AuthState {

@@ -1,4 +1,5 @@
 /** Small helpers shared by the emulator's modules, and the timers that `close()` and `reset()` cancel. */
+import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 
 export type Json = Record<string, unknown>;
@@ -105,4 +106,18 @@ export function onlyFields(value: Record<string, unknown>, fields: readonly stri
   const unknown = Object.keys(value).filter((k) => !fields.includes(k));
   if (unknown.length === 0) return;
   throw new TypeError(`${unknown.map((k) => JSON.stringify(k)).join(', ')} ${unknown.length === 1 ? 'is not a field' : 'are not fields'} of ${what} (its fields: ${fields.join(', ')})`);
+}
+
+/**
+ * How long a server of the local tools (the emulator, the doorbell receiver) keeps an idle connection open. Node's
+ * 5 s default is what fetch (undici) reads from the Keep-Alive header, less 1 s: a client whose event loop stalls
+ * for a second reuses a connection just as the server closes it, and a busy batch's start-session or send-message
+ * failed on the network (UND_ERR_SOCKET, ECONNRESET), finally, since those are not repeated.
+ */
+export const IDLE_CONNECTION_MS = 65_000;
+
+/** Keeps idle connections open for IDLE_CONNECTION_MS (and waits as long for request headers). */
+export function idleLonger(server: Server): void {
+  server.keepAliveTimeout = IDLE_CONNECTION_MS;
+  server.headersTimeout = IDLE_CONNECTION_MS + 1_000;
 }

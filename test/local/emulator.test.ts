@@ -5,6 +5,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { startEmulator } from '../../local/emulator';
 import { Timers } from '../../local/emulator/util';
+import { startReceiver } from '../../local/doorbell';
 import { Client, emulatorPerTest, KEY, obj, sleep, str } from './emulator/harness';
 
 const emulator = emulatorPerTest();
@@ -622,6 +623,25 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
 });
 
 // Alone, after the concurrent tests: it patches the prototype of every emulator's timers.
+describe('idle connections', () => {
+  it('the emulator and the doorbell receiver tell clients to keep idle connections a minute, not Node\'s 5 s', async () => {
+    // fetch (undici) closes an idle connection a second before the server says it will: at Node's 5 s default, a
+    // client that stalled a second reused a connection the server was closing, and a busy batch's sends failed.
+    const emu = await startEmulator({ apiKey: KEY });
+    const receiver = await startReceiver(async () => ({ status: 202, body: { outcome: 'not-ended' } }));
+    try {
+      const served = await fetch(`${emu.url}/__emulator/ledger`);
+      await served.text();
+      const rung = await fetch(`${receiver.url}/x`, { method: 'POST' });
+      await rung.text();
+      for (const answer of [served, rung]) expect(answer.headers.get('keep-alive')).toBe('timeout=65');
+    } finally {
+      await receiver.close();
+      await emu.close();
+    }
+  });
+});
+
 describe('task outcomes, with timers that fire early', () => {
   it('sendHoldMs: a hold whose timers fire a few milliseconds early, again and again, still answers the quick task inline', async () => {
     const sleepAsWritten = Timers.prototype.sleep;
