@@ -1,5 +1,5 @@
 /** The local command's contract (shared/DESIGN.md): flags, variables, exit codes and the --json summary. */
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -99,6 +99,12 @@ describe('npm start (local command)', () => {
 
   it.each<[string, () => string, string]>([
     ['a file', () => file('not-a-folder', 'x'), 'ENOTDIR'],
+    // existsSync follows the link and finds nothing; mkdir then said only EEXIST.
+    ['a symbolic link to nothing', () => {
+      const link = join(dir, 'dangling-results');
+      if (!existsSync(link)) symlinkSync(join(dir, 'nowhere'), link);
+      return link;
+    }, `it is a symbolic link to ${join(dir, 'nowhere')}, which does not exist`],
     // Node 20's recursive mkdir never returns for a path under /proc: the check must not hang there.
     ...(existsSync('/proc/self') ? [['a folder that cannot be made', () => '/proc/webrun-sfn-results', 'ENOENT'] as [string, () => string, string]] : []),
   ])('exits 2 before any session when --results-dir is %s (a stored result would be lost mid-run)', async (_label, dirOf, code) => {
