@@ -11,7 +11,7 @@ import { runLocalBatch, type BatchItemResult, type LocalBatchSummary } from '../
 import { checkItems, itemFormat, ItemsError, parseItems, templateProblem, type BatchItem } from '../local/batch-items';
 import { readableCause } from '../local/progress';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
-import { isLoopback, readEmulatorTasks, readSiteCredentials, requireSiteSecretsSource, resolveTarget, resultsFolder, UsageError, type BatchFlags } from './local-options';
+import { isLoopback, readEmulatorTasks, readSiteCredentials, readUserFile, requireSiteSecretsSource, resolveTarget, resultsFolder, UsageError, userPath, type BatchFlags, type UserPath } from './local-options';
 import { readJsonInput, readText, type CliIo } from './process';
 import type { CompletionMode } from '../lambdas/shared/contract';
 
@@ -29,14 +29,17 @@ export interface LocalBatchCli {
   /** Task behaviours for the built-in emulator (`--emulator-tasks`), one per task sent, in order. */
   emulatorTasks?: string;
   batch: BatchFlags;
+  /** The folder relative paths are relative to: the user's (cli/local-options.ts `userFolder`). */
+  folder: string;
 }
 
 const sourceName = (file: string) => (file === '-' ? 'stdin' : file);
 
-async function readTemplate(file: string, io: CliIo): Promise<Record<string, unknown>> {
+async function readTemplate(given: UserPath, io: CliIo): Promise<Record<string, unknown>> {
+  const file = given.given;
   let template: unknown;
   try {
-    template = await readJsonInput(file, io.readStdin);
+    template = await readUserFile(given, (path) => readJsonInput(path, io.readStdin));
   } catch (err) {
     throw new UsageError(`--template: ${(err as Error).message}`, false);
   }
@@ -47,10 +50,11 @@ async function readTemplate(file: string, io: CliIo): Promise<Record<string, unk
   return template;
 }
 
-async function readItems(file: string, io: CliIo): Promise<{ items: BatchItem[]; format: ReturnType<typeof itemFormat> }> {
+async function readItems(given: UserPath, io: CliIo): Promise<{ items: BatchItem[]; format: ReturnType<typeof itemFormat> }> {
+  const file = given.given;
   let text: string;
   try {
-    text = await readText(file, io.readStdin);
+    text = await readUserFile(given, (path) => readText(path, io.readStdin));
   } catch (err) {
     throw new UsageError(`--batch: ${(err as Error).message}`, false);
   }
@@ -84,8 +88,8 @@ function contractSummary(summary: LocalBatchSummary) {
 
 export async function localBatchMain(io: LocalBatchIo, cli: LocalBatchCli): Promise<number> {
   const flags = cli.batch;
-  const template = await readTemplate(flags.template, io);
-  const { items, format } = await readItems(flags.items, io);
+  const template = await readTemplate(userPath(flags.template, cli.folder), io);
+  const { items, format } = await readItems(userPath(flags.items, cli.folder), io);
   try {
     // Every item, before anything starts: a bad one is named by its line.
     checkItems(template, items, sourceName(flags.items));
@@ -93,10 +97,10 @@ export async function localBatchMain(io: LocalBatchIo, cli: LocalBatchCli): Prom
     if (err instanceof ItemsError) throw new UsageError(`${err.message}\n(${err.problems.length} of ${items.length} items refused; nothing was started)`, false);
     throw err;
   }
-  const siteCredentials = await readSiteCredentials(io.env);
+  const siteCredentials = await readSiteCredentials(io.env, cli.folder);
   requireSiteSecretsSource(template, siteCredentials, `--template ${flags.template}`);
-  const resultsDir = resultsFolder(cli.resultsDir);
-  const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(cli.emulatorTasks, io);
+  const resultsDir = resultsFolder(cli.resultsDir, cli.folder);
+  const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(userPath(cli.emulatorTasks, cli.folder), io);
   const target = await resolveTarget(cli.baseUrl, io.env);
   try {
     if (emulatorTasks) {

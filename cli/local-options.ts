@@ -3,7 +3,9 @@
  * built-in emulator unless told otherwise), the local stand-ins for site secrets and emulator scripts, the batch
  * flags, and the usage error that exits 2.
  */
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
 import { BATCH_LIMITS } from '../lambdas/shared/batch-contract';
 import { DEFAULT_BASE_URL } from '../lambdas/shared/contract';
 import { isPlainObject } from '../lambdas/shared/schema/core';
@@ -24,14 +26,54 @@ export class UsageError extends Error {
   }
 }
 
-/** The folder for results too large for the state (`--results-dir`, else the default), checked to take files before any session. */
-export function resultsFolder(flag: string | undefined): string {
-  const dir = flag ?? defaultResultsDir();
+/**
+ * The folder the user's relative paths are relative to: the one they typed the command in. `npm start` runs in the
+ * package folder, not there, and names it in INIT_CWD (as does `npx`); run directly, the command runs where typed.
+ */
+export function userFolder(env: NodeJS.ProcessEnv): string {
+  const invoked = env.INIT_CWD;
+  if (invoked && isAbsolute(invoked) && statSync(invoked, { throwIfNoEntry: false })?.isDirectory()) return invoked;
+  return process.cwd();
+}
+
+/** A path the user gave (the input, a flag, a variable): the file it names, and how messages show it. */
+export interface UserPath {
+  /** As written. */
+  given: string;
+  /** What is opened: absolute, from the user's folder; `-` (stdin) as is. */
+  path: string;
+  /** For messages refusing it: as written, and where it was looked for when that is not the process's own folder. */
+  shown: string;
+}
+
+export function userPath(given: string, folder: string): UserPath {
+  if (given === '-') return { given, path: given, shown: given };
+  const path = resolve(folder, given);
+  const elsewhere = !isAbsolute(given) && path !== resolve(given);
+  return { given, path, shown: elsewhere ? `${given} (${path})` : given };
+}
+
+/**
+ * `read(file.path)`. The reader's error names the absolute path it opened; it is put back as the user wrote it
+ * (`shown`), so that a relative path is recognised, with where it was looked for when that is elsewhere.
+ */
+export async function readUserFile<T>(file: UserPath, read: (path: string) => Promise<T>): Promise<T> {
   try {
-    return prepareResultsDir(dir, { ownedOnly: flag === undefined });
+    return await read(file.path);
   } catch (err) {
-    const what = flag !== undefined ? '--results-dir' : 'the results folder';
-    throw new UsageError(`${what} ${dir} cannot hold results: ${(err as Error).message}`, false);
+    if (err instanceof Error && file.path !== file.shown) err.message = err.message.replace(file.path, () => file.shown);
+    throw err;
+  }
+}
+
+/** The folder for results too large for the state (`--results-dir`, else the default), checked to take files before any session. */
+export function resultsFolder(flag: string | undefined, folder: string): string {
+  const dir = flag === undefined ? undefined : userPath(flag, folder);
+  try {
+    return prepareResultsDir(dir?.path ?? defaultResultsDir(), { ownedOnly: dir === undefined });
+  } catch (err) {
+    const what = dir ? `--results-dir ${dir.shown}` : `the results folder ${defaultResultsDir()}`;
+    throw new UsageError(`${what} cannot hold results: ${(err as Error).message}`, false);
   }
 }
 
@@ -109,14 +151,14 @@ export function batchFlags(values: { batch?: string; template?: string; concurre
  * The local stand-in for the site-credential secrets: WEBRUN_SITE_SECRETS_FILE names a JSON file
  * `{ "webrun-sfn/<name>": { "username": "...", "password": "..." } }`. Errors never quote the file's text.
  */
-export async function readSiteCredentials(env: NodeJS.ProcessEnv): Promise<SiteCredentialResolver | undefined> {
-  const file = env.WEBRUN_SITE_SECRETS_FILE;
-  if (!file) return undefined;
+export async function readSiteCredentials(env: NodeJS.ProcessEnv, folder: string): Promise<SiteCredentialResolver | undefined> {
+  if (!env.WEBRUN_SITE_SECRETS_FILE) return undefined;
+  const { given: file, path, shown } = userPath(env.WEBRUN_SITE_SECRETS_FILE, folder);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, false);
+    throw new UsageError(`WEBRUN_SITE_SECRETS_FILE: cannot read ${shown}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, false);
   }
   let contents: unknown;
   try {
@@ -149,10 +191,11 @@ export function requireSiteSecretsSource(input: unknown, source: SiteCredentialR
 }
 
 /** `--emulator-tasks FILE`: the task behaviours to queue on the built-in emulator, each checked, errors naming its place. */
-export async function readEmulatorTasks(file: string, io: CliIo): Promise<TaskBehaviour[]> {
+export async function readEmulatorTasks(given: UserPath, io: CliIo): Promise<TaskBehaviour[]> {
+  const file = given.given;
   let contents: unknown;
   try {
-    contents = await readJsonInput(file, io.readStdin);
+    contents = await readUserFile(given, (path) => readJsonInput(path, io.readStdin));
   } catch (err) {
     throw new UsageError(`--emulator-tasks: ${(err as Error).message}`, false);
   }

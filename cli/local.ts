@@ -12,7 +12,7 @@ import type { PersonsAnswer } from '../lambdas/shared/state';
 import { keptResultsText, readableCause } from '../local/progress';
 import { runLocalWorkflow, type LocalQuestion, type LocalRunSummary } from '../local/runner';
 import { localBatchMain } from './local-batch';
-import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, requireSiteSecretsSource, resolveTarget, resultsFolder, UsageError, type Target } from './local-options';
+import { batchFlags, isLoopback, readEmulatorTasks, readSiteCredentials, readUserFile, requireSiteSecretsSource, resolveTarget, resultsFolder, UsageError, userFolder, userPath, type Target, type UserPath } from './local-options';
 import { readJsonInput, type CliIo } from './process';
 
 /** The largest --wait-scale: ten times the deployed timings. */
@@ -51,6 +51,9 @@ results completed before the stop kept in its cause.
 A task's "secrets" references (site logins) are read from the JSON file named by WEBRUN_SITE_SECRETS_FILE,
 {"webrun-sfn/<name>": {"username": "...", "password": "..."}}, the local stand-in for Secrets Manager. Without
 it, an input that names a login is refused before any session opens (exit 2).
+
+Relative paths (files, --results-dir, WEBRUN_SITE_SECRETS_FILE) are from the folder the command was typed in
+(npm's INIT_CWD), not the package folder npm runs it in.
 
 Exit codes: 0 succeeded (a batch: within --tolerate), 1 the workflow (or batch) failed, 2 bad usage or invalid input.`;
 
@@ -99,9 +102,9 @@ function parseCli(argv: string[]) {
   return { help: false as const, json: values.json, inputPath: positionals[0] ?? '', baseUrl: values['base-url'], waitScale, resultsDir: values['results-dir'], completion, emulatorTasks: values['emulator-tasks'], batch };
 }
 
-async function readInput(path: string, io: CliIo): Promise<unknown> {
+async function readInput(file: UserPath, io: CliIo): Promise<unknown> {
   try {
-    return await readJsonInput(path, io.readStdin);
+    return await readUserFile(file, (path) => readJsonInput(path, io.readStdin));
   } catch (err) {
     throw new UsageError((err as Error).message, false);
   }
@@ -170,14 +173,16 @@ export async function main(io: CliIo): Promise<number> {
       io.stderr(`${USAGE}\n`);
       return 0;
     }
+    // Where relative paths are: npm runs `npm start` in the package folder, not where it was typed.
+    const folder = userFolder(io.env);
     if (cli.batch) {
-      return await localBatchMain(io, { ...cli, batch: cli.batch });
+      return await localBatchMain(io, { ...cli, batch: cli.batch, folder });
     }
-    input = await readInput(cli.inputPath, io);
-    siteCredentials = await readSiteCredentials(io.env);
+    input = await readInput(userPath(cli.inputPath, folder), io);
+    siteCredentials = await readSiteCredentials(io.env, folder);
     requireSiteSecretsSource(input, siteCredentials, cli.inputPath);
-    resultsDir = resultsFolder(cli.resultsDir);
-    const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(cli.emulatorTasks, io);
+    resultsDir = resultsFolder(cli.resultsDir, folder);
+    const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(userPath(cli.emulatorTasks, folder), io);
     target = await resolveTarget(cli.baseUrl, io.env);
     if (emulatorTasks) {
       if (!target.emulator) throw new UsageError(`--emulator-tasks scripts the built-in emulator, but this run uses ${target.label}`);

@@ -1,5 +1,5 @@
 /** `npm start -- --batch <items> --template <t.json>`: flags, refusals by line, progress, the --json summary, exit codes, signals. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -114,6 +114,31 @@ describe('npm start -- --batch', () => {
     const { code, stdout } = await cli(['--batch', csv(10), '--template', template, '--emulator-tasks', tasks, '--tolerate', '20', '--json', '--wait-scale', '0'], { env: {} });
     expect(code).toBe(0);
     expect(JSON.parse(stdout).items).toEqual({ total: 10, succeeded: 8, failed: 2 });
+  });
+
+  describe('relative paths: from the folder the command was typed in (INIT_CWD, set by npm), not npm\'s package folder', () => {
+    const typedIn = join(dir, 'typed-in');
+    mkdirSync(typedIn);
+    writeFileSync(join(typedIn, 'items.csv'), 'sku\nA\nB\n');
+    writeFileSync(join(typedIn, 't.json'), JSON.stringify({ tasks: [{ taskDetails: 'Read the price of {{sku}}' }] }));
+    writeFileSync(join(typedIn, 'fail-one.json'), JSON.stringify([{ outcome: 'failed' }]));
+
+    it('reads --batch, --template and --emulator-tasks there, and makes --results-dir there', async () => {
+      const { code, stdout, stderr } = await cli(['--batch', 'items.csv', '--template', 't.json', '--emulator-tasks', 'fail-one.json', '--results-dir', 'results', '--tolerate', '50', '--json', '--wait-scale', '0'], { env: { INIT_CWD: typedIn } });
+      expect(code, stderr).toBe(0);
+      expect(JSON.parse(stdout).items).toEqual({ total: 2, succeeded: 1, failed: 1 });
+      expect(statSync(join(typedIn, 'results')).isDirectory()).toBe(true);
+      expect(existsSync(join(process.cwd(), 'results'))).toBe(false);
+    });
+
+    it.each([
+      [['--batch', 'none.csv', '--template', 't.json'], `--batch: cannot read none.csv (${join(typedIn, 'none.csv')}): ENOENT`],
+      [['--batch', 'items.csv', '--template', 'none.json'], `--template: cannot read none.json (${join(typedIn, 'none.json')}): ENOENT`],
+    ])('a file not found is named as written and where it was looked for: %j', async (argv, message) => {
+      const { code, stderr } = await cli([...argv, ...base()], { env: { INIT_CWD: typedIn, WEBRUN_API_KEY: KEY } });
+      expect(code).toBe(2);
+      expect(stderr).toContain(message);
+    });
   });
 
   it.each([

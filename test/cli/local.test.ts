@@ -1,7 +1,7 @@
 /** The local command's contract (shared/DESIGN.md): flags, variables, exit codes and the --json summary. */
-import { existsSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/local';
 import { startEmulator, type Emulator } from '../../local/emulator';
@@ -178,11 +178,55 @@ describe('npm start (local command)', () => {
   it('runs as `npm start` in a child process with the contract exit code and stdout', async () => {
     const env = { ...process.env, WEBRUN_API_KEY: '', WEBRUN_BASE_URL: '' };
     const npmStart = (args: string[]) => runProcess('npm', ['start', '--silent', '--', ...args], { env });
-    // Both at once: each is a process start (npm, then node with tsx), most of this test's time.
-    const [ok, bad] = await Promise.all([npmStart([good, '--json', '--wait-scale', '0']), npmStart([empty, '--json'])]);
+    // Typed in another folder (npm finds the package with --prefix, as it would upwards from a subfolder), relative
+    // paths are that folder's: npm runs the script in the package folder and names the other one in INIT_CWD.
+    const elsewhere = mkdtempSync(join(tmpdir(), 'webrun-cli-typed-here-'));
+    writeFileSync(join(elsewhere, 'in.json'), JSON.stringify({ tasks: [{ taskDetails: 'Read the page title' }] }));
+    const root = join(__dirname, '..', '..');
+    const fromElsewhere = runProcess('npm', ['--prefix', root, 'start', '--silent', '--', 'in.json', '--json', '--wait-scale', '0', '--results-dir', 'out'], { env, cwd: elsewhere });
+    // All at once: each is a process start (npm, then node with tsx), most of this test's time.
+    const [ok, bad, there] = await Promise.all([npmStart([good, '--json', '--wait-scale', '0']), npmStart([empty, '--json']), fromElsewhere]);
     expect(ok.status).toBe(0);
     expect(JSON.parse(ok.stdout.trim()).status).toBe('SUCCEEDED');
     expect(bad.status).toBe(2);
+    expect(there.status, there.stderr).toBe(0);
+    expect(JSON.parse(there.stdout.trim()).status).toBe('SUCCEEDED');
+    expect(statSync(join(elsewhere, 'out')).isDirectory()).toBe(true);
+  });
+
+  describe('relative paths: from the folder the command was typed in (INIT_CWD, set by npm), not npm\'s package folder', () => {
+    // What `npm start` gets when typed in `typedIn`: INIT_CWD names it, the process runs elsewhere (here: the tests').
+    const typedIn = join(dir, 'typed-in');
+    mkdirSync(typedIn);
+    const here = (name: string, body: unknown) => writeFileSync(join(typedIn, name), typeof body === 'string' ? body : JSON.stringify(body));
+    here('login.json', { tasks: [{ taskDetails: 'Log in', secrets: [{ match: '*.example.com', secret: 'webrun-sfn/example' }] }] });
+    here('secrets.json', { 'webrun-sfn/example': { username: 'ada', password: 'pw-rel-1' } });
+    here('script.json', [{ outcome: 'completed', inline: true, data: { readFrom: 'the folder typed in' } }]);
+    here('a-file', 'x');
+
+    it('reads the input, --emulator-tasks and WEBRUN_SITE_SECRETS_FILE there, and makes --results-dir there', async () => {
+      const { code, stdout, stderr } = await cli(['login.json', '--emulator-tasks', 'script.json', '--results-dir', 'results', '--json', '--wait-scale', '0'], { INIT_CWD: typedIn, WEBRUN_SITE_SECRETS_FILE: 'secrets.json' });
+      expect(code, stderr).toBe(0);
+      expect(JSON.parse(stdout).output.tasks[0].result).toEqual({ readFrom: 'the folder typed in' });
+      expect(statSync(join(typedIn, 'results')).isDirectory()).toBe(true);
+      expect(existsSync(join(process.cwd(), 'results'))).toBe(false);
+    });
+
+    it.each<[string, string[], NodeJS.ProcessEnv, string]>([
+      ['the input', ['missing.json'], {}, `cannot read missing.json (${join(typedIn, 'missing.json')}): ENOENT`],
+      ['--emulator-tasks', ['login.json', '--emulator-tasks', 'no-script.json'], { WEBRUN_SITE_SECRETS_FILE: 'secrets.json' }, `--emulator-tasks: cannot read no-script.json (${join(typedIn, 'no-script.json')}): ENOENT`],
+      ['WEBRUN_SITE_SECRETS_FILE', ['login.json'], { WEBRUN_SITE_SECRETS_FILE: 'no-secrets.json' }, `WEBRUN_SITE_SECRETS_FILE: cannot read no-secrets.json (${join(typedIn, 'no-secrets.json')}): ENOENT`],
+      ['--results-dir', ['login.json', '--results-dir', 'a-file'], { WEBRUN_SITE_SECRETS_FILE: 'secrets.json' }, `--results-dir a-file (${join(typedIn, 'a-file')}) cannot hold results: ENOTDIR`],
+    ])('a refusal of %s names the path as written and where it was looked for', async (_what, argv, env, message) => {
+      const { code, stderr } = await cli([...argv, '--wait-scale', '0'], { INIT_CWD: typedIn, ...env });
+      expect(code).toBe(2);
+      expect(stderr).toContain(message);
+    });
+
+    it.each([['relative', 'typed-in'], ['not a folder', join(dir, 'good.json')], ['missing', join(dir, 'gone')]])('an INIT_CWD that is %s is passed over for the process\'s folder', async (_what, initCwd) => {
+      const { code, stderr } = await cli([relative(process.cwd(), good), '--wait-scale', '0'], { INIT_CWD: initCwd });
+      expect(code, stderr).toBe(0);
+    });
   });
 
   // Concurrently, each with an emulator of its own: most of the time is the child process starting.
