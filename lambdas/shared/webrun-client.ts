@@ -468,9 +468,11 @@ export function normalizeTaskAnswer(answer: Json, knownTaskId?: string, redact: 
   const inner = result ?? answer;
   const type = typeof inner.type === 'string' ? inner.type : typeof answer.type === 'string' ? answer.type : undefined;
   const status = [answer.status, result?.status].find((s): s is string => typeof s === 'string')?.toLowerCase();
-  // Documented as an object ({ message, ... }); a completed answer whose data is plain text keeps it as its message.
+  // Documented as an object ({ message, ... }); a completed answer whose data is plain text keeps it as its message,
+  // and one whose data is a list, a number or a yes/no keeps it as its output, as a structured answer has it.
   const text = [inner.data, answer.data].find((d): d is string => typeof d === 'string' && d !== '');
-  const data = asObject(inner.data) ?? asObject(answer.data) ?? (text !== undefined ? { message: text } : undefined);
+  const bare = [inner.data, answer.data].find((d) => d !== undefined && d !== null && typeof d !== 'string' && asObject(d) === undefined);
+  const data = asObject(inner.data) ?? asObject(answer.data) ?? (text !== undefined ? { message: text } : bare !== undefined ? { output: bare } : undefined);
   const taskId = [answer.taskId, result?.taskId, knownTaskId].find((t): t is string => typeof t === 'string' && t !== '');
   const usage = readUsage(asObject(answer.usage), asObject(result?.usage), data);
 

@@ -256,6 +256,17 @@ describe('task answers are normalized', () => {
       expected: { kind: 'completed', taskId: 'known-t', data: { message: 'The cheapest kettle is 24.90 EUR' } },
     },
     {
+      // Nor is a list, a number or a yes/no: kept as the result's output (it was dropped, the run succeeding with {}).
+      name: 'completed with data that is a list',
+      answer: { type: 'task_completed', data: [{ title: 'Kettle', price: 24.9 }, { title: 'Mug', price: 4 }] },
+      expected: { kind: 'completed', taskId: 'known-t', data: { output: [{ title: 'Kettle', price: 24.9 }, { title: 'Mug', price: 4 }] } },
+    },
+    {
+      name: 'completed (wrapped) with data that is a number',
+      answer: { success: true, taskId: 't-n', result: { type: 'task_completed', data: 42 } },
+      expected: { kind: 'completed', taskId: 't-n', data: { output: 42 } },
+    },
+    {
       // A cost written as a string still counts against the budget.
       name: 'pending with its cost as a string',
       answer: { pending: true, taskId: 't-p', usage: { cost: '0.5' } },
