@@ -56,35 +56,116 @@ export async function readJsonInput(file: string, readStdin: () => Promise<strin
 
 /** The signals that stop a command: Ctrl-C, `kill`/`timeout`/CI cancellation, and a closed terminal. */
 const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+export type StopSignal = keyof typeof STOP_SIGNALS;
+
+/**
+ * How long after the parent is seen gone a signal is taken as part of the same event (a closed terminal, `kill` of
+ * the whole `npm start` group), not as the person's "quit now": the signal and the parent's death race.
+ */
+const AFTER_PARENT_GONE_MS = 1_000;
+
+/** How often the process that started this one is checked. */
+const PARENT_WATCH_MS = 1_000;
+
+export interface StopOptions {
+  /** Stops the run (aborts the signal `main` got). Called once. */
+  abort: () => void;
+  /** Quits the process at once with this exit code (the person insisted). */
+  quit: (exitCode: number) => void;
+  /** A line for the person (stderr). */
+  write: (text: string) => void;
+  /** What a stop does, as the person is told ("terminating the session"). */
+  note: string;
+  /** Calls `onGone` when the process that started this one goes away (a killed `npm start`, a closed terminal). */
+  watchParent?: (onGone: (reason: string) => void) => { stop(): void };
+  /** @default Date.now */
+  now?: () => number;
+}
+
+export interface StopControl {
+  /** A stop signal arrived (or Ctrl-C at a terminal question). */
+  signal(name: StopSignal): void;
+  /** The command has ended: stop watching the parent. */
+  close(): void;
+}
+
+/**
+ * What stops a command, and what quits it at once. The first signal, or the parent going away, stops the run (its
+ * cleanup runs, the summary is printed); a second signal from the person quits at once with 128 + its number. Only
+ * a person's repeat counts: a closed terminal sends SIGHUP to the whole group, an interactive shell resends it to
+ * its jobs and then exits (so the parent goes too); `kill` of the `npm start` group ends npm as well. Counting those
+ * as a second signal quit the run mid-cleanup, leaving the session open and the results unprinted. So SIGHUP never
+ * quits, the parent going away never counts, and neither does a signal within a second after it.
+ */
+export function stopControl(options: StopOptions): StopControl {
+  const now = options.now ?? Date.now;
+  let stopping = false;
+  /** Signals the person sent (not SIGHUP, not part of the parent going away). */
+  let sent = 0;
+  let parentGoneAt: number | undefined;
+  const begin = (why: string, hint: string) => {
+    options.write(`\nwebrun-sfn: ${why}, ${stopping ? 'still ' : ''}${options.note}${hint}\n`);
+    if (stopping) return;
+    stopping = true;
+    options.abort();
+  };
+  const watch = (options.watchParent ?? watchDirectParent)((reason) => {
+    if (parentGoneAt !== undefined) return;
+    parentGoneAt = now();
+    if (!stopping) begin(`the parent process has gone (${reason})`, ' (press Ctrl-C twice to quit now)');
+  });
+  return {
+    signal(name) {
+      const hangup = name === 'SIGHUP' || (parentGoneAt !== undefined && now() - parentGoneAt < AFTER_PARENT_GONE_MS);
+      if (hangup) {
+        if (!stopping) begin(`interrupted (${name})`, ' (press Ctrl-C twice to quit now)');
+        return;
+      }
+      if (sent++ > 0) {
+        options.quit(STOP_SIGNALS[name]);
+        return;
+      }
+      begin(`interrupted (${name})`, ' (send it again to quit now)');
+    },
+    close: () => watch.stop(),
+  };
+}
+
+/** Notices the direct parent going away: this process is then re-parented. Fires once. */
+function watchDirectParent(onGone: (reason: string) => void): { stop(): void } {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone(`process ${parent} exited`);
+  }, PARENT_WATCH_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
 
 /**
  * Runs a command's `main` as the process: real stdio and environment, SIGINT, SIGTERM and SIGHUP turned into an
- * abort signal (a second signal quits at once with 128 + its number), the same when the parent process goes away
- * (a killed `npm start`), and the exit code set from what `main` returns.
+ * abort signal, the same when the parent process goes away (a killed `npm start`), a second Ctrl-C or SIGTERM
+ * quitting at once (stopControl), and the exit code set from what `main` returns.
  */
 export function runAsProcess(main: (io: CliIo) => Promise<number>, interruptNote: string): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const controller = new AbortController();
   // A closed terminal makes writes fail (EIO, EPIPE): the run must still end its session.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-  const stop = (why: string, exitCode: number) => {
-    if (controller.signal.aborted) process.exit(exitCode);
-    process.stderr.write(`\nwebrun-sfn: ${why}, ${interruptNote} (send it again to quit now)\n`);
-    controller.abort();
-  };
-  for (const [signal, exitCode] of Object.entries(STOP_SIGNALS)) process.on(signal, () => stop(`interrupted (${signal})`, exitCode));
-  // Reparented: whatever started this process (npm, a shell) is gone and no signal may come.
-  const parent = process.ppid;
-  const watch = setInterval(() => {
-    if (process.ppid !== parent) stop('the parent process has gone', STOP_SIGNALS.SIGHUP);
-  }, 1_000);
-  watch.unref();
+  const stops = stopControl({
+    abort: () => controller.abort(),
+    quit: (exitCode) => process.exit(exitCode),
+    write: (text) => process.stderr.write(text),
+    note: interruptNote,
+  });
+  for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) process.on(signal, () => stops.signal(signal));
 
   const readStdin = () => readStream(process.stdin, controller.signal);
 
   const ask = process.stdin.isTTY && process.stderr.isTTY
     ? (prompt: string, cancel: Promise<void>) =>
-        askOnTerminal(prompt, cancel, { input: process.stdin, output: process.stderr, onInterrupt: () => stop('interrupted (SIGINT)', STOP_SIGNALS.SIGINT) })
+        askOnTerminal(prompt, cancel, { input: process.stdin, output: process.stderr, onInterrupt: () => stops.signal('SIGINT') })
     : undefined;
 
   main({
@@ -97,9 +178,11 @@ export function runAsProcess(main: (io: CliIo) => Promise<number>, interruptNote
     signal: controller.signal,
   }).then(
     (code) => {
+      stops.close();
       process.exitCode = code;
     },
     (err: unknown) => {
+      stops.close();
       process.stderr.write(`webrun-sfn: unexpected error: ${err instanceof Error ? err.stack : String(err)}\n`);
       process.exitCode = 1;
     },
