@@ -10,7 +10,7 @@
  */
 import './polyfill';
 import { randomUUID } from 'node:crypto';
-import { CompletionModes, personStopped, QUOTAS, WebrunErrors, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';
+import { CompletionModes, personStopped, QUOTAS, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';
 import { endRecordedSession } from '../lambdas/shared/cleanup';
 import { makeHandlers, type HandlerDeps, type HandlerName, type InvocationContext, type Log } from '../lambdas/shared/handlers';
 import type { PersonsAnswer } from '../lambdas/shared/state';
@@ -62,7 +62,8 @@ export interface LocalRunOptions {
   onInvocation?: (handler: HandlerName | 'receiveDoorbell', ms: number) => void;
   /**
    * After a stop, how long steps still running may take to answer (a start-session in flight may be creating a
-   * session that must then be terminated). @default 30000
+   * session that must then be terminated); and how long the runner's own terminate keeps trying again after a
+   * transient error (a 503, a dropped connection). @default 30000
    */
   stopGraceMs?: number;
 }
@@ -140,6 +141,11 @@ const CANCELLABLE: ReadonlySet<HandlerName> = new Set(['sendTask', 'pollTask']);
 const ABORTED = { name: 'States.Aborted', cause: 'The execution was stopped before it finished.' };
 /** The shortest wait for a doorbell, whatever the wait scale. */
 const MIN_TOKEN_WAIT_MS = 1_000;
+/** Errors after which a terminate may be tried again (it is idempotent): the API busy, a dropped connection. */
+const TRANSIENT: ReadonlySet<string> = new Set([...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS]);
+/** The runner's terminate: this many attempts at most, whatever the wait scale, waiting 1 s, 2 s, 4 s, ... (scaled) between them. */
+const TERMINATE_ATTEMPTS = 5;
+const TERMINATE_BACKOFF_MS = 1_000;
 
 export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalRunSummary> {
   const started = Date.now();
@@ -330,14 +336,21 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
     await atMost(Promise.allSettled([...inflight]), options.stopGraceMs ?? 30_000);
   }
 
-  // Every recorded session that no terminate ended is ended here, as the deployed session cleanup does.
+  // Every recorded session that no terminate ended is ended here, as the deployed session cleanup does, and as it
+  // is retried there (Lambda's retries), a transient refusal is tried again within the stop grace.
+  const cleanupEndsAt = Date.now() + (options.stopGraceMs ?? 30_000);
   const record = await sessions.get(executionArn);
   const session: { sessionEnded: boolean | null; cleanupError?: string } = { sessionEnded: record ? true : null };
   if (record && record.endedAt === undefined) {
     try {
       lambdaInvocations++;
       const client = await deps.client();
-      const outcome = await endRecordedSession({ client: async () => client, sessions, log }, executionArn, record.sessionId);
+      const outcome = await retryingTransient(
+        () => endRecordedSession({ client: async () => client, sessions, log }, executionArn, record.sessionId),
+        (attempt) => TERMINATE_BACKOFF_MS * 2 ** (attempt - 1) * scale,
+        cleanupEndsAt,
+        (err) => write(`  terminate of session ${record.sessionId} failed (${(err as Error).name}), trying again`),
+      );
       write(`  session ${record.sessionId} ${outcome === 'terminated' ? 'terminated' : 'had already ended'} by the runner's cleanup`);
     } catch (err) {
       write(`  could not terminate session ${record.sessionId}: ${(err as Error).message}`);
@@ -383,6 +396,23 @@ function secondsAt(payload: unknown, timeoutPath: string | undefined): number | 
   let at: unknown = payload;
   for (const key of timeoutPath.slice(2).split('.')) at = at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined;
   return typeof at === 'number' ? at : undefined;
+}
+
+/**
+ * `attempt()`, tried again after an error a repeat may cure (TRANSIENT), at most TERMINATE_ATTEMPTS times, waiting
+ * `waitMs(n)` after the n-th failure, and never waiting past `endsAt`. Throws the last error.
+ */
+async function retryingTransient<T>(attempt: () => Promise<T>, waitMs: (failed: number) => number, endsAt: number, onRetry: (err: unknown) => void): Promise<T> {
+  for (let failed = 1; ; failed++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const wait = waitMs(failed);
+      if (failed >= TERMINATE_ATTEMPTS || !TRANSIENT.has((err as Error)?.name) || Date.now() + wait > endsAt) throw err;
+      onRetry(err);
+      await pause(wait);
+    }
+  }
 }
 
 /** Waits for `work`, but no longer than `ms` (and holds the process no longer than the work does). */

@@ -105,6 +105,28 @@ describe('a cleanup that keeps failing', () => {
 });
 
 describe('stops at any moment', () => {
+  it.each([
+    ['a 503 once', { status: 503, times: 1 }],
+    ['a dropped connection once', { hangup: true, times: 1 }],
+    ['503 three times (at wait scale 0 too)', { status: 503, times: 3 }],
+  ])('a stop whose terminate meets %s: the runner tries again and ends the session', async (_name, rule) => {
+    emulator.enqueueTasks({ outcome: 'completed', data: { message: 'first page' } }, { outcome: 'completed', pendingPolls: 1_000 });
+    const controller = new AbortController();
+    const summary = await run(tasks(2), {
+      signal: controller.signal,
+      onStateEvent: (e) => {
+        if (e.type !== 'exited' || (e.output as { loop?: { results?: unknown[] } }).loop?.results?.length !== 1) return;
+        // The stop skips the workflow's own terminate: the runner's is the first the API sees.
+        emulator.injectFault({ endpoint: 'terminate', ...rule });
+        controller.abort();
+      },
+    });
+    expect(summary.error!.name).toBe('States.Aborted');
+    expect(cause(summary)).toMatchObject({ sessionId: summary.sessionId, sessionEnded: true });
+    expect(cause(summary).cleanupError).toBeUndefined();
+    expect(emulator.ledger().open).toBe(0);
+  });
+
   it('a stop while start-session is in flight waits for its answer and terminates that session', async () => {
     emulator.injectFault({ endpoint: 'start', latencyMs: 400 });
     const controller = new AbortController();
