@@ -152,7 +152,8 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   const scale = options.waitScale ?? 1;
   let execution: ReturnType<LocalWorkflow['machine']['run']> | undefined;
   const quotas = new QuotaGuard(() => execution?.abort());
-  const inflight = new Set<Promise<unknown>>();
+  /** Lambda calls still running, each with the time its invocation ends (its Lambda timeout). */
+  const inflight = new Map<Promise<unknown>, { handler: HandlerName; deadline: number }>();
   let lambdaInvocations = 0;
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`waitScale must be a finite number >= 0, got ${scale}`);
   const emptyStats = () => ({ stateTransitions: 0, lambdaInvocations: 0, wallMs: Date.now() - started, historyEvents: 0, largestPayloadBytes: 0, storedResults: 0 });
@@ -241,7 +242,7 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
         const invoked = Date.now();
         const call = handlers[handlerName](payload, ctx);
         call.then(() => options.onInvocation?.(handlerName, Date.now() - invoked), () => options.onInvocation?.(handlerName, Date.now() - invoked));
-        inflight.add(call);
+        inflight.set(call, { handler: handlerName, deadline });
         call.then(() => inflight.delete(call), () => inflight.delete(call));
         let result: unknown;
         try {
@@ -333,13 +334,16 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
   stopping.abort();
   if (inflight.size > 0) {
     write(`  waiting for ${inflight.size} step(s) still running, to end any session they open`);
-    await atMost(Promise.allSettled([...inflight]), options.stopGraceMs ?? 30_000);
+    await atMost(Promise.allSettled([...inflight.keys()]), options.stopGraceMs ?? 30_000);
   }
 
   // Every recorded session that no terminate ended is ended here, as the deployed session cleanup does, and as it
   // is retried there (Lambda's retries), a transient refusal is tried again within the stop grace.
   const cleanupEndsAt = Date.now() + (options.stopGraceMs ?? 30_000);
-  const record = await sessions.get(executionArn);
+  // Read as the deployed cleanup reads it: without a recorded session the execution is marked stopped in the same
+  // step, so a start-session still running past the grace cannot record the session it opens, and terminates it
+  // itself (lambdas/shared/session-records.ts) rather than leave it open with nothing to find it.
+  const record = await sessions.stoppedUnlessStarted(executionArn);
   const session: { sessionEnded: boolean | null; cleanupError?: string } = { sessionEnded: record ? true : null };
   if (record && record.endedAt === undefined) {
     try {
@@ -357,6 +361,15 @@ export async function runLocalWorkflow(options: LocalRunOptions): Promise<LocalR
       session.sessionEnded = false;
       session.cleanupError = (err as Error)?.name ?? 'Error';
     }
+  }
+  // Such a start (or any step still running) must not be cut off by the process exiting: wait for it, no longer
+  // than its Lambda could run deployed.
+  if (inflight.size > 0) {
+    const running = [...inflight.values()];
+    const untilMs = Math.max(0, ...running.map((r) => r.deadline - Date.now()));
+    const note = running.some((r) => r.handler === 'startSession') ? 'start-session has not answered yet: a session it opens now cannot be recorded, and is terminated by it' : `${running.length} step(s) still running`;
+    write(`  ${note}; waiting for that before exiting (at most ${Math.ceil(untilMs / 1000)} s)`);
+    await atMost(Promise.allSettled([...inflight.keys()]), untilMs);
   }
   // A failure that skipped the workflow's failure step (a stop, the execution timeout, a broken quota) keeps the
   // results the run had completed, with its session, in the cause, as that step would have.

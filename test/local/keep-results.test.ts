@@ -3,6 +3,8 @@
  * a stop at any moment, an API that echoes the key; and the local runner fails where Step Functions would.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib/core';
@@ -35,6 +37,38 @@ const run = (input: unknown, extra: Partial<LocalRunOptions> = {}): Promise<Loca
   runLocalWorkflow({ input, baseUrl: emulator.url, apiKey: API_KEY, waitScale: 0, workflow, resultsDir, ...extra });
 const cause = (summary: LocalRunSummary) => JSON.parse(summary.error!.cause) as FailureCause;
 const page = (bytes: number, i: number) => ({ message: `${i}:`.padEnd(bytes, 'x') });
+
+/**
+ * A pass-through to the emulator that holds one path's requests until `release()`: an API answer that comes exactly
+ * when the test says (a start-session answering after the stop grace), with no timing involved.
+ */
+async function holding(target: string, path: string) {
+  let arrived!: () => void;
+  let release!: () => void;
+  let answer!: () => void;
+  const answered = new Promise<void>((resolve) => (answer = resolve));
+  const seen = new Promise<void>((resolve) => (arrived = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (req.url === path) {
+      arrived();
+      await released;
+    }
+    const reply = await fetch(target + req.url, {
+      method: req.method,
+      headers: { authorization: req.headers.authorization ?? '', 'content-type': req.headers['content-type'] ?? 'application/json' },
+      body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+    });
+    res.writeHead(reply.status, { 'content-type': reply.headers.get('content-type') ?? 'application/json' });
+    res.end(Buffer.from(await reply.arrayBuffer()));
+    if (req.url === path) answer();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, seen, release, answered, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
 
 describe('results of any size', () => {
   it('20 tasks of 200 KiB each: every result comes back whole, and no state passes 256 KiB', async () => {
@@ -140,6 +174,39 @@ describe('stops at any moment', () => {
     expect(summary.sessionId).toBe(ledger.sessions[0].sessionId);
     // The cause is the same report as at any later stop: the session it opened, and that the runner ended it.
     expect(cause(summary)).toEqual({ message: 'The execution was stopped before it finished.', sessionId: ledger.sessions[0].sessionId, taskIndex: null, completed: [], sessionEnded: true });
+  });
+
+  it('a start-session that answers after the stop grace cannot record its session: it terminates it, and the run waits for that', async () => {
+    const api = await holding(emulator.url, '/start/start-session');
+    try {
+      const controller = new AbortController();
+      let lateStartNoted!: () => void;
+      const noted = new Promise<void>((resolve) => (lateStartNoted = resolve));
+      const progress: string[] = [];
+      const running = run(tasks(2), {
+        baseUrl: api.url,
+        signal: controller.signal,
+        stopGraceMs: 0,
+        onProgress: (line) => {
+          progress.push(line);
+          if (/start-session has not answered yet/.test(line)) lateStartNoted();
+        },
+      });
+      await api.seen;
+      controller.abort();
+      // The runner has given up waiting (or, before the fix, returned): only now does the API answer with a session.
+      await Promise.race([noted, running]);
+      api.release();
+      const summary = await running;
+      await api.answered;
+      expect(summary.error!.name).toBe('States.Aborted');
+      const ledger = emulator.ledger();
+      expect(ledger.created).toBe(1);
+      expect(ledger.open).toBe(0);
+      expect(progress.join('\n')).toContain('a session it opens now cannot be recorded, and is terminated by it');
+    } finally {
+      await api.close();
+    }
   });
 
   it('a stop after a task completed keeps its result in the cause, with the session and the task it stopped at', async () => {
