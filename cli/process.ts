@@ -3,6 +3,7 @@
  * `main` with real stdio.
  */
 import { readFile } from 'node:fs/promises';
+import { watchAncestors, type WatchOptions } from '../local/emulator/parent-watch';
 
 /** What a command's `main` gets of the process: arguments, environment, output streams, stdin and an abort signal. */
 export interface CliIo {
@@ -64,7 +65,7 @@ export type StopSignal = keyof typeof STOP_SIGNALS;
  */
 const AFTER_PARENT_GONE_MS = 1_000;
 
-/** How often the process that started this one is checked. */
+/** How often the processes that started this one are checked. */
 const PARENT_WATCH_MS = 1_000;
 
 export interface StopOptions {
@@ -76,7 +77,7 @@ export interface StopOptions {
   write: (text: string) => void;
   /** What a stop does, as the person is told ("terminating the session"). */
   note: string;
-  /** Calls `onGone` when the process that started this one goes away (a killed `npm start`, a closed terminal). */
+  /** Calls `onGone` when a process that started this one goes away (a killed `npm start`, a closed terminal). @default watchLaunchers */
   watchParent?: (onGone: (reason: string) => void) => { stop(): void };
   /** @default Date.now */
   now?: () => number;
@@ -109,7 +110,7 @@ export function stopControl(options: StopOptions): StopControl {
     stopping = true;
     options.abort();
   };
-  const watch = (options.watchParent ?? watchDirectParent)((reason) => {
+  const watch = (options.watchParent ?? watchLaunchers)((reason) => {
     if (parentGoneAt !== undefined) return;
     parentGoneAt = now();
     if (!stopping) begin(`the parent process has gone (${reason})`, ' (press Ctrl-C twice to quit now)');
@@ -131,16 +132,13 @@ export function stopControl(options: StopOptions): StopControl {
   };
 }
 
-/** Notices the direct parent going away: this process is then re-parented. Fires once. */
-function watchDirectParent(onGone: (reason: string) => void): { stop(): void } {
-  const parent = process.ppid;
-  const timer = setInterval(() => {
-    if (process.ppid === parent) return;
-    clearInterval(timer);
-    onGone(`process ${parent} exited`);
-  }, PARENT_WATCH_MS);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+/**
+ * Notices the processes that started this one going away, once. Not only the direct parent: `npm start` runs the
+ * command under `sh -c`, which outlives a SIGKILLed npm, so watching `sh` alone missed a killed `npm start`. The
+ * whole chain of ancestors is watched, as the emulator's (local/emulator/parent-watch.ts).
+ */
+export function watchLaunchers(onGone: (reason: string) => void, options: WatchOptions = {}): { stop(): void } {
+  return watchAncestors(onGone, { intervalMs: PARENT_WATCH_MS, ...options });
 }
 
 /**

@@ -5,7 +5,8 @@
  */
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { askOnTerminal, readStream, stopControl, type StopOptions } from '../../cli/process';
+import { askOnTerminal, readStream, stopControl, watchLaunchers, type StopOptions } from '../../cli/process';
+import type { ProcInfo, ProcReader } from '../../local/emulator/parent-watch';
 
 function terminal() {
   const input = new PassThrough();
@@ -158,5 +159,25 @@ describe('stopControl (signals and the parent process: stop the run, or quit it 
     c.stops.signal('SIGINT');
     expect(c.quit).toHaveBeenCalledWith(130);
     expect(c.abort).toHaveBeenCalledTimes(1);
+  });
+
+  it('a SIGKILLed `npm start` stops the run, though the `sh -c` it ran the command under lives on (re-parented)', () => {
+    vi.useFakeTimers();
+    // runner <- sh -c (200) <- npm (100) <- the person's shell (50) <- init
+    const procs = new Map<number, ProcInfo>([
+      [200, { ppid: 100, start: 's' }],
+      [100, { ppid: 50, start: 'n' }],
+      [50, { ppid: 1, start: 'b' }],
+    ]);
+    const read: ProcReader = (pids) => new Map(pids.flatMap((pid) => (procs.has(pid) ? [[pid, procs.get(pid)!] as const] : [])));
+    const c = control({ watchParent: (onGone) => watchLaunchers(onGone, { read, from: 200 }) });
+    vi.advanceTimersByTime(5_000);
+    expect(c.abort).not.toHaveBeenCalled();
+    procs.delete(100);
+    procs.set(200, { ppid: 1, start: 's' });
+    vi.advanceTimersByTime(5_000);
+    expect(c.abort).toHaveBeenCalledTimes(1);
+    expect(c.quit).not.toHaveBeenCalled();
+    expect(c.lines.join('')).toContain('the parent process has gone (process 200 lost its parent 100), terminating the session');
   });
 });
