@@ -68,12 +68,12 @@ function linesAt(text: string, offsets: readonly number[]): number[] {
   return lines;
 }
 
-/** The offsets where the elements of a top-level JSON array start (the text is valid JSON). Linear, no recursion. */
-function elementOffsets(text: string): number[] {
-  const offsets: number[] = [];
-  let depth = 0;
+/**
+ * Calls `visit` with each character of JSON `text` that is outside strings and whitespace (a string's opening quote
+ * included), and its offset, until `visit` returns true. Linear, no recursion.
+ */
+function scanStructure(text: string, visit: (c: string, offset: number) => boolean | void): void {
   let inString = false;
-  let expectValue = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (inString) {
@@ -82,17 +82,27 @@ function elementOffsets(text: string): number[] {
       continue;
     }
     if (c === ' ' || c === '\n' || c === '\r' || c === '\t') continue;
+    if (c === '"') inString = true;
+    if (visit(c, i)) return;
+  }
+}
+
+/** The offsets where the elements of a top-level JSON array start (the text is valid JSON). */
+function elementOffsets(text: string): number[] {
+  const offsets: number[] = [];
+  let depth = 0;
+  let expectValue = false;
+  scanStructure(text, (c, i) => {
     if (depth === 1 && expectValue && c !== ']') {
       offsets.push(i);
       expectValue = false;
     }
-    if (c === '"') inString = true;
-    else if (c === '[' || c === '{') {
+    if (c === '[' || c === '{') {
       depth++;
       if (depth === 1) expectValue = true;
     } else if (c === ']' || c === '}') depth--;
     else if (c === ',' && depth === 1) expectValue = true;
-  }
+  });
   return offsets;
 }
 
@@ -112,21 +122,17 @@ function jsonProblem(err: unknown, file: string, start = 0, afterValue?: string)
 
 /** Where `text` (JSON) has a comma just before a `]` or `}`, outside strings: the comma's offset and the bracket. */
 function trailingComma(text: string): { offset: number; closer: string } | undefined {
-  let inString = false;
   let comma: number | undefined;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-      continue;
+  let found: { offset: number; closer: string } | undefined;
+  scanStructure(text, (c, i) => {
+    if ((c === ']' || c === '}') && comma !== undefined) {
+      found = { offset: comma, closer: c };
+      return true;
     }
-    if (c === ' ' || c === '\n' || c === '\r' || c === '\t') continue;
-    if ((c === ']' || c === '}') && comma !== undefined) return { offset: comma, closer: c };
     comma = c === ',' ? i : undefined;
-    if (c === '"') inString = true;
-  }
-  return undefined;
+    return false;
+  });
+  return found;
 }
 
 /** The problem of a comma before `closer` at `offset` in `file`: JSON.parse names it only as some token it did not expect. */
