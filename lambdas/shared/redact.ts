@@ -64,13 +64,17 @@ function hideable(values: readonly string[]): Form[] {
   return [...forms].map(([text, short]) => ({ text, short }));
 }
 
-const ENDS_IN_WORD = /[\p{L}\p{N}_]$/u;
-const STARTS_WORD = /^[\p{L}\p{N}_]/u;
+// A word goes on through `-`, `.` and `/` between letters or digits: `us` is not a word of `us-east-1` or `en-us`.
+const ENDS_IN_WORD = /(?:[\p{L}\p{N}_]|[\p{L}\p{N}][-./])$/u;
+const STARTS_WORD = /^(?:[\p{L}\p{N}_]|[-./][\p{L}\p{N}])/u;
 
-/** Whether `text[start, end)` is not part of a longer word: no letter, digit or `_` right before or after it. */
+/**
+ * Whether `text[start, end)` is not part of a longer word: no letter, digit or `_` right before or after it, nor a
+ * `-`, `.` or `/` joining it to one (a region, a language tag, a host name).
+ */
 function standsAlone(text: string, start: number, end: number): boolean {
-  // Two code units either side: a whole character even when it is a surrogate pair.
-  return !ENDS_IN_WORD.test(text.slice(Math.max(0, start - 2), start)) && !STARTS_WORD.test(text.slice(end, end + 2));
+  // Up to four code units either side: a joiner and a whole character even when it is a surrogate pair.
+  return !ENDS_IN_WORD.test(text.slice(Math.max(0, start - 4), start)) && !STARTS_WORD.test(text.slice(end, end + 4));
 }
 
 /**
@@ -105,16 +109,23 @@ export function redactText(text: string, values: readonly string[]): string {
 }
 
 /**
+ * The shortest start of a secret hidden at a cut: shorter ones are as likely the end of an ordinary word ("plea|se"
+ * against a secret starting "se"), and a few characters of a long secret give little away.
+ */
+export const MIN_CUT_PREFIX_CHARS = 4;
+
+/**
  * A question or reason redacted; one cut at MAX_API_TEXT_CHARS also of the start of a form that the cut left at its
  * end (`typed PW-9f3k…`): the client cuts before a later step learns which values to hide (an earlier task's login,
- * a rule's answer). Any start is hidden, down to one character: the text is cut there anyway.
+ * a rule's answer). A start of MIN_CUT_PREFIX_CHARS or more is hidden (of a short value, any start that stands alone).
  */
 function redactCutText(text: string, forms: readonly Form[]): string {
   if (text.length !== MAX_API_TEXT_CHARS || !text.endsWith(CUT_MARK)) return hide(text, forms);
   const body = text.slice(0, -CUT_MARK.length);
   let longest = 0;
   for (const { text: form, short } of forms) {
-    for (let k = Math.min(form.length - 1, body.length); k > longest; k--) {
+    const shortest = short ? 1 : MIN_CUT_PREFIX_CHARS;
+    for (let k = Math.min(form.length - 1, body.length); k > longest && k >= shortest; k--) {
       if (body.endsWith(form.slice(0, k)) && (!short || standsAlone(body, body.length - k, body.length))) {
         longest = k;
         break;

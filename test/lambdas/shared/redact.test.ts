@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { redactDeep, redactOutcome, redactText } from '../../../lambdas/shared/redact';
+import { MIN_CUT_PREFIX_CHARS, redactDeep, redactOutcome, redactText } from '../../../lambdas/shared/redact';
 import { clipped } from '../../../lambdas/shared/webrun-client';
 
 // A password with the characters JSON escapes, as a site may well require.
@@ -137,11 +137,11 @@ describe('a text cut where a secret was', () => {
     expect(redactOutcome(outcome, SECRETS)).toEqual(outcome);
   });
 
-  it('property: whatever the secret and wherever the cut falls in it, no start of it is kept', () => {
+  it('property: whatever the secret and wherever the cut falls in it, no start of it of 4 characters or more is kept', () => {
     fc.assert(
       fc.property(
-        fc.string({ unit: 'grapheme-ascii', minLength: 4, maxLength: 40 }).filter((s) => !/^[y ]/.test(s)),
-        fc.integer({ min: 1, max: 39 }),
+        fc.string({ unit: 'grapheme-ascii', minLength: 5, maxLength: 40 }).filter((s) => !/^[y ]/.test(s)),
+        fc.integer({ min: MIN_CUT_PREFIX_CHARS, max: 39 }),
         (secret, kept) => {
           fc.pre(kept < secret.length);
           // Only "y" and " " before it, which the secret does not start with: what is hidden is its start only.
@@ -153,5 +153,17 @@ describe('a text cut where a secret was', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('the end of an ordinary word at the cut is kept when it is only a short start of a secret ("plea|se" against "secret…")', () => {
+    const before = `${'y'.repeat(MAX_API_TEXT_CHARS - 2 - 'said: please'.length)} `;
+    const reason = cut(`${before}said: please tell me more`);
+    expect(reason.endsWith('said: please…')).toBe(true);
+    expect(redactOutcome({ kind: 'failed', reason }, ['secretpassword1'])).toEqual({ kind: 'failed', reason });
+  });
+
+  it('a short value is not hidden inside a region, a language tag or a host name, only where it stands alone', () => {
+    expect(redactDeep({ region: 'us-east-1', lang: 'en-us', host: 'us.example.com', path: 'a/us', note: 'ships to us.' }, ['us']))
+      .toEqual({ region: 'us-east-1', lang: 'en-us', host: 'us.example.com', path: 'a/us', note: 'ships to [redacted].' });
   });
 });
