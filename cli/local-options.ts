@@ -27,12 +27,16 @@ export class UsageError extends Error {
 }
 
 /**
- * The folder the user's relative paths are relative to: the one they typed the command in. `npm start` runs in the
- * package folder, not there, and names it in INIT_CWD (as does `npx`); run directly, the command runs where typed.
+ * The folder the user's relative paths are relative to: the one they typed the command in. `npm start` (or `npm run
+ * cli`) runs in the package folder, not there, and names it in INIT_CWD; run directly, the command runs where typed.
+ * INIT_CWD is trusted only when one of this package's own scripts launched the command (npm_lifecycle_script names
+ * its entry point): every child of any npm script inherits it, so a command run from `npm test`, or from a shell or
+ * script started under npm, would otherwise read a stale folder's files.
  */
 export function userFolder(env: NodeJS.ProcessEnv): string {
   const invoked = env.INIT_CWD;
-  if (invoked && isAbsolute(invoked) && statSync(invoked, { throwIfNoEntry: false })?.isDirectory()) return invoked;
+  const byOurScript = /\bbin\/(local|cli)\.ts\b/.test(env.npm_lifecycle_script ?? '');
+  if (byOurScript && invoked && isAbsolute(invoked) && statSync(invoked, { throwIfNoEntry: false })?.isDirectory()) return invoked;
   return process.cwd();
 }
 

@@ -195,6 +195,8 @@ describe('npm start (local command)', () => {
   });
 
   describe('relative paths: from the folder the command was typed in (INIT_CWD, set by npm), not npm\'s package folder', () => {
+    /** What npm sets when `npm start` launches the command: the script it runs, which names the entry point. */
+    const BY_NPM_START = { npm_lifecycle_script: 'node --liftoff-only --require tsx/cjs bin/local.ts' };
     // What `npm start` gets when typed in `typedIn`: INIT_CWD names it, the process runs elsewhere (here: the tests').
     const typedIn = join(dir, 'typed-in');
     mkdirSync(typedIn);
@@ -205,7 +207,7 @@ describe('npm start (local command)', () => {
     here('a-file', 'x');
 
     it('reads the input, --emulator-tasks and WEBRUN_SITE_SECRETS_FILE there, and makes --results-dir there', async () => {
-      const { code, stdout, stderr } = await cli(['login.json', '--emulator-tasks', 'script.json', '--results-dir', 'results', '--json', '--wait-scale', '0'], { INIT_CWD: typedIn, WEBRUN_SITE_SECRETS_FILE: 'secrets.json' });
+      const { code, stdout, stderr } = await cli(['login.json', '--emulator-tasks', 'script.json', '--results-dir', 'results', '--json', '--wait-scale', '0'], { ...BY_NPM_START, INIT_CWD: typedIn, WEBRUN_SITE_SECRETS_FILE: 'secrets.json' });
       expect(code, stderr).toBe(0);
       expect(JSON.parse(stdout).output.tasks[0].result).toEqual({ readFrom: 'the folder typed in' });
       expect(statSync(join(typedIn, 'results')).isDirectory()).toBe(true);
@@ -218,13 +220,23 @@ describe('npm start (local command)', () => {
       ['WEBRUN_SITE_SECRETS_FILE', ['login.json'], { WEBRUN_SITE_SECRETS_FILE: 'no-secrets.json' }, `WEBRUN_SITE_SECRETS_FILE: cannot read no-secrets.json (${join(typedIn, 'no-secrets.json')}): ENOENT`],
       ['--results-dir', ['login.json', '--results-dir', 'a-file'], { WEBRUN_SITE_SECRETS_FILE: 'secrets.json' }, `--results-dir a-file (${join(typedIn, 'a-file')}) cannot hold results: ENOTDIR`],
     ])('a refusal of %s names the path as written and where it was looked for', async (_what, argv, env, message) => {
-      const { code, stderr } = await cli([...argv, '--wait-scale', '0'], { INIT_CWD: typedIn, ...env });
+      const { code, stderr } = await cli([...argv, '--wait-scale', '0'], { ...BY_NPM_START, INIT_CWD: typedIn, ...env });
       expect(code).toBe(2);
       expect(stderr).toContain(message);
     });
 
+    it('an INIT_CWD the command merely inherited (not launched by this package\'s npm script) is passed over: run directly, it reads where it runs', async () => {
+      // A leftover INIT_CWD naming a folder where login.json exists, as every child of an npm script (npm test) has.
+      for (const env of [{}, { npm_lifecycle_script: 'vitest run' }]) {
+        const { code, stderr } = await cli(['login.json', '--wait-scale', '0'], { ...env, INIT_CWD: typedIn });
+        expect(code).toBe(2);
+        expect(stderr).toContain('cannot read login.json');
+        expect(stderr).not.toContain(typedIn);
+      }
+    });
+
     it.each([['relative', 'typed-in'], ['not a folder', join(dir, 'good.json')], ['missing', join(dir, 'gone')]])('an INIT_CWD that is %s is passed over for the process\'s folder', async (_what, initCwd) => {
-      const { code, stderr } = await cli([relative(process.cwd(), good), '--wait-scale', '0'], { INIT_CWD: initCwd });
+      const { code, stderr } = await cli([relative(process.cwd(), good), '--wait-scale', '0'], { ...BY_NPM_START, INIT_CWD: initCwd });
       expect(code, stderr).toBe(0);
     });
   });
