@@ -199,8 +199,17 @@ export function makeHandlers(deps: HandlerDeps) {
   const siteCredentials = deps.siteCredentials ?? noCredentials;
   const now = deps.now ?? Date.now;
   const waitScale = deps.waitScale !== undefined && deps.waitScale > 0 && deps.waitScale < 1 ? deps.waitScale : 1;
-  /** A pending task's poll cap: maxPollAttempts, in real time where waits are scaled down. */
-  const pollCap = (maxDurationMs: number): number => Math.ceil(maxPollAttempts(maxDurationMs, pollPlan) / waitScale);
+  /**
+   * A pending task's poll cap: maxPollAttempts, in real time where waits are scaled down (each poll then holds only
+   * its share of real time), yet never so many that the run could pass the history quota, which the local runner
+   * enforces as Step Functions does: at a very small scale a task gets less real time than its maxDuration.
+   */
+  const pollCap = (run: RunState, maxDurationMs: number): number => {
+    const cap = maxPollAttempts(maxDurationMs, pollPlan);
+    if (waitScale === 1) return cap;
+    const room = Math.floor(QUOTAS.maxHistoryEvents / worstCaseHistoryEvents(run.tasks, pollPlan, { guardrails: run.guardrails }));
+    return cap * Math.max(1, Math.min(Math.ceil(1 / waitScale), room));
+  };
 
   /** The invocation's deadline for calls, leaving time to answer. */
   const deadlineOf = (ctx: InvocationContext): number | undefined => (ctx.remainingMs ? now() + ctx.remainingMs() - SAFETY_MS : undefined);
@@ -394,7 +403,7 @@ export function makeHandlers(deps: HandlerDeps) {
     });
     if (followed.kind === 'done') return followed.loop;
     if (!taskId) throw new UnexpectedResponse('send-message answered without a taskId, so the task cannot be followed.');
-    const pending: PendingTask = { taskId, attempt: 0, maxAttempts: pollCap(task.maxDuration), sentAt, ...(followed.answered.length ? { answered: followed.answered } : {}) };
+    const pending: PendingTask = { taskId, attempt: 0, maxAttempts: pollCap(run, task.maxDuration), sentAt, ...(followed.answered.length ? { answered: followed.answered } : {}) };
     if (followed.kind === 'question') return { ...loop, status: 'question', pending, question: followed.question };
     log.info('task pending', { sessionId: run.sessionId, taskIndex: loop.index, taskId });
     return { ...loop, status: 'pending', pending };
@@ -498,7 +507,7 @@ export function makeHandlers(deps: HandlerDeps) {
       const followed = await follow({ event, taskId, sentAt: record.sentAt, answered: answeredBefore, taskGuardrails: record.run?.taskGuardrails, claimAnswer }, outcome, client);
       if (followed.kind === 'pending') return 'waiting';
       if (followed.kind === 'question') {
-        const pending: PendingTask = { taskId, attempt: 0, maxAttempts: pollCap(LIMITS.maxDurationMs), sentAt: record.sentAt, answered: followed.answered };
+        const pending: PendingTask = { taskId, attempt: 0, maxAttempts: pollCap(event.run, LIMITS.maxDurationMs), sentAt: record.sentAt, answered: followed.answered };
         next = { ...record.loop, status: 'question', pending, question: followed.question };
       } else {
         next = followed.loop;
@@ -668,7 +677,7 @@ export function makeHandlers(deps: HandlerDeps) {
     // The questions rules answered meanwhile stay with the task: listed in its result, which is redacted of the
     // answers from secrets, and counted against maxAnswers.
     const answered = record.answered?.length ? { answered: record.answered } : {};
-    return { ...event.loop, status: 'pending', pending: { taskId: record.taskId, attempt: 0, maxAttempts: pollCap(0), sentAt: record.sentAt, ...answered } };
+    return { ...event.loop, status: 'pending', pending: { taskId: record.taskId, attempt: 0, maxAttempts: pollCap(event.run, 0), sentAt: record.sentAt, ...answered } };
   }
 
   /** Ends a session and marks its record; false when the API said it was already gone. */

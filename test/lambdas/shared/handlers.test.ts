@@ -462,6 +462,30 @@ describe('maxPollAttempts / getsPerPoll', () => {
     expect(maxPollAttempts(1_000, { intervalSeconds: 0, holdSeconds: 0, everySeconds: 0, graceSeconds: 0 })).toBe(1);
     expect(maxPollAttempts(0, { ...PLAN, graceSeconds: 0 })).toBe(1);
   });
+  it('locally, with waits scaled down, a task gets as many more polls as keep its real time, never past the history quota', async () => {
+    const capAt = async (waitScale: number | undefined, plan: PollPlan, tasks: WorkflowTask[]) => {
+      const handlers = makeHandlers({
+        client: async () => fakeClient() as unknown as WebrunClient, pollPlan: plan, log: { info() {}, warn() {}, error() {} }, sleep: async () => {},
+        results: memoryStore(), placement: { inlineResultBytes: 8192 }, sessions: memorySessionRecords(), waitScale,
+      });
+      const loop = await handlers.sendTask({ executionArn: EXECUTION_ARN, run: run(tasks), loop: ready(0) });
+      return loop.pending!.maxAttempts;
+    };
+    const task = { taskDetails: 'Slow', maxDuration: 120_000 };
+    // The deployed plan: one poll invocation a task; at a tenth of the waits, ten.
+    expect(await capAt(undefined, DEFAULT_POLL_PLAN, [task])).toBe(1);
+    expect(await capAt(0.1, DEFAULT_POLL_PLAN, [task])).toBe(10);
+    expect(await capAt(0, DEFAULT_POLL_PLAN, [task])).toBe(1);
+    // A plan that polls every 2 s without holding: 90 polls deployed; at 1/1000 of the waits, as many as fit 25,000 events.
+    const naive: PollPlan = { intervalSeconds: 2, holdSeconds: 0, everySeconds: 2, graceSeconds: 60 };
+    const scaled = await capAt(0.001, naive, [task]);
+    expect(scaled).toBeGreaterThan(90);
+    expect(16 + 7 + 9 * scaled).toBeLessThanOrEqual(25_000);
+    // Shared among the run's tasks: twenty of them get a twentieth each.
+    const twenty = await capAt(0.001, naive, Array.from({ length: 20 }, () => task));
+    expect(16 + 20 * (7 + 9 * twenty)).toBeLessThanOrEqual(25_000);
+  });
+
   it('GETs: one now, then one every everySeconds within holdSeconds', () => {
     expect(getsPerPoll(DEFAULT_POLL_PLAN)).toBe(181);
     expect(getsPerPoll({ ...PLAN, holdSeconds: 20, everySeconds: 5 })).toBe(5);
