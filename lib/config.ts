@@ -107,7 +107,9 @@ function cronItemProblem(field: CronField, item: string): string | undefined {
     // The reference documents ranges from low to high only; one over the field's end is written as two.
     const last = field.names && !/^\d+$/.test(to) ? field.names[field.names.length - 1] : String(field.max);
     const first = field.names && !/^\d+$/.test(to) ? field.names[0] : String(field.min);
-    const split = field.cyclic && step === undefined ? `: write ${from}-${last},${first}-${to}` : '';
+    // Each part written as a range only where it spans more than one value (SAT-SUN: SAT,SUN, not SAT-SAT,SUN-SUN).
+    const part = (a: string, b: string) => (a === b ? a : `${a}-${b}`);
+    const split = field.cyclic && step === undefined ? `: write ${part(from, last)},${part(first, to)}` : '';
     return `the ${field.name} range "${base}" runs backwards${split}`;
   }
   return undefined;

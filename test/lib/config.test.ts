@@ -259,6 +259,8 @@ describe('schedule expressions', () => {
     // Ranges run from low to high; one over the field's end is written as two.
     ['cron(0 22-2 * * ? *)', 'the hours range "22-2" runs backwards: write 22-23,0-2'],
     ['cron(0 9 ? * FRI-MON *)', 'the day-of-week range "FRI-MON" runs backwards: write FRI-SAT,SUN-MON'],
+    ['cron(0 9 ? * SAT-SUN *)', 'the day-of-week range "SAT-SUN" runs backwards: write SAT,SUN'],
+    ['cron(0 23-0 * * ? *)', 'the hours range "23-0" runs backwards: write 23,0'],
     ['cron(50-10/5 * * * ? *)', 'the minutes range "50-10" runs backwards'],
     ['cron(0 9 1 * ? 2035-2030)', 'the year range "2035-2030" runs backwards'],
     ['cron(0 9 ? * MON-FRY *)', 'the day-of-week field takes 1-7 or SUN-SAT, ranges and lists, got "MON-FRY"'],
