@@ -10,7 +10,7 @@
  */
 import './polyfill';
 import { randomUUID } from 'node:crypto';
-import { CompletionModes, personStopped, QUOTAS, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';
+import { CompletionModes, IDEMPOTENT_RETRY_ERRORS, personStopped, QUOTAS, WebrunErrors, type CompletionMode, type WorkflowOutput } from '../lambdas/shared/contract';
 import { endRecordedSession } from '../lambdas/shared/cleanup';
 import { makeHandlers, type HandlerDeps, type HandlerName, type InvocationContext, type Log } from '../lambdas/shared/handlers';
 import type { PersonsAnswer } from '../lambdas/shared/state';
@@ -142,7 +142,7 @@ const ABORTED = { name: 'States.Aborted', cause: 'The execution was stopped befo
 /** The shortest wait for a doorbell, whatever the wait scale. */
 const MIN_TOKEN_WAIT_MS = 1_000;
 /** Errors after which a terminate may be tried again (it is idempotent): the API busy, a dropped connection. */
-const TRANSIENT: ReadonlySet<string> = new Set([...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS]);
+const TRANSIENT = IDEMPOTENT_RETRY_ERRORS;
 /** The runner's terminate: this many attempts at most, whatever the wait scale, waiting 1 s, 2 s, 4 s, ... (scaled) between them. */
 const TERMINATE_ATTEMPTS = 5;
 const TERMINATE_BACKOFF_MS = 1_000;

@@ -12,14 +12,14 @@
  * table and the same Secrets Manager-backed webrun client factory as the workflow Lambdas.
  */
 import type { EventBridgeEvent } from 'aws-lambda';
-import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WorkflowMetricNames } from './contract';
+import { CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE, IDEMPOTENT_RETRY_ERRORS, WorkflowMetricNames } from './contract';
 import { InvalidInput, isWebrunError } from './errors';
 import type { Log } from './handlers';
 import { noMetrics, type WorkflowMetrics } from './metrics';
 import type { SessionRecords } from './session-records';
 import type { WebrunClient } from './webrun-client';
 
-const TRANSIENT: ReadonlySet<string> = new Set([...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS]);
+const TRANSIENT = IDEMPOTENT_RETRY_ERRORS;
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
 

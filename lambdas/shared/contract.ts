@@ -205,6 +205,9 @@ export const RETRY_SAFE_ERRORS: readonly WebrunErrorName[] = [WebrunErrors.RateL
  */
 export const RETRY_IDEMPOTENT_ONLY_ERRORS: readonly WebrunErrorName[] = [WebrunErrors.ApiError];
 
+/** Every error a repeat of an idempotent call (a terminate, a GET) may cure: the two lists above. */
+export const IDEMPOTENT_RETRY_ERRORS: ReadonlySet<string> = new Set([...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS]);
+
 /** The custom CloudWatch metrics: emitted by the handlers, watched by the alarms and the dashboard. */
 export const METRICS_NAMESPACE = 'WebrunSfn';
 /** Powertools' `service` dimension. */

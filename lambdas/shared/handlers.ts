@@ -6,7 +6,7 @@
  * Each step gets the state's `run` and `loop` (lambdas/shared/state.ts) and returns the new `loop`, so a result is
  * in the state once, whatever the step; results too large for the state go to the result store.
  */
-import { DOORBELL_GRACE_SECONDS, LIMITS, MAX_CAUSE_CHARS, QUOTAS, type AnsweredGuardrail, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput, type WebrunErrorName } from './contract';
+import { DOORBELL_GRACE_SECONDS, LIMITS, MAX_CAUSE_CHARS, QUOTAS, type AnsweredGuardrail, IDEMPOTENT_RETRY_ERRORS, RETRY_IDEMPOTENT_ONLY_ERRORS, RETRY_SAFE_ERRORS, WebrunErrors, WorkflowMetricNames as M, type FailureCause, type PollPlan, type TaskResult, type WorkflowOutput, type WebrunErrorName } from './contract';
 import { ApiError, BudgetExceeded, ConfigError, GuardrailTriggered, InsufficientBalance, InvalidInput, isWebrunError, PollTimeout, ResultStoreError, TaskFailed, UnexpectedResponse } from './errors';
 import { decide, DEFAULT_MAX_ANSWERS, secretAnswers } from './guardrails';
 import { validateWorkflowInput } from './input';
@@ -116,7 +116,7 @@ const SAFETY_MS = 2_000;
 const GET_BUDGET_MS = 15_000;
 /** Terminate attempts on the failure path before the report says the session's end is not confirmed. */
 const FAILURE_TERMINATE_ATTEMPTS = 4;
-const TRANSIENT: ReadonlySet<string> = new Set([...RETRY_SAFE_ERRORS, ...RETRY_IDEMPOTENT_ONLY_ERRORS, WebrunErrors.UnexpectedResponse]);
+const TRANSIENT: ReadonlySet<string> = new Set([...IDEMPOTENT_RETRY_ERRORS, WebrunErrors.UnexpectedResponse]);
 
 /**
  * An AWS call that failed after the SDK's own retries (Secrets Manager throttled while a task's secrets are read
