@@ -31,11 +31,13 @@ export function validateTaskBehaviour(b: unknown): TaskBehaviour {
   if (!isObject(b)) throw new TypeError('a task behaviour must be an object');
   onlyFields(b, BEHAVIOUR_FIELDS, 'a task behaviour');
   if (b.inline !== undefined && typeof b.inline !== 'boolean') throw new TypeError('inline must be a boolean');
-  if (!OUTCOMES.includes(b.outcome as TaskOutcome)) throw new TypeError(`outcome must be one of ${OUTCOMES.join(', ')}`);
+  // An unscripted task completes; so does a behaviour that scripts everything but its outcome.
+  const outcome = b.outcome ?? 'completed';
+  if (!OUTCOMES.includes(outcome as TaskOutcome)) throw new TypeError(`outcome must be one of ${OUTCOMES.join(', ')}`);
   nonNegInt(b.pendingPolls, 'pendingPolls');
   timerMs(b.pendingMs, 'pendingMs');
   if (b.shape !== undefined && !SHAPES.includes(b.shape as ResponseShape)) throw new TypeError('shape must be documented or status');
-  if (b.data !== undefined && !isObject(b.data)) throw new TypeError('data must be an object');
+  if (b.data !== undefined && !isObject(b.data)) throw new TypeError('data must be an object (the documented shape of a completed task\'s data)');
   for (const k of ['question', 'reason'] as const) {
     if (b[k] !== undefined && typeof b[k] !== 'string') throw new TypeError(`${k} must be a string`);
   }
@@ -44,14 +46,14 @@ export function validateTaskBehaviour(b: unknown): TaskBehaviour {
       throw new TypeError('questions must be an array of non-empty strings');
     }
     if (b.question !== undefined) throw new TypeError('give question or questions, not both');
-    if (b.outcome === 'guardrail' && b.questions.length === 0) throw new TypeError('outcome guardrail needs at least one question');
+    if (outcome === 'guardrail' && b.questions.length === 0) throw new TypeError('outcome guardrail needs at least one question');
   }
   nonNegNumber(b.cost, 'cost');
   nonNegNumber(b.costPerSecond, 'costPerSecond');
   const bytes = nonNegInt(b.resultBytes, 'resultBytes');
   if (bytes !== undefined && bytes > MAX_RESULT_BYTES) throw new TypeError(`resultBytes must be at most ${MAX_RESULT_BYTES}`);
   if (b.doorbell !== undefined) validateDoorbellScript(b.doorbell, 'doorbell');
-  return structuredClone(b) as unknown as TaskBehaviour;
+  return { ...structuredClone(b), outcome } as unknown as TaskBehaviour;
 }
 
 const REDACTED = '[redacted]';

@@ -26,7 +26,7 @@ export interface DoorbellScript {
 export interface TaskBehaviour {
   /**
    * What the task ends with: `stuck` = pending forever; `guardrail` = stop at `question` (or each of `questions`),
-   * then complete once every question was answered with `resume`.
+   * then complete once every question was answered with `resume`. @default 'completed'
    */
   outcome: TaskOutcome;
   /**

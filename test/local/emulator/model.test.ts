@@ -165,5 +165,11 @@ describe.concurrent('the model (tests run concurrently, each with its own emulat
       expect(() => validateTaskBehaviour({ outcome: 'guardrail', question: 'a', questions: ['b'] })).toThrow(/not both/);
       expect(validateTaskBehaviour({ outcome: 'completed', questions: [] })).toEqual({ outcome: 'completed', questions: [] });
     });
+
+    it('a behaviour without an outcome completes, as an unscripted task does; data must be an object, and says so', () => {
+      expect(validateTaskBehaviour({ data: { title: 'Kettle' }, pendingPolls: 1 })).toEqual({ outcome: 'completed', data: { title: 'Kettle' }, pendingPolls: 1 });
+      expect(() => validateTaskBehaviour({ outcome: 'stuk' })).toThrow(/^outcome must be one of completed/);
+      expect(() => validateTaskBehaviour({ data: [1, 2] })).toThrow(/data must be an object \(the documented shape/);
+    });
   });
 });
