@@ -155,9 +155,9 @@ export async function main(io: CliIo): Promise<number> {
   const batchMode = io.argv.some((arg) => arg === '--batch' || arg.startsWith('--batch='));
   const fail = (name: string, cause: string, code: number, showUsage: boolean) => {
     io.stderr(`webrun-sfn: ${cause}\n${showUsage ? `\n${USAGE}\n` : ''}`);
-    // A batch's summary keeps the batch contract's shape: nothing ran (the reason is on stderr).
+    // A batch's summary keeps the batch contract's shape (nothing ran), with the reason as a single run's has it.
     const summary = batchMode
-      ? { status: 'FAILED', items: { total: 0, succeeded: 0, failed: 0 }, results: [], stats: { stateTransitions: 0, lambdaInvocations: 0, wallMs: 0 } }
+      ? { status: 'FAILED', items: { total: 0, succeeded: 0, failed: 0 }, results: [], error: { name, cause }, stats: { stateTransitions: 0, lambdaInvocations: 0, wallMs: 0 } }
       : { status: 'FAILED', error: { name, cause }, stats: emptyStats() };
     if (wantsJson) io.stdout(`${JSON.stringify(summary)}\n`);
     return code;

@@ -149,7 +149,8 @@ describe('npm start -- --batch', () => {
     const { code, stdout, stderr } = await cli(['--batch', file(name, text), '--template', template, '--json', ...base()]);
     expect(code).toBe(2);
     expect(stderr).toContain(`${join(dir, name)} ${message}`);
-    expect(JSON.parse(stdout)).toMatchObject({ status: 'FAILED', items: { total: 0 }, results: [] });
+    // The --json summary says why too, as a single run's does.
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'FAILED', items: { total: 0 }, results: [], error: { name: 'Webrun.InvalidInput', cause: expect.stringContaining(message) } });
     expect(emulator.ledger().requests).toHaveLength(0);
   });
 
