@@ -13,5 +13,7 @@ export { SessionCleanup, type SessionCleanupProps } from './lib/session-cleanup'
 export { WebrunTriggers, type WebrunTriggersProps } from './lib/triggers';
 export type { ScheduleConfig, TriggerConfig, EventPatternConfig } from './lib/config';
 export { WebrunErrors, type WebrunErrorName } from './lambdas/shared/contract';
-export type { FailureCause, ResultRef, TaskData, TaskResult, Usage, WorkflowOutput } from './lambdas/shared/contract';
-export type { OutputType, SessionOptions, SiteCredentialRef, WorkflowInput, WorkflowTask } from './lambdas/shared/types';
+export type { AnsweredGuardrail, FailureCause, ResultRef, TaskData, TaskResult, Usage, WorkflowOutput } from './lambdas/shared/contract';
+export type { OutputType, SessionOptions, SiteCredentialRef, WorkflowTask } from './lambdas/shared/types';
+// The input as a caller writes it (defaults left out), not as the start step has validated it.
+export type { WorkflowInputDocument as WorkflowInput } from './lambdas/shared/schema/workflow-input';

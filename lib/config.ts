@@ -543,12 +543,19 @@ type ConfigOutput = v.InferOutput<typeof WebrunConfigSchema>;
 type Meta = '$schema' | '$comment';
 
 /** A schedule, validated: `inputFile` (when used) is resolved against the config file's folder and `input` read from it. */
-export type ScheduleConfig = Readonly<Omit<ConfigOutput['schedules'][number], Meta | 'input'> & { input: Record<string, unknown> }>;
+export type ParsedSchedule = Readonly<Omit<ConfigOutput['schedules'][number], Meta | 'input'> & { input: Record<string, unknown> }>;
 /** A trigger, validated: `inputPath` is set (default `$.detail`) exactly when `input` is not. */
-export type TriggerConfig = Readonly<Omit<ConfigOutput['triggers'][number], Meta>>;
-export type EventPatternConfig = TriggerConfig['eventPattern'];
+export type ParsedTrigger = Readonly<Omit<ConfigOutput['triggers'][number], Meta>>;
+/**
+ * A schedule as a construct takes it (`WebrunTriggers`, `WebrunStack`): `enabled` is true unless set, and the input
+ * is given as an object (`inputFile` is the config file's own).
+ */
+export type ScheduleConfig = Readonly<Omit<ParsedSchedule, 'enabled' | 'inputFile'> & { enabled?: boolean }>;
+/** A trigger as a construct takes it: `enabled` is true unless set. */
+export type TriggerConfig = Readonly<Omit<ParsedTrigger, 'enabled'> & { enabled?: boolean }>;
+export type EventPatternConfig = ParsedTrigger['eventPattern'];
 /** The deployment's configuration, validated and defaulted. */
-export type WebrunConfig = Readonly<Omit<ConfigOutput, Meta | 'schedules' | 'triggers'> & { schedules: readonly ScheduleConfig[]; triggers: readonly TriggerConfig[] }>;
+export type WebrunConfig = Readonly<Omit<ConfigOutput, Meta | 'schedules' | 'triggers'> & { schedules: readonly ParsedSchedule[]; triggers: readonly ParsedTrigger[] }>;
 
 // ---------------------------------------------------------------------------------------------------------------
 

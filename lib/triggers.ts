@@ -12,7 +12,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { EVENT_REFERENCE, parseConfig, type EventPatternConfig, type ScheduleConfig, type TriggerConfig } from './config';
+import { EVENT_REFERENCE, parseConfig, type EventPatternConfig, type ParsedTrigger, type ScheduleConfig, type TriggerConfig } from './config';
 
 export interface WebrunTriggersProps {
   /** The state machine the schedules and rules start. */
@@ -47,7 +47,11 @@ export class WebrunTriggers extends Construct {
     if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185) throw new Error(`WebrunTriggers: retryAttempts must be an integer from 0 to 185, got ${retryAttempts}`);
     // Checked as the config file's are (expressions, names, event patterns, each input as the workflow validates
     // it), also when another app gives them: otherwise a typo fails the deploy, or every run it starts.
-    parseConfig({ schedules: (props.schedules ?? []).map(({ inputFile: _read, ...schedule }) => schedule), triggers: props.triggers ?? [] }, 'WebrunTriggers');
+    // A file is the config file's way to give an input (read relative to it); in code, the input is given itself.
+    const fromFile = (props.schedules ?? []).findIndex((s) => (s as { inputFile?: unknown }).inputFile !== undefined);
+    if (fromFile >= 0) throw new Error(`WebrunTriggers: schedules[${fromFile}].inputFile is for webrun.config.json only: give the input itself as "input"`);
+    // The schedules and rules are made from what it gives back, defaults filled in.
+    const { schedules, triggers } = parseConfig({ schedules: props.schedules ?? [], triggers: props.triggers ?? [] }, 'WebrunTriggers');
     const ageSeconds = maxEventAge.toSeconds({ integral: false });
     if (!Number.isInteger(ageSeconds) || ageSeconds < 60 || ageSeconds > 86_400) {
       throw new Error(`WebrunTriggers: maxEventAge must be a whole number of seconds from 60 to 86400 (1 minute to 24 hours), got ${ageSeconds}`);
@@ -67,7 +71,7 @@ export class WebrunTriggers extends Construct {
     });
     const retry = { deadLetterQueue: this.deadLetterQueue, retryAttempts, maxEventAge };
 
-    for (const s of props.schedules ?? []) {
+    for (const s of schedules) {
       this.schedules[s.name] = new scheduler.Schedule(this, `Schedule-${s.name}`, {
         schedule: scheduler.ScheduleExpression.expression(s.expression, s.timezone ? TimeZone.of(s.timezone) : undefined),
         target: new schedulerTargets.StepFunctionsStartExecution(props.stateMachine, {
@@ -79,7 +83,7 @@ export class WebrunTriggers extends Construct {
       });
     }
 
-    for (const t of props.triggers ?? []) {
+    for (const t of triggers) {
       const rule = new events.Rule(this, `Trigger-${t.name}`, {
         description: `webrun-sfn trigger "${t.name}"${t.description ? `: ${t.description}` : ''}`.slice(0, 512),
         eventPattern: toEventPattern(t.eventPattern),
@@ -99,7 +103,7 @@ export function toEventPattern(p: EventPatternConfig): events.EventPattern {
 }
 
 /** A fixed input (with `<$.path>` references filled from the event), or a part of the event. */
-export function triggerInput(t: TriggerConfig): events.RuleTargetInput {
+export function triggerInput(t: ParsedTrigger): events.RuleTargetInput {
   if (t.input === undefined) return events.RuleTargetInput.fromEventPath(t.inputPath ?? '$.detail');
   return events.RuleTargetInput.fromObject(withEventFields(t.input));
 }

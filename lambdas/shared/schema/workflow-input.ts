@@ -452,3 +452,13 @@ export type SiteCredentialRef = v.InferOutput<typeof SiteCredentialRefSchema>;
 export type WorkflowTask = v.InferOutput<typeof TaskSchema>;
 /** The execution input, validated (`validateWorkflowInput`). */
 export type WorkflowInput = v.InferOutput<typeof WorkflowInputSchema>;
+/**
+ * The execution input as a caller writes it (only `tasks[].taskDetails` is required; defaults are filled in when it
+ * is validated): what the package exports as `WorkflowInput`, the type of what StartExecution is given.
+ */
+export type WorkflowInputDocument = Omit<WorkflowInput, 'session' | 'tasks'> & {
+  $schema?: string;
+  vars?: v.InferOutput<typeof VarsSchema>;
+  session?: WorkflowInput['session'];
+  tasks: Array<Omit<WorkflowTask, 'maxDuration'> & { maxDuration?: number }>;
+};
