@@ -47,11 +47,16 @@ export class WebrunTriggers extends Construct {
     if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185) throw new Error(`WebrunTriggers: retryAttempts must be an integer from 0 to 185, got ${retryAttempts}`);
     // Checked as the config file's are (expressions, names, event patterns, each input as the workflow validates
     // it), also when another app gives them: otherwise a typo fails the deploy, or every run it starts.
-    // A file is the config file's way to give an input (read relative to it); in code, the input is given itself.
-    const fromFile = (props.schedules ?? []).findIndex((s) => (s as { inputFile?: unknown }).inputFile !== undefined);
+    // A file is the config file's way to give an input (read relative to it, into `input`, when the config is
+    // parsed); in code, the input is given itself.
+    const fromFile = (props.schedules ?? []).findIndex((s) => (s as { inputFile?: unknown }).inputFile !== undefined && s.input === undefined);
     if (fromFile >= 0) throw new Error(`WebrunTriggers: schedules[${fromFile}].inputFile is for webrun.config.json only: give the input itself as "input"`);
     // The schedules and rules are made from what it gives back, defaults filled in.
-    const { schedules, triggers } = parseConfig({ schedules: props.schedules ?? [], triggers: props.triggers ?? [] }, 'WebrunTriggers');
+    const given = (props.schedules ?? []).map((s) => {
+      const { inputFile: _read, ...schedule } = s as ScheduleConfig & { inputFile?: string };
+      return schedule;
+    });
+    const { schedules, triggers } = parseConfig({ schedules: given, triggers: props.triggers ?? [] }, 'WebrunTriggers');
     const ageSeconds = maxEventAge.toSeconds({ integral: false });
     if (!Number.isInteger(ageSeconds) || ageSeconds < 60 || ageSeconds > 86_400) {
       throw new Error(`WebrunTriggers: maxEventAge must be a whole number of seconds from 60 to 86400 (1 minute to 24 hours), got ${ageSeconds}`);
