@@ -459,6 +459,8 @@ export type WorkflowInput = v.InferOutput<typeof WorkflowInputSchema>;
 export type WorkflowInputDocument = Omit<WorkflowInput, 'session' | 'tasks'> & {
   $schema?: string;
   vars?: v.InferOutput<typeof VarsSchema>;
-  session?: WorkflowInput['session'];
-  tasks: Array<Omit<WorkflowTask, 'maxDuration'> & { maxDuration?: number }>;
+  session?: Omit<WorkflowInput['session'], 'guardrails'> & { guardrails?: GuardrailsDocument };
+  tasks: Array<Omit<WorkflowTask, 'maxDuration' | 'guardrails'> & { maxDuration?: number; guardrails?: GuardrailsDocument }>;
 };
+/** Guardrails as written: the schema's defaults (every one listed in schema/workflow-input.schema.json) left out. */
+type GuardrailsDocument = Omit<NonNullable<WorkflowTask['guardrails']>, 'ask'> & { ask?: { timeoutSeconds?: number } };
