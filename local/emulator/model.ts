@@ -34,6 +34,9 @@ export function validateTaskBehaviour(b: unknown): TaskBehaviour {
   // An unscripted task completes; so does a behaviour that scripts everything but its outcome.
   const outcome = b.outcome ?? 'completed';
   if (!OUTCOMES.includes(outcome as TaskOutcome)) throw new TypeError(`outcome must be one of ${OUTCOMES.join(', ')}`);
+  // What only one outcome uses, with another (or the default) the script would pass without doing it.
+  if (b.question !== undefined && outcome !== 'guardrail') throw new TypeError(`question is the question of outcome "guardrail" (got outcome "${String(outcome)}"); for questions before any outcome use questions`);
+  if (b.reason !== undefined && outcome !== 'failed') throw new TypeError(`reason is the reason of outcome "failed" (got outcome "${String(outcome)}")`);
   nonNegInt(b.pendingPolls, 'pendingPolls');
   timerMs(b.pendingMs, 'pendingMs');
   if (b.shape !== undefined && !SHAPES.includes(b.shape as ResponseShape)) throw new TypeError('shape must be documented or status');

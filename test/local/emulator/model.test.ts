@@ -170,6 +170,9 @@ describe.concurrent('the model (tests run concurrently, each with its own emulat
       expect(validateTaskBehaviour({ data: { title: 'Kettle' }, pendingPolls: 1 })).toEqual({ outcome: 'completed', data: { title: 'Kettle' }, pendingPolls: 1 });
       expect(() => validateTaskBehaviour({ outcome: 'stuk' })).toThrow(/^outcome must be one of completed/);
       expect(() => validateTaskBehaviour({ data: [1, 2] })).toThrow(/data must be an object \(the documented shape/);
+      // What only one outcome uses is refused with another, the default included: the script would pass silently.
+      expect(() => validateTaskBehaviour({ question: 'Confirm purchase?' })).toThrow('question is the question of outcome "guardrail" (got outcome "completed")');
+      expect(() => validateTaskBehaviour({ outcome: 'stuck', reason: 'Out of stock' })).toThrow('reason is the reason of outcome "failed" (got outcome "stuck")');
     });
   });
 });
