@@ -202,6 +202,18 @@ describe('the doorbell receiver', () => {
   });
 });
 
+/** A result store that refuses its first write with this error (S3's name and message), then takes every write. */
+function refusingFirstWrite(name: string, message: string): ResultStore {
+  let refusals = 1;
+  return {
+    put: async (key) => {
+      if (refusals-- > 0) throw Object.assign(new Error(message), { name });
+      return `mem://${key}`;
+    },
+    get: async () => '{}',
+  };
+}
+
 describe('fall back to polling', () => {
   it('takes the task over from its record (a late ring then resumes nothing) and polls it', async () => {
     const { handlers, client, resumed, bell, ring, metrics } = setup();
@@ -217,15 +229,7 @@ describe('fall back to polling', () => {
   });
 
   it('a ring for a task whose result the store refuses resumes nothing: the record stays, and the fallback stores it', async () => {
-    let refusals = 1;
-    const store: ResultStore = {
-      put: async (key) => {
-        if (refusals-- > 0) throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
-        return `mem://${key}`;
-      },
-      get: async () => '{}',
-    };
-    const { handlers, client, resumed, bell, ring, waiting, metrics } = setup(store);
+    const { handlers, client, resumed, bell, ring, waiting, metrics } = setup(refusingFirstWrite('AccessDenied', 'Access Denied'));
     await handlers.sendTask(event());
     const big: TaskOutcome = { kind: 'completed', taskId: 't-1', data: { message: 'x'.repeat(20_000) } };
     client.getTask.mockResolvedValue(big);
@@ -241,15 +245,7 @@ describe('fall back to polling', () => {
   });
 
   it('a fallback that failed for now is retried by Step Functions with the same input, and the retry still finds the task', async () => {
-    let refusals = 1;
-    const store: ResultStore = {
-      put: async (key) => {
-        if (refusals-- > 0) throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' });
-        return `mem://${key}`;
-      },
-      get: async () => '{}',
-    };
-    const { handlers, client, bell, ring, resumed } = setup(store);
+    const { handlers, client, bell, ring, resumed } = setup(refusingFirstWrite('SlowDown', 'Please reduce your request rate.'));
     await handlers.sendTask(event());
     const { path, auth } = bell();
     // The doorbell was lost; the fallback's first attempt reads the result, which the store refuses once.
