@@ -116,6 +116,7 @@ const SAFETY_MS = 2_000;
 const GET_BUDGET_MS = 15_000;
 /** Terminate attempts on the failure path before the report says the session's end is not confirmed. */
 const FAILURE_TERMINATE_ATTEMPTS = 4;
+type GuardrailRule = NonNullable<NonNullable<WorkflowTask['guardrails']>['rules']>[number];
 const TRANSIENT: ReadonlySet<string> = new Set([...IDEMPOTENT_RETRY_ERRORS, WebrunErrors.UnexpectedResponse]);
 
 /**
@@ -301,9 +302,20 @@ export function makeHandlers(deps: HandlerDeps) {
     // And every other answer from a secret the rules so far could have sent: a recorded question is kept short
     // (recorded), so the rule that answered it may no longer match it. Best effort: these may never have been read.
     const rules = [...(run.guardrails?.rules ?? []), ...[...tasks.slice(0, loop.index + 1).map((t) => t?.guardrails), at.taskGuardrails].flatMap((g) => g?.rules ?? [])];
+    values.push(...(await ruleSecretValues(rules, true)));
+    return values;
+  }
+
+  /**
+   * The values the rules' `answerFromSecret` could send (TOTP seeds aside: a code is sent, never the seed). Best
+   * effort: a secret that cannot be read is passed over; else its error fails the caller.
+   */
+  async function ruleSecretValues(rules: ReadonlyArray<GuardrailRule>, bestEffort: boolean): Promise<string[]> {
+    const values: string[] = [];
     for (const from of rules.map((r) => r.answerFromSecret)) {
       if (!from || from.totp) continue;
-      const value = await siteCredentials(from.secret).then((fields) => fields[from.field], () => undefined);
+      const read = siteCredentials(from.secret).then((fields) => fields[from.field]);
+      const value = await (bestEffort ? read.catch(() => undefined) : read);
       if (value) values.push(value);
     }
     return values;
@@ -796,13 +808,7 @@ export function makeHandlers(deps: HandlerDeps) {
     const tasks = (event.run.tasks as Array<WorkflowTask | undefined>).slice(0, event.loop.index + 1);
     const refs = tasks.flatMap((t) => t?.secrets ?? []);
     const values = (await resolveSiteCredentials(refs, siteCredentials)).flatMap((c) => Object.values(c.fields));
-    for (const rules of [event.run.guardrails, ...tasks.map((t) => t?.guardrails)].map((g) => g?.rules ?? [])) {
-      for (const from of rules.map((r) => r.answerFromSecret)) {
-        if (!from || from.totp) continue;
-        const value = (await siteCredentials(from.secret))[from.field];
-        if (value) values.push(value);
-      }
-    }
+    values.push(...(await ruleSecretValues([event.run.guardrails, ...tasks.map((t) => t?.guardrails)].flatMap((g) => g?.rules ?? []), false)));
     return values;
   }
 
