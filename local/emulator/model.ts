@@ -10,6 +10,7 @@ import type {
   GuardrailAnswer,
   Ledger,
   ResponseShape,
+  ScriptedBehaviour,
   SessionRecord,
   TaskBehaviour,
   TaskOutcome,
@@ -27,7 +28,7 @@ const MAX_RESULT_BYTES = 64 * 1024 * 1024;
 /** Every field a task behaviour may have: a misspelt one ("quesion") is refused, not silently ignored. */
 const BEHAVIOUR_FIELDS: ReadonlyArray<keyof TaskBehaviour> = ['outcome', 'pendingPolls', 'pendingMs', 'inline', 'question', 'questions', 'reason', 'data', 'shape', 'cost', 'costPerSecond', 'resultBytes', 'doorbell'];
 
-export function validateTaskBehaviour(b: unknown): TaskBehaviour {
+export function validateTaskBehaviour(b: unknown): ScriptedBehaviour {
   if (!isObject(b)) throw new TypeError('a task behaviour must be an object');
   onlyFields(b, BEHAVIOUR_FIELDS, 'a task behaviour');
   if (b.inline !== undefined && typeof b.inline !== 'boolean') throw new TypeError('inline must be a boolean');
@@ -56,7 +57,7 @@ export function validateTaskBehaviour(b: unknown): TaskBehaviour {
   const bytes = nonNegInt(b.resultBytes, 'resultBytes');
   if (bytes !== undefined && bytes > MAX_RESULT_BYTES) throw new TypeError(`resultBytes must be at most ${MAX_RESULT_BYTES}`);
   if (b.doorbell !== undefined) validateDoorbellScript(b.doorbell, 'doorbell');
-  return { ...structuredClone(b), outcome } as unknown as TaskBehaviour;
+  return { ...structuredClone(b), outcome } as unknown as ScriptedBehaviour;
 }
 
 const REDACTED = '[redacted]';
@@ -155,7 +156,7 @@ export class Task {
     body: unknown,
     /** The message (or run-task body) as received: outputType and outputSchema shape the result. */
     readonly message: Json,
-    readonly behaviour: TaskBehaviour,
+    readonly behaviour: ScriptedBehaviour,
     readonly webhook: Webhook | undefined,
     private readonly cfg: ModelConfig,
     now: number,
@@ -252,7 +253,7 @@ export class Task {
 export class Model {
   private sessions = new Map<string, Session>();
   private order: Session[] = [];
-  private queue: TaskBehaviour[] = [];
+  private queue: ScriptedBehaviour[] = [];
   private maxOpen = 0;
 
   constructor(
@@ -341,7 +342,7 @@ export class Model {
     return this.addTask(s, taskDetails, body, message, { outcome: 'completed', inline: true }, undefined);
   }
 
-  private addTask(s: Session, taskDetails: string, body: unknown, message: Json, behaviour: TaskBehaviour, webhook: Webhook | undefined): Task {
+  private addTask(s: Session, taskDetails: string, body: unknown, message: Json, behaviour: ScriptedBehaviour, webhook: Webhook | undefined): Task {
     const now = Date.now();
     const t = new Task(s, taskDetails, body, message, behaviour, webhook, this.cfg, now);
     s.tasks.set(t.id, t);

@@ -28,7 +28,7 @@ export interface TaskBehaviour {
    * What the task ends with: `stuck` = pending forever; `guardrail` = stop at `question` (or each of `questions`),
    * then complete once every question was answered with `resume`. @default 'completed'
    */
-  outcome: TaskOutcome;
+  outcome?: TaskOutcome;
   /**
    * GET /task answers pending this many times before the outcome (and again after each guardrail answer).
    * Ignored for a task sent with a `webhook`: such a task ends by time alone.
@@ -67,6 +67,9 @@ export interface TaskBehaviour {
   /** Doorbells for this task, when it was sent with a `webhook`. @default options.doorbell */
   doorbell?: DoorbellScript;
 }
+
+/** A behaviour as the emulator runs it, once checked: its outcome filled in. */
+export type ScriptedBehaviour = TaskBehaviour & { outcome: TaskOutcome };
 
 /**
  * Which requests a fault applies to. `send` is every send-message EXCEPT `state`/`terminate`, which is `terminate`;

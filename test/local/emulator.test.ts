@@ -162,6 +162,16 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
       expect(c.emu.ledger().sessions[0].tasks[0]).toMatchObject({ status: 'completed', polls: 0 });
     });
 
+    // The type leaves the outcome out as the docs do (it defaults to completed): test/types.test.ts type-checks this.
+    it('a behaviour scripted in code without an outcome completes', async () => {
+      const c = await emulator.start();
+      c.emu.enqueueTasks({ inline: true, data: { message: 'Found 3 kettles', files: [] } });
+      const sid = await c.openSession();
+      const r = await c.newTask(sid, 'Search for kettles');
+      expect(r.json).toMatchObject({ result: { type: 'task_completed', data: { message: 'Found 3 kettles', files: [] } } });
+      expect(c.emu.ledger().sessions[0].tasks[0]).toMatchObject({ outcome: 'completed', status: 'completed' });
+    });
+
     it('sendHoldMs: a task finishing within the hold is answered inline; a stuck one pending after the hold', async () => {
       const c = await emulator.start({ sendHoldMs: 150 });
       c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 30 }, { outcome: 'stuck' });
