@@ -1,5 +1,31 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * Files whose cost is one long step no other file can share: the checked synth (the CloudFormation validation
+ * engine starts), the package (packed, built and installed), the type check (tsgo). They start first. vitest orders
+ * files by their last durations when it has them, but a clean clone has none, and it then runs the largest files
+ * first: the checked synth, a small file, came last and kept one core busy for 5 s after the other had finished.
+ */
+const COSTLIEST = ['test/lib/checked-synth.test.ts', 'test/package/consumer.test.ts', 'test/types.test.ts', 'test/local/fault-matrix.test.ts'];
+const ROOT = path.dirname(fileURLToPath(import.meta.url));
+// A renamed file would silently lose its place.
+for (const file of COSTLIEST) if (!existsSync(path.join(ROOT, file))) throw new Error(`vitest.config.mts: ${file}, listed in COSTLIEST, does not exist`);
+
+class CostliestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (file: TestSpecification): number => {
+      const i = COSTLIEST.indexOf(path.relative(this.ctx.config.root, file.moduleId));
+      return i === -1 ? COSTLIEST.length : i;
+    };
+    // Array.prototype.sort is stable: the other files keep vitest's order.
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
 
 export default defineConfig({
   resolve: {
@@ -8,6 +34,7 @@ export default defineConfig({
     alias: { 'aws-local-stepfunctions': createRequire(import.meta.url).resolve('aws-local-stepfunctions') },
   },
   test: {
+    sequence: { sequencer: CostliestFirst },
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
     globalSetup: ['test/global-setup.ts'],
