@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { App, Validations } from 'aws-cdk-lib/core';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import * as path from 'node:path';
 import { CONFIG_CONTEXT_KEY, ConfigFileError, loadConfig } from '../lib/config';
 import { stackPropsFromConfig, WebrunStack } from '../lib/webrun-stack';
+import { awsSolutionsChecks } from './nag-checks';
 
 const app = new App();
 // One validated config file: webrun.config.json at the repo root, or -c webrun:config=<path>.
@@ -22,4 +22,4 @@ new WebrunStack(app, config.stackName, {
 });
 // Security baseline: the AWS Solutions checks run on every synth, and any finding not acknowledged (with its
 // reason, next to the construct it concerns) fails it.
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+Validations.of(app).addPlugins(awsSolutionsChecks(app));

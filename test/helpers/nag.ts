@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, CloudFormationValidatePlugin, Validations } from 'aws-cdk-lib/core';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
+import { awsSolutionsChecks } from '../../bin/nag-checks';
 
 type ValidationReport = { pluginReports: Array<{ violations: Array<{ ruleName: string; severity: string; violatingConstructs: Array<{ constructPath: string }> }> }> };
 
@@ -27,7 +27,7 @@ const templateValidation = new CloudFormationValidatePlugin();
  * validation (registered explicitly, it runs whatever CDK_VALIDATION says), and reads their validation report.
  */
 export function synthWithNag(app: App): NagSynth {
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), templateValidation);
+  Validations.of(app).addPlugins(awsSolutionsChecks(app), templateValidation);
   let error: Error | undefined;
   try {
     app.synth();
