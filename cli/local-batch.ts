@@ -101,7 +101,7 @@ export async function localBatchMain(io: LocalBatchIo, cli: LocalBatchCli): Prom
   requireSiteSecretsSource(template, siteCredentials, `--template ${flags.template}`);
   const resultsDir = resultsFolder(cli.resultsDir, cli.folder);
   const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(userPath(cli.emulatorTasks, cli.folder), io);
-  const target = await resolveTarget(cli.baseUrl, io.env);
+  const target = await resolveTarget(cli.baseUrl, io.env, cli.waitScale);
   try {
     if (emulatorTasks) {
       if (!target.emulator) throw new UsageError(`--emulator-tasks scripts the built-in emulator, but this batch uses ${target.label}`);

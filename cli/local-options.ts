@@ -94,7 +94,20 @@ export function isLoopback(url: URL): boolean {
   return isLoopbackHost(url.hostname);
 }
 
-export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): Promise<Target> {
+/**
+ * A wait scale under 1 shortens the poll pauses and the waits after a 429's Retry-After: right for an emulator, but
+ * an API elsewhere (the real one above all) asks to be polled every 2 to 3 s, not faster, and to be retried no
+ * sooner than it says. Refused before any session opens.
+ */
+function refuseShortWaits(waitScale: number, apiUrl: string): void {
+  if (waitScale >= 1 || isLoopback(new URL(apiUrl))) return;
+  throw new UsageError(
+    `--wait-scale ${waitScale} is for an API on loopback (the built-in emulator): ${apiUrl} asks to be polled every 2 to 3 s, not faster, and to be retried no sooner than its Retry-After. Leave --wait-scale out (or use 1 or more), or unset WEBRUN_API_KEY to run against the built-in emulator`,
+    false,
+  );
+}
+
+export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv, waitScale = 1): Promise<Target> {
   const key = env.WEBRUN_API_KEY || undefined;
   // It goes into an Authorization header, which carries visible ASCII only (HTTP trims the spaces around it). Said
   // here, without the key, rather than as a request that "failed on the network".
@@ -116,9 +129,13 @@ export async function resolveTarget(flagUrl: string | undefined, env: NodeJS.Pro
     // The API key travels in every request: plain http only where it cannot leave the machine.
     if (url.protocol === 'http:' && !isLoopback(url)) throw new UsageError(`${name} must be https unless it is on loopback (the API key travels in it), got ${explicit}`);
     if (!key && !isLoopback(url)) throw new UsageError('WEBRUN_API_KEY is not set: it is needed for a non-local base URL');
+    refuseShortWaits(waitScale, explicit);
     return { baseUrl: explicit, apiKey: key ?? EMULATOR_KEY, label: explicit };
   }
-  if (key) return { baseUrl: DEFAULT_BASE_URL, apiKey: key, label: `${DEFAULT_BASE_URL} (the real webrun API)`, paid: true };
+  if (key) {
+    refuseShortWaits(waitScale, DEFAULT_BASE_URL);
+    return { baseUrl: DEFAULT_BASE_URL, apiKey: key, label: `${DEFAULT_BASE_URL} (the real webrun API)`, paid: true };
+  }
   const emulator = await startEmulator({ port: 0, apiKey: EMULATOR_KEY });
   return { baseUrl: emulator.url, apiKey: EMULATOR_KEY, label: `${emulator.url} (built-in emulator)`, emulator };
 }

@@ -28,7 +28,8 @@ Runs the webrun-sfn state machine locally, in-process, against the built-in webr
 
   --json             print one JSON summary on stdout (progress stays on stderr)
   --base-url URL     webrun API base URL (overrides WEBRUN_BASE_URL); https unless it is on loopback
-  --wait-scale F     multiply every Wait state and Retry interval by F, 0 to 10 (0 = do not wait)
+  --wait-scale F     multiply every Wait state and Retry interval by F, 0 to 10 (0 = do not wait); under 1
+                     only against an API on loopback, such as the built-in emulator
   --results-dir DIR  where results too large for the state are written (default: <temp dir>/webrun-sfn-results-<uid>)
   --completion M     how a pending task's end is learned: poll (default, as deployed by default) or webhook
                      (a doorbell receiver on 127.0.0.1, polling as its fallback; needs a base URL on loopback)
@@ -183,7 +184,7 @@ export async function main(io: CliIo): Promise<number> {
     requireSiteSecretsSource(input, siteCredentials, cli.inputPath);
     resultsDir = resultsFolder(cli.resultsDir, folder);
     const emulatorTasks = cli.emulatorTasks === undefined ? undefined : await readEmulatorTasks(userPath(cli.emulatorTasks, folder), io);
-    target = await resolveTarget(cli.baseUrl, io.env);
+    target = await resolveTarget(cli.baseUrl, io.env, cli.waitScale);
     if (emulatorTasks) {
       if (!target.emulator) throw new UsageError(`--emulator-tasks scripts the built-in emulator, but this run uses ${target.label}`);
       target.emulator.enqueueTasks(...emulatorTasks);

@@ -97,6 +97,47 @@ describe('npm start (local command)', () => {
     expect(stderr).toContain(message);
   });
 
+  // Scaled down, the poll pauses and the waits after a 429's Retry-After would hit an API off this machine faster than
+  // it allows (every 2 to 3 s); the README's demo scale with WEBRUN_API_KEY set must not open a billed session so.
+  describe('--wait-scale under 1 is for an API on loopback', () => {
+    const requested: string[] = [];
+    const realFetch = globalThis.fetch;
+    beforeEach(() => {
+      requested.length = 0;
+      // Any request off this machine is recorded and refused: no test reaches the network.
+      globalThis.fetch = (async (url: string | URL | Request, init?: RequestInit) => {
+        const target = String(url instanceof Request ? url.url : url);
+        if (target.startsWith(external.url)) return realFetch(url, init);
+        requested.push(target);
+        throw new TypeError('fetch failed');
+      }) as typeof fetch;
+    });
+    afterAll(() => {
+      globalThis.fetch = realFetch;
+    });
+
+    it.each<[string, string[]]>([
+      ['the real API (WEBRUN_API_KEY set)', ['--wait-scale', '0.1']],
+      ['an https base URL', ['--wait-scale', '0', '--base-url', 'https://api.example.com']],
+      ['a batch against the real API', ['--wait-scale', '0.5', '--batch', 'items.json', '--template', 't.json']],
+    ])('refused against %s, before any request (exit 2)', async (_, flags) => {
+      const items = file('items.json', '[{"q":"kettle"}]');
+      const template = file('t.json', '{"tasks":[{"taskDetails":"Search for {{q}}"}]}');
+      const argv = flags.includes('--batch') ? flags.map((f) => (f === 'items.json' ? items : f === 't.json' ? template : f)) : [good, ...flags];
+      const { code, stderr } = await cli(argv, { WEBRUN_API_KEY: 'real-key-123456' });
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/--wait-scale 0(\.\d)? is for an API on loopback \(the built-in emulator\): https:\/\/[^ ]+ asks to be polled every 2 to 3 s/);
+      expect(requested).toEqual([]);
+    });
+
+    it('kept for an API on loopback; 1 or more is kept for any API', async () => {
+      expect((await cli([good, '--json', '--wait-scale', '0.1', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456' })).code).toBe(0);
+      const slower = await cli([good, '--wait-scale', '2', '--base-url', 'https://api.example.com'], { WEBRUN_API_KEY: 'real-key-123456' });
+      expect(slower.stderr).not.toContain('is for an API on loopback');
+      expect(requested[0]).toBe('https://api.example.com/start/start-session');
+    });
+  });
+
   it.each<[string, () => string, string]>([
     ['a file', () => file('not-a-folder', 'x'), 'ENOTDIR'],
     // existsSync follows the link and finds nothing; mkdir then said only EEXIST.
@@ -327,7 +368,15 @@ describe('npm start (local command)', () => {
   });
 
   it('says loudly, before any session, that WEBRUN_API_KEY makes the run use the real, billed API', async () => {
-    const { stderr } = await cli([good, '--wait-scale', '0'], { WEBRUN_API_KEY: 'wr-real-key-1' });
+    // The real API (no network here) answers as it does a key it does not know: a final refusal, not retried.
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (async () => new Response(JSON.stringify({ success: false, error: 'Invalid API key', code: 'INVALID_API_KEY' }), { status: 401 })) as typeof fetch;
+    let stderr: string;
+    try {
+      ({ stderr } = await cli([good], { WEBRUN_API_KEY: 'wr-real-key-1' }));
+    } finally {
+      globalThis.fetch = realFetch;
+    }
     const warning = stderr.indexOf('REAL webrun API');
     expect(warning).toBeGreaterThanOrEqual(0);
     expect(warning).toBeLessThan(stderr.indexOf('running'));
