@@ -155,9 +155,12 @@ export class WebrunClient {
     };
   }
 
-  /** Answers the guardrail a task stopped at; the task resumes where it paused. `hide`: values to keep out of errors. */
+  /**
+   * Answers the guardrail a task stopped at; the task resumes where it paused. `hide`: values to keep out of errors.
+   * A send-message, which the API may hold ~50 s: the long timeout, or an answer the API took was reported unsent.
+   */
   async answerGuardrail(sessionId: string, taskId: string, answer: string, hide: readonly string[] = []): Promise<void> {
-    await this.call('send-message', 'POST', '/start/send-message', { sessionId, message: { actionType: 'guardrail', taskId, taskDetails: answer, newState: 'resume' } }, this.callTimeoutMs, [answer, ...hide]);
+    await this.call('send-message', 'POST', '/start/send-message', { sessionId, message: { actionType: 'guardrail', taskId, taskDetails: answer, newState: 'resume' } }, this.longCallTimeoutMs, [answer, ...hide]);
   }
 
   /** Stops the session's running task (the session stays open). */

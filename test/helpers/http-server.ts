@@ -25,6 +25,8 @@ export interface ScriptedReply {
   hang?: boolean;
   /** Cut the connection without any answer (a reset after the request was sent). */
   destroy?: boolean;
+  /** Hold the answer this many ms first (an API that holds the request while the agent works). */
+  delayMs?: number;
 }
 
 export type Responder = (req: RecordedRequest, n: number) => ScriptedReply;
@@ -66,8 +68,14 @@ export async function startScriptedServer(): Promise<ScriptedServer> {
       }
       const text = reply.raw !== undefined ? reply.raw : reply.body === undefined ? '' : JSON.stringify(reply.body);
       const headers: Record<string, string> = { ...(reply.raw === undefined && reply.body !== undefined ? { 'content-type': 'application/json' } : {}), ...reply.headers };
-      res.writeHead(reply.status ?? 200, headers);
-      res.end(text);
+      const answer = (): void => {
+        // The client may have given up meanwhile (closeAllConnections on close): nothing to answer then.
+        if (res.destroyed) return;
+        res.writeHead(reply.status ?? 200, headers);
+        res.end(text);
+      };
+      if (reply.delayMs) setTimeout(answer, reply.delayMs);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -501,6 +501,13 @@ describe('network failures and bad bodies', () => {
     expect(Date.now() - t0).toBeLessThan(2_000);
   });
 
+  it('answerGuardrail waits for a send-message the API holds past callTimeoutMs, within longCallTimeoutMs', async () => {
+    // The API holds send-message while the agent works (~50 s); an answer it took was reported as never sent.
+    server.reply({ delayMs: 600, body: { success: true, sessionId: 's1', taskId: 't1' } });
+    await expect(client({ callTimeoutMs: 100, longCallTimeoutMs: 10_000 }).answerGuardrail('s1', 't1', 'yes')).resolves.toBeUndefined();
+    expect(server.requests[0].json).toMatchObject({ sessionId: 's1', message: { actionType: 'guardrail', taskId: 't1', taskDetails: 'yes', newState: 'resume' } });
+  });
+
   it('a connection cut after the request was sent → ApiError (ambiguous), not ServiceUnavailable', async () => {
     server.reply({ destroy: true });
     const err = await caught(client().sendTask('s1', TASK));
