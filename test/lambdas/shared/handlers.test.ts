@@ -442,6 +442,37 @@ describe('pollTask', () => {
     expect(client.getTask.mock.calls.length).toBeLessThan(getsPerPoll(DEFAULT_POLL_PLAN));
   });
 
+  it.each([
+    [DEFAULT_POLL_PLAN.holdSeconds, 65_000],
+    [30, 45_000],
+  ])("after a person's answer that took long, the hold still ends within the poll Lambda's timeout (pollHold %i s + 30 s)", async (holdSeconds, answerMs) => {
+    // send-message may hold the answer up to the client's 65 s (its long timeout); the GETs after it (each up to the
+    // 15 s call timeout) must not run the invocation past its timeout. Each call, as the client's, ends by its deadline.
+    let clock = 0;
+    let deadlineAt = Infinity;
+    const takes = (ms: number) => void (clock += Math.min(ms, deadlineAt - clock));
+    const client = fakeClient();
+    client.answerGuardrail.mockImplementation(async () => takes(answerMs));
+    client.getTask.mockImplementation(async () => {
+      takes(15_000);
+      return { kind: 'pending', taskId: 't-1' };
+    });
+    const plan: PollPlan = { ...DEFAULT_POLL_PLAN, holdSeconds };
+    const factory = async (options?: { deadlineAt?: number }) => {
+      deadlineAt = options?.deadlineAt ?? Infinity;
+      return client as unknown as WebrunClient;
+    };
+    const handlers = makeHandlers({
+      client: factory, pollPlan: plan, log: { info() {}, warn() {}, error() {} },
+      sleep: async (ms) => void (clock += ms), results: memoryStore(), placement: { inlineResultBytes: 8192 }, sessions: memorySessionRecords(), now: () => clock,
+    });
+    const lambdaTimeoutMs = (holdSeconds + 30) * 1000;
+    const asked: LoopState = { ...pendingLoop(0), status: 'question', question: { text: 'Which account?', timeoutSeconds: 60 } };
+    const loop = await handlers.pollTask({ ...event(asked), answer: { answer: 'the business one' } }, { remainingMs: () => lambdaTimeoutMs - clock });
+    expect(loop).toMatchObject({ status: 'pending', pending: { answered: [{ question: 'Which account?', answeredBy: 'person' }] } });
+    expect(clock).toBeLessThan(lambdaTimeoutMs);
+  });
+
   it('hands the invocation deadline and the stop signal to the client it creates', async () => {
     const { handlers, factory } = setup();
     const signal = new AbortController().signal;
