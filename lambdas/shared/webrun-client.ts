@@ -463,7 +463,8 @@ export function readUsage(...sources: Array<Json | undefined>): Usage | undefine
 /**
  * Turns any documented task answer into a `TaskOutcome`:
  * top-level `{ type, data }` (poll), wrapped `{ result: { type, data } }` (send-message), `status: "complete"`,
- * `pending: true` or `status: "pending"/"active"`, guardrail triggers and `status: "failed"` with `error`.
+ * `pending: true` or `status: "pending"/"active"`, guardrail triggers (by `type` or `status`) and `status: "failed"`
+ * with `error`.
  * `redact` is applied to the question or reason before it is cut to MAX_API_TEXT_CHARS.
  */
 export function normalizeTaskAnswer(answer: Json, knownTaskId?: string, redact: (text: string) => string = (text) => text): TaskOutcome {
@@ -479,7 +480,8 @@ export function normalizeTaskAnswer(answer: Json, knownTaskId?: string, redact: 
   const taskId = [answer.taskId, result?.taskId, knownTaskId].find((t): t is string => typeof t === 'string' && t !== '');
   const usage = readUsage(asObject(answer.usage), asObject(result?.usage), data);
 
-  if (type === 'guardrail_trigger') {
+  // The docs name guardrail_trigger a task state too: a status says it as well as a type does.
+  if (type === 'guardrail_trigger' || status === 'guardrail_trigger') {
     const question = [data?.value, data?.message, data?.question].find((q): q is string => typeof q === 'string' && q !== '');
     return { kind: 'guardrail', taskId, question: bounded(question ?? 'The agent needs human input.', redact), guardrailType: typeof data?.type === 'string' ? data.type : undefined };
   }

@@ -245,6 +245,17 @@ describe('task answers are normalized', () => {
       expected: { kind: 'guardrail', taskId: 't-g', question: 'Confirm the purchase?', guardrailType: 'human_input_needed' },
     },
     {
+      // A task state the docs name, said by status rather than type (it was refused as of no known shape).
+      name: 'status "guardrail_trigger" with data { type, value }',
+      answer: { success: true, taskId: 't-g', status: 'guardrail_trigger', data: { type: 'human_input_needed', value: 'Solve the CAPTCHA' } },
+      expected: { kind: 'guardrail', taskId: 't-g', question: 'Solve the CAPTCHA', guardrailType: 'human_input_needed' },
+    },
+    {
+      name: 'status "guardrail_trigger" beside a wrapped result without a type',
+      answer: { success: true, taskId: 't-g', status: 'guardrail_trigger', result: { data: { type: 'human_input_needed', value: 'Confirm the purchase?' } } },
+      expected: { kind: 'guardrail', taskId: 't-g', question: 'Confirm the purchase?', guardrailType: 'human_input_needed' },
+    },
+    {
       name: 'status "failed" with error',
       answer: { success: true, taskId: 't-f', status: 'failed', error: 'Navigation blocked by the site' },
       expected: { kind: 'failed', taskId: 't-f', reason: 'Navigation blocked by the site' },
