@@ -183,7 +183,7 @@ export class WebrunClient {
     if (webhook) message.webhook = webhook;
     // The doorbell's auth is a credential too: an API that echoes it must not put it into a result or an error.
     const secretValues = [...credentials.flatMap((c) => Object.values(c.fields)), ...(webhook ? [webhook.auth] : [])];
-    const answer = await this.call('send-message', 'POST', '/start/send-message', { sessionId, message }, this.longCallTimeoutMs, secretValues);
+    const answer = await this.call('send-message', 'POST', '/start/send-message', { sessionId, message }, this.longCallTimeoutMs, secretValues, true);
     // The agent may repeat what it typed in a result, a failure reason or a guardrail question.
     const outcome = this.normalize(answer, undefined, secretValues);
     if (outcome.kind === 'pending' && !outcome.taskId) {
@@ -195,7 +195,7 @@ export class WebrunClient {
   /** Reads a task's state (GET /task/{sessionId}/{taskId}). */
   async getTask(sessionId: string, taskId: string): Promise<TaskOutcome> {
     const path = `/task/${encodeURIComponent(sessionId)}/${encodeURIComponent(taskId)}`;
-    const answer = await this.call('get-task', 'GET', path, undefined, this.callTimeoutMs);
+    const answer = await this.call('get-task', 'GET', path, undefined, this.callTimeoutMs, [], true);
     return this.normalize(answer, taskId);
   }
 
@@ -230,11 +230,12 @@ export class WebrunClient {
     }
   }
 
-  private async call(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number, secretValues: readonly string[] = []): Promise<Json> {
+  /** `answersTask`: the endpoint answers with a task's state (newTask, get-task), which may say `success: false`. */
+  private async call(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number, secretValues: readonly string[] = [], answersTask = false): Promise<Json> {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.callOnce(endpoint, method, path, body, timeoutMs, secretValues);
+        return await this.callOnce(endpoint, method, path, body, timeoutMs, secretValues, answersTask);
       } catch (err) {
         // The key may have been rotated since it was read (it is cached for minutes): read it again, once.
         if (err instanceof Unauthorized && this.refreshApiKey && !refreshed) {
@@ -254,7 +255,7 @@ export class WebrunClient {
     }
   }
 
-  private async callOnce(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number, secretValues: readonly string[]): Promise<Json> {
+  private async callOnce(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number, secretValues: readonly string[], answersTask: boolean): Promise<Json> {
     let response: Response;
     let text: string;
     const remaining = this.remainingMs();
@@ -290,7 +291,10 @@ export class WebrunClient {
     // Error messages quote the API's own text; an API (or proxy) that echoes the key or a credential sent with the
     // request must not put it into an error.
     const redact = (text: string) => redactText(text, [this.apiKey, ...secretValues]);
-    if (!response.ok || json?.success === false) {
+    // A failed task may come back as a 2xx saying `success: false`: that is the task's answer (TaskFailed with its
+    // reason), not a refused call; only a body that is no task answer is the API's error.
+    const taskAnswer = answersTask && response.ok && json !== undefined && isTaskAnswer(json);
+    if (!response.ok || (json?.success === false && !taskAnswer)) {
       throw httpError(endpoint, response.status, json, response.headers.get('retry-after'), redact);
     }
     if (!json) {
@@ -414,6 +418,21 @@ function httpError(endpoint: Endpoint, status: number, body: Json | undefined, r
   if (status === 503) return new ServiceUnavailable(message, details);
   if (status >= 500 || status === 408) return new ApiError(message, details);
   return new UnexpectedResponse(message, details);
+}
+
+/**
+ * Whether a `success: false` body is a task's answer rather than an API error: it has a known task shape (a failed
+ * task's `status: "failed"` and `error`, say) and no error code the API documents (the code says more, and may be
+ * one a retry cures), so `{ success: false, error, code }` stays the API's error.
+ */
+function isTaskAnswer(body: Json): boolean {
+  if (typeof body.code === 'string' && Object.hasOwn(CODE_ERRORS, body.code)) return false;
+  try {
+    normalizeTaskAnswer(body);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A guardrail question or a failure reason, redacted first (a cut must not leave the start of a secret), then cut. */

@@ -25,6 +25,7 @@ import type { TaskOutcome, WorkflowTask } from '../../../lambdas/shared/types';
 import { WebrunClient } from '../../../lambdas/shared/webrun-client';
 import { startEmulator } from '../../../local/emulator';
 import { caught } from '../../helpers/errors';
+import { startScriptedServer } from '../../helpers/http-server';
 
 const TASK: WorkflowTask = { taskDetails: 'Search for a keyboard', maxDuration: 180_000 };
 const PLAN: PollPlan = { intervalSeconds: 5, holdSeconds: 6, everySeconds: 3, graceSeconds: 60 };
@@ -471,6 +472,24 @@ describe('pollTask', () => {
     const loop = await handlers.pollTask({ ...event(asked), answer: { answer: 'the business one' } }, { remainingMs: () => lambdaTimeoutMs - clock });
     expect(loop).toMatchObject({ status: 'pending', pending: { answered: [{ question: 'Which account?', answeredBy: 'person' }] } });
     expect(clock).toBeLessThan(lambdaTimeoutMs);
+  });
+
+  it('a failed task the API answers HTTP 200 with success: false ends the run with TaskFailed and its reason, unretried', async () => {
+    const server = await startScriptedServer();
+    try {
+      server.reply({ body: { success: false, sessionId: 'sess-1', taskId: 't-1', status: 'failed', error: 'Out of stock' } });
+      const real = new WebrunClient({ baseUrl: server.url, apiKey: 'k', sleep: async () => {} });
+      const handlers = makeHandlers({
+        client: async () => real, pollPlan: PLAN, log: { info() {}, warn() {}, error() {} },
+        sleep: async () => {}, results: memoryStore(), placement: { inlineResultBytes: 8192 }, sessions: memorySessionRecords(),
+      });
+      const err = await caught(handlers.pollTask(event()));
+      expect(err).toBeInstanceOf(TaskFailed);
+      expect(err.message).toBe('Task 1 failed: Out of stock');
+      expect(server.requests).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
   });
 
   it('hands the invocation deadline and the stop signal to the client it creates', async () => {

@@ -315,6 +315,25 @@ describe('task answers are normalized', () => {
     await expect(client().getTask('s1', 'tk')).resolves.toEqual({ kind: 'pending', taskId: 'tk' });
   });
 
+  // A failed task answered HTTP 200 with success: false was an UnexpectedResponse (a poll retried it 6 times first).
+  const failedTask = { success: false, sessionId: 's1', taskId: 't1', status: 'failed', error: 'Out of stock' };
+  it.each(['sendTask', 'getTask'] as const)('%s: HTTP 200 { success: false } with the failed shape is the failed task, with its reason', async (call) => {
+    server.reply({ body: failedTask });
+    const c = client();
+    await expect(call === 'sendTask' ? c.sendTask('s1', TASK) : c.getTask('s1', 't1')).resolves.toEqual({ kind: 'failed', taskId: 't1', reason: 'Out of stock' });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('a success: false task answer carrying a documented error code stays that API error', async () => {
+    server.reply({ body: { ...failedTask, error: 'Session expired', code: 'SESSION_EXPIRED' } });
+    expect((await caught(client().getTask('s1', 't1'))).name).toBe('Webrun.SessionExpired');
+  });
+
+  it('a success: false failed shape from a call that answers no task (a guardrail answer) stays an API error', async () => {
+    server.reply({ body: failedTask });
+    expect((await caught(client().answerGuardrail('s1', 't1', 'yes'))).name).toBe('Webrun.UnexpectedResponse');
+  });
+
   it('an answer of no known shape is an UnexpectedResponse naming its keys', async () => {
     server.reply({ body: { success: true, hello: 'world' } });
     const err = await caught(client().getTask('s1', 't1'));
