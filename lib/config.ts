@@ -53,6 +53,20 @@ export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 4
 export const EVENT_REFERENCE = /<(\$(?:\.[A-Za-z0-9_-]+|\[\d+\])+)>/g;
 
 /**
+ * A secret name that does not end like a complete ARN's random suffix ("-" and six characters, as "prod-webrun"):
+ * given such a name, the stack's partial ARN is taken by Secrets Manager for a complete one, and no Lambda finds the
+ * secret ("Do not end your secret name with a hyphen followed by six characters", CreateSecret).
+ */
+export const SECRET_NAME_WITHOUT_ARN_SUFFIX = /^(?!.*-[^-]{6}$)/;
+
+/** Why a secret name would not be found by its partial ARN, or undefined. */
+export function secretNameSuffixProblem(name: string): string | undefined {
+  if (SECRET_NAME_WITHOUT_ARN_SUFFIX.test(name)) return undefined;
+  return `must not end in a hyphen and six characters ("${name.slice(-7)}"): Secrets Manager takes them for the random suffix of a ` +
+    `complete ARN and does not find the secret; rename the secret, got ${JSON.stringify(name)}`;
+}
+
+/**
  * A cron field as EventBridge Scheduler takes it: its values, their names, and the forms only it allows. The rules
  * are those of the EventBridge cron reference (eb-cron-expressions): its table of values and wildcards per field,
  * and its note that a "#" expression is the only one in its field ("3#1,6#3" is not valid).
@@ -475,6 +489,7 @@ export const WebrunConfigSchema = v.pipe(
         v.pipe(
           text(),
           v.regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, (issue) => `is not a valid secret name (1-512 letters, digits and /_+=.@-), got ${JSON.stringify(issue.input)}`),
+          v.regex(SECRET_NAME_WITHOUT_ARN_SUFFIX, (issue) => secretNameSuffixProblem(issue.input) ?? ''),
           v.description('An existing Secrets Manager secret holding the webrun API key. Default: the stack creates one.'),
         ),
       ),

@@ -7,7 +7,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { EMAIL } from './checks';
-import { lambdaLogLevelOf, type ScheduleConfig, type TriggerConfig, type WebrunConfig } from './config';
+import { lambdaLogLevelOf, secretNameSuffixProblem, type ScheduleConfig, type TriggerConfig, type WebrunConfig } from './config';
 import type { WebrunObservability } from './observability';
 import { WebrunTriggers } from './triggers';
 import { WebrunBatch, type WebrunBatchOptions } from './webrun-batch';
@@ -17,6 +17,7 @@ export interface WebrunStackProps extends StackProps {
   readonly workflow?: WebrunWorkflowProps;
   /**
    * Name of an existing Secrets Manager secret with the webrun API key (ignored when `workflow.apiKeySecret` is set).
+   * It must not end in a hyphen and six characters ("prod-webrun"), which Secrets Manager reads as an ARN's suffix.
    * @default the workflow creates a secret
    */
   readonly apiKeySecretName?: string;
@@ -93,6 +94,10 @@ export class WebrunStack extends Stack {
 
   constructor(scope: Construct, id: string, props: WebrunStackProps = {}) {
     super(scope, id, props);
+    // Checked as webrun.config.json's is: such a name deploys, and then no run can read the key.
+    const secretNameProblem = props.apiKeySecretName !== undefined && !props.workflow?.apiKeySecret && !Token.isUnresolved(props.apiKeySecretName)
+      ? secretNameSuffixProblem(props.apiKeySecretName) : undefined;
+    if (secretNameProblem) throw new Error(`WebrunStack: apiKeySecretName ${secretNameProblem}`);
     const apiKeySecret = props.workflow?.apiKeySecret
       ?? (props.apiKeySecretName ? secretsmanager.Secret.fromSecretNameV2(this, 'ApiKeySecret', props.apiKeySecretName) : undefined);
     let questionTopic = props.workflow?.questionTopic;

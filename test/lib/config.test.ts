@@ -1,4 +1,5 @@
-import { stackPropsFromConfig } from '../../lib/webrun-stack';
+import { App } from 'aws-cdk-lib/core';
+import { stackPropsFromConfig, WebrunStack } from '../../lib/webrun-stack';
 import { Completion } from '../../lib/webrun-workflow';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -112,6 +113,9 @@ describe('config errors name the file and the field', () => {
     [{ includeExecutionData: 'no' }, /^webrun\.config\.json: includeExecutionData: must be true or false/],
     [{ apiKeySecretName: 'bad name!' }, /^webrun\.config\.json: apiKeySecretName: is not a valid secret name/],
     [{ apiKeySecretName: 'k'.repeat(513) }, /^webrun\.config\.json: apiKeySecretName: is not a valid secret name \(1-512 /],
+    // Such a name in a partial ARN is taken for a complete ARN's random suffix: the deployed Lambdas would never find it.
+    [{ apiKeySecretName: 'prod-webrun' }, /^webrun\.config\.json: apiKeySecretName: must not end in a hyphen and six characters \("-webrun"\): Secrets Manager takes them for the random suffix of a complete ARN/],
+    [{ apiKeySecretName: 'team/my-apikey' }, /^webrun\.config\.json: apiKeySecretName: must not end in a hyphen and six characters \("-apikey"\).*, got "team\/my-apikey"$/],
     [{ stackName: 'S'.repeat(129) }, /^webrun\.config\.json: stackName: must start with a letter, hold only letters, digits and "-", and be at most 128 characters/],
     [{ schedules: {} }, /^webrun\.config\.json: schedules: must be an array/],
     [{ completion: 'push' }, /^webrun\.config\.json: completion: must be one of poll, webhook, got "push"/],
@@ -119,6 +123,17 @@ describe('config errors name the file and the field', () => {
     [{ resultRetentionDays: 0 }, /^webrun\.config\.json: resultRetentionDays: must be between 1 and 3650, got 0/],
   ])('%j', (raw, message) => {
     expect(problem(raw)).toMatch(message);
+  });
+
+  it('apiKeySecretName: a name whose last hyphen has other than six characters after it is taken, as it is found by its partial ARN', () => {
+    for (const name of ['webrun/api-key', 'prod-webrun1', 'prod-webru', 'webrun', 'a-b-c', 'prod-webrun/key']) expect(parseConfig({ apiKeySecretName: name }).apiKeySecretName).toBe(name);
+  });
+
+  it('apiKeySecretName given to WebrunStack in code is checked as the config file checks it', () => {
+    // Checked first thing: no functions are made, nor bundled.
+    expect(() => new WebrunStack(new App(), 'S', { apiKeySecretName: 'prod-webrun' })).toThrow(
+      'WebrunStack: apiKeySecretName must not end in a hyphen and six characters ("-webrun"): Secrets Manager takes them for the random suffix of a complete ARN and does not find the secret; rename the secret, got "prod-webrun"',
+    );
   });
 
   it.each([

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jsonSchemaFiles, SCHEMA_DIR, staleJsonSchemaFiles } from '../../bin/schema';
 import { validateWorkflowInput } from '../../lambdas/shared/input';
-import { loadConfig } from '../../lib/config';
+import { loadConfig, parseConfig } from '../../lib/config';
 
 const root = path.join(__dirname, '..', '..');
 const INPUT_SCHEMA = path.join(SCHEMA_DIR, 'workflow-input.schema.json');
@@ -110,6 +110,7 @@ describe('the JSON Schema catches in an editor the mistakes the validator refuse
     ['a task in a schedule input', { schedules: [{ name: 'a', expression: 'rate(1 day)', input: { tasks: [{ ...task, maxDuration: 999_999 }] } }] }],
     ['an empty event pattern', { triggers: [{ name: 'a', eventPattern: {} }] }],
     ['an event pattern key', { triggers: [{ name: 'a', eventPattern: { detailType: ['x'] } }] }],
+    ['a secret name ending like an ARN\'s random suffix', { apiKeySecretName: 'prod-webrun' }],
   ])('config: %s', (_name, config) => {
     expect(errorsOf(validateConfig, config)).not.toEqual([]);
   });
@@ -168,6 +169,23 @@ describe('the JSON Schema catches in an editor the mistakes the validator refuse
         expect(errorsOf(validateInput, input).length === 0, JSON.stringify(outputSchema)).toBe(accepted);
       }),
       { seed: 7, numRuns: 1000 },
+    );
+  });
+
+  it('property: apiKeySecretName is accepted by the validator exactly when the editor accepts it (fixed seed)', () => {
+    // Short names of a few characters, hyphens common: a name ending in "-" and six characters is refused by both.
+    const name = fc.array(fc.constantFrom('a', 'Z', '7', '-', '/', '.', ' '), { minLength: 1, maxLength: 12 }).map((chars) => chars.join(''));
+    fc.assert(
+      fc.property(name, (apiKeySecretName) => {
+        let accepted = true;
+        try {
+          parseConfig({ apiKeySecretName });
+        } catch {
+          accepted = false;
+        }
+        expect(errorsOf(validateConfig, { apiKeySecretName }).length === 0, JSON.stringify(apiKeySecretName)).toBe(accepted);
+      }),
+      { seed: 11, numRuns: 500 },
     );
   });
 
