@@ -399,6 +399,8 @@ const EventPatternSchema = v.pipe(
   v.description('An EventBridge event pattern for the default bus, in EventBridge\'s JSON form: { "source": ["com.example"] }.'),
 );
 
+/** EventBridge's quota on an event pattern's size, in characters of its JSON (adjustable, 2,048 by default). */
+const EVENT_PATTERN_MAX_CHARS = 2_048;
 /** The longest Input or InputTemplate an EventBridge rule target takes. */
 const RULE_INPUT_MAX_CHARS = 8_192;
 /** The most event fields an EventBridge input transformer reads (its InputPathsMap entries). */
@@ -429,6 +431,14 @@ const TriggerSchema = v.pipe(
   v.rawCheck(({ dataset, addIssue }) => {
     const t = dataset.value;
     if (isPlainObject(t) && t.input !== undefined && t.inputPath !== undefined) addIssue({ message: 'give either "input" or "inputPath", not both' });
+    // A larger pattern synthesizes, and fails the deploy. It lands in the template as it is given (CDK only renames
+    // detailType back to detail-type), so its compact JSON is what EventBridge measures. A pattern nested too deeply is
+    // refused above, and not measured (JSON.stringify could overflow).
+    const pattern = isPlainObject(t) && isPlainObject(t.eventPattern) && !tooDeep(t.eventPattern, MAX_INPUT_DEPTH) ? t.eventPattern : undefined;
+    const patternChars = pattern ? JSON.stringify(pattern).length : 0;
+    if (patternChars > EVENT_PATTERN_MAX_CHARS) {
+      reportIssues(addIssue, t, [{ path: ['eventPattern'], message: `is ${patternChars} characters of JSON, over EventBridge's quota of ${EVENT_PATTERN_MAX_CHARS} characters for an event pattern (split it into two triggers, or match fewer values)` }]);
+    }
     // The rule's target gets the input as its Input or InputTemplate, each at most 8,192 characters (an event
     // reference `<$.detail.x>` becomes the shorter `<detail-x>`, so this JSON's length is the upper bound).
     // An input nested thousands deep is refused above, and would overflow JSON.stringify: it is not measured.

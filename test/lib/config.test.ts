@@ -1,4 +1,7 @@
-import { App } from 'aws-cdk-lib/core';
+import { App, Stack } from 'aws-cdk-lib/core';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import { toEventPattern } from '../../lib/triggers';
 import { stackPropsFromConfig, WebrunStack } from '../../lib/webrun-stack';
 import { Completion } from '../../lib/webrun-workflow';
 import { spawnSync } from 'node:child_process';
@@ -198,6 +201,32 @@ describe('config errors name the file and the field', () => {
     [trigger({ input: { tasks: [{ taskDetails: Array.from({ length: 101 }, (_, i) => `<$.detail.f${i}>`).join(' ') }] } }), 'triggers[0].input: refers to 101 event fields; an EventBridge rule fills in at most 100 (use "inputPath" to pass the event part whole)'],
   ])('trigger %j', (t, message) => {
     expect(problem({ triggers: [t] })).toBe(`webrun.config.json: ${message}`);
+  });
+
+  describe('an event pattern is at most 2,048 characters of JSON, EventBridge\'s quota: a larger one synthesized and failed the deploy', () => {
+    /** A pattern whose compact JSON is exactly `chars` characters, detail-type and a nested field included. */
+    const patternOf = (chars: number) => {
+      const base = JSON.stringify({ source: ['com.example'], 'detail-type': ['Order'], detail: { id: [''] } }).length;
+      return { source: ['com.example'], 'detail-type': ['Order'], detail: { id: ['x'.repeat(chars - base)] } };
+    };
+
+    it('refuses 2,049 characters, naming the trigger, the size and the quota', () => {
+      expect(problem({ triggers: [trigger(), trigger({ name: 'orders', eventPattern: patternOf(2_049) })] })).toBe(
+        'webrun.config.json: triggers[1].eventPattern: is 2049 characters of JSON, over EventBridge\'s quota of 2048 characters for an event pattern (split it into two triggers, or match fewer values)',
+      );
+      // Many short values add up as one long one does: 150 keys to match are 2,630 characters.
+      const many = { source: ['aws.s3'], detail: { key: Array.from({ length: 150 }, (_, i) => `in/file-${i}.csv`) } };
+      expect(problem({ triggers: [trigger({ eventPattern: many })] })).toBe('webrun.config.json: triggers[0].eventPattern: is 2630 characters of JSON, over EventBridge\'s quota of 2048 characters for an event pattern (split it into two triggers, or match fewer values)');
+    });
+
+    it('accepts 2,048 characters, which is also the pattern\'s size in the synthesized rule', () => {
+      const eventPattern = patternOf(2_048);
+      expect(parseConfig({ triggers: [trigger({ eventPattern })] }).triggers[0].eventPattern).toEqual(eventPattern);
+      const stack = new Stack(new App(), 'Rule');
+      new events.Rule(stack, 'Trigger', { eventPattern: toEventPattern(eventPattern) });
+      const [rule] = Object.values(Template.fromStack(stack).findResources('AWS::Events::Rule')) as Array<{ Properties: { EventPattern: unknown } }>;
+      expect(JSON.stringify(rule.Properties.EventPattern)).toHaveLength(2_048);
+    });
   });
 
   it('accepts the content filters EventBridge documents', () => {
