@@ -105,7 +105,7 @@ export interface WebrunWorkflowProps {
    */
   readonly sessionCleanup?: boolean;
   /**
-   * Let the send and poll Lambdas read the secrets named `webrun-sfn/*`, which tasks may name as site credentials
+   * Let the send, poll and terminate Lambdas read the secrets named `webrun-sfn/*`, which tasks may name as site credentials
    * (`"secrets": [{ "match", "secret" }]`). Off: a task naming credentials fails with Webrun.ConfigError.
    * Secrets encrypted with a customer-managed KMS key also need `kms:Decrypt` granted on that key.
    * @default true
@@ -289,8 +289,10 @@ export class WebrunWorkflow extends Construct {
     this.sessionTable.grant(this.functions.startSession, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.sessionTable.grant(this.functions.terminateSession, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     if (props.siteCredentials ?? true) {
-      // Send reads them to pass them on; poll reads them again to redact them from the task's final answer.
-      for (const fn of [this.functions.sendTask, this.functions.pollTask]) this.grantSiteCredentialReads(fn);
+      // Send reads them to pass them on; poll reads them again to redact them from the task's final answer. All three
+      // steps that call the API once the agent may hold them redact them from their errors (handlers.ts, redacting):
+      // the terminate step too, whose error otherwise lost its message (withheld) on every run with site credentials.
+      for (const fn of [this.functions.sendTask, this.functions.pollTask, this.functions.terminateSession]) this.grantSiteCredentialReads(fn);
     }
 
     const margin = (d: Duration) => Duration.seconds(d.toSeconds() + 10);
@@ -446,7 +448,7 @@ export class WebrunWorkflow extends Construct {
     });
   }
 
-  /** Site credentials are read by the send and poll Lambdas only, from secrets under the reserved prefix. */
+  /** Site credentials are read by the send, poll and terminate Lambdas (and the doorbell receiver) only, under the reserved prefix. */
   private grantSiteCredentialReads(fn: lambda.IFunction): void {
     const siteSecrets = Stack.of(this).formatArn({
       service: 'secretsmanager',

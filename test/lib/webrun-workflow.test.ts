@@ -144,12 +144,14 @@ describe('WebrunWorkflow (default props)', () => {
       }
     });
 
-    it('lets the send and poll functions alone read site-credential secrets, by GetSecretValue on the webrun-sfn/ prefix only', () => {
+    it('lets the send, poll and terminate functions alone read site-credential secrets, by GetSecretValue on the webrun-sfn/ prefix only', () => {
+      // Terminate too: it redacts the run's site credentials from its error, and withholds the message when it cannot read them.
       const grants = Object.values(template.findResources('AWS::IAM::Policy') as Record<string, Resource>).flatMap((policy) =>
         (policy.Properties.PolicyDocument.Statement as Statement[]).filter(isSiteCredentialGrant).map((s) => ({ roles: policy.Properties.Roles, s })),
       );
-      expect(grants.map((g) => g.roles)).toEqual(expect.arrayContaining([[stack.resolve(workflow.functions.sendTask.role!.roleName)], [stack.resolve(workflow.functions.pollTask.role!.roleName)]]));
-      expect(grants).toHaveLength(2);
+      const { sendTask, pollTask, terminateSession } = workflow.functions;
+      expect(grants.map((g) => g.roles)).toEqual(expect.arrayContaining([sendTask, pollTask, terminateSession].map((fn) => [stack.resolve(fn.role!.roleName)])));
+      expect(grants).toHaveLength(3);
       for (const { s } of grants) {
         expect(actionsOf(s)).toEqual(['secretsmanager:GetSecretValue']);
         expect(flatArn(s.Resource)).toBe('arn:<AWS::Partition>:secretsmanager:us-east-1:123456789012:secret:webrun-sfn/*');
