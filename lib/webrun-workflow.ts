@@ -267,7 +267,9 @@ export class WebrunWorkflow extends Construct {
     const common = { environment, ...logOptions };
     // send-message may hold the connection ~50 s before it answers; the client waits up to 65 s.
     const sendTimeout = Duration.seconds(90);
-    const pollTimeout = Duration.seconds(pollHold.toSeconds() + 30);
+    // The poll step also sends a person's or a rule's answer to a guardrail, a send-message the API may hold as long:
+    // with a short pollHold, the answer still gets its 65 s.
+    const pollTimeout = Duration.seconds(Math.max(pollHold.toSeconds() + 30, sendTimeout.toSeconds()));
     // Terminate retries a failing terminate call itself on the failure path, within this time.
     const terminateTimeout = Duration.seconds(60);
     const shortTimeout = Duration.seconds(30);

@@ -335,6 +335,15 @@ describe('WebrunWorkflow props', () => {
   // Validation runs before any resource is created, so these builds are cheap.
   const construct = (props: WebrunWorkflowProps) => () => new WebrunWorkflow(new Stack(new App({ context: NO_BUNDLING }), 'Props'), 'Workflow', props);
 
+  it('pollHold sets the poll Lambda\'s timeout (hold + 30 s), never under the 90 s a guardrail answer it sends may take', () => {
+    const timeoutOf = (pollHold: Duration) => {
+      const { stack, workflow, template } = build({ pollHold });
+      return (template.toJSON().Resources[logicalId(stack, workflow.functions.pollTask)] as Resource).Properties.Timeout;
+    };
+    expect(timeoutOf(Duration.seconds(0))).toBe(90);
+    expect(timeoutOf(Duration.seconds(120))).toBe(150);
+  });
+
   it('lambdaLogLevel is Lambda\'s application log level too: with the JSON log format Lambda drops lines under it (INFO unless set)', () => {
     const { template } = build({ lambdaLogLevel: LambdaLogLevel.DEBUG });
     const functions = Object.values(template.findResources('AWS::Lambda::Function') as Record<string, Resource>);
