@@ -165,7 +165,8 @@ export class Api {
         if (m.newState === 'resume' && running) return apiError(409, 'TASK_ALREADY_RUNNING', `Task ${running.id} is still running in this session`);
         this.model.answerGuardrail(t, typeof m.taskDetails === 'string' ? m.taskDetails : '', m.newState);
         if (m.newState === 'stop') return ok({ success: true, sessionId, taskId: t.id, message: 'Task stopped' });
-        return ok(pendingSendAnswer(t, this.pollUrl(t), Date.now()));
+        // A resume is a send-message too: held like a newTask, so a client's timeout meets the real ~50 s hold.
+        return this.held(t);
       }
       case 'interaction':
         return ok({ success: true, sessionId, message: 'Interaction received' });
@@ -205,14 +206,22 @@ export class Api {
       ? { url: m.webhook.url as string, ...(typeof m.webhook.auth === 'string' ? { auth: m.webhook.auth } : {}) }
       : undefined;
     const t = this.model.sendTask(s, m.taskDetails as string, recorded(m), m, webhook);
+    return this.held(t);
+  }
+
+  /**
+   * The send-message answer for a task just sent or resumed: held like the real API (~50 s, here `sendHoldMs`);
+   * a task that stops within the hold is answered in this response.
+   */
+  private async held(t: Task): Promise<Reply> {
     if (t.rec.status === 'pending' && this.cfg.sendHoldMs > 0) {
-      // Hold like the real API (~50 s): a task that stops within the hold is answered in this response.
-      const wait = t.nextStop() !== 'stuck' && t.pendingPolls === 0 ? t.readyAt - Date.now() : Infinity;
+      const until = t.nextStop() !== 'stuck' && t.pendingPolls === 0 ? t.readyAt : Infinity;
+      const wait = until - Date.now();
       await this.timers.sleep(Math.min(wait, this.cfg.sendHoldMs));
       if (wait <= this.cfg.sendHoldMs) {
-        // A timer can fire a millisecond before Date.now() reaches readyAt (and again for the rest, on a busy
+        // A timer can fire a millisecond before Date.now() reaches the stop (and again for the rest, on a busy
         // machine): wait out the rest until it has passed, then answer inline.
-        for (let rest = t.readyAt - Date.now(); rest > 0 && !this.timers.closed; rest = t.readyAt - Date.now()) await this.timers.sleep(rest);
+        for (let rest = until - Date.now(); rest > 0 && !this.timers.closed; rest = until - Date.now()) await this.timers.sleep(rest);
         this.model.stopIfReady(t);
       }
     }

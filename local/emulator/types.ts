@@ -232,8 +232,9 @@ export interface EmulatorOptions {
   /** Inactivity expiry. @default 300000 */
   sessionIdleMs?: number;
   /**
-   * How long send-message holds a not-yet-finished task before answering pending. A task that finishes within
-   * the hold (pendingPolls 0 and pendingMs <= sendHoldMs) is answered inline, like the real ~50 s hold. @default 0
+   * How long send-message (a newTask, or a guardrail answer that resumes a task) holds a not-yet-finished task
+   * before answering pending. A task that stops within the hold (pendingPolls 0 and pendingMs <= sendHoldMs) is
+   * answered inline, like the real ~50 s hold. @default 0
    */
   sendHoldMs?: number;
   /** start-session and run-task answer 429 SESSION_LIMIT_REACHED while this many sessions are open. @default no limit */

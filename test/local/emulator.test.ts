@@ -184,6 +184,22 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
       expect(b.json.pending).toBe(true);
     });
 
+    it('sendHoldMs: a guardrail resume is held like a newTask: what the task stops at within the hold is in its answer', async () => {
+      // API-NOTES: send-message holds up to ~50 s, and a task finished by then comes back in that answer; a guardrail
+      // answer is a send-message, so a client must be ready for a held resume (and its finished task), not only pending.
+      const c = await emulator.start({ sendHoldMs: 5_000 });
+      c.emu.enqueueTasks({ outcome: 'completed', questions: ['Which size?', 'Gift wrap?'], pendingMs: 30 });
+      const sid = await c.openSession();
+      const first = await c.newTask(sid, 'Buy a shirt');
+      expect(first.json).toMatchObject({ result: { type: 'guardrail_trigger', data: { value: 'Which size?' } } });
+      const second = await c.answer(sid, 'resume', 'M');
+      expect(second.json).toMatchObject({ success: true, taskId: first.json.taskId, result: { type: 'guardrail_trigger', data: { value: 'Gift wrap?' } } });
+      const done = await c.answer(sid, 'resume', 'no');
+      expect(done.json).toMatchObject({ success: true, taskId: first.json.taskId, result: { type: 'task_completed' } });
+      expect(done.json.pending).toBeUndefined();
+      expect(c.emu.ledger().sessions[0].tasks[0]).toMatchObject({ status: 'completed', answers: [{ newState: 'resume' }, { newState: 'resume' }] });
+    });
+
     it('a session terminated while send-message holds its task ends the task: the held answer is no completion', async () => {
       const c = await emulator.start({ sendHoldMs: 1_500 });
       c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 800 });
