@@ -4,11 +4,10 @@
  */
 import { finalAnswer, pendingPollAnswer, pendingSendAnswer, startAnswer } from './answers';
 import { recordedUrl } from './doorbell';
-import type { Model, Session, Task, Webhook } from './model';
+import { MAX_TASK_MS, type Model, type Session, type Task, type Webhook } from './model';
 import { apiError, badRequest, ok, type Reply } from './replies';
 import { isObject, shorten, type Json, type Timers } from './util';
 
-const MAX_TASK_MS = 300_000;
 const OUTPUT_TYPES = ['text', 'structured_json', 'structured_csv'];
 const SUBMITTED_DATA = ['ai_response', 'full_response', 'just_ping'];
 
@@ -211,11 +210,11 @@ export class Api {
 
   /**
    * The send-message answer for a task just sent or resumed: held like the real API (~50 s, here `sendHoldMs`);
-   * a task that stops within the hold is answered in this response.
+   * a task that stops within the hold (or times out, its maxDuration passing) is answered in this response.
    */
   private async held(t: Task): Promise<Reply> {
     if (t.rec.status === 'pending' && this.cfg.sendHoldMs > 0) {
-      const until = t.nextStop() !== 'stuck' && t.pendingPolls === 0 ? t.readyAt : Infinity;
+      const until = Math.min(t.nextStop() !== 'stuck' && t.pendingPolls === 0 ? t.readyAt : Infinity, t.deadline);
       const wait = until - Date.now();
       await this.timers.sleep(Math.min(wait, this.cfg.sendHoldMs));
       if (wait <= this.cfg.sendHoldMs) {

@@ -20,6 +20,8 @@ import { isObject, newId, nonNegInt, nonNegNumber, onlyFields, timerMs, roundUsd
 
 const DEFAULT_QUESTION = 'I need login credentials';
 const DEFAULT_REASON = 'Navigation failed: page did not load';
+/** A task's `maxDuration` when it sets none, and the most it may set (API-NOTES: "A task runs at most 5 minutes"). */
+export const MAX_TASK_MS = 300_000;
 const OUTCOMES: readonly TaskOutcome[] = ['completed', 'guardrail', 'failed', 'stuck'];
 export const SHAPES: readonly ResponseShape[] = ['documented', 'status'];
 /** The largest `resultBytes` a behaviour may ask for. */
@@ -146,6 +148,8 @@ export class Task {
   /** Bumped on each new pending stretch, so a stale timer does nothing. */
   stretchNo = 0;
   reason?: string;
+  /** `maxDuration` (ms): the real API fails a task still running (or waiting at a question) this long after its send. */
+  readonly maxDurationMs: number;
   private readonly finalOutcome: Exclude<TaskOutcome, 'guardrail'>;
   private runningMs = 0;
   private frozenProgress = 0;
@@ -171,6 +175,7 @@ export class Task {
     this.pendingPolls = webhook ? 0 : (behaviour.pendingPolls ?? (behaviour.pendingMs !== undefined ? 0 : cfg.pendingPolls));
     this.stretchMs = behaviour.pendingMs ?? (webhook ? cfg.webhookPendingMs : 0);
     this.stretchStart = now;
+    this.maxDurationMs = typeof message.maxDuration === 'number' ? message.maxDuration : MAX_TASK_MS;
     this.doorbell = behaviour.doorbell ?? cfg.doorbell ?? {};
     this.costScripted = [behaviour.cost, behaviour.costPerSecond, cfg.taskCost, cfg.costPerSecond].some((v) => v !== undefined);
   }
@@ -186,6 +191,11 @@ export class Task {
   /** The question it stopped at last. */
   get question(): string {
     return this.questions[Math.max(0, this.asked - 1)] ?? DEFAULT_QUESTION;
+  }
+
+  /** When the task times out if it has not ended by then. */
+  get deadline(): number {
+    return this.rec.sentAt + this.maxDurationMs;
   }
 
   get readyAt(): number {
@@ -271,7 +281,10 @@ export class Model {
   // --- sessions ---------------------------------------------------------------------------------------------------
 
   private expireIfIdle(s: Session, now: number): void {
-    if (!s.isOpen() || now - s.rec.lastActivityAt < this.cfg.idleMs) return;
+    if (!s.isOpen()) return;
+    // Deadlines passed before the session went idle come first: such a task timed out, it was not ended by expiry.
+    this.timeOutTasks(s, Math.min(now, s.rec.lastActivityAt + this.cfg.idleMs));
+    if (now - s.rec.lastActivityAt < this.cfg.idleMs) return;
     s.rec.expiredAt = s.rec.lastActivityAt + this.cfg.idleMs;
     this.endTasks(s, s.rec.expiredAt, 'the session expired');
   }
@@ -283,6 +296,27 @@ export class Model {
       t.reason = reason;
       t.settle('failed', t.progress(at), at);
     }
+  }
+
+  /**
+   * Fails each task of the session whose `maxDuration` has passed by `now` while it was still running or waiting at
+   * a question (TASK_TIMEOUT): a local run must meet the failure the real API gives a task that outlives it. Checked
+   * lazily, whenever a request or the ledger looks at the session (webhook tasks also by a timer, for their bell).
+   */
+  private timeOutTasks(s: Session, now: number): void {
+    for (const t of s.tasks.values()) this.timeOutIfDue(t, now);
+  }
+
+  private timeOutIfDue(t: Task, now: number): void {
+    if (now < t.deadline) return;
+    const at = t.deadline;
+    // Ready before its deadline but nobody asked since: it stopped then (completed, failed, or at its next question).
+    if (t.rec.status === 'pending' && t.isReady(at)) this.stop(t, t.readyAt);
+    if (t.rec.status !== 'pending' && t.rec.status !== 'guardrail') return;
+    t.reason = `Task timed out after ${t.maxDurationMs} ms (maxDuration)`;
+    t.settle('failed', t.progress(at), at);
+    this.endIfLast(t);
+    if (t.webhook) this.events.taskEnded(t, 'failed');
   }
 
   sweep(): void {
@@ -350,6 +384,8 @@ export class Model {
     if (webhook) this.events.taskSent(t);
     if (behaviour.inline && t.nextStop() !== 'stuck') this.stop(t, now);
     else this.scheduleEnd(t);
+    // A webhook task's timeout rings its bell (type "failed") whether or not anybody asks about the session.
+    if (webhook) this.timers.after(t.deadline - now, () => this.expireIfIdle(t.session, Date.now()));
     return t;
   }
 
@@ -361,7 +397,7 @@ export class Model {
       if (t.stretchNo !== stretch || t.rec.status !== 'pending') return;
       const now = Date.now();
       this.expireIfIdle(t.session, now);
-      if (!t.session.isOpen()) return;
+      if (!t.session.isOpen() || t.rec.status !== 'pending') return;
       if (now < t.readyAt) return this.timers.after(t.readyAt - now, tick);
       this.stop(t, now);
     };
@@ -395,8 +431,9 @@ export class Model {
   /** A GET /task: a pending task that is ready stops; one that is not counts one more pending answer. */
   poll(t: Task): void {
     t.rec.polls += 1;
-    if (t.rec.status !== 'pending') return;
     const now = Date.now();
+    this.timeOutIfDue(t, now);
+    if (t.rec.status !== 'pending') return;
     if (t.isReady(now)) this.stop(t, now);
     else t.pendingAnswered += 1;
   }

@@ -25,8 +25,9 @@ export interface DoorbellScript {
 
 export interface TaskBehaviour {
   /**
-   * What the task ends with: `stuck` = pending forever; `guardrail` = stop at `question` (or each of `questions`),
-   * then complete once every question was answered with `resume`. @default 'completed'
+   * What the task ends with: `stuck` = pending until its `maxDuration` passes (then failed, timed out);
+   * `guardrail` = stop at `question` (or each of `questions`), then complete once every question was answered
+   * with `resume`. @default 'completed'
    */
   outcome?: TaskOutcome;
   /**
