@@ -32,7 +32,8 @@ import { causeKeepingResults, isFailureReport } from '../local/progress';
 import { CliError, defaultClients, describeAwsError, EXIT, parseStatesArn, regionForArn, type StateMachineKind } from './aws';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
 import { lastRunSoFar, startedExecutionOf } from './history';
-import { defaultSleep, resolveStateMachine, type CommandIo, type TargetOptions } from './commands';
+import { defaultSleep, folderOf, resolveStateMachine, type CommandIo, type TargetOptions } from './commands';
+import { readUserFile, userPath } from './local-options';
 import { readJsonInput, readText } from './process';
 
 export const BATCH_USAGE = `Batches (the batch state machine: config batch.enabled; docs/BATCHES.md):
@@ -118,7 +119,7 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
   // Everything is checked before anything is uploaded.
   let template: unknown;
   try {
-    template = await readJsonInput(opts.template, io.readStdin);
+    template = await readUserFile(userPath(opts.template, folderOf(io)), (path) => readJsonInput(path, io.readStdin));
   } catch (err) {
     throw new CliError(`--template: ${(err as Error).message}`, false);
   }
@@ -127,7 +128,7 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
   if (templateTooLarge) throw new CliError(`--template: ${opts.template}: ${templateTooLarge}\n(nothing was uploaded or started)`, false, 'Webrun.InvalidInput');
   let text: string;
   try {
-    text = await readText(itemsFile, io.readStdin);
+    text = await readUserFile(userPath(itemsFile, folderOf(io)), (path) => readText(path, io.readStdin));
   } catch (err) {
     throw new CliError((err as Error).message, false);
   }

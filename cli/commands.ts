@@ -33,6 +33,7 @@ import {
   type AwsClients,
 } from './aws';
 import { HistoryTranslator, lastRunSoFar, newHistoryEvents, TERMINAL_EVENTS } from './history';
+import { readUserFile, userFolder, userPath } from './local-options';
 import { readJsonInput } from './process';
 
 export interface CommandIo {
@@ -45,7 +46,16 @@ export interface CommandIo {
   clients?: AwsClients;
   /** Waits between history polls; resolves early when `signal` aborts. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** The folder relative paths (the input, --template, the items, --config) are relative to. @default folderOf */
   cwd?: string;
+}
+
+/**
+ * The folder the user's relative paths are relative to: the one the command was typed in, as for `local`
+ * (`npm run cli` runs in the package folder and names the user's in INIT_CWD; cli/local-options.ts `userFolder`).
+ */
+export function folderOf(io: CommandIo): string {
+  return io.cwd ?? userFolder(io.env);
 }
 
 export interface CommonOptions {
@@ -289,7 +299,8 @@ export async function resolveStateMachine(io: CommandIo, opts: TargetOptions, ki
   let stackName = opts.stack;
   if (!stackName) {
     try {
-      stackName = loadConfig({ path: opts.config, defaultDir: io.cwd ?? process.cwd(), cwd: io.cwd }).stackName;
+      // The default webrun.config.json is the deployment's, in the package folder; a --config path is the user's.
+      stackName = loadConfig({ path: opts.config, defaultDir: io.cwd ?? process.cwd(), cwd: folderOf(io) }).stackName;
     } catch (err) {
       if (err instanceof ConfigFileError) throw new CliError(`${err.message} (it names the stack; or pass --stack / --state-machine-arn)`, false, 'ConfigError');
       throw err;
@@ -302,7 +313,8 @@ export async function resolveStateMachine(io: CommandIo, opts: TargetOptions, ki
 
 async function readInputFile(file: string, io: CommandIo): Promise<unknown> {
   try {
-    return await readJsonInput(file, io.readStdin);
+    // A file not found is named as written, with the folder it was looked for in.
+    return await readUserFile(userPath(file, folderOf(io)), (path) => readJsonInput(path, io.readStdin));
   } catch (err) {
     throw new CliError((err as Error).message, false);
   }

@@ -91,6 +91,25 @@ describe('batch start', () => {
     expect(r.stderr).toContain('started a batch of 3 item(s)');
   });
 
+  it('under `npm run cli`, the items and --template are read from the folder the command was typed in, which a missing file names', async () => {
+    const typedIn = mkdtempSync(path.join(tmpdir(), 'webrun-batch-typed-'));
+    writeFileSync(path.join(typedIn, 'items.csv'), ITEMS);
+    writeFileSync(path.join(typedIn, 't.json'), JSON.stringify(TEMPLATE));
+    const npm = { cwd: undefined, env: { INIT_CWD: typedIn, npm_lifecycle_script: 'tsx bin/cli.ts' } };
+    sfn.on(DescribeStateMachineCommand, { stateMachineArn: BATCH_SM }).resolves({ definition: DEFINITION } as never);
+    s3.on(PutObjectCommand).resolves({});
+    sfn.on(StartExecutionCommand).resolves({ executionArn: BATCH_ARN, startDate: new Date() });
+    const r = await run(['batch', 'start', 'items.csv', '--template', 't.json', '--state-machine-arn', BATCH_SM], npm);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(String(s3.commandCalls(PutObjectCommand)[0].args[0].input.Body))).toEqual([{ sku: 'A1' }, { sku: 'B2' }, { sku: 'C3' }]);
+    const noTemplate = await run(['batch', 'start', 'items.csv', '--template', 'gone.json', '--state-machine-arn', BATCH_SM], npm);
+    expect(noTemplate.code).toBe(2);
+    expect(noTemplate.stderr).toContain(`gone.json (${path.join(typedIn, 'gone.json')})`);
+    const noItems = await run(['batch', 'start', 'gone.csv', '--template', 't.json', '--state-machine-arn', BATCH_SM], npm);
+    expect(noItems.code).toBe(2);
+    expect(noItems.stderr).toContain(`gone.csv (${path.join(typedIn, 'gone.csv')})`);
+  });
+
   it('a --name reused with other items uploads beside the first batch\'s items, not over them, and starts with another input', async () => {
     cfn.on(DescribeStacksCommand).resolves(stack([{ OutputKey: 'BatchStateMachineArn', OutputValue: BATCH_SM }]));
     sfn.on(DescribeStateMachineCommand, { stateMachineArn: BATCH_SM }).resolves({ definition: DEFINITION } as never);

@@ -102,6 +102,25 @@ describe('start', () => {
     expect(cfn.commandCalls(DescribeStacksCommand)[0].args[0].input).toEqual({ StackName: 'WebrunSfnProd' });
   });
 
+  it('under `npm run cli`, the input and --config are read from the folder the command was typed in, which a missing file names', async () => {
+    // npm runs the script in the package folder and names the user's folder in INIT_CWD.
+    const typedIn = mkdtempSync(path.join(tmpdir(), 'webrun-cli-typed-'));
+    writeFileSync(path.join(typedIn, 'in.json'), JSON.stringify(INPUT));
+    writeFileSync(path.join(typedIn, 'my.config.json'), JSON.stringify({ stackName: 'WebrunSfnMine' }));
+    const npm = { cwd: undefined, env: { INIT_CWD: typedIn, npm_lifecycle_script: 'tsx bin/cli.ts' } };
+    cfn.on(DescribeStacksCommand, { StackName: 'WebrunSfnMine' }).resolves(stackWithOutput);
+    sfn.on(StartExecutionCommand).resolves(started);
+    const r = await run(['start', 'in.json', '--config', 'my.config.json'], npm);
+    expect(r.code).toBe(0);
+    expect(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input).toBe(JSON.stringify(INPUT));
+    const missing = await run(['start', 'gone.json'], npm);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`gone.json (${path.join(typedIn, 'gone.json')})`);
+    const noConfig = await run(['start', 'in.json', '--config', 'other.config.json'], npm);
+    expect(noConfig.code).toBe(2);
+    expect(noConfig.stderr).toContain(path.join(typedIn, 'other.config.json'));
+  });
+
   it('with --state-machine-arn (or WEBRUN_STATE_MACHINE_ARN) it skips the stack and uses the ARN region', async () => {
     sfn.on(StartExecutionCommand).resolves(started);
     const r = await run(['start', '-', '--state-machine-arn', STATE_MACHINE_ARN, '--json']);
