@@ -83,7 +83,8 @@ export interface ExecutionSummary {
 
 // PENDING_REDRIVE: a redrive was asked for and the execution is about to run again, as RUNNING is (exit 0).
 const FAILED_STATUSES = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
-export const LIST_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'] as const;
+// Not PENDING_REDRIVE: ListExecutions refuses that filter with a stateMachineArn (it needs a Map Run's ARN).
+export const LIST_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] as const;
 /** Step Functions execution names: 1-80 characters, none of whitespace, brackets, wildcards or the listed specials. */
 const EXECUTION_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
 

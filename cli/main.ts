@@ -25,7 +25,7 @@ Deployed workflows (AWS credentials and region as for the AWS CLI: AWS_PROFILE, 
   stop <executionArn>      stop an execution; its webrun session is then terminated
       --cause <text>         the reason recorded with the stop
   list                     latest executions, newest first
-      --status <S>           RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE
+      --status <S>           RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED
       --max <n>              at most n executions (default 20)
   pending                  guardrail questions waiting for a person's answer
   answer <executionArn> "<text>"   answer the question the execution waits on

@@ -565,7 +565,15 @@ describe('list', () => {
   it('rejects an unknown status', async () => {
     const r = await run(['list', '--status', 'DONE', '--state-machine-arn', STATE_MACHINE_ARN]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--status must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE, got "DONE"');
+    expect(r.stderr).toContain('--status must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, got "DONE"');
+  });
+
+  it('refuses PENDING_REDRIVE before calling AWS (ListExecutions refuses it with a state machine ARN)', async () => {
+    sfn.on(ListExecutionsCommand).resolves({ executions: [] } as never);
+    const r = await run(['list', '--status', 'PENDING_REDRIVE', '--state-machine-arn', STATE_MACHINE_ARN, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--status must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, got "PENDING_REDRIVE"');
+    expect(sfn.commandCalls(ListExecutionsCommand)).toHaveLength(0);
   });
 });
 
