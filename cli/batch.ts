@@ -110,6 +110,26 @@ async function resultWriterOf(client: SFNClient, stateMachineArn: string, region
   throw new CliError(`${stateMachineArn} is not a webrun-sfn batch state machine (its definition writes no results to S3)`, false, 'NotABatch');
 }
 
+/**
+ * The ResultWriter of a batch execution's state machine. An execution of any other state machine (a workflow run)
+ * is refused as NotABatch: read as a batch it would look like an empty, successful one.
+ */
+async function batchWriterOf(client: SFNClient, executionArn: string, stateMachineArn: string | undefined, region: string): Promise<{ bucket: string; prefix: string }> {
+  const arn = stateMachineArn || stateMachineOfExecution(executionArn);
+  try {
+    return await resultWriterOf(client, arn, region);
+  } catch (err) {
+    if (!(err instanceof CliError) || err.name !== 'NotABatch') throw err;
+    throw new CliError(`${executionArn} is not a batch: its state machine ${arn} writes no results to S3 (\`webrun-sfn result\` reads a workflow execution)`, false, 'NotABatch');
+  }
+}
+
+/** The state machine an execution ARN names (`...:execution:<state machine>:<name>`). */
+function stateMachineOfExecution(executionArn: string): string {
+  const { partition, region, account, stateMachineName } = parseStatesArn(executionArn, 'execution');
+  return `arn:${partition}:states:${region}:${account}:stateMachine:${stateMachineName}`;
+}
+
 function batchName(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `batch-${stamp}-${randomBytes(3).toString('hex')}`;
@@ -195,8 +215,10 @@ export interface BatchStatus {
   error?: { name: string; cause: string };
 }
 
-async function statusOf(client: SFNClient, executionArn: string, region: string): Promise<BatchStatus> {
+/** @param checkBatch whether to make sure first that it is a batch execution (once is enough when following) */
+async function statusOf(client: SFNClient, executionArn: string, region: string, checkBatch: boolean): Promise<BatchStatus> {
   const execution = await call(() => client.send(new DescribeExecutionCommand({ executionArn })), { arn: executionArn, region });
+  if (checkBatch) await batchWriterOf(client, executionArn, execution.stateMachineArn, region);
   const runs = await call(() => client.send(new ListMapRunsCommand({ executionArn, maxResults: 1 })), { arn: executionArn, region });
   const mapRunArn = runs.mapRuns?.[0]?.mapRunArn;
   const counts = mapRunArn ? (await call(() => client.send(new DescribeMapRunCommand({ mapRunArn })), { arn: mapRunArn, region })).itemCounts : undefined;
@@ -224,7 +246,7 @@ export async function batchStatusCommand(io: BatchIo, opts: BatchStatusOptions, 
   const region = regionForArn(parseStatesArn(executionArn, 'execution'), opts.region, 'batch execution');
   const client = clientsOf(io).sfn(region);
   if (!opts.follow) {
-    const s = await statusOf(client, executionArn, region);
+    const s = await statusOf(client, executionArn, region, true);
     if (opts.json) io.stdout(`${JSON.stringify(s)}\n`);
     else io.stdout(`${line(s)}\n`);
     // A batch that failed says why, as --follow says it at the end.
@@ -236,11 +258,12 @@ export async function batchStatusCommand(io: BatchIo, opts: BatchStatusOptions, 
   const stream = io.progressStream ?? (io.env === process.env && process.stderr.isTTY === true ? process.stderr : undefined);
   let bar: TerminalProgress | undefined;
   let last = '';
+  let polls = 0;
   const started = Date.now();
   let s: BatchStatus;
   try {
     for (;;) {
-      s = await statusOf(client, executionArn, region);
+      s = await statusOf(client, executionArn, region, polls++ === 0);
       if (stream?.isTTY && s.mapRunArn) {
         bar ??= new TerminalProgress(stream, s.items.total);
         bar.update(countsOf(s));
@@ -305,6 +328,7 @@ async function manifestOf(client: SFNClient, executionArn: string, region: strin
   const execution = await call(() => client.send(new DescribeExecutionCommand({ executionArn })), { arn: executionArn, region });
   const status = execution.status ?? 'UNKNOWN';
   const error = execution.error || undefined;
+  const { bucket, prefix } = await batchWriterOf(client, executionArn, execution.stateMachineArn, region);
   const output = parseJson(execution.output);
   const details = isPlainObject(output) && isPlainObject(output.ResultWriterDetails) ? output.ResultWriterDetails : undefined;
   if (typeof details?.Bucket === 'string' && typeof details.Key === 'string') return { bucket: details.Bucket, key: details.Key, status, error };
@@ -312,7 +336,6 @@ async function manifestOf(client: SFNClient, executionArn: string, region: strin
   const runs = await call(() => client.send(new ListMapRunsCommand({ executionArn, maxResults: 1 })), { arn: executionArn, region });
   const mapRunArn = runs.mapRuns?.[0]?.mapRunArn;
   if (!mapRunArn) throw new CliError(`the batch ${executionArn} ran no items (${status}${execution.error ? `: ${execution.error}` : ''}), so it has no results`, false, 'NoResults');
-  const { bucket, prefix } = await resultWriterOf(client, execution.stateMachineArn ?? '', region);
   const id = mapRunArn.slice(mapRunArn.lastIndexOf(':') + 1);
   return { bucket, key: `${prefix ? `${prefix}/` : ''}${id}/manifest.json`, status, error };
 }

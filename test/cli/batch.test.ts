@@ -182,7 +182,13 @@ describe('batch start', () => {
   });
 });
 
+/** The batch state machine's definition (its ResultWriter), which tells a batch execution from a workflow run. */
+const batchDefinition = () => sfn.on(DescribeStateMachineCommand, { stateMachineArn: BATCH_SM }).resolves({ definition: DEFINITION } as never);
+const WORKFLOW_SM = `arn:aws:states:${REGION}:123456789012:stateMachine:WebrunWorkflow`;
+const WORKFLOW_RUN = `arn:aws:states:${REGION}:123456789012:execution:WebrunWorkflow:run-1`;
+
 describe('batch status', () => {
+  beforeEach(batchDefinition);
   const counts = (over: Record<string, number>) => ({ itemCounts: { total: 200, running: 0, succeeded: 0, failed: 0, pending: 0, aborted: 0, timedOut: 0, resultsWritten: 0, ...over } }) as never;
 
   it('prints the Map Run\'s counts (total, running, succeeded, failed)', async () => {
@@ -222,6 +228,18 @@ describe('batch status', () => {
     expect(r.stderr).toContain('States.ExceedToleratedFailureThreshold');
   });
 
+  it('refuses an execution of another state machine (a workflow run) as NotABatch, with and without --follow', async () => {
+    sfn.on(DescribeStateMachineCommand, { stateMachineArn: WORKFLOW_SM }).resolves({ definition: JSON.stringify({ StartAt: 'A', States: { A: { Type: 'Pass', End: true } } }) } as never);
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED', stateMachineArn: WORKFLOW_SM, output: '{"sessionId":"s","tasks":[]}' } as never);
+    sfn.on(ListMapRunsCommand).resolves({ mapRuns: [] });
+    for (const argv of [['batch', 'status', WORKFLOW_RUN, '--json'], ['batch', 'status', WORKFLOW_RUN, '--follow', '--json']]) {
+      const r = await run(argv);
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.stdout).error.name).toBe('NotABatch');
+      expect(r.stderr).toContain(`${WORKFLOW_RUN} is not a batch`);
+    }
+  });
+
   it('--follow draws a live bar on a terminal', async () => {
     sfn.on(DescribeExecutionCommand).resolvesOnce({ status: 'RUNNING' } as never).resolves({ status: 'SUCCEEDED' } as never);
     sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
@@ -235,6 +253,7 @@ describe('batch status', () => {
 });
 
 describe('batch results', () => {
+  beforeEach(batchDefinition);
   const input = (index: number, sku: string) => JSON.stringify({ template: TEMPLATE, run: { vars: { sku } }, item: { sku }, index, batchId: 'abc' });
   const output = { sessionId: 's-1', tasks: [{ index: 0, taskId: 't', status: 'completed', result: { message: 'price 9.99' } }] };
   const childCause = JSON.stringify({ ExecutionArn: 'arn:...:execution:WebrunWorkflow:abc-1-0', Status: 'FAILED', Error: 'Webrun.TaskFailed', Cause: '{"message":"Task 1 failed: Out of stock"}' });
@@ -291,6 +310,16 @@ describe('batch results', () => {
     expect(lines.map((l) => l.item.sku)).toEqual(['A1', 'B2', 'C3', 'D4']);
     expect(lines[2].output.tasks[0].resultRef).toEqual(ref);
     expect(r.stderr).toContain('item 3: its stored results were not read back, its references are printed');
+  });
+
+  it('refuses an execution of another state machine (a workflow run) as NotABatch, not as an empty batch', async () => {
+    sfn.on(DescribeStateMachineCommand, { stateMachineArn: WORKFLOW_SM }).resolves({ definition: JSON.stringify({ StartAt: 'A', States: { A: { Type: 'Pass', End: true } } }) } as never);
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED', stateMachineArn: WORKFLOW_SM, output: '{"sessionId":"s","tasks":[]}' } as never);
+    sfn.on(ListMapRunsCommand).resolves({ mapRuns: [] });
+    const r = await run(['batch', 'results', WORKFLOW_RUN, '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).error.name).toBe('NotABatch');
+    expect(r.stderr).toContain(`${WORKFLOW_RUN} is not a batch`);
   });
 
   it('a batch with no results manifest says so with the batch\'s error, not "--refs" (which cannot help)', async () => {
