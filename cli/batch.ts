@@ -276,6 +276,8 @@ export async function batchStatusCommand(io: BatchIo, opts: BatchStatusOptions, 
       if (io.signal?.aborted) {
         bar?.stop();
         io.stderr(`webrun-sfn: stopped following; the batch goes on (\`aws stepfunctions stop-execution --execution-arn ${executionArn}\` stops it and its items)\n`);
+        // --json promises one object on stdout: the last counts seen (and the batch's ARN, printed nowhere else by `batch start --follow`).
+        if (opts.json) io.stdout(`${JSON.stringify(s)}\n`);
         return EXIT.interrupted;
       }
     }

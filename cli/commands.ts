@@ -231,8 +231,9 @@ export interface FollowOptions extends CommonOptions {
  * `follow <executionArn>`: the local runner's progress lines, built from the execution history, until the
  * execution ends; then its outcome as `result` prints it.
  */
-export async function followCommand(io: CommandIo, opts: FollowOptions, executionArn: string): Promise<number> {
-  const region = regionForArn(parseStatesArn(executionArn, 'execution'), opts.region, 'execution');
+export async function followCommand(io: CommandIo, opts: FollowOptions, executionArn: string, startDate?: string): Promise<number> {
+  const parsedArn = parseStatesArn(executionArn, 'execution');
+  const region = regionForArn(parsedArn, opts.region, 'execution');
   const client = clientsOf(io).sfn(region);
   const sleep = io.sleep ?? defaultSleep;
   const intervalMs = Math.round((opts.intervalSeconds ?? 2) * 1000);
@@ -241,6 +242,17 @@ export async function followCommand(io: CommandIo, opts: FollowOptions, executio
   const translator = new HistoryTranslator();
   let lastId = 0;
   let toldRestricted = false;
+  const interrupted = (): number => {
+    io.stderr(`webrun-sfn: stopped following; the execution goes on (\`webrun-sfn stop ${executionArn}\` stops it)\n`);
+    // --json promises one object on stdout: what is known of the execution, which goes on (the ARN above all,
+    // for `start --follow`, whose ARN was printed nowhere else).
+    if (opts.json) {
+      const known: ExecutionSummary = { executionArn, name: parsedArn.executionName, status: 'RUNNING', startDate, stopDate: null };
+      if (tracker.sessionId) known.sessionId = tracker.sessionId;
+      io.stdout(`${JSON.stringify(known)}\n`);
+    }
+    return EXIT.interrupted;
+  };
   write(`webrun-sfn: following ${executionArn}`);
   const link = consoleLine(executionArn);
   if (link) io.stderr(link);
@@ -266,15 +278,9 @@ export async function followCommand(io: CommandIo, opts: FollowOptions, executio
       }
     }
     if (ended) break;
-    if (io.signal?.aborted) {
-      io.stderr(`webrun-sfn: stopped following; the execution goes on (\`webrun-sfn stop ${executionArn}\` stops it)\n`);
-      return EXIT.interrupted;
-    }
+    if (io.signal?.aborted) return interrupted();
     await sleep(intervalMs, io.signal);
-    if (io.signal?.aborted) {
-      io.stderr(`webrun-sfn: stopped following; the execution goes on (\`webrun-sfn stop ${executionArn}\` stops it)\n`);
-      return EXIT.interrupted;
-    }
+    if (io.signal?.aborted) return interrupted();
   }
   const summary = await describe(io, opts, client, executionArn, region, async () => tracker.soFar);
   if (!summary.sessionId && tracker.sessionId) summary.sessionId = tracker.sessionId;
@@ -353,7 +359,7 @@ export async function startCommand(io: CommandIo, opts: StartOptions, inputFile:
     return EXIT.ok;
   }
   io.stderr(`webrun-sfn: started ${executionArn}\n`);
-  return followCommand(io, { ...opts, region: undefined }, executionArn);
+  return followCommand(io, { ...opts, region: undefined }, executionArn, iso(started.startDate));
 }
 
 export interface StopOptions extends CommonOptions {

@@ -240,6 +240,16 @@ describe('batch status', () => {
     }
   });
 
+  it('--follow --json interrupted by Ctrl-C prints the last counts seen as its one object', async () => {
+    const controller = new AbortController();
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING', stateMachineArn: BATCH_SM } as never);
+    sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
+    sfn.on(DescribeMapRunCommand).resolves(counts({ running: 5, succeeded: 10 }));
+    const r = await run(['batch', 'status', BATCH_ARN, '--follow', '--json'], { signal: controller.signal, sleep: async () => controller.abort() });
+    expect(r.code).toBe(130);
+    expect(JSON.parse(r.stdout)).toMatchObject({ executionArn: BATCH_ARN, status: 'RUNNING', items: { total: 200, succeeded: 10, running: 5 } });
+  });
+
   it('--follow draws a live bar on a terminal', async () => {
     sfn.on(DescribeExecutionCommand).resolvesOnce({ status: 'RUNNING' } as never).resolves({ status: 'SUCCEEDED' } as never);
     sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });

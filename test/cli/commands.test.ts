@@ -316,6 +316,23 @@ describe('follow', () => {
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
   });
 
+  it('Ctrl-C with --json still prints one object on stdout: the execution, still running', async () => {
+    const controller = new AbortController();
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: succeededHistory().slice(0, 8).reverse() });
+    const r = await run(['follow', EXECUTION_ARN, '--json'], { signal: controller.signal, sleep: async () => controller.abort() });
+    expect(r.code).toBe(130);
+    expect(JSON.parse(r.stdout)).toMatchObject({ executionArn: EXECUTION_ARN, name: 'run-1', status: 'RUNNING', stopDate: null });
+  });
+
+  it('start --follow --json interrupted by Ctrl-C prints the started execution\'s ARN in its one JSON object', async () => {
+    const controller = new AbortController();
+    sfn.on(StartExecutionCommand).resolves(started);
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: succeededHistory().slice(0, 8).reverse() });
+    const r = await run(['start', inputFile, '--follow', '--json', '--state-machine-arn', STATE_MACHINE_ARN], { signal: controller.signal, sleep: async () => controller.abort() });
+    expect(r.code).toBe(130);
+    expect(JSON.parse(r.stdout)).toMatchObject({ executionArn: EXECUTION_ARN, status: 'RUNNING', startDate: '2030-01-01T09:00:00.000Z' });
+  });
+
   it('names an execution that does not exist', async () => {
     sfn.on(GetExecutionHistoryCommand).rejects(sdkError(ExecutionDoesNotExist, 'Execution Does Not Exist'));
     const r = await run(['follow', EXECUTION_ARN, '--json']);
