@@ -411,7 +411,14 @@ export async function batchResultsCommand(io: BatchIo, opts: BatchResultsOptions
   for (const [fileStatus, files] of Object.entries(manifest.ResultFiles ?? {})) {
     for (const file of files ?? []) {
       if (!file.Key) continue;
-      const entries = await getJson(s3, bucket, file.Key, region);
+      let entries: unknown;
+      try {
+        entries = await getJson(s3, bucket, file.Key, region);
+      } catch (err) {
+        // A result file of the batch's own, not a stored task result: --refs cannot help, so it is not suggested.
+        if ((err as Error).name !== 'NoSuchKey') throw err;
+        throw new CliError(`the batch ${executionArn} (${where.status}) lists the result file s3://${bucket}/${file.Key} in its manifest, but it is gone: its results expired after resultRetentionDays (default 30), or were deleted`, false, 'NoResults');
+      }
       for (const entry of Array.isArray(entries) ? entries : []) rows.push(resultOf(entry as ResultEntry, fileStatus));
     }
   }

@@ -343,6 +343,17 @@ describe('batch results', () => {
     expect(r.stderr).not.toContain('--refs');
   });
 
+  it('a result file the manifest lists that is gone is named with the batch, not given the advice about --refs', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED', output: JSON.stringify({ MapRunArn: MAP_RUN, ResultWriterDetails: { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' } }) } as never);
+    s3.on(GetObjectCommand, { Bucket: BUCKET, Key: 'batch-results/run/manifest.json' }).resolves(body({ DestinationBucket: BUCKET, ResultFiles: { SUCCEEDED: [{ Key: 'batch-results/run/SUCCEEDED_0.json' }] } }));
+    s3.on(GetObjectCommand, { Key: 'batch-results/run/SUCCEEDED_0.json' }).rejects(Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' }));
+    const r = await run(['batch', 'results', BATCH_ARN, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`the batch ${BATCH_ARN} (SUCCEEDED) lists the result file s3://${BUCKET}/batch-results/run/SUCCEEDED_0.json in its manifest, but it is gone`);
+    expect(r.stderr).not.toContain('--refs');
+    expect(JSON.parse(r.stdout).error.name).toBe('NoResults');
+  });
+
   it('finds the manifest of a failed batch (no output) by its Map Run, and exits 1', async () => {
     sfn.on(DescribeExecutionCommand).resolves({ status: 'FAILED', stateMachineArn: BATCH_SM, error: 'States.ExceedToleratedFailureThreshold' } as never);
     sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });
