@@ -6,6 +6,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { WebrunErrors } from '../lambdas/shared/contract';
+import { isWebrunError } from '../lambdas/shared/errors';
 
 /** Exit codes: 0 ok, 1 the execution failed / was aborted / timed out, 2 the command could not do its job. */
 export const EXIT = { ok: 0, executionFailed: 1, usage: 2, interrupted: 130 } as const;
@@ -137,7 +138,7 @@ export async function stateMachineFromStack(
     if (e.name === 'ValidationError' && /does not exist/i.test(e.message ?? '')) {
       throw new CliError(`stack ${stackName} was not found${where}: deploy it (npx cdk deploy), or pass --stack <name>, --region <region> or --state-machine-arn <arn>`, false, 'StackNotFound');
     }
-    throw describeAwsError(err, { region });
+    throw describeAwsError(err, { region, service: 'CloudFormation' });
   }
   const arn = outputs?.find((o) => o.OutputKey === kind.output)?.OutputValue;
   if (!arn) throw new CliError(`stack ${stackName}${where} has no ${kind.output} output: ${kind.missingOutputHint}`, false, 'StackNotFound');
@@ -150,12 +151,17 @@ export interface ErrorContext {
   region?: string;
   /** The execution name given to StartExecution. */
   executionName?: string;
+  /** The service called, as messages name it. @default S3 for an s3:// `arn`, else Step Functions */
+  service?: 'Step Functions' | 'CloudFormation' | 'S3';
 }
 
-/** One clear sentence for an AWS SDK error (or the error itself when it is already a CliError). */
+/**
+ * One clear sentence for an AWS SDK error (or the error itself when it is already a CliError). An error that is not
+ * AWS's (a stored result that does not match its reference: Webrun.ConfigError) keeps its own message and name.
+ */
 export function describeAwsError(err: unknown, ctx: ErrorContext = {}): CliError {
   if (err instanceof CliError) return err;
-  const e = (err ?? {}) as { name?: string; message?: string; code?: string; Code?: string };
+  const e = (err ?? {}) as { name?: string; message?: string; code?: string; Code?: string; $metadata?: unknown };
   const name = e.name ?? 'Error';
   const message = e.message ?? String(err);
   const region = ctx.region ? ` in region ${ctx.region}` : '';
@@ -202,7 +208,10 @@ export function describeAwsError(err: unknown, ctx: ErrorContext = {}): CliError
   if (/region is missing/i.test(message)) return make('no AWS region is set: pass --region <region> or set AWS_REGION (or a region in the profile)', 'RegionMissing');
   const code = e.code ?? e.Code;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /getaddrinfo/i.test(message)) {
-    return make(`cannot reach the Step Functions endpoint${region}: check the region name and the network (${message})`, 'NetworkError');
+    const service = ctx.service ?? (ctx.arn?.startsWith('s3://') ? 'S3' : 'Step Functions');
+    return make(`cannot reach the ${service} endpoint${region}: check the region name and the network (${message})`, 'NetworkError');
   }
+  // Only what an AWS service answered (the SDK's exceptions carry $metadata) is called an AWS error.
+  if (e.$metadata === undefined) return make(isWebrunError(err) ? message : `${name}: ${message}`);
   return make(`AWS error ${name}: ${message}`);
 }

@@ -203,7 +203,7 @@ async function describe(io: CommandIo, opts: CommonOptions, client: SFNClient, e
   // in the output and in a failure's report alike.
   const resolve = (results: WorkflowOutput) => {
     const store = s3ResultStore(clientsOf(io).s3(region), undefined);
-    return call(() => resolveOutput(results, store), { arn: results.tasks.find((t) => t.resultRef)?.resultRef?.uri, region });
+    return call(() => resolveOutput(results, store), { arn: results.tasks.find((t) => t.resultRef)?.resultRef?.uri, region, service: 'S3' });
   };
   const output = summary.output as WorkflowOutput | undefined;
   if (Array.isArray(output?.tasks) && output.tasks.some((t) => t.resultRef)) summary.output = await resolve(output);

@@ -523,6 +523,17 @@ describe('result', () => {
     });
   });
 
+  it('a stored result that does not match its reference is reported as itself, not as an AWS error', async () => {
+    const ref = { uri: 's3://webrun-results/WebrunWorkflow/x/task-0.json', bytes: 10, sha256: 'a'.repeat(64) };
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED', output: JSON.stringify({ sessionId: 's', tasks: [{ index: 0, taskId: 't', status: 'completed', resultRef: ref }] }) } as never);
+    s3.on(GetObjectCommand).resolves({ Body: { transformToString: async () => '{"tampered":true}' } } as never);
+    const r = await run(['result', EXECUTION_ARN, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`webrun-sfn: The stored result ${ref.uri} does not match its reference`);
+    expect(r.stderr).not.toContain('AWS error');
+    expect(JSON.parse(r.stdout).error.name).toBe('Webrun.ConfigError');
+  });
+
   it('names an unknown ARN', async () => {
     sfn.on(DescribeExecutionCommand).rejects(sdkError(InvalidArn, 'Invalid Arn'));
     const r = await run(['result', EXECUTION_ARN]);
@@ -557,6 +568,14 @@ describe('stop', () => {
 });
 
 describe('list', () => {
+  it('a network error names the service that could not be reached (CloudFormation, for the stack)', async () => {
+    cfn.on(DescribeStacksCommand).rejects(Object.assign(new Error('getaddrinfo ENOTFOUND cloudformation.eu-west-1.amazonaws.com'), { code: 'ENOTFOUND' }));
+    const r = await run(['list', '--region', REGION, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot reach the CloudFormation endpoint in region ${REGION}`);
+    expect(JSON.parse(r.stdout).error.name).toBe('NetworkError');
+  });
+
   const item = (n: number, status = 'FAILED') => ({ executionArn: `${EXECUTION_ARN}-${n}`, stateMachineArn: STATE_MACHINE_ARN, name: `run-${n}`, status, startDate: new Date(Date.UTC(2030, 0, 1, 9, n)) });
 
   it('lists the newest executions with a status filter, across pages, up to --max', async () => {
