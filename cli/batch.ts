@@ -32,7 +32,7 @@ import { causeKeepingResults, isFailureReport } from '../local/progress';
 import { CliError, defaultClients, describeAwsError, EXIT, parseStatesArn, regionForArn, type StateMachineKind } from './aws';
 import { finalCount, TerminalProgress, type BatchCounts, type ProgressStream } from './batch-progress';
 import { lastRunSoFar, startedExecutionOf } from './history';
-import { defaultSleep, folderOf, resolveStateMachine, type CommandIo, type TargetOptions } from './commands';
+import { defaultSleep, folderOf, intervalSeconds as checkedInterval, resolveStateMachine, type CommandIo, type TargetOptions } from './commands';
 import { readUserFile, userPath } from './local-options';
 import { readJsonInput, readText } from './process';
 
@@ -506,8 +506,7 @@ export async function batchMain(io: BatchIo, argv: string[], usage: string): Pro
     throw new CliError(`--${key} does not apply to \`batch ${sub}\``, true);
   }
   if (positionals.length !== 1) throw new CliError(positionals.length === 0 ? `\`batch ${sub}\` needs ${spec.positional}` : `\`batch ${sub}\` takes one ${spec.positional}, got ${positionals.join(' ')}`, true);
-  const intervalSeconds = number('interval', values.interval);
-  if (intervalSeconds !== undefined && intervalSeconds < 0.1) throw new CliError('--interval must be a number >= 0.1', true);
+  const intervalSeconds = checkedInterval(values.interval);
   switch (sub) {
     case 'start':
       if (!values.template) throw new CliError('`batch start` needs --template <t.json>, the workflow input every item runs with', true);

@@ -88,6 +88,22 @@ export const LIST_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'AB
 /** Step Functions execution names: 1-80 characters, none of whitespace, brackets, wildcards or the listed specials. */
 const EXECUTION_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
 
+/**
+ * The longest --interval, in seconds. A poll an hour apart is already rare; far longer ones (past 2^31-1 ms, about
+ * 24.8 days) would overflow setTimeout, which then fires at once: a poll every millisecond.
+ */
+export const MAX_INTERVAL_SECONDS = 3600;
+
+/** `--interval`'s seconds, checked: from 0.1 to MAX_INTERVAL_SECONDS. */
+export function intervalSeconds(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0.1 || value > MAX_INTERVAL_SECONDS) {
+    throw new CliError(`--interval must be a number of seconds from 0.1 to ${MAX_INTERVAL_SECONDS}, got ${JSON.stringify(raw)}`, true);
+  }
+  return value;
+}
+
 export const clientsOf = (io: CommandIo) => io.clients ?? defaultClients;
 
 export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -8,7 +8,7 @@ import type { CliIo as LocalCliIo } from './process';
 import { CliError, EXIT } from './aws';
 import { BATCH_USAGE, batchMain } from './batch';
 import { main as localCommand } from './local';
-import { followCommand, listCommand, resultCommand, startCommand, stopCommand, type CommandIo } from './commands';
+import { followCommand, intervalSeconds as checkedInterval, listCommand, resultCommand, startCommand, stopCommand, type CommandIo } from './commands';
 import { answerCommand, pendingCommand } from './questions';
 
 export const USAGE = `Usage: npx webrun-sfn <command> [options]
@@ -18,7 +18,7 @@ Deployed workflows (AWS credentials and region as for the AWS CLI: AWS_PROFILE, 
       --follow               then follow it to the end (exit code as for follow; --refs as for result)
       --name <name>          execution name: the same name and input while it runs start it only once
   follow <executionArn>    live progress from the execution history until it ends, then its result
-      --interval <s>         seconds between history polls (default 2)
+      --interval <s>         seconds between history polls (default 2, at most 3600)
       --refs                 as for result
   result <executionArn>    status and output (or error) of an execution, stored results read back
       --refs                 print stored results as their references (s3://...), unread
@@ -149,7 +149,7 @@ async function run(io: CliIo, command: string, argv: string[]): Promise<number> 
   if (!expected && positionals.length > 0) throw new CliError(`\`${command}\` takes no argument, got ${positionals.join(' ')}`, true);
   const common = { json: values.json ?? false, region: values.region, refs: values.refs ?? false };
   const target = { stateMachineArn: values['state-machine-arn'], stack: values.stack, config: values.config };
-  const intervalSeconds = number('interval', values.interval, 0.1);
+  const intervalSeconds = checkedInterval(values.interval);
   switch (command) {
     case 'start':
       return startCommand(io, { ...common, ...target, follow: values.follow ?? false, name: values.name, intervalSeconds }, positionals[0]);

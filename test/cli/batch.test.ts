@@ -250,6 +250,13 @@ describe('batch status', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ executionArn: BATCH_ARN, status: 'RUNNING', items: { total: 200, succeeded: 10, running: 5 } });
   });
 
+  it('refuses an --interval past an hour before calling AWS (setTimeout would overflow and poll every millisecond)', async () => {
+    const r = await run(['batch', 'status', BATCH_ARN, '--follow', '--interval', '3000000']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--interval must be a number of seconds from 0.1 to 3600, got "3000000"');
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
   it('--follow draws a live bar on a terminal', async () => {
     sfn.on(DescribeExecutionCommand).resolvesOnce({ status: 'RUNNING' } as never).resolves({ status: 'SUCCEEDED' } as never);
     sfn.on(ListMapRunsCommand).resolves({ mapRuns: [{ mapRunArn: MAP_RUN, executionArn: BATCH_ARN, stateMachineArn: BATCH_SM, startDate: new Date() }] });

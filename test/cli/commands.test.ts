@@ -621,7 +621,9 @@ describe('usage', () => {
     [['result'], 2, '`result` needs <executionArn>'],
     [['list', 'extra'], 2, '`list` takes no argument'],
     [['result', EXECUTION_ARN, '--follow'], 2, '--follow does not apply to `result`'],
-    [['follow', EXECUTION_ARN, '--interval', 'soon'], 2, '--interval must be a number >= 0.1'],
+    [['follow', EXECUTION_ARN, '--interval', 'soon'], 2, '--interval must be a number of seconds from 0.1 to 3600, got "soon"'],
+    // Past 2^31-1 ms setTimeout fires at once: such an interval would poll every millisecond.
+    [['follow', EXECUTION_ARN, '--interval', '3000000'], 2, '--interval must be a number of seconds from 0.1 to 3600, got "3000000"'],
     [['start', inputFile, '--bogus'], 2, "Unknown option '--bogus'"],
   ])('%j exits %i', async (argv, code, message) => {
     const r = await run(argv as string[]);
