@@ -131,7 +131,7 @@ describe('npm start (local command)', () => {
     });
 
     it('kept for an API on loopback; 1 or more is kept for any API', async () => {
-      expect((await cli([good, '--json', '--wait-scale', '0.1', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456' })).code).toBe(0);
+      expect((await cli([good, '--json', '--wait-scale', '0.01', '--base-url', external.url], { WEBRUN_API_KEY: 'ext-key-123456' })).code).toBe(0);
       const slower = await cli([good, '--wait-scale', '2', '--base-url', 'https://api.example.com'], { WEBRUN_API_KEY: 'real-key-123456' });
       expect(slower.stderr).not.toContain('is for an API on loopback');
       expect(requested[0]).toBe('https://api.example.com/start/start-session');

@@ -55,13 +55,14 @@ describe.concurrent('maxDuration (tests run concurrently, each with its own emul
   it('a task that ended before its maxDuration keeps its outcome, however late it is polled', async () => {
     const c = await emulator.start({ pendingPolls: 0 });
     c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 50 }, { outcome: 'failed', pendingMs: 50, reason: 'Out of stock' });
-    const sid = await c.openSession();
-    const a = await c.task(sid, 'Quick', { maxDuration: 1_000 });
+    // One session each, so both wait out their deadlines at once.
+    const [first, second] = [await c.openSession(), await c.openSession()];
+    const a = await c.task(first, 'Quick', { maxDuration: 1_000 });
+    const b = await c.task(second, 'Quick too', { maxDuration: 1_000 });
+    // Past both deadlines, neither task polled since it was sent.
     await sleep(1_100);
-    expect((await c.poll(sid, a)).json.type).toBe('task_completed');
-    const b = await c.task(sid, 'Quick too', { maxDuration: 1_000 });
-    await sleep(1_100);
-    expect((await c.poll(sid, b)).json).toMatchObject({ status: 'failed', error: 'Out of stock' });
+    expect((await c.poll(first, a)).json.type).toBe('task_completed');
+    expect((await c.poll(second, b)).json).toMatchObject({ status: 'failed', error: 'Out of stock' });
   });
 
   it('without maxDuration a task times out at the default 300000 ms (a stuck task is pending only until then)', async () => {
