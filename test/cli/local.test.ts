@@ -216,25 +216,6 @@ describe('npm start (local command)', () => {
     });
   });
 
-  it('runs as `npm start` in a child process with the contract exit code and stdout', async () => {
-    const env = { ...process.env, WEBRUN_API_KEY: '', WEBRUN_BASE_URL: '' };
-    const npmStart = (args: string[]) => runProcess('npm', ['start', '--silent', '--', ...args], { env });
-    // Typed in another folder (npm finds the package with --prefix, as it would upwards from a subfolder), relative
-    // paths are that folder's: npm runs the script in the package folder and names the other one in INIT_CWD.
-    const elsewhere = mkdtempSync(join(tmpdir(), 'webrun-cli-typed-here-'));
-    writeFileSync(join(elsewhere, 'in.json'), JSON.stringify({ tasks: [{ taskDetails: 'Read the page title' }] }));
-    const root = join(__dirname, '..', '..');
-    const fromElsewhere = runProcess('npm', ['--prefix', root, 'start', '--silent', '--', 'in.json', '--json', '--wait-scale', '0', '--results-dir', 'out'], { env, cwd: elsewhere });
-    // All at once: each is a process start (npm, then node with tsx), most of this test's time.
-    const [ok, bad, there] = await Promise.all([npmStart([good, '--json', '--wait-scale', '0']), npmStart([empty, '--json']), fromElsewhere]);
-    expect(ok.status).toBe(0);
-    expect(JSON.parse(ok.stdout.trim()).status).toBe('SUCCEEDED');
-    expect(bad.status).toBe(2);
-    expect(there.status, there.stderr).toBe(0);
-    expect(JSON.parse(there.stdout.trim()).status).toBe('SUCCEEDED');
-    expect(statSync(join(elsewhere, 'out')).isDirectory()).toBe(true);
-  });
-
   describe('relative paths: from the folder the command was typed in (INIT_CWD, set by npm), not npm\'s package folder', () => {
     /** What npm sets when `npm start` launches the command: the script it runs, which names the entry point. */
     const BY_NPM_START = { npm_lifecycle_script: 'node --liftoff-only --require tsx/cjs bin/local.ts' };
@@ -282,7 +263,27 @@ describe('npm start (local command)', () => {
     });
   });
 
-  // Concurrently, each with an emulator of its own: most of the time is the child process starting.
+  // This and the signal tests below run concurrently: most of their time is child processes starting.
+  it.concurrent('runs as `npm start` in a child process with the contract exit code and stdout', async () => {
+    const env = { ...process.env, WEBRUN_API_KEY: '', WEBRUN_BASE_URL: '' };
+    const npmStart = (args: string[]) => runProcess('npm', ['start', '--silent', '--', ...args], { env });
+    // Typed in another folder (npm finds the package with --prefix, as it would upwards from a subfolder), relative
+    // paths are that folder's: npm runs the script in the package folder and names the other one in INIT_CWD.
+    const elsewhere = mkdtempSync(join(tmpdir(), 'webrun-cli-typed-here-'));
+    writeFileSync(join(elsewhere, 'in.json'), JSON.stringify({ tasks: [{ taskDetails: 'Read the page title' }] }));
+    const root = join(__dirname, '..', '..');
+    const fromElsewhere = runProcess('npm', ['--prefix', root, 'start', '--silent', '--', 'in.json', '--json', '--wait-scale', '0', '--results-dir', 'out'], { env, cwd: elsewhere });
+    // All at once: each is a process start (npm, then node with tsx), most of this test's time.
+    const [ok, bad, there] = await Promise.all([npmStart([good, '--json', '--wait-scale', '0']), npmStart([empty, '--json']), fromElsewhere]);
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout.trim()).status).toBe('SUCCEEDED');
+    expect(bad.status).toBe(2);
+    expect(there.status, there.stderr).toBe(0);
+    expect(JSON.parse(there.stdout.trim()).status).toBe('SUCCEEDED');
+    expect(statSync(join(elsewhere, 'out')).isDirectory()).toBe(true);
+  });
+
+  // Each with an emulator of its own.
   it.concurrent.for(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('on %s terminates the session, prints the --json summary and exits 1', async (signal, { onTestFinished }) => {
     const api = await startEmulator({ apiKey: 'ext-key-123456' });
     onTestFinished(() => api.close());
