@@ -49,8 +49,9 @@ describe.concurrent('completion by webhook', () => {
   });
 
   it('a lost doorbell costs the wait, then polling takes the task over and it completes', async ({ h }) => {
-    // Pending long enough for the send step to find it still running, even with the other tests running at once.
-    h.emulator.enqueueTasks({ outcome: 'completed', pendingMs: 300, doorbell: { drop: true } });
+    // Pending long enough for the send step to find it still running, even with the other tests running at once on a
+    // busy machine (at 300 ms a starved send step once found it completed, and never waited for a doorbell).
+    h.emulator.enqueueTasks({ outcome: 'completed', pendingMs: 1_500, doorbell: { drop: true } });
     const progress: string[] = [];
     const summary = await run(h, tasks(1, 5_000), { onProgress: (l) => progress.push(l) });
     expect(summary.status, summary.error?.cause).toBe('SUCCEEDED');
