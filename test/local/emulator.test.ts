@@ -472,20 +472,22 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
 
   describe('session expiry', () => {
     it('an idle session expires (found by the sweep, then SESSION_EXPIRED on use); activity keeps one alive', async () => {
-      // Idle after 400 ms; the busy session is polled every ~30 ms for ~600 ms, so only a 400 ms stall of the test
-      // process could expire it (80 ms did, once, with two test workers on two cores).
-      const c = await emulator.start({ sessionIdleMs: 400 });
+      // Idle after 1 s; the busy session is polled every ~30 ms until the idle one has expired, so only a 1 s stall of
+      // the test process could expire it, or open the two sessions so far apart that they were never open together
+      // (400 ms did, once, on a busy machine).
+      const c = await emulator.start({ sessionIdleMs: 1_000 });
       const idle = await c.openSession();
       const busy = await c.openSession();
       const t = await c.task(busy, 'keep alive');
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; c.emu.ledger().expired === 0; i++) {
+        expect(i, 'the idle session expired within 3 s').toBeLessThan(100);
         await sleep(30);
         expect((await c.poll(busy, t)).status).toBe(200);
       }
       const l = c.emu.ledger();
       expect(l).toMatchObject({ created: 2, expired: 1, open: 1, terminated: 0, maxOpen: 2 });
       const idleRec = l.sessions.find((s) => s.sessionId === idle);
-      expect(idleRec?.expiredAt).toBeGreaterThanOrEqual((idleRec?.createdAt ?? Infinity) + 400);
+      expect(idleRec?.expiredAt).toBeGreaterThanOrEqual((idleRec?.createdAt ?? Infinity) + 1_000);
       const r = await c.newTask(idle, 'too late');
       expect(r.status).toBe(404);
       expect(r.json.code).toBe('SESSION_EXPIRED');

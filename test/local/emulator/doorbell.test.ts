@@ -204,7 +204,8 @@ describe.concurrent('webhook doorbells (tests run concurrently, each with its ow
     it('early: a bell with the right URL and auth arrives while the task is still pending, then the real one', async () => {
       const c = await emulator.start();
       const r = await receiver(200, c.emu);
-      c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 400, doorbell: { early: true } }, { outcome: 'completed', pendingMs: 300, doorbell: { early: 10, drop: true } });
+      // Early bells well before each task's end: one delivered 200 ms late on a busy machine found its task completed.
+      c.emu.enqueueTasks({ outcome: 'completed', pendingMs: 1_000, doorbell: { early: true } }, { outcome: 'completed', pendingMs: 1_000, doorbell: { early: 10, drop: true } });
       const { sid, tid } = await sendWithWebhook(c, r);
       const [early, real] = await r.next(2);
       expect(early).toMatchObject({ authorization: `Bearer ${AUTH}`, path: '/hook/n0nce-1?sig=query-secret', taskStatus: 'pending' });
