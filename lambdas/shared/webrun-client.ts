@@ -20,6 +20,7 @@ import {
   UnexpectedResponse,
   WebrunError,
 } from './errors';
+import { httpTransport, type HttpAnswer } from './http-transport';
 import { siteSecretName } from './input';
 import { CUT_MARK, MAX_API_TEXT_CHARS, redactOutcome, redactText } from './redact';
 import type { TaskData, Usage } from './contract';
@@ -41,7 +42,6 @@ export interface WebrunClientOptions {
   maxInlineRetries?: number;
   /** Injected for tests and for `--wait-scale`. @default setTimeout */
   sleep?: (ms: number) => Promise<void>;
-  fetch?: typeof fetch;
   /** Aborts every call in flight (the local runner being stopped). */
   signal?: AbortSignal;
   /**
@@ -98,7 +98,6 @@ export class WebrunClient {
   private readonly maxInlineRetryAfterSeconds: number;
   private readonly maxInlineRetries: number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly fetchImpl: typeof fetch;
   private readonly signal?: AbortSignal;
   private readonly deadlineAt?: number;
   private readonly now: () => number;
@@ -122,7 +121,6 @@ export class WebrunClient {
     this.maxInlineRetryAfterSeconds = options.maxInlineRetryAfterSeconds ?? 10;
     this.maxInlineRetries = options.maxInlineRetries ?? 2;
     this.sleep = options.sleep ?? defaultSleep;
-    this.fetchImpl = options.fetch ?? fetch;
     this.signal = options.signal;
     this.deadlineAt = options.deadlineAt;
     this.now = options.now ?? Date.now;
@@ -256,15 +254,15 @@ export class WebrunClient {
   }
 
   private async callOnce(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: Json | undefined, timeoutMs: number, secretValues: readonly string[], answersTask: boolean): Promise<Json> {
-    let response: Response;
-    let text: string;
+    let response: HttpAnswer;
     const remaining = this.remainingMs();
     if (remaining < 1_000) throw new ApiError(`${endpoint} was not called: the invocation has ${Math.max(0, Math.round(remaining))} ms left.`);
     timeoutMs = Math.min(timeoutMs, remaining);
     const { signal, release } = callSignal(timeoutMs, this.signal);
     try {
-      response = await this.fetchImpl(this.baseUrl + path, {
+      response = await httpTransport.send({
         method,
+        url: this.baseUrl + path,
         headers: {
           Authorization: `Bearer ${this.apiKey}`,
           Accept: 'application/json',
@@ -273,13 +271,14 @@ export class WebrunClient {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal,
       });
-      text = await response.text();
     } catch (err) {
       if (this.signal?.aborted) throw new ApiError(`${endpoint} was cancelled: the run is stopping.`);
       throw networkError(endpoint, err, timeoutMs);
     } finally {
       release();
     }
+    const { status, text } = response;
+    const ok = status >= 200 && status < 300;
     let parsed: unknown;
     let isJson = true;
     try {
@@ -293,12 +292,12 @@ export class WebrunClient {
     const redact = (text: string) => redactText(text, [this.apiKey, ...secretValues]);
     // A failed task may come back as a 2xx saying `success: false`: that is the task's answer (TaskFailed with its
     // reason), not a refused call; only a body that is no task answer is the API's error.
-    const taskAnswer = answersTask && response.ok && json !== undefined && isTaskAnswer(json);
-    if (!response.ok || (json?.success === false && !taskAnswer)) {
-      throw httpError(endpoint, response.status, json, response.headers.get('retry-after'), redact);
+    const taskAnswer = answersTask && ok && json !== undefined && isTaskAnswer(json);
+    if (!ok || (json?.success === false && !taskAnswer)) {
+      throw httpError(endpoint, status, json, response.header('retry-after') ?? null, redact);
     }
     if (!json) {
-      throw new UnexpectedResponse(`${endpoint} answered HTTP ${response.status} with ${isJson ? 'JSON that is not an object' : 'a body that is not JSON'} (${describeBody(redact(text))}).`, { status: response.status });
+      throw new UnexpectedResponse(`${endpoint} answered HTTP ${status} with ${isJson ? 'JSON that is not an object' : 'a body that is not JSON'} (${describeBody(redact(text))}).`, { status });
     }
     return json;
   }
@@ -354,7 +353,7 @@ function callSignal(timeoutMs: number, stop?: AbortSignal): { signal: AbortSigna
 }
 
 function networkError(endpoint: Endpoint, err: unknown, timeoutMs: number): WebrunError {
-  const e = err as { name?: string; cause?: { code?: string; message?: string }; code?: string };
+  const e = err as { name?: string; cause?: { code?: string }; code?: string };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
     return new ApiError(`${endpoint} got no answer within ${Math.round(timeoutMs / 1000)} s.`);
   }
@@ -363,8 +362,6 @@ function networkError(endpoint: Endpoint, err: unknown, timeoutMs: number): Webr
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new ServiceUnavailable(`${endpoint} could not reach the webrun API (${code}).`, { code });
   }
-  // fetch refuses some ports outright (6000, 6665-6669, ...; "bad port"): the request never left, and never will.
-  if (e?.cause?.message === 'bad port') return new ConfigError(`${endpoint} was not sent: fetch refuses the base URL's port (a port browsers block); use another port.`);
   return new ApiError(`${endpoint} failed on the network${code ? ` (${code})` : ''}.`, { code });
 }
 

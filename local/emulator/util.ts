@@ -109,10 +109,10 @@ export function onlyFields(value: Record<string, unknown>, fields: readonly stri
 }
 
 /**
- * How long a server of the local tools (the emulator, the doorbell receiver) keeps an idle connection open. Node's
- * 5 s default is what fetch (undici) reads from the Keep-Alive header, less 1 s: a client whose event loop stalls
- * for a second reuses a connection just as the server closes it, and a busy batch's start-session or send-message
- * failed on the network (UND_ERR_SOCKET, ECONNRESET), finally, since those are not repeated.
+ * How long a server of the local tools (the emulator, the doorbell receiver) keeps an idle connection open. At Node's
+ * 5 s default, which clients read from the Keep-Alive header and keep an idle connection for (fetch a second less), a
+ * client whose event loop stalled reused a connection just as the server closed it, and a busy batch's start-session
+ * or send-message failed on the network (ECONNRESET), finally, since those are not repeated.
  */
 export const IDLE_CONNECTION_MS = 65_000;
 

@@ -124,7 +124,7 @@ describe('npm start -- --batch', () => {
     writeFileSync(join(typedIn, 'fail-one.json'), JSON.stringify([{ outcome: 'failed' }]));
 
     it('reads --batch, --template and --emulator-tasks there, and makes --results-dir there', async () => {
-      const { code, stdout, stderr } = await cli(['--batch', 'items.csv', '--template', 't.json', '--emulator-tasks', 'fail-one.json', '--results-dir', 'results', '--tolerate', '50', '--json', '--wait-scale', '0'], { env: { npm_lifecycle_script: 'node --liftoff-only --require tsx/cjs bin/local.ts', INIT_CWD: typedIn } });
+      const { code, stdout, stderr } = await cli(['--batch', 'items.csv', '--template', 't.json', '--emulator-tasks', 'fail-one.json', '--results-dir', 'results', '--tolerate', '50', '--json', '--wait-scale', '0'], { env: { npm_lifecycle_script: 'node --require tsx/cjs bin/local.ts', INIT_CWD: typedIn } });
       expect(code, stderr).toBe(0);
       expect(JSON.parse(stdout).items).toEqual({ total: 2, succeeded: 1, failed: 1 });
       expect(statSync(join(typedIn, 'results')).isDirectory()).toBe(true);
@@ -135,7 +135,7 @@ describe('npm start -- --batch', () => {
       [['--batch', 'none.csv', '--template', 't.json'], `--batch: cannot read none.csv (${join(typedIn, 'none.csv')}): ENOENT`],
       [['--batch', 'items.csv', '--template', 'none.json'], `--template: cannot read none.json (${join(typedIn, 'none.json')}): ENOENT`],
     ])('a file not found is named as written and where it was looked for: %j', async (argv, message) => {
-      const { code, stderr } = await cli([...argv, ...base()], { env: { npm_lifecycle_script: 'node --liftoff-only --require tsx/cjs bin/local.ts', INIT_CWD: typedIn, WEBRUN_API_KEY: KEY } });
+      const { code, stderr } = await cli([...argv, ...base()], { env: { npm_lifecycle_script: 'node --require tsx/cjs bin/local.ts', INIT_CWD: typedIn, WEBRUN_API_KEY: KEY } });
       expect(code).toBe(2);
       expect(stderr).toContain(message);
     });

@@ -2,8 +2,9 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/local';
+import { httpTransport } from '../../lambdas/shared/http-transport';
 import { startEmulator, type Emulator } from '../../local/emulator';
 import { nodeArgsOf } from '../../bin/npm-scripts';
 import { runProcess, startProcess, stderrMatch } from '../helpers/child-process';
@@ -101,19 +102,18 @@ describe('npm start (local command)', () => {
   // it allows (every 2 to 3 s); the README's demo scale with WEBRUN_API_KEY set must not open a billed session so.
   describe('--wait-scale under 1 is for an API on loopback', () => {
     const requested: string[] = [];
-    const realFetch = globalThis.fetch;
+    const send = httpTransport.send;
     beforeEach(() => {
       requested.length = 0;
       // Any request off this machine is recorded and refused: no test reaches the network.
-      globalThis.fetch = (async (url: string | URL | Request, init?: RequestInit) => {
-        const target = String(url instanceof Request ? url.url : url);
-        if (target.startsWith(external.url)) return realFetch(url, init);
-        requested.push(target);
-        throw new TypeError('fetch failed');
-      }) as typeof fetch;
+      vi.spyOn(httpTransport, 'send').mockImplementation(async (call) => {
+        if (call.url.startsWith(external.url)) return send(call);
+        requested.push(call.url);
+        throw new Error('no network in tests');
+      });
     });
     afterAll(() => {
-      globalThis.fetch = realFetch;
+      vi.restoreAllMocks();
     });
 
     it.each<[string, string[]]>([
@@ -218,7 +218,7 @@ describe('npm start (local command)', () => {
 
   describe('relative paths: from the folder the command was typed in (INIT_CWD, set by npm), not npm\'s package folder', () => {
     /** What npm sets when `npm start` launches the command: the script it runs, which names the entry point. */
-    const BY_NPM_START = { npm_lifecycle_script: 'node --liftoff-only --require tsx/cjs bin/local.ts' };
+    const BY_NPM_START = { npm_lifecycle_script: 'node --require tsx/cjs bin/local.ts' };
     // What `npm start` gets when typed in `typedIn`: INIT_CWD names it, the process runs elsewhere (here: the tests').
     const typedIn = join(dir, 'typed-in');
     mkdirSync(typedIn);
@@ -370,13 +370,15 @@ describe('npm start (local command)', () => {
 
   it('says loudly, before any session, that WEBRUN_API_KEY makes the run use the real, billed API', async () => {
     // The real API (no network here) answers as it does a key it does not know: a final refusal, not retried.
-    const realFetch = globalThis.fetch;
-    globalThis.fetch = (async () => new Response(JSON.stringify({ success: false, error: 'Invalid API key', code: 'INVALID_API_KEY' }), { status: 401 })) as typeof fetch;
+    const refused = vi.spyOn(httpTransport, 'send').mockResolvedValue({
+      status: 401, header: () => undefined, text: JSON.stringify({ success: false, error: 'Invalid API key', code: 'INVALID_API_KEY' }),
+    });
     let stderr: string;
     try {
       ({ stderr } = await cli([good], { WEBRUN_API_KEY: 'wr-real-key-1' }));
+      expect(refused.mock.calls[0][0].url).toBe('https://connect.webrun.ai/start/start-session');
     } finally {
-      globalThis.fetch = realFetch;
+      refused.mockRestore();
     }
     const warning = stderr.indexOf('REAL webrun API');
     expect(warning).toBeGreaterThanOrEqual(0);

@@ -25,6 +25,11 @@ export interface ScriptedReply {
   hang?: boolean;
   /** Cut the connection without any answer (a reset after the request was sent). */
   destroy?: boolean;
+  /**
+   * Send the status, the headers (a Content-Length for the whole body) and half the body, then cut the connection
+   * ('cut') or send nothing more ('stall').
+   */
+  midBody?: 'cut' | 'stall';
   /** Hold the answer this many ms first (an API that holds the request while the agent works). */
   delayMs?: number;
 }
@@ -71,6 +76,13 @@ export async function startScriptedServer(): Promise<ScriptedServer> {
       const answer = (): void => {
         // The client may have given up meanwhile (closeAllConnections on close): nothing to answer then.
         if (res.destroyed) return;
+        if (reply.midBody) {
+          res.writeHead(reply.status ?? 200, { ...headers, 'content-length': String(Buffer.byteLength(text)) });
+          res.write(text.slice(0, Math.floor(text.length / 2)), () => {
+            if (reply.midBody === 'cut') req.socket.destroy();
+          });
+          return;
+        }
         res.writeHead(reply.status ?? 200, headers);
         res.end(text);
       };

@@ -9,6 +9,7 @@ import { WorkflowMetricNames } from '../../lambdas/shared/contract';
 import { ApiError, ServiceUnavailable, Unauthorized } from '../../lambdas/shared/errors';
 import type { Log } from '../../lambdas/shared/handlers';
 import { memorySessionRecords, type SessionRecords } from '../../lambdas/shared/session-records';
+import { startScriptedServer, type ScriptedServer } from '../helpers/http-server';
 import { lambdaContext } from '../helpers/lambda-context';
 
 const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:WebrunWorkflow:run-42';
@@ -207,6 +208,14 @@ describe('cleanupSession, the Lambda handler', () => {
   const dynamoMock = mockClient(DynamoDBClient);
   const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:webrun-AbCdEf';
   let written: string[] = [];
+  let server: ScriptedServer | undefined;
+  /** The webrun API the handler calls (its WEBRUN_BASE_URL): it accepts every terminate and records the requests. */
+  async function webrunApi(): Promise<ScriptedServer> {
+    server = await startScriptedServer();
+    server.respond(() => ({ body: { success: true } }));
+    vi.stubEnv('WEBRUN_BASE_URL', server.url);
+    return server;
+  }
 
   beforeEach(() => {
     secretsMock.reset();
@@ -223,9 +232,10 @@ describe('cleanupSession, the Lambda handler', () => {
     vi.spyOn(console, 'warn').mockImplementation(() => {});
   });
 
-  afterEach(() => {
+  afterEach(async () => {
     vi.unstubAllEnvs();
-    vi.unstubAllGlobals();
+    await server?.close();
+    server = undefined;
     vi.restoreAllMocks();
   });
 
@@ -233,8 +243,7 @@ describe('cleanupSession, the Lambda handler', () => {
     secretsMock.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: 'key-from-secret' }) });
     dynamoMock.on(GetItemCommand).resolves({ Item: { executionArn: { S: EXECUTION_ARN }, sessionId: { S: SESSION_ID }, startedAt: { N: '1' } } });
     dynamoMock.on(UpdateItemCommand).resolves({});
-    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ success: true }), { status: 200, headers: { 'content-type': 'application/json' } }));
-    vi.stubGlobal('fetch', fetchMock);
+    const api = await webrunApi();
 
     const { cleanupSession: handler } = await import('../../lambdas/index.js');
     await expect(handler(statusChange('TIMED_OUT'), lambdaContext())).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'terminated' });
@@ -243,11 +252,11 @@ describe('cleanupSession, the Lambda handler', () => {
     expect(emf).toContainEqual(expect.objectContaining({ [WorkflowMetricNames.sessionsTerminated]: 1, stack: 'WebrunSfn' }));
 
     expect(secretsMock.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: SECRET_ARN });
-    expect(fetchMock).toHaveBeenCalledTimes(1);
-    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
-    expect(url).toBe('https://webrun.test/start/send-message');
-    expect((init.headers as Record<string, string>).Authorization).toBe('Bearer key-from-secret');
-    expect(JSON.parse(String(init.body))).toEqual({ sessionId: SESSION_ID, message: { actionType: 'state', newState: 'terminate' } });
+    expect(api.requests).toHaveLength(1);
+    const [request] = api.requests;
+    expect([request.method, request.path]).toEqual(['POST', '/start/send-message']);
+    expect(request.headers.authorization).toBe('Bearer key-from-secret');
+    expect(request.json).toEqual({ sessionId: SESSION_ID, message: { actionType: 'state', newState: 'terminate' } });
     expect(dynamoMock.commandCalls(GetItemCommand)[0].args[0].input).toMatchObject({ TableName: 'Sessions', Key: { executionArn: { S: EXECUTION_ARN } }, ConsistentRead: true });
     expect(dynamoMock.commandCalls(UpdateItemCommand)[0].args[0].input).toMatchObject({ TableName: 'Sessions', Key: { executionArn: { S: EXECUTION_ARN } }, ConditionExpression: 'attribute_not_exists(endedAt)' });
   });
@@ -256,12 +265,11 @@ describe('cleanupSession, the Lambda handler', () => {
     secretsMock.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: 'key-from-secret' }) });
     dynamoMock.on(GetItemCommand).resolves({});
     dynamoMock.on(UpdateItemCommand).resolves({});
-    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ success: true }), { status: 200, headers: { 'content-type': 'application/json' } }));
-    vi.stubGlobal('fetch', fetchMock);
+    const api = await webrunApi();
     const { cleanupSession: handler } = await import('../../lambdas/index.js');
 
     await expect(handler(statusChange('ABORTED'), lambdaContext())).resolves.toMatchObject({ sessionId: null, action: 'no-session' });
-    expect(fetchMock).not.toHaveBeenCalled();
+    expect(api.requests).toEqual([]);
     expect(dynamoMock.commandCalls(UpdateItemCommand)[0].args[0].input).toMatchObject({
       TableName: 'Sessions', Key: { executionArn: { S: EXECUTION_ARN } }, ConditionExpression: 'attribute_not_exists(sessionId)',
       UpdateExpression: expect.stringContaining('stoppedAt'),
@@ -274,7 +282,7 @@ describe('cleanupSession, the Lambda handler', () => {
       .rejects(Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' }));
     dynamoMock.on(UpdateItemCommand, { ConditionExpression: 'attribute_not_exists(endedAt)' }).resolves({});
     await expect(handler(statusChange('ABORTED'), lambdaContext())).resolves.toMatchObject({ sessionId: SESSION_ID, action: 'terminated' });
-    expect(fetchMock).toHaveBeenCalledTimes(1);
+    expect(api.requests).toHaveLength(1);
   });
 
   it('bundles without aws-cdk-lib (state names come from the dependency-free contract)', async () => {

@@ -653,8 +653,8 @@ describe.concurrent('the emulator (tests run concurrently, each with its own emu
 // Alone, after the concurrent tests: it patches the prototype of every emulator's timers.
 describe('idle connections', () => {
   it('the emulator and the doorbell receiver tell clients to keep idle connections a minute, not Node\'s 5 s', async () => {
-    // fetch (undici) closes an idle connection a second before the server says it will: at Node's 5 s default, a
-    // client that stalled a second reused a connection the server was closing, and a busy batch's sends failed.
+    // A client keeps an idle connection as long as the server's Keep-Alive says (fetch a second less): at Node's 5 s
+    // default, a client that stalled reused a connection the server was closing, and a busy batch's sends failed.
     const emu = await startEmulator({ apiKey: KEY });
     const receiver = await startReceiver(async () => ({ status: 202, body: { outcome: 'not-ended' } }));
     try {

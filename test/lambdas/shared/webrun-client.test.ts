@@ -367,10 +367,17 @@ describe('HTTP and API errors', () => {
     { name: 'HTTP 200 { success: false, code: INVALID_API_KEY }', reply: { status: 200, body: { success: false, code: 'INVALID_API_KEY' } }, cls: Unauthorized, errorName: 'Webrun.Unauthorized', status: 200, code: 'INVALID_API_KEY' },
   ];
 
-  it('a port fetch refuses outright is Webrun.ConfigError saying so, not a network failure (the request never left)', async () => {
-    const err = await caught(new WebrunClient({ baseUrl: 'http://127.0.0.1:6000', apiKey: 'k', sleep: async () => {} }).startSession({}));
-    expect(err.name).toBe('Webrun.ConfigError');
-    expect(err.message).toContain("fetch refuses the base URL's port");
+  it('a redirect is not followed: the 3xx is an UnexpectedResponse naming its status, and the key goes to no other address', async () => {
+    const elsewhere = await startScriptedServer();
+    try {
+      server.reply({ status: 307, headers: { location: `${elsewhere.url}/start/start-session` }, raw: '' });
+      const err = await caught(client().startSession({}));
+      expect(err).toBeInstanceOf(UnexpectedResponse);
+      expect(err.message).toContain('HTTP 307');
+      expect(elsewhere.requests).toEqual([]);
+    } finally {
+      await elsewhere.close();
+    }
   });
 
   it('a 404 from start-session (no session exists yet) is Webrun.ConfigError asking about the base URL, not SessionExpired', async () => {
@@ -536,6 +543,24 @@ describe('network failures and bad bodies', () => {
     server.reply({ delayMs: 600, body: { success: true, sessionId: 's1', taskId: 't1' } });
     await expect(client({ callTimeoutMs: 100, longCallTimeoutMs: 10_000 }).answerGuardrail('s1', 't1', 'yes')).resolves.toBeUndefined();
     expect(server.requests[0].json).toMatchObject({ sessionId: 's1', message: { actionType: 'guardrail', taskId: 't1', taskDetails: 'yes', newState: 'resume' } });
+  });
+
+  const LARGE_ANSWER = { success: true, sessionId: 's1', taskId: 't1', status: 'completed', result: { data: 'x'.repeat(10_000) } };
+
+  it('an answer cut off mid-body → ApiError on the network, never a truncated body read as the answer', async () => {
+    server.reply({ midBody: 'cut', body: LARGE_ANSWER });
+    const err = await caught(client().getTask('s1', 't1'));
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.message).toBe('get-task failed on the network (ECONNRESET).');
+  });
+
+  it('an answer that stalls mid-body → ApiError after callTimeoutMs, saying no answer came in time', async () => {
+    server.reply({ midBody: 'stall', body: LARGE_ANSWER });
+    const t0 = Date.now();
+    const err = await caught(client({ callTimeoutMs: 150 }).getTask('s1', 't1'));
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.message).toBe('get-task got no answer within 0 s.');
+    expect(Date.now() - t0).toBeLessThan(2_000);
   });
 
   it('a connection cut after the request was sent → ApiError (ambiguous), not ServiceUnavailable', async () => {
