@@ -47,3 +47,14 @@ export function expectEveryoneTerminatedOnce(emulator: Emulator): void {
   expect(ledger.open).toBe(0);
   for (const s of ledger.sessions) expect(s.terminateCalls).toBe(1);
 }
+
+/**
+ * No run asked `emulator` for a session. Not "no request at all": a poll that an earlier test's stop cut off in flight
+ * may reach an emulator its file shares after the next test's reset (on a busy machine it did), as the Lambda of a
+ * stopped execution may go on; a run's first request is always start-session.
+ */
+export function expectNoSessionAsked(emulator: Emulator): void {
+  const ledger = emulator.ledger();
+  expect(ledger.created).toBe(0);
+  expect(ledger.requests.filter((r) => r.path === '/start/start-session')).toEqual([]);
+}

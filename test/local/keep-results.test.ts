@@ -15,6 +15,7 @@ import { synthesizeLocalWorkflow, type LocalWorkflow } from '../../local/asl';
 import { startEmulator, type Emulator } from '../../local/emulator';
 import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
 import { builtWorkflow, executorFor } from '../../local/workflow';
+import { expectNoSessionAsked } from '../helpers/local-harness';
 
 const API_KEY = 'wr-keep-KEY-77c1e0a9';
 let emulator: Emulator;
@@ -334,7 +335,7 @@ describe('Step Functions quotas, enforced locally', () => {
     const started = await run(input);
     expect(started.error!.name).toBe('Webrun.InvalidInput');
     expect(started.stats.stateTransitions).toBeGreaterThan(0);
-    expect(emulator.ledger().requests).toHaveLength(0);
+    expectNoSessionAsked(emulator);
   });
 
   it('a polling plan that could write past 25,000 history events refuses the input before any session, instead of breaking the quota mid-run', async () => {
@@ -375,6 +376,6 @@ describe('hostile input', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(summary.error!.name).toBe('Webrun.InvalidInput');
     expect(cause(summary).message).toMatch(/nested too deeply/);
-    expect(emulator.ledger().requests).toHaveLength(0);
+    expectNoSessionAsked(emulator);
   });
 });

@@ -12,6 +12,7 @@ import { fileCredentials } from '../../lambdas/shared/site-credentials';
 import { runLocalWorkflow, type LocalRunOptions, type LocalRunSummary } from '../../local/runner';
 import { builtWorkflow, executorFor } from '../../local/workflow';
 import { StateNames } from '../../lambdas/shared/contract';
+import { expectNoSessionAsked } from '../helpers/local-harness';
 
 const API_KEY = 'wr-test-KEY-5f1c9a2e7d';
 let emulator: Emulator;
@@ -290,7 +291,7 @@ describe('local workflow against the emulator', () => {
       expect(summary.error!.name).toBe('Webrun.InvalidInput');
       expect(cause(summary).message.startsWith('tasks[0].secrets[0].fields:')).toBe(true);
       expect(JSON.stringify([summary, progress])).not.toContain(PASSWORD);
-      expect(emulator.ledger().requests).toHaveLength(0);
+      expectNoSessionAsked(emulator);
     });
   });
 
