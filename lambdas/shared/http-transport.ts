@@ -24,7 +24,7 @@ export interface HttpAnswer {
   status: number;
   /** A response header by its lower-case name (several of one name joined with ", "). */
   header(name: string): string | undefined;
-  /** The whole body, decoded as UTF-8. */
+  /** The whole body, decoded as UTF-8 (without a leading byte-order mark). */
   text: string;
 }
 
@@ -46,7 +46,8 @@ function send(call: HttpCall): Promise<HttpAnswer> {
             const value = headers[name];
             return Array.isArray(value) ? value.join(', ') : value;
           },
-          text: Buffer.concat(chunks).toString('utf8'),
+          // As fetch's text(): UTF-8, a leading byte-order mark dropped (JSON.parse would refuse it).
+          text: new TextDecoder().decode(Buffer.concat(chunks)),
         });
       });
       res.on('error', fail);

@@ -545,6 +545,11 @@ describe('network failures and bad bodies', () => {
     expect(server.requests[0].json).toMatchObject({ sessionId: 's1', message: { actionType: 'guardrail', taskId: 't1', taskDetails: 'yes', newState: 'resume' } });
   });
 
+  it('an answer that starts with a byte-order mark is read, as fetch read it', async () => {
+    server.reply({ status: 200, raw: `\uFEFF${JSON.stringify({ success: true, sessionId: 'sess-bom' })}`, headers: { 'content-type': 'application/json' } });
+    await expect(client().startSession({})).resolves.toMatchObject({ sessionId: 'sess-bom' });
+  });
+
   const LARGE_ANSWER = { success: true, sessionId: 's1', taskId: 't1', status: 'completed', result: { data: 'x'.repeat(10_000) } };
 
   it('an answer cut off mid-body → ApiError on the network, never a truncated body read as the answer', async () => {
