@@ -67,13 +67,12 @@ export default defineConfig({
     // worker instead of once per file (a third less CPU for the suite). Files must not leave global state behind:
     // SDK mocks are reset in their beforeEach, emulators closed in afterAll.
     isolate: false,
-    // Three workers on two cores (vitest's default is one fewer than the cores): much of the suite waits on child
-    // processes, sockets and scaled timers rather than computing, and a worker waiting on a timer leaves its core idle.
-    // In interleaved pairs of full runs without vitest's cache, three were faster than two in each of 3 pairs
-    // (51.7 → 43.7 s, 43.8 → 40.2 s, 37.5 → 36.9 s), as in 4 earlier pairs. With four busy loops competing for the two
-    // cores, the suite passed in 8 runs of 9; the one failure, another test's straggler request counted by a test that
-    // expected none, is fixed (tests that race a timer give it seconds, not milliseconds).
-    maxWorkers: 3,
+    // Two workers even on two cores (vitest's default is one fewer than the cores): much of the suite waits on child
+    // processes, sockets and scaled timers rather than computing, so a second worker cuts the wall time by a third.
+    // A third was not clearly faster: on fresh clones, 4 interleaved pairs differed by -1.9 to +2.9 s (51.0/52.9,
+    // 38.1/35.2, 40.4/40.7, 48.5/45.6 s); and one fresh-clone run of 20 with three failed, in a test its output did not
+    // keep, where no run with two has (with two, each worker has a core when it needs one).
+    maxWorkers: 2,
     // Up to 10 tests at once within a file's concurrent suites (vitest's default is 5): those suites are local runs
     // and emulator tests whose time is mostly scaled waits, each with an emulator of its own.
     maxConcurrency: 10,
