@@ -180,7 +180,7 @@ export async function batchStartCommand(io: BatchIo, opts: BatchStartOptions, it
   // over them, and its start (another input) is refused, as a reused name with another input is.
   const body = JSON.stringify(items.map((item) => item.vars));
   const key = `${BATCH_ITEMS_PREFIX}${name}/items-${createHash('sha256').update(body).digest('hex').slice(0, 16)}.json`;
-  await call(() => clientsOf(io).s3(target.region).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' })), { arn: `s3://${bucket}/${key}`, region: target.region, service: 'S3' });
+  await call(() => clientsOf(io).s3(target.region).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' })), { arn: `s3://${bucket}/${key}`, region: target.region });
   const count = items.length;
   const input: BatchInput = {
     items: { bucket, key, format: 'json' },
@@ -316,7 +316,7 @@ interface ResultEntry {
 }
 
 async function getJson(s3: S3Client, bucket: string, key: string, region: string): Promise<unknown> {
-  const object = await call(() => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })), { arn: `s3://${bucket}/${key}`, region, service: 'S3' });
+  const object = await call(() => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })), { arn: `s3://${bucket}/${key}`, region });
   const text = (await object.Body?.transformToString('utf8')) ?? '';
   try {
     return JSON.parse(text);
